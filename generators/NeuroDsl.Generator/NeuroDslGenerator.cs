@@ -1,0 +1,139 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+using NeuroDsl.Compiler;
+
+namespace NeuroDsl.Generator;
+
+/// <summary>
+/// Compiles every <c>*.nd</c> AdditionalFile into a C# model class. The whole compile happens inside one
+/// cached Select whose output (<see cref="FileSpec"/>) is equatable; the output step only reports and adds.
+/// Never throws and never touches the disk.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class NeuroDslGenerator : IIncrementalGenerator
+{
+    /// <summary>The tracking name of the compile step, for incrementality tests.</summary>
+    public const string CompileStep = "NeuroDslCompile";
+
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var ns = context.AnalyzerConfigOptionsProvider.Select((options, _) =>
+            options.GlobalOptions.TryGetValue("build_property.RootNamespace", out var value) && IsNamespace(value)
+                ? value
+                : NeuroCompiler.DefaultNamespace);
+
+        var files = context.AdditionalTextsProvider
+            .Where(t => t.Path.EndsWith(".nd", StringComparison.OrdinalIgnoreCase))
+            .Select((t, ct) => (Path: t.Path, Text: t.GetText(ct)?.ToString()));
+
+        var compiled = files.Combine(ns)
+            .Select((input, _) => Compile(input.Left.Path, input.Left.Text, input.Right))
+            .WithTrackingName(CompileStep);
+
+        context.RegisterSourceOutput(compiled, Emit);
+
+        // A model name must be unique across files: both classes would land in one namespace.
+        var names = compiled.Select((f, _) => (f.Path, f.ModelNames)).Collect();
+        context.RegisterSourceOutput(names, ReportDuplicateModels);
+    }
+
+    internal static FileSpec Compile(string path, string? text, string ns)
+    {
+        try
+        {
+            if (text is null)
+                return Failed(path, "ND0999", "Internal compiler error", "Internal compiler error: the file could not be read");
+            var result = NeuroCompiler.Compile(System.IO.Path.GetFileName(path), text, ns);
+            var diagnostics = result.Diagnostics.Select(d => new DiagnosticSpec(d.Id, Title(d.Id),
+                d.Note is null ? d.Message : d.Message + " — " + d.Note,
+                d.Span.Start, d.Span.Length, d.Span.Line - 1, d.Span.Column - 1,
+                EndLine(text, d.Span.Start + d.Span.Length, d.Span.Line - 1), EndColumn(text, d.Span.Start + d.Span.Length, d.Span.Column - 1 + d.Span.Length)));
+            var stem = Sanitize(System.IO.Path.GetFileNameWithoutExtension(path));
+            var sources = result.Models.Select(m => new SourceSpec(stem + "." + m.Name + ".g.cs", m.CSharp));
+            return new FileSpec(path, new EquatableArray<DiagnosticSpec>(diagnostics), new EquatableArray<SourceSpec>(sources),
+                new EquatableArray<string>(result.Models.Select(m => m.Name)));
+        }
+        catch (Exception e)
+        {
+            return Failed(path, "ND0999", "Internal compiler error", "Internal compiler error: " + e.Message);
+        }
+    }
+
+    private static FileSpec Failed(string path, string id, string title, string message) =>
+        new(path, new EquatableArray<DiagnosticSpec>(new[] { new DiagnosticSpec(id, title, message, 0, 0, 0, 0, 0, 0) }),
+            new EquatableArray<SourceSpec>(Array.Empty<SourceSpec>()), new EquatableArray<string>(Array.Empty<string>()));
+
+    private static void Emit(SourceProductionContext context, FileSpec file)
+    {
+        foreach (var d in file.Diagnostics) context.ReportDiagnostic(ToRoslyn(file.Path, d));
+        foreach (var source in file.Sources)
+        {
+            try
+            {
+                context.AddSource(source.HintName, SourceText.From(source.Text, Encoding.UTF8));
+            }
+            catch (ArgumentException e)
+            {
+                context.ReportDiagnostic(ToRoslyn(file.Path, new DiagnosticSpec("ND0999", "Internal compiler error",
+                    "Internal compiler error: " + e.Message, 0, 0, 0, 0, 0, 0)));
+            }
+        }
+    }
+
+    private static void ReportDuplicateModels(SourceProductionContext context,
+        System.Collections.Immutable.ImmutableArray<(string Path, EquatableArray<string> ModelNames)> files)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (path, names) in files.OrderBy(f => f.Path, StringComparer.Ordinal))
+            foreach (var name in names)
+            {
+                if (seen.TryGetValue(name, out var first))
+                    context.ReportDiagnostic(ToRoslyn(path, new DiagnosticSpec("ND0402", "Duplicate model",
+                        $"Rename model '{name}': another file or model already uses the name — first defined in {System.IO.Path.GetFileName(first)}",
+                        0, 0, 0, 0, 0, 0)));
+                else seen[name] = path;
+            }
+    }
+
+    private static Diagnostic ToRoslyn(string path, DiagnosticSpec d)
+    {
+        var descriptor = new DiagnosticDescriptor(d.Id, d.Title, "{0}", "NeuroDsl", DiagnosticSeverity.Error, isEnabledByDefault: true);
+        var location = Location.Create(path, new TextSpan(d.Start, d.Length),
+            new LinePositionSpan(new LinePosition(d.Line, d.Column), new LinePosition(d.EndLine, d.EndColumn)));
+        return Diagnostic.Create(descriptor, location, d.Message);
+    }
+
+    private static string Title(string id) =>
+        NeuroDsl.Compiler.Diagnostics.Codes.All.FirstOrDefault(c => c.Id == id)?.Title ?? "NeuroDsl";
+
+    private static int EndLine(string text, int end, int fallback)
+    {
+        if (end > text.Length) return fallback;
+        var line = 0;
+        for (var i = 0; i < end; i++) if (text[i] == '\n') line++;
+        return line;
+    }
+
+    private static int EndColumn(string text, int end, int fallback)
+    {
+        if (end > text.Length) return fallback;
+        var lineStart = text.LastIndexOf('\n', Math.Max(0, end - 1));
+        return end - (lineStart < 0 || end == 0 ? 0 : lineStart + 1);
+    }
+
+    private static bool IsNamespace(string value) =>
+        value.Length > 0 && value.Split('.').All(part => part.Length > 0 && (char.IsLetter(part[0]) || part[0] == '_')
+            && part.All(c => char.IsLetterOrDigit(c) || c == '_'));
+
+    private static string Sanitize(string s)
+    {
+        var sb = new StringBuilder();
+        foreach (var c in s) sb.Append(char.IsLetterOrDigit(c) || c == '_' ? c : '_');
+        return sb.Length == 0 ? "model" : sb.ToString();
+    }
+}

@@ -1,0 +1,201 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using NeuroDsl.Compiler;
+using NeuroDsl.Compiler.Diagnostics;
+
+namespace NeuroDsl.Cli;
+
+/// <summary>The <c>neurodsl</c> command line: each command is one method; errors are messages, never stack traces.</summary>
+public static class Program
+{
+    public const string Usage = """
+        neurodsl — compile and run NeuroDsl model files (.nd)
+
+        Usage:
+          neurodsl check FILE...                          report diagnostics (exit 0 clean, 65 errors)
+          neurodsl summary FILE [--model NAME] [--json]   layers, shapes, parameters, multiply-adds
+          neurodsl ir FILE [--model NAME]                 the typed graph IR with its backward pass
+          neurodsl emit FILE [-o DIR]                     the generated C# and OpenCL C
+          neurodsl train FILE [--model NAME] --data SET [options]
+                                                          train on the default OpenCL device
+          neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
+
+        train options:
+          --data xor|blobs       built-in data sets for the dense models (XOR patterns; two separable blobs)
+          --epochs E             passes over the data (default: until every example is right, at most 1000)
+          --batch B              batch size (default: the whole set)
+          --optimizer sgd|adam   default sgd
+          --lr X                 learning rate (default 0.5 for sgd, 1e-3 for adam)
+          --momentum M           SGD momentum (default 0.9)
+          --seed S               initialization and shuffling seed (default 1)
+
+        Exit codes: 0 success, 64 usage error, 65 the input has errors, 66 a file is missing, 69 no OpenCL
+        device, 70 internal error. Diagnostics go to stderr as path(line,col): error NDxxxx: message.
+        Environment: NEURODSL_DEVICE (device index or name substring), NEURODSL_CACHE (program cache dir).
+        """;
+
+    public static int Main(string[] argv)
+    {
+        if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
+        {
+            Console.Out.Write(Usage);
+            return argv.Length == 0 ? ExitCodes.Usage : ExitCodes.Ok;
+        }
+        try
+        {
+            var rest = argv.Skip(1);
+            return argv[0] switch
+            {
+                "check" => Check(new Args(rest, new HashSet<string>())),
+                "summary" => Summary(new Args(rest, new HashSet<string> { "json" })),
+                "ir" => Ir(new Args(rest, new HashSet<string>())),
+                "emit" => Emit(new Args(rest, new HashSet<string>())),
+                "train" => TrainCommand.Run(new Args(rest, new HashSet<string>())),
+                "devices" => Devices(),
+                _ => throw new UsageException($"unknown command '{argv[0]}'"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            Console.Error.WriteLine("Run 'neurodsl --help' for usage.");
+            return ExitCodes.Usage;
+        }
+        catch (FileNotFoundException e)
+        {
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            return ExitCodes.NoInput;
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("No OpenCL", StringComparison.Ordinal)
+                                                  || e.Message.Contains("libOpenCL", StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            return ExitCodes.Unavailable;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"neurodsl: internal error: {e.GetType().Name}: {e.Message}");
+            return ExitCodes.Internal;
+        }
+    }
+
+    /// <summary>Reads and compiles a file, printing its diagnostics; null when it has errors.</summary>
+    internal static CompileResult? CompileFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"no such file: {path}");
+        var result = NeuroCompiler.Compile(path, File.ReadAllText(path));
+        foreach (var d in result.Diagnostics) Console.Error.WriteLine(d);
+        return result.Success ? result : null;
+    }
+
+    internal static ModelOutput PickModel(CompileResult result, string? name, string path)
+    {
+        if (name is null)
+        {
+            if (result.Models.Count == 1) return result.Models[0];
+            throw new UsageException($"{path} has {result.Models.Count} models ({string.Join(", ", result.Models.Select(m => m.Name))}); pick one with --model");
+        }
+        return result.Models.FirstOrDefault(m => m.Name == name)
+               ?? throw new UsageException($"{path} has no model '{name}' (it has {string.Join(", ", result.Models.Select(m => m.Name))})");
+    }
+
+    private static string OneFile(Args args)
+    {
+        if (args.Positional.Count != 1) throw new UsageException("expected one FILE");
+        return args.Positional[0];
+    }
+
+    private static int Check(Args args)
+    {
+        args.CheckUnknown();
+        if (args.Positional.Count == 0) throw new UsageException("expected at least one FILE");
+        var errors = 0;
+        foreach (var path in args.Positional)
+        {
+            if (!File.Exists(path))
+            {
+                Console.Error.WriteLine($"{path}: error: no such file");
+                errors++;
+                continue;
+            }
+            var result = CompileFile(path);
+            if (result is null) errors++;
+            else Console.Out.WriteLine($"{path}: ok ({string.Join(", ", result.Models.Select(m => m.Name))})");
+        }
+        return errors == 0 ? ExitCodes.Ok : ExitCodes.DataError;
+    }
+
+    private static int Summary(Args args)
+    {
+        var json = args.Has("json");
+        var name = args.Get("model");
+        args.CheckUnknown();
+        var path = OneFile(args);
+        var result = CompileFile(path);
+        if (result is null) return ExitCodes.DataError;
+        var models = name is null ? result.Models : new[] { PickModel(result, name, path) };
+        if (json)
+            Console.Out.Write(NeuroDsl.Compiler.Emit.SummaryWriter.Json(models.Select(m => (m.Ir, m.Plan))));
+        else
+            Console.Out.Write(string.Join("\n", models.Select(m => NeuroDsl.Compiler.Emit.SummaryWriter.Text(m.Ir, m.Plan))));
+        return ExitCodes.Ok;
+    }
+
+    private static int Ir(Args args)
+    {
+        var name = args.Get("model");
+        args.CheckUnknown();
+        var path = OneFile(args);
+        var result = CompileFile(path);
+        if (result is null) return ExitCodes.DataError;
+        var models = name is null ? result.Models : new[] { PickModel(result, name, path) };
+        foreach (var m in models)
+        {
+            Console.Out.WriteLine($"# model {m.Name}");
+            Console.Out.Write(m.Ir.Graph.Print());
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static int Emit(Args args)
+    {
+        var dir = args.Get("o", "output");
+        args.CheckUnknown();
+        var path = OneFile(args);
+        var result = CompileFile(path);
+        if (result is null) return ExitCodes.DataError;
+        foreach (var m in result.Models)
+        {
+            if (dir is null)
+            {
+                Console.Out.WriteLine($"// ===== {m.Name}.g.cs");
+                Console.Out.Write(m.CSharp);
+                Console.Out.WriteLine($"// ===== {m.Name}.cl");
+                Console.Out.Write(m.KernelSource);
+            }
+            else
+            {
+                Directory.CreateDirectory(dir);
+                File.WriteAllText(Path.Combine(dir, m.Name + ".g.cs"), m.CSharp);
+                File.WriteAllText(Path.Combine(dir, m.Name + ".cl"), m.KernelSource);
+                Console.Out.WriteLine($"wrote {Path.Combine(dir, m.Name + ".g.cs")} and {Path.Combine(dir, m.Name + ".cl")}");
+            }
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static int Devices()
+    {
+        var devices = NeuroDsl.Runtime.Device.List();
+        if (devices.Count == 0)
+        {
+            Console.Error.WriteLine("neurodsl: no OpenCL device found. Install pocl-opencl-icd (CPU) or your GPU vendor's OpenCL driver.");
+            return ExitCodes.Unavailable;
+        }
+        foreach (var d in devices)
+            Console.Out.WriteLine($"{d.Index}: {d.Name} — {d.Platform}, {(d.IsGpu ? "GPU" : "CPU")}, {d.ComputeUnits} compute units, {d.GlobalMemory / (1 << 20)} MiB, driver {d.DriverVersion}");
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,46 @@
+using System.Globalization;
+using System.Text;
+
+namespace NeuroDsl.Compiler.Emit;
+
+/// <summary>
+/// The only ways text from a `.nd` file reaches generated C# and OpenCL: as an escaped string literal, or
+/// as a one-line comment that cannot end early (no newlines, no line splices, no comment terminators).
+/// </summary>
+public static class Escaping
+{
+    /// <summary>A C# regular string literal, quotes included.</summary>
+    public static string CSharpString(string? value)
+    {
+        if (value is null) return "null";
+        var sb = new StringBuilder("\"");
+        foreach (var c in value)
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c < 0x20 || c > 0x7E) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    else sb.Append(c);
+                    break;
+            }
+        }
+        return sb.Append('"').ToString();
+    }
+
+    /// <summary>
+    /// Text safe inside a <c>//</c> comment in both C# and OpenCL C: printable ASCII only, and no backslash
+    /// (a trailing one would splice the next OpenCL line into the comment).
+    /// </summary>
+    public static string Comment(string text)
+    {
+        var sb = new StringBuilder(text.Length);
+        foreach (var c in text)
+            sb.Append(c < 0x20 || c > 0x7E ? '?' : c == '\\' ? '/' : c);
+        return sb.ToString().TrimEnd();
+    }
+}

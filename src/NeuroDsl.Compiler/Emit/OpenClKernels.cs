@@ -1,0 +1,275 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Emit;
+
+/// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
+/// <param name="Args">Node ids (their buffers) or <see cref="Dim"/> sizes, in kernel parameter order.</param>
+public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code);
+
+/// <summary>
+/// Writes the OpenCL C of one node's kernel from its primitive's template. Sizes that depend on symbols
+/// are <c>ND_N</c>-style macros fixed when the program is built, so every index computation is a
+/// compile-time constant for the OpenCL compiler. Constants are inlined as literals.
+/// </summary>
+public static class OpenClKernels
+{
+    public static NodeLaunch Emit(Graph graph, Node node, string comment)
+    {
+        var prim = Prims.Get(node.Op);
+        var name = "nd_" + node.Op + "_n" + node.Id.ToString(CultureInfo.InvariantCulture);
+        var inputs = node.Inputs.Select(i => graph[i]).ToArray();
+        return prim.Kind switch
+        {
+            PrimKind.Elementwise => Elementwise(name, node, inputs, prim, comment),
+            PrimKind.SumTo => SumTo(name, node, inputs[0], comment),
+            PrimKind.LossMean => LossMean(name, node, inputs, prim, comment),
+            PrimKind.Gemm => Gemm(node, inputs),
+            PrimKind.Row => Row(name, node, inputs, comment),
+            _ => throw new InvalidOperationException("no kernel for " + node.Op),
+        };
+    }
+
+    private static readonly string[] Letters = { "a", "b", "c", "d" };
+
+    public static string Lit(double v)
+    {
+        var f = (float)v;
+        if (float.IsNaN(f)) return "NAN";
+        if (float.IsInfinity(f)) return f > 0 ? "INFINITY" : "(-INFINITY)";
+        var s = f.ToString("R", CultureInfo.InvariantCulture);
+        if (!s.Contains('.') && !s.Contains('E')) s += ".0";
+        return "(" + s + "f)";
+    }
+
+    private static string CType(Node n) => n.DType == DType.I32 ? "int" : "float";
+
+    /// <summary>Kernel parameters for the non-constant inputs, then the output; and the launch's node arguments.</summary>
+    private static (string Params, List<object> Args) Signature(Node node, Node[] inputs, bool output = true)
+    {
+        var ps = new List<string>();
+        var args = new List<object>();
+        for (var k = 0; k < inputs.Length; k++)
+        {
+            if (inputs[k].Kind == NodeKind.Const) continue;
+            ps.Add($"__global const {CType(inputs[k])}* restrict in{k}");
+            args.Add(inputs[k].Id);
+        }
+        if (output)
+        {
+            ps.Add("__global float* restrict out");
+            args.Add(node.Id);
+        }
+        return (string.Join(", ", ps), args);
+    }
+
+    /// <summary>The flat index into an input of shape <paramref name="shape"/> broadcast to the output's coordinates.</summary>
+    private static string BroadcastIndex(Shape shape, Shape outShape)
+    {
+        if (shape.Equals(outShape)) return "i";
+        if (shape.Numel == (Dim)1) return "0";
+        var pad = outShape.Rank - shape.Rank;
+        var terms = new List<string>();
+        Dim stride = 1;
+        for (var d = shape.Rank - 1; d >= 0; d--)
+        {
+            if (shape[d] != (Dim)1)
+                terms.Add(stride == (Dim)1 ? $"c{d + pad}" : $"c{d + pad} * {stride.ToC()}");
+            stride = stride * shape[d];
+        }
+        return terms.Count == 0 ? "0" : string.Join(" + ", terms);
+    }
+
+    private static void Coordinates(StringBuilder sb, Shape shape, string flat, string indent)
+    {
+        if (shape.Rank == 0) return;
+        sb.Append(indent).Append("int r = ").Append(flat).AppendLine(";");
+        for (var d = shape.Rank - 1; d > 0; d--)
+            sb.Append(indent).Append($"const int c{d} = r % {shape[d].ToC()}; r /= {shape[d].ToC()};").AppendLine();
+        sb.Append(indent).AppendLine("const int c0 = r;");
+    }
+
+    private static string Header(string comment) => "// " + comment + "\n";
+
+    private static string Template(Prim prim, Node node) =>
+        prim.CExpr!.Replace("NUMEL", "((float)" + node.Shape.Numel.ToC() + ")");
+
+    private static NodeLaunch Elementwise(string name, Node node, Node[] inputs, Prim prim, string comment)
+    {
+        var (ps, args) = Signature(node, inputs);
+        var sb = new StringBuilder(Header(comment));
+        sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
+        sb.AppendLine("    const int i = get_global_id(0);");
+        if (inputs.Any(x => x.Kind != NodeKind.Const && !x.Shape.Equals(node.Shape) && x.Shape.Numel != (Dim)1))
+            Coordinates(sb, node.Shape, "i", "    ");
+        for (var k = 0; k < inputs.Length; k++)
+        {
+            var value = inputs[k].Kind == NodeKind.Const ? Lit(inputs[k].ConstValue) : $"in{k}[{BroadcastIndex(inputs[k].Shape, node.Shape)}]";
+            sb.Append($"    const float {Letters[k]} = {value};").AppendLine();
+        }
+        sb.Append("    out[i] = ").Append(Template(prim, node)).AppendLine(";");
+        sb.AppendLine("}");
+        return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    private static NodeLaunch SumTo(string name, Node node, Node input, string comment)
+    {
+        var (ps, args) = Signature(node, new[] { input });
+        var inShape = input.Shape;
+        var pad = inShape.Rank - node.Shape.Rank;
+        var outDims = Enumerable.Repeat((Dim)1, pad).Concat(node.Shape.Dims).ToArray();
+        var strides = new Dim[inShape.Rank];
+        Dim s = 1;
+        for (var d = inShape.Rank - 1; d >= 0; d--)
+        {
+            strides[d] = s;
+            s = s * inShape[d];
+        }
+        var reduced = Enumerable.Range(0, inShape.Rank).Where(d => outDims[d] == (Dim)1 && inShape[d] != (Dim)1).ToList();
+        var count = reduced.Aggregate((Dim)1, (p, d) => p * inShape[d]);
+
+        var sb = new StringBuilder(Header(comment));
+        sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
+        sb.AppendLine("    const int i = get_global_id(0);");
+        Coordinates(sb, new Shape(outDims), "i", "    ");
+        var kept = Enumerable.Range(0, inShape.Rank).Where(d => !reduced.Contains(d) && inShape[d] != (Dim)1)
+            .Select(d => strides[d] == (Dim)1 ? $"c{d}" : $"c{d} * {strides[d].ToC()}").ToList();
+        sb.Append("    const int base = ").Append(kept.Count == 0 ? "0" : string.Join(" + ", kept)).AppendLine(";");
+        sb.AppendLine("    float acc = 0.0f;");
+        sb.Append("    for (int j = 0; j < ").Append(count.ToC()).AppendLine("; j++)\n    {");
+        sb.AppendLine("        int q = j;");
+        sb.AppendLine("        int at = base;");
+        for (var k = reduced.Count - 1; k >= 0; k--)
+        {
+            var d = reduced[k];
+            var stride = strides[d] == (Dim)1 ? "" : " * " + strides[d].ToC();
+            if (k > 0) sb.Append($"        at += (q % {inShape[d].ToC()}){stride}; q /= {inShape[d].ToC()};").AppendLine();
+            else sb.Append($"        at += q{stride};").AppendLine();
+        }
+        sb.AppendLine("        acc += in0[at];\n    }");
+        sb.AppendLine("    out[i] = acc;\n}");
+        return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    // A scalar loss: one work-item sums the per-element term (batch-sized work; a tree reduction is issue 4's).
+    private static NodeLaunch LossMean(string name, Node node, Node[] inputs, Prim prim, string comment)
+    {
+        var (ps, args) = Signature(node, inputs);
+        var shape = inputs[0].Shape;
+        var sb = new StringBuilder(Header(comment));
+        sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
+        sb.AppendLine("    float acc = 0.0f;");
+        sb.Append("    for (int i = 0; i < ").Append(shape.Numel.ToC()).AppendLine("; i++)\n    {");
+        for (var k = 0; k < inputs.Length; k++)
+        {
+            var value = inputs[k].Kind == NodeKind.Const ? Lit(inputs[k].ConstValue) : $"in{k}[{(inputs[k].Shape.Numel == (Dim)1 && !shape.Equals(inputs[k].Shape) ? "0" : "i")}]";
+            sb.Append($"        const float {Letters[k]} = {value};").AppendLine();
+        }
+        sb.Append("        acc += ").Append(prim.CExpr).AppendLine(";\n    }");
+        sb.Append("    out[0] = acc / (float)").Append(shape.Numel.ToC()).AppendLine(";\n}");
+        return new NodeLaunch(name, args, new Dim[] { 1 }, sb.ToString());
+    }
+
+    private static NodeLaunch Gemm(Node node, Node[] inputs)
+    {
+        // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C): C[M,N] = op(A)·op(B) (+ bias).
+        var a = inputs[0];
+        var b = inputs[1];
+        Dim m, k, n;
+        bool ta, tb;
+        if (node.Op == "linear")
+        {
+            k = a.Shape[a.Shape.Rank - 1];
+            m = a.Shape.Numel.DivideBy(k) ?? throw new InvalidOperationException("linear rows");
+            n = b.Shape[0];
+            ta = false;
+            tb = true;
+        }
+        else
+        {
+            ta = node.AttrBool("ta");
+            tb = node.AttrBool("tb");
+            m = ta ? a.Shape[1] : a.Shape[0];
+            k = ta ? a.Shape[0] : a.Shape[1];
+            n = tb ? b.Shape[0] : b.Shape[1];
+        }
+        var hasBias = inputs.Length > 2;
+        var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, hasBias ? inputs[2].Id : node.Id, (Dim)(hasBias ? 1 : 0), node.Id };
+        return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
+    }
+
+    private static NodeLaunch Row(string name, Node node, Node[] inputs, string comment)
+    {
+        var (ps, args) = Signature(node, inputs);
+        var width = inputs[0].Shape[inputs[0].Shape.Rank - 1];
+        var c = width.ToC();
+        var rows = inputs[0].Shape.Numel.DivideBy(width)!.Value;
+        var sb = new StringBuilder(Header(comment));
+        sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
+        string Dl() => inputs[2].Kind == NodeKind.Const ? Lit(inputs[2].ConstValue) : "in2[0]";
+        switch (node.Op)
+        {
+            case "softmax":
+                sb.Append($@"    const int row = get_global_id(0);
+    const __global float* x = in0 + row * {c};
+    __global float* y = out + row * {c};
+    float m = x[0];
+    for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
+    float s = 0.0f;
+    for (int j = 0; j < {c}; j++) {{ const float e = exp(x[j] - m); y[j] = e; s += e; }}
+    const float inv = 1.0f / s;
+    for (int j = 0; j < {c}; j++) y[j] *= inv;
+");
+                break;
+            case "softmax_grad":
+                sb.Append($@"    const int row = get_global_id(0);
+    const __global float* y = in0 + row * {c};
+    const __global float* dy = in1 + row * {c};
+    __global float* dx = out + row * {c};
+    float dot = 0.0f;
+    for (int j = 0; j < {c}; j++) dot += y[j] * dy[j];
+    for (int j = 0; j < {c}; j++) dx[j] = y[j] * (dy[j] - dot);
+");
+                break;
+            case "cross_entropy":
+                // One work-item: mean over rows of logsumexp(x) - x[label]. An out-of-range label gives NaN.
+                sb.Append($@"    float total = 0.0f;
+    for (int row = 0; row < {rows.ToC()}; row++)
+    {{
+        const __global float* x = in0 + row * {c};
+        const int label = in1[row];
+        float m = x[0];
+        for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
+        float s = 0.0f;
+        for (int j = 0; j < {c}; j++) s += exp(x[j] - m);
+        total += (label >= 0 && label < {c}) ? log(s) + m - x[label] : NAN;
+    }}
+    out[0] = total / (float){rows.ToC()};
+");
+                rows = 1;
+                break;
+            case "cross_entropy_grad":
+                sb.Append($@"    const int row = get_global_id(0);
+    const __global float* x = in0 + row * {c};
+    __global float* dx = out + row * {c};
+    const int label = in1[row];
+    const float scale = {Dl()} / (float){rows.ToC()};
+    float m = x[0];
+    for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
+    float s = 0.0f;
+    for (int j = 0; j < {c}; j++) s += exp(x[j] - m);
+    const float inv = 1.0f / s;
+    for (int j = 0; j < {c}; j++) dx[j] = (exp(x[j] - m) * inv - (j == label ? 1.0f : 0.0f)) * scale;
+");
+                break;
+            default:
+                throw new InvalidOperationException("no row kernel for " + node.Op);
+        }
+        sb.AppendLine("}");
+        return new NodeLaunch(name, args, new[] { rows }, sb.ToString());
+    }
+}

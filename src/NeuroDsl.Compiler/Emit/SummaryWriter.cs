@@ -1,0 +1,102 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Planning;
+using NeuroDsl.Compiler.Semantics;
+
+namespace NeuroDsl.Compiler.Emit;
+
+/// <summary>One row of a model summary: a layer (a user-visible op) with its output shape, parameters and MACs.</summary>
+public sealed record LayerRow(string Name, string Op, Shape Shape, long Params, IReadOnlyList<(string Name, Shape Shape)> ParamShapes, long Macs);
+
+/// <summary>The summary of a model: the layer table (text or JSON), totals and the plan's buffer figures.</summary>
+public static class SummaryWriter
+{
+    public static IReadOnlyList<LayerRow> Layers(ModelIr model)
+    {
+        var g = model.Graph;
+        return g.Forward.Where(n => n.Kind == NodeKind.Op && n.Layer is not null)
+            .Select(n =>
+            {
+                var ps = n.Inputs.Select(i => g[i]).Where(i => i.Kind == NodeKind.Param && i.Param!.Trainable).ToList();
+                return new LayerRow(n.Name, n.Layer!, n.Shape, ps.Sum(p => p.Shape.Numel.PerExample),
+                    ps.Select(p => (p.Name, p.Shape)).ToList(), n.Macs);
+            }).ToList();
+    }
+
+    public static string Text(ModelIr model, Plan plan)
+    {
+        var rows = Layers(model);
+        var sb = new StringBuilder();
+        sb.Append("model ").Append(model.Name);
+        if (model.Paper.Title is not null) sb.Append(" — ").Append(model.Paper.Title);
+        if (model.Paper.Authors is not null) sb.Append(", ").Append(model.Paper.Authors);
+        if (model.Paper.Year is not null) sb.Append(" (").Append(model.Paper.Year.Value.ToString(CultureInfo.InvariantCulture)).Append(')');
+        sb.Append('\n');
+        foreach (var input in model.Graph.Inputs)
+            sb.Append("input ").Append(input.Name).Append(": ").Append(input.DType.ToString().ToLowerInvariant()).Append(input.Shape).Append('\n');
+        var table = new List<string[]> { new[] { "layer", "op", "output", "params", "MACs" } };
+        table.AddRange(rows.Select(r => new[] { r.Name, r.Op, r.Shape.ToString(), N(r.Params), N(r.Macs) }));
+        table.Add(new[] { "total", "", "", N(rows.Sum(r => r.Params)), N(rows.Sum(r => r.Macs)) });
+        var widths = Enumerable.Range(0, 5).Select(c => table.Max(r => r[c].Length)).ToArray();
+        for (var i = 0; i < table.Count; i++)
+        {
+            if (i == 1 || i == table.Count - 1) sb.Append(string.Join("  ", widths.Select(w => new string('-', w)))).Append('\n');
+            var r = table[i];
+            sb.Append(r[0].PadRight(widths[0])).Append("  ").Append(r[1].PadRight(widths[1])).Append("  ")
+                .Append(r[2].PadRight(widths[2])).Append("  ").Append(r[3].PadLeft(widths[3])).Append("  ")
+                .Append(r[4].PadLeft(widths[4])).Append('\n');
+        }
+        sb.Append("trainable parameters: ").Append(N(model.Graph.TrainableParameterCount)).Append('\n');
+        sb.Append("multiply-adds per example: ").Append(N(model.Graph.MacsPerExample)).Append('\n');
+        sb.Append("kernel launches per training step: ").Append(N(plan.Forward.Count + plan.Backward.Count(l => !l.InputGradientOnly) + (plan.Params.Count > 0 ? 1 : 0)))
+            .Append(" (forward ").Append(N(plan.Forward.Count)).Append(", backward ").Append(N(plan.Backward.Count(l => !l.InputGradientOnly)))
+            .Append(", optimizer ").Append(plan.Params.Count > 0 ? "1" : "0").Append(")\n");
+        return sb.ToString();
+    }
+
+    public static string Json(IEnumerable<(ModelIr Model, Plan Plan)> models)
+    {
+        var sb = new StringBuilder("[\n");
+        var first = true;
+        foreach (var (model, plan) in models)
+        {
+            if (!first) sb.Append(",\n");
+            first = false;
+            sb.Append("  {\n");
+            sb.Append("    \"model\": ").Append(Escaping.CSharpString(model.Name)).Append(",\n");
+            sb.Append("    \"paper\": { \"title\": ").Append(Escaping.CSharpString(model.Paper.Title))
+                .Append(", \"authors\": ").Append(Escaping.CSharpString(model.Paper.Authors))
+                .Append(", \"year\": ").Append(model.Paper.Year?.ToString(CultureInfo.InvariantCulture) ?? "null").Append(" },\n");
+            sb.Append("    \"params\": ").Append(model.Graph.TrainableParameterCount.ToString(CultureInfo.InvariantCulture)).Append(",\n");
+            sb.Append("    \"flops\": ").Append(model.Graph.MacsPerExample.ToString(CultureInfo.InvariantCulture)).Append(",\n");
+            sb.Append("    \"flops_convention\": \"multiply-adds per example, forward\",\n");
+            sb.Append("    \"launches\": { \"forward\": ").Append(plan.Forward.Count.ToString(CultureInfo.InvariantCulture))
+                .Append(", \"backward\": ").Append(plan.Backward.Count(l => !l.InputGradientOnly).ToString(CultureInfo.InvariantCulture)).Append(" },\n");
+            sb.Append("    \"inputs\": [").Append(string.Join(", ", model.Graph.Inputs.Select(i =>
+                "{ \"name\": " + Escaping.CSharpString(i.Name) + ", \"dtype\": \"" + i.DType.ToString().ToLowerInvariant() + "\", \"shape\": " + ShapeJson(i.Shape) + " }"))).Append("],\n");
+            sb.Append("    \"layers\": [\n");
+            var rows = Layers(model);
+            for (var i = 0; i < rows.Count; i++)
+            {
+                var r = rows[i];
+                sb.Append("      { \"name\": ").Append(Escaping.CSharpString(r.Name))
+                    .Append(", \"op\": ").Append(Escaping.CSharpString(r.Op))
+                    .Append(", \"shape\": ").Append(ShapeJson(r.Shape))
+                    .Append(", \"params\": ").Append(r.Params.ToString(CultureInfo.InvariantCulture))
+                    .Append(", \"flops\": ").Append(r.Macs.ToString(CultureInfo.InvariantCulture))
+                    .Append(", \"parameters\": [")
+                    .Append(string.Join(", ", r.ParamShapes.Select(p => "{ \"name\": " + Escaping.CSharpString(p.Name) + ", \"shape\": " + ShapeJson(p.Shape) + " }")))
+                    .Append("] }").Append(i + 1 < rows.Count ? ",\n" : "\n");
+            }
+            sb.Append("    ]\n  }");
+        }
+        return sb.Append("\n]\n").ToString();
+    }
+
+    private static string ShapeJson(Shape s) => "[" + string.Join(", ", s.Dims.Select(d => d.IsConstant ? d.ToString() : "\"" + d + "\"")) + "]";
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+}

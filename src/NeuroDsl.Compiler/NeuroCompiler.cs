@@ -1,0 +1,71 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using NeuroDsl.Compiler.Autodiff;
+using NeuroDsl.Compiler.Diagnostics;
+using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Planning;
+using NeuroDsl.Compiler.Semantics;
+using NeuroDsl.Compiler.Syntax;
+
+namespace NeuroDsl.Compiler;
+
+/// <summary>Everything the compiler produced for one model of a file.</summary>
+public sealed record ModelOutput(string Name, ModelIr Ir, Plan Plan, string KernelSource, string CSharp);
+
+/// <summary>The result of compiling one `.nd` file: its models (empty on error) and every diagnostic.</summary>
+public sealed record CompileResult(IReadOnlyList<ModelOutput> Models, IReadOnlyList<Diagnostic> Diagnostics)
+{
+    public bool Success => Diagnostics.All(d => !d.IsError);
+}
+
+/// <summary>The compiler's entry point; reads like the pipeline and stops after the first stage with errors.</summary>
+public static class NeuroCompiler
+{
+    public const string DefaultNamespace = "NeuroDsl.Models";
+
+    /// <summary>Compiles a file's text. Never throws: an internal failure becomes a located ND0999.</summary>
+    public static CompileResult Compile(string file, string text, string? ns = null)
+    {
+        var diagnostics = new DiagnosticBag();
+        try
+        {
+            var syntax = Parser.ParseFile(file, text, diagnostics);
+            if (syntax is null || diagnostics.HasErrors) return Fail(diagnostics);
+
+            var models = Binder.Bind(syntax, diagnostics);
+            if (diagnostics.HasErrors) return Fail(diagnostics);
+
+            var outputs = new List<ModelOutput>();
+            foreach (var model in models)
+            {
+                Differentiator.Differentiate(model.Graph, diagnostics);
+                if (diagnostics.HasErrors) return Fail(diagnostics);
+                var plan = Planner.Build(model, text);
+                var kernels = KernelText(plan);
+                var csharp = CSharpEmitter.Emit(model, plan, kernels, ns ?? DefaultNamespace);
+                outputs.Add(new ModelOutput(model.Name, model, plan, kernels, csharp));
+            }
+            return new CompileResult(outputs, diagnostics.Items);
+        }
+        catch (Exception e)
+        {
+            // The compiler must never crash its host (the IDE, the build, the CLI): report and stop.
+            diagnostics.Error(Codes.Internal, SourceSpan.None(file), e.GetType().Name + " at " + FirstFrame(e), e.Message);
+            return Fail(diagnostics);
+        }
+    }
+
+    private static CompileResult Fail(DiagnosticBag diagnostics) =>
+        new(Array.Empty<ModelOutput>(), diagnostics.Items);
+
+    private static string FirstFrame(Exception e) =>
+        e.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? "?";
+
+    /// <summary>The OpenCL C of a plan's generated kernels, in launch order.</summary>
+    public static string KernelText(Plan plan)
+    {
+        var header = "// Generated OpenCL C. Sizes named ND_<symbol> are set with -D when the program is built.\n";
+        return header + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));
+    }
+}

@@ -1,0 +1,64 @@
+using System.Collections.Generic;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Planning;
+
+/// <summary>Where a buffer's memory comes from.</summary>
+public enum StorageKind
+{
+    /// <summary>An input the caller uploads before a step.</summary>
+    Input,
+
+    /// <summary>A slice of the one parameter arena (so an optimizer step is one launch).</summary>
+    Param,
+
+    /// <summary>A slice of the gradient arena, laid out like the parameter arena.</summary>
+    Grad,
+
+    /// <summary>An activation or backward temporary, allocated once when the model is built.</summary>
+    Temp,
+}
+
+/// <summary>One device buffer of the plan. Views share their source's buffer; constants have none.</summary>
+public sealed record BufferPlan(int Index, string Name, Dim Elements, DType DType, StorageKind Kind, long ArenaOffset);
+
+/// <summary>A parameter's place in the arenas, with what the runtime needs to initialize it.</summary>
+public sealed record ParamSlot(string Name, Shape Shape, long Offset, InitSpec Init, long FanIn, long FanOut, bool Trainable);
+
+/// <summary>A kernel argument: a buffer of the plan, or an integer size fixed when the model is built.</summary>
+public sealed record LaunchArg(int Buffer, Dim? Int)
+{
+    public static LaunchArg Of(int buffer) => new(buffer, null);
+    public static LaunchArg Size(Dim value) => new(-1, value);
+}
+
+/// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
+public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
+    int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly);
+
+/// <summary>An OpenCL kernel the compiler generated for one node.</summary>
+public sealed record KernelSource(string Name, string Code);
+
+/// <summary>A named tensor of the model's interface (input, output, gradient) and its buffer.</summary>
+public sealed record NamedBuffer(string Name, int Buffer, Shape Shape, DType DType);
+
+/// <summary>
+/// The execution plan of one model: buffers allocated once, the launch lists of the forward and backward
+/// passes, and the generated kernels. The C# emitter transcribes it; nothing is decided after this.
+/// </summary>
+public sealed class Plan
+{
+    public List<ParamSlot> Params { get; } = new();
+    public long ArenaElements { get; set; }
+    public List<BufferPlan> Buffers { get; } = new();
+    public List<Launch> Forward { get; } = new();
+    public List<Launch> Backward { get; } = new();
+    public List<KernelSource> Kernels { get; } = new();
+    public List<NamedBuffer> Inputs { get; } = new();
+    public List<NamedBuffer> Outputs { get; } = new();
+    public List<NamedBuffer> InputGradients { get; } = new();
+    public NamedBuffer? Loss { get; set; }
+
+    /// <summary>Arena alignment in elements: 64 floats = 256 bytes, enough for sub-buffer origins on every device seen.</summary>
+    public const long ArenaAlignment = 64;
+}

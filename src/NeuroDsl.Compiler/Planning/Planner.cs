@@ -1,0 +1,138 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using NeuroDsl.Compiler.Diagnostics;
+using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Semantics;
+
+namespace NeuroDsl.Compiler.Planning;
+
+/// <summary>
+/// Turns a differentiated graph into a <see cref="Plan"/>: drops dead nodes, gives every live value a buffer
+/// (views share, constants are inlined, parameters and their gradients live in two arenas), and lists the
+/// launches of the forward and backward passes with the source line each came from.
+/// </summary>
+public static class Planner
+{
+    public static Plan Build(ModelIr model, string sourceText)
+    {
+        var graph = model.Graph;
+        var plan = new Plan();
+
+        // Parameter gradients must land in the gradient arena: give each its own node to write there.
+        var gradOf = new Dictionary<int, int>(graph.Gradients);
+        var live = Liveness(graph, gradOf.Values);
+        var storage = new Dictionary<int, int>();
+
+        // Parameter arena: one slice per parameter, aligned for sub-buffers.
+        var offset = 0L;
+        foreach (var p in graph.Params)
+        {
+            var numel = p.Shape.Numel.PerExample;
+            plan.Params.Add(new ParamSlot(p.Name, p.Shape, offset, p.Param!.Init, p.Param.FanIn, p.Param.FanOut, p.Param.Trainable));
+            storage[p.Id] = AddBuffer(plan, p.Name, p.Shape.Numel, DType.F32, StorageKind.Param, offset);
+            offset += (numel + Plan.ArenaAlignment - 1) / Plan.ArenaAlignment * Plan.ArenaAlignment;
+        }
+        plan.ArenaElements = Math.Max(offset, Plan.ArenaAlignment);
+
+        var claimed = new HashSet<int>();
+        foreach (var p in graph.Params)
+        {
+            if (!gradOf.TryGetValue(p.Id, out var g)) continue;
+            var gn = graph[g];
+            var slot = plan.Params.First(s => s.Name == p.Name);
+            if (gn.Kind == NodeKind.Op && Prims.Get(gn.Op).Kind != PrimKind.View && !claimed.Contains(g) && !graph.Params.Any(q => q.Id == g))
+            {
+                claimed.Add(g);
+                storage[g] = AddBuffer(plan, "grad." + p.Name, p.Shape.Numel, DType.F32, StorageKind.Grad, slot.Offset);
+            }
+        }
+
+        foreach (var input in graph.Inputs)
+        {
+            storage[input.Id] = AddBuffer(plan, input.Name, input.Shape.Numel, input.DType, StorageKind.Input, 0);
+            plan.Inputs.Add(new NamedBuffer(input.Name, storage[input.Id], input.Shape, input.DType));
+        }
+
+        // Which backward nodes only serve input gradients (skipped unless the caller asks for them).
+        var paramOnly = Liveness(graph, graph.Params.Where(p => gradOf.ContainsKey(p.Id)).Select(p => gradOf[p.Id]));
+
+        var lines = sourceText.Replace("\r\n", "\n").Split('\n');
+        foreach (var node in graph.Nodes)
+        {
+            if (!live.Contains(node.Id) || node.Kind != NodeKind.Op) continue;
+            var prim = Prims.Get(node.Op);
+            if (prim.Kind == PrimKind.View)
+            {
+                storage[node.Id] = storage[node.Inputs[0]];
+                continue;
+            }
+            if (!storage.ContainsKey(node.Id))
+                storage[node.Id] = AddBuffer(plan, node.Name, node.Shape.Numel, node.DType, StorageKind.Temp, 0);
+
+            var line = node.Span.Line;
+            var text = line >= 1 && line <= lines.Length ? lines[line - 1].Trim() : "";
+            var comment = Escaping.Comment($"{node.Span.File}:{line}  {text}");
+            var launch = OpenClKernels.Emit(graph, node, comment);
+            if (launch.Code is not null) plan.Kernels.Add(new KernelSource(launch.Kernel, launch.Code));
+            var args = launch.Args.Select(a => a is int id
+                ? LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})"))
+                : LaunchArg.Size((Dim)a)).ToList();
+            var target = node.IsBackward ? plan.Backward : plan.Forward;
+            target.Add(new Launch(launch.Kernel, args, launch.Global, line, text, new[] { node.Id },
+                node.IsBackward && !paramOnly.Contains(node.Id)));
+        }
+
+        // Gradients that are not computed into the arena (shared, or a view) are copied there.
+        foreach (var p in graph.Params)
+        {
+            if (!gradOf.TryGetValue(p.Id, out var g) || claimed.Contains(g)) continue;
+            var slot = plan.Params.First(s => s.Name == p.Name);
+            var dst = AddBuffer(plan, "grad." + p.Name, p.Shape.Numel, DType.F32, StorageKind.Grad, slot.Offset);
+            var src = graph[g];
+            var name = "nd_copy_grad" + plan.Params.IndexOf(slot);
+            if (src.Kind == NodeKind.Const)
+            {
+                plan.Kernels.Add(new KernelSource(name, $"__kernel void {name}(__global float* restrict out)\n{{\n    out[get_global_id(0)] = {OpenClKernels.Lit(src.ConstValue)};\n}}\n"));
+                plan.Backward.Add(new Launch(name, new[] { LaunchArg.Of(dst) }, new[] { p.Shape.Numel }, p.Span.Line, "", new[] { g }, false));
+            }
+            else
+            {
+                plan.Kernels.Add(new KernelSource(name, $"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)\n{{\n    const int i = get_global_id(0);\n    out[i] = in0[i];\n}}\n"));
+                plan.Backward.Add(new Launch(name, new[] { LaunchArg.Of(storage[g]), LaunchArg.Of(dst) }, new[] { p.Shape.Numel }, p.Span.Line, "", new[] { g }, false));
+            }
+        }
+
+        foreach (var o in graph.Outputs)
+            plan.Outputs.Add(new NamedBuffer(o.Key, storage[o.Value], graph[o.Value].Shape, graph[o.Value].DType));
+        if (graph.LossId is { } loss)
+            plan.Loss = new NamedBuffer("loss", storage[loss], Shape.Scalar, DType.F32);
+        foreach (var input in graph.Inputs)
+            if (gradOf.TryGetValue(input.Id, out var g) && storage.TryGetValue(g, out var b))
+                plan.InputGradients.Add(new NamedBuffer("grad." + input.Name, b, input.Shape, DType.F32));
+        return plan;
+    }
+
+    private static int AddBuffer(Plan plan, string name, Dim elements, DType dtype, StorageKind kind, long offset)
+    {
+        var index = plan.Buffers.Count;
+        plan.Buffers.Add(new BufferPlan(index, name, elements, dtype, kind, offset));
+        return index;
+    }
+
+    /// <summary>Nodes the outputs, the loss and the given roots depend on.</summary>
+    private static HashSet<int> Liveness(Graph graph, IEnumerable<int> roots)
+    {
+        var live = new HashSet<int>();
+        var stack = new Stack<int>(roots.Concat(graph.Outputs.Select(o => o.Value)));
+        if (graph.LossId is { } l) stack.Push(l);
+        while (stack.Count > 0)
+        {
+            var id = stack.Pop();
+            if (!live.Add(id)) continue;
+            foreach (var i in graph[id].Inputs) stack.Push(i);
+        }
+        return live;
+    }
+}

@@ -1,0 +1,311 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using NeuroDsl.Compiler.Diagnostics;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Syntax;
+
+namespace NeuroDsl.Compiler.Semantics;
+
+/// <summary>
+/// Elaborates a parsed file into typed graphs: evaluates constants, inlines blocks and repeats, checks
+/// every op's arguments and shapes, names layers and parameters, and checks the <c>expect</c> lines.
+/// One statement that fails is reported and skipped, so a file yields all its independent errors.
+/// </summary>
+public sealed partial class Binder
+{
+    private readonly Dictionary<string, BlockDecl> _blocks = new(StringComparer.Ordinal);
+    private readonly Stack<string> _blockStack = new();
+    private readonly Stack<Frame> _frames = new();
+    private readonly Stack<Value> _holes = new();
+    private readonly List<string> _symbols = new();
+    private List<(Node Param, string BaseName)> _pendingParams = new();
+    private Graph _graph = new();
+
+    private Binder(DiagnosticBag diagnostics) => Diagnostics = diagnostics;
+
+    internal DiagnosticBag Diagnostics { get; }
+
+    /// <summary>Binds every model of a file. Blocks are shared by all models of the file.</summary>
+    public static IReadOnlyList<ModelIr> Bind(FileSyntax file, DiagnosticBag diagnostics)
+    {
+        var binder = new Binder(diagnostics);
+        var models = new List<ModelIr>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var decl in file.Decls)
+        {
+            if (!names.Add(decl.Name.Text))
+            {
+                diagnostics.Error(Codes.Duplicate, decl.Name.Span, null, decl.Name.Text);
+                continue;
+            }
+            if (decl is BlockDecl block) binder._blocks[block.Name.Text] = block;
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var model in file.Decls.OfType<ModelDecl>())
+        {
+            if (!seen.Add(model.Name.Text)) continue;
+            var ir = binder.BindModel(model);
+            if (ir is not null) models.Add(ir);
+        }
+        if (file.Decls.Count == 0)
+            diagnostics.Error(Codes.EmptyFile, file.Span, "a file holds 'model' and 'block' declarations");
+        return models;
+    }
+
+    private ModelIr? BindModel(ModelDecl model)
+    {
+        _graph = new Graph();
+        _symbols.Clear();
+        var errorsBefore = Diagnostics.Items.Count(d => d.IsError);
+        CheckGeneratedName(model.Name, "model");
+        var scope = new Scope(null);
+        foreach (var p in model.Params)
+        {
+            if (p.Default is null)
+            {
+                Diagnostics.Error(Codes.MissingArgument, p.Span, "a model is compiled with its defaults", model.Name.Text, p.Name.Text + " = <default>");
+                continue;
+            }
+            TryStatement(() => scope.Define(p.Name.Text, RequireConstant(Eval(p.Default, scope), p.Name.Text, p.Default.Span)));
+        }
+
+        var paper = new PaperInfo(null, null, null);
+        var expects = new List<ExpectStmt>();
+        foreach (var stmt in model.Body)
+        {
+            switch (stmt)
+            {
+                case PaperStmt p:
+                    TryStatement(() => paper = BindPaper(p));
+                    break;
+                case ExpectStmt e:
+                    expects.Add(e);
+                    break;
+                case ReturnStmt r:
+                    Diagnostics.Error(Codes.BadStatement, r.Span, "a model names its results with 'output'",
+                        "Use 'output name = …' in a model; 'return' belongs in a block");
+                    break;
+                default:
+                    TryStatement(() => BindStatement(stmt, scope, isModel: true));
+                    break;
+            }
+        }
+        if (_graph.Outputs.Count == 0 && Diagnostics.Items.Count(d => d.IsError) == errorsBefore)
+            Diagnostics.Error(Codes.NoOutput, model.Name.Span, null, model.Name.Text);
+
+        foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
+        foreach (var p in _graph.Params) p.Param = p.Param! with { Name = p.Name };
+        DisambiguateParamNames();
+
+        if (Diagnostics.Items.Count(d => d.IsError) > errorsBefore) return null;
+        var symbols = _symbols.OrderBy(s => s == "N" ? 0 : 1).ToList();
+        return new ModelIr(model.Name.Text, paper, _graph, symbols, model.Span);
+    }
+
+    private void TryStatement(Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (ReportedException)
+        {
+            // Already reported; go on with the next statement.
+        }
+    }
+
+    private PaperInfo BindPaper(PaperStmt stmt)
+    {
+        string? title = null, authors = null;
+        long? year = null;
+        foreach (var field in stmt.Fields)
+        {
+            var value = Eval(field.Value, new Scope(null));
+            switch (field.Name?.Text)
+            {
+                case "title": title = RequireString(value, "title", field.Span); break;
+                case "authors": authors = RequireString(value, "authors", field.Span); break;
+                case "year": year = RequireInt(value, "year", field.Span); break;
+                default:
+                    Fail(Codes.UnknownArgument, field.Span, "paper takes title:, authors: and year:", "paper", field.Name?.Text ?? "(positional)");
+                    break;
+            }
+        }
+        return new PaperInfo(title, authors, year);
+    }
+
+    private void BindStatement(Stmt stmt, Scope scope, bool isModel)
+    {
+        switch (stmt)
+        {
+            case InputStmt input when isModel:
+                BindInput(input, scope);
+                break;
+            case LetStmt let:
+                BindLet(let, scope, isModel);
+                break;
+            case LossStmt loss when isModel:
+            {
+                var value = RunStatement("loss", () => Eval(loss.Value, scope));
+                var node = RequireTensor(value, "loss", loss.Value.Span);
+                if (_graph.LossId is not null) Fail(Codes.TwoLosses, loss.Span, null);
+                if (node.Shape.Rank != 0) Fail(Codes.LossNotScalar, loss.Value.Span, $"the loss has shape {node.Shape}");
+                _graph.LossId = node.Id;
+                break;
+            }
+            default:
+                var keyword = stmt switch { InputStmt => "input", LossStmt => "loss", ExpectStmt => "expect", PaperStmt => "paper", _ => "this statement" };
+                Fail(Codes.BadStatement, stmt.Span, "blocks compute values; the model declares inputs, losses and checks",
+                    $"Move '{keyword}' into the model; a block may only define values and 'return'");
+                break;
+        }
+    }
+
+    private void BindInput(InputStmt input, Scope scope)
+    {
+        var dtype = input.DType.Text switch
+        {
+            "f32" => DType.F32,
+            "i32" => DType.I32,
+            _ => Fail<DType>(Codes.DTypeMismatch, input.DType.Span, "inputs are f32 or i32", input.Name.Text, "f32 or i32", input.DType.Text),
+        };
+        var dims = input.Dims.Select(d => EvalDim(d, scope)).ToArray();
+        if (scope.Lookup(input.Name.Text) is not null) Fail(Codes.Duplicate, input.Name.Span, null, input.Name.Text);
+        var node = _graph.Add(NodeKind.Input, "input", Array.Empty<int>(), new Shape(dims), dtype, null, input.Span);
+        node.Name = input.Name.Text;
+        _graph.InputIds.Add(node.Id);
+        CheckGeneratedName(input.Name, "input");
+        scope.Define(input.Name.Text, new TensorValue(node));
+    }
+
+    private void BindLet(LetStmt let, Scope scope, bool isModel)
+    {
+        Value value;
+        if (let.Value is null)
+        {
+            value = scope.Lookup(let.Name.Text) ?? Fail<Value>(Codes.UnknownName, let.Name.Span, null, let.Name.Text);
+        }
+        else
+        {
+            if (scope.LookupLocal(let.Name.Text) is not null) Fail(Codes.Duplicate, let.Name.Span, null, let.Name.Text);
+            value = RunStatement(let.Name.Text, () => Eval(let.Value, scope));
+            scope.Define(let.Name.Text, value);
+        }
+        if (!let.IsOutput) return;
+        if (!isModel) Fail(Codes.BadStatement, let.Span, null, "Use 'output' in the model; a block returns its value");
+        var node = RequireTensor(value, let.Name.Text, let.Span);
+        if (_graph.Outputs.Any(o => o.Key == let.Name.Text)) Fail(Codes.Duplicate, let.Name.Span, "already an output", let.Name.Text);
+        CheckGeneratedName(let.Name, "output");
+        _graph.Outputs.Add(new KeyValuePair<string, int>(let.Name.Text, node.Id));
+    }
+
+    /// <summary>Runs one statement in its own naming frame, then names what it created.</summary>
+    private Value RunStatement(string name, Func<Value> body)
+    {
+        var frame = new Frame();
+        _frames.Push(frame);
+        Value value;
+        try
+        {
+            value = body();
+            FlushPendingParams(null);
+        }
+        finally
+        {
+            _frames.Pop();
+        }
+        frame.Close(name, value is TensorValue t ? t.Node : null);
+        if (_frames.Count > 0) _frames.Peek().Named.AddRange(frame.All);
+        return value;
+    }
+
+    private void CheckExpect(ExpectStmt e, Scope scope)
+    {
+        if (e.Dims is not null)
+        {
+            var value = scope.Lookup(e.Subject.Text) ?? Fail<Value>(Codes.UnknownName, e.Subject.Span, null, e.Subject.Text);
+            var node = RequireTensor(value, e.Subject.Text, e.Subject.Span);
+            var expected = new Shape(e.Dims.Select(d => EvalDim(d, scope)).ToArray());
+            if (!expected.Equals(node.Shape))
+                Fail(Codes.ExpectShape, e.Span, $"expected {expected}, computed {node.Shape}", e.Subject.Text, expected, node.Shape);
+            return;
+        }
+        var number = RequireInt(Eval(e.Value!, scope), e.Subject.Text, e.Value!.Span);
+        switch (e.Subject.Text)
+        {
+            case "params":
+                var count = _graph.TrainableParameterCount;
+                if (count != number)
+                    Fail(Codes.ExpectParams, e.Span, $"expected {number:N0}, computed {count:N0}{ParamBreakdown()}", number, count);
+                break;
+            case "flops":
+                var macs = _graph.MacsPerExample;
+                if (macs != number)
+                    Fail(Codes.ExpectFlops, e.Span, $"expected {number:N0}, computed {macs:N0} (multiply-adds per example)", number, macs);
+                break;
+            default:
+                Fail(Codes.ExpectUnknown, e.Subject.Span, "known: params == N, flops == N, name: [dims]",
+                    $"Expect 'params', 'flops' or a value's shape, not '{e.Subject.Text}'");
+                break;
+        }
+    }
+
+    private string ParamBreakdown() =>
+        "; " + string.Join(", ", _graph.Params.Select(p => $"{p.Name} {p.Shape.Numel.PerExample}"));
+
+    private void DisambiguateParamNames()
+    {
+        foreach (var group in _graph.Params.GroupBy(p => p.Name).Where(g => g.Count() > 1))
+            foreach (var p in group.Skip(1))
+            {
+                p.Name += "_" + p.Id.ToString(CultureInfo.InvariantCulture);
+                p.Param = p.Param! with { Name = p.Name };
+            }
+    }
+
+    private static readonly HashSet<string> CSharpKeywords = new(StringComparer.Ordinal)
+    {
+        "abstract", "as", "base", "bool", "break", "byte", "case", "catch", "char", "checked", "class", "const",
+        "continue", "decimal", "default", "delegate", "do", "double", "else", "enum", "event", "explicit", "extern",
+        "false", "finally", "fixed", "float", "for", "foreach", "goto", "if", "implicit", "in", "int", "interface",
+        "internal", "is", "lock", "long", "namespace", "new", "null", "object", "operator", "out", "override",
+        "params", "private", "protected", "public", "readonly", "ref", "return", "sbyte", "sealed", "short", "sizeof",
+        "stackalloc", "static", "string", "struct", "switch", "this", "throw", "true", "try", "typeof", "uint",
+        "ulong", "unchecked", "unsafe", "ushort", "using", "virtual", "void", "volatile", "while",
+    };
+
+    /// <summary>Names that become C# identifiers must not be keywords or clash with the generated members.</summary>
+    private void CheckGeneratedName(Ident name, string what)
+    {
+        if (CSharpKeywords.Contains(name.Text) || name.Text.StartsWith("__", StringComparison.Ordinal)
+            || (what == "model" && ReservedTypeNames.Contains(name.Text))
+            || (what != "model" && ReservedMemberNames.Contains(name.Text)))
+            Diagnostics.Error(Codes.ReservedName, name.Span, $"a {what} name becomes a C# identifier", name.Text);
+    }
+
+    private static readonly HashSet<string> ReservedMemberNames = new(StringComparer.Ordinal)
+    {
+        "optimizer", "device", "seed", "Forward", "Backward", "Step", "TrainStep", "Spec",
+    };
+
+    private static readonly HashSet<string> ReservedTypeNames = new(StringComparer.Ordinal)
+    {
+        "CompiledModel", "Device", "Optimizer", "System", "NeuroDsl", "Object", "String",
+    };
+
+    // ---- Error helpers ------------------------------------------------------------------------
+
+    internal void Fail(DiagnosticCode code, SourceSpan span, string? note, params object[] args)
+    {
+        Diagnostics.Error(code, span, note, args);
+        throw new ReportedException();
+    }
+
+    internal T Fail<T>(DiagnosticCode code, SourceSpan span, string? note, params object[] args)
+    {
+        Fail(code, span, note, args);
+        return default!;
+    }
+}

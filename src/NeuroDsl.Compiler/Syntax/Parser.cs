@@ -1,0 +1,368 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Diagnostics;
+using Sprache;
+
+namespace NeuroDsl.Compiler.Syntax;
+
+/// <summary>
+/// The `.nd` grammar in Sprache. Tokens consume the whitespace and <c>#</c> comments after them, so a rule's
+/// start position is always its first real character and every AST node gets an exact span.
+/// Newlines are not significant: a statement ends where its expression cannot continue.
+/// </summary>
+public sealed class Parser
+{
+    private static readonly HashSet<string> Keywords = new(StringComparer.Ordinal)
+    {
+        "model", "block", "input", "output", "loss", "return", "expect", "paper", "repeat", "if", "then", "else",
+        "and", "or", "not", "true", "false", "cell", "scan",
+    };
+
+    private readonly string _file;
+    private readonly string _text;
+    private readonly Parser<FileSyntax> _fileRule;
+
+    private Parser(string file, string text)
+    {
+        _file = file;
+        _text = text;
+        _fileRule = BuildGrammar();
+    }
+
+    /// <summary>Parses a whole file; a syntax error becomes one located ND0001 and a null tree.</summary>
+    public static FileSyntax? ParseFile(string file, string text, DiagnosticBag diagnostics)
+    {
+        var parser = new Parser(file, text);
+        var result = parser._fileRule.TryParse(text);
+        if (result.WasSuccessful) return result.Value;
+        diagnostics.Error(Codes.SyntaxError, parser.SpanAt(result.Remainder), null, parser.Describe(result));
+        return null;
+    }
+
+    private SourceSpan SpanAt(IInput at)
+    {
+        var length = at.AtEnd ? 0 : 1;
+        return new SourceSpan(_file, at.Line, at.Column, at.Position, length);
+    }
+
+    private string Describe(IResult<FileSyntax> result)
+    {
+        var at = result.Remainder;
+        var found = at.AtEnd ? "end of file" : "'" + FirstToken(at.Source, at.Position) + "'";
+        var expected = result.Expectations.Where(e => !string.IsNullOrEmpty(e)).Distinct().Take(6).ToList();
+        return expected.Count == 0
+            ? $"Unexpected {found}"
+            : $"Expect {string.Join(" or ", expected)}; found {found}";
+    }
+
+    private static string FirstToken(string text, int position)
+    {
+        var end = position;
+        if (end < text.Length && (char.IsLetterOrDigit(text[end]) || text[end] == '_'))
+            while (end < text.Length && (char.IsLetterOrDigit(text[end]) || text[end] == '_') && end - position < 24) end++;
+        else
+            end = Math.Min(text.Length, position + 1);
+        return text.Substring(position, end - position);
+    }
+
+    // Tags a successful parse with its span; trailing whitespace and comments are not part of it.
+    private Parser<T> Spanned<T>(Parser<T> parser) where T : SyntaxNode => input =>
+    {
+        var result = parser(input);
+        if (!result.WasSuccessful) return result;
+        var end = result.Remainder.Position;
+        end = TrimTrailing(input.Position, end);
+        result.Value.Span = new SourceSpan(_file, input.Line, input.Column, input.Position, end - input.Position);
+        return result;
+    };
+
+    private int TrimTrailing(int start, int end)
+    {
+        // Walk back over whitespace; a '#' comment ends at a newline, so strip back to the last code character.
+        var segment = _text.Substring(start, end - start);
+        var lines = segment.Split('\n');
+        for (var i = lines.Length - 1; i >= 0; i--)
+        {
+            var code = StripComment(lines[i]).TrimEnd();
+            if (code.Length == 0 && i > 0) continue;
+            var offset = lines.Take(i).Sum(l => l.Length + 1);
+            return start + offset + code.Length;
+        }
+        return end;
+    }
+
+    private static string StripComment(string line)
+    {
+        var inString = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            if (line[i] == '"') inString = !inString;
+            else if (line[i] == '#' && !inString) return line.Substring(0, i);
+        }
+        return line;
+    }
+
+    private Parser<FileSyntax> BuildGrammar()
+    {
+        // ws = (whitespace | "#" any* eol)*
+        var comment = from hash in Parse.Char('#')
+                      from text in Parse.CharExcept('\n').Many()
+                      select ' ';
+        var ws = Parse.WhiteSpace.Or(comment).Many().Select(_ => 0);
+
+        Parser<T> Tok<T>(Parser<T> p) => from v in p from _ in ws select v;
+        Parser<string> Sym(string s, string name) =>
+            Tok(Parse.String(s).Text()
+                .Then(t => s is "=" or "<" or ">" or "|"
+                    ? Parse.Chars("=>").Not().Return(t)
+                    : Parse.Return(t)))
+                .Named(name);
+        Parser<string> Kw(string k) =>
+            Tok(Parse.String(k).Text().Then(t => Parse.LetterOrDigit.Or(Parse.Char('_')).Not().Return(t)))
+                .Named("'" + k + "'");
+
+        // ident = letter (letter | digit | "_")* — not a keyword
+        var rawIdent = from first in Parse.Letter.Or(Parse.Char('_'))
+                       from rest in Parse.LetterOrDigit.Or(Parse.Char('_')).Many().Text()
+                       select first + rest;
+        var ident = Spanned(Tok(rawIdent.Where(s => !Keywords.Contains(s)).Select(s => new Ident(s))))
+            .Named("name");
+
+        // number = digit (digit | "_")* ("." digit+)? (("e" | "E") ("+" | "-")? digit+)?
+        var digits = from d in Parse.Digit from rest in Parse.Digit.Or(Parse.Char('_')).Many().Text() select d + rest;
+        var fraction = from dot in Parse.Char('.') from f in Parse.Digit.AtLeastOnce().Text() select "." + f;
+        var exponent = from e in Parse.Chars("eE")
+                       from sign in Parse.Chars("+-").Optional()
+                       from x in Parse.Digit.AtLeastOnce().Text()
+                       select "e" + (sign.IsDefined ? sign.Get().ToString() : "") + x;
+        var number = Spanned(Tok(
+            from whole in digits
+            from frac in fraction.Optional()
+            from exp in exponent.Optional()
+            select MakeNumber(whole, frac.GetOrDefault(), exp.GetOrDefault()))).Named("number");
+
+        // string = '"' (escape | [^"\n])* '"'
+        var escape = from bs in Parse.Char('\\')
+                     from c in Parse.Chars("\"\\nt")
+                     select c switch { 'n' => '\n', 't' => '\t', _ => c };
+        var stringLit = Spanned(Tok(
+            from open in Parse.Char('"')
+            from chars in escape.Or(Parse.CharExcept("\"\\\n")).Many().Text()
+            from close in Parse.Char('"').Named("closing '\"'")
+            select (Expr)new StringExpr(chars))).Named("string");
+
+        Parser<Expr>? exprRef = null;
+        Parser<Expr>? stageRef = null;
+        var expr = Parse.Ref(() => exprRef!);
+        var stage = Parse.Ref(() => stageRef!);
+
+        Parser<IReadOnlyList<T>> List<T>(Parser<T> item, string open, string close) =>
+            from o in Sym(open, "'" + open + "'")
+            from items in item.DelimitedBy(Sym(",", "','")).Optional()
+            from c in Sym(close, "'" + close + "'")
+            select (IReadOnlyList<T>)(items.IsDefined ? items.Get().ToList() : new List<T>());
+
+        // arg = name ":" expr | expr
+        var namedArg = from n in ident
+                       from colon in Sym(":", "':'")
+                       from v in expr
+                       select new Arg(n, v);
+        var arg = Spanned(namedArg.Or(expr.Select(v => new Arg(null, v))));
+        var args = List(arg, "(", ")");
+
+        // primary = number | string | true | false | name | "(" expr ")" | "[" exprs "]"
+        var primary =
+            number.Select(n => (Expr)n)
+                .Or(stringLit)
+                .Or(Spanned(Kw("true").Return((Expr)new BoolExpr(true))))
+                .Or(Spanned(Kw("false").Return((Expr)new BoolExpr(false))))
+                .Or(Spanned(ident.Select(n => (Expr)new NameExpr(n))))
+                .Or(from o in Sym("(", "'('") from e in expr from c in Sym(")", "')'") select e)
+                .Or(Spanned(List(expr, "[", "]").Select(items => (Expr)new ListExpr(items))))
+                .Named("expression");
+
+        // postfix = primary ("(" args ")" | "." name | "[" exprs "]")*
+        Parser<Func<Expr, Expr>> Suffix() =>
+            args.Select(a => (Func<Expr, Expr>)(target => new CallExpr(target, a)))
+                .Or(from dot in Sym(".", "'.'") from m in ident
+                    select (Func<Expr, Expr>)(target => new MemberExpr(target, m)))
+                .Or(List(expr, "[", "]").Select(ix => (Func<Expr, Expr>)(target => new IndexExpr(target, ix))));
+        Parser<Expr> Postfix(Parser<Expr> head) => input =>
+        {
+            var r = head(input);
+            if (!r.WasSuccessful) return r;
+            var value = r.Value;
+            var rest = r.Remainder;
+            var suffix = Suffix();
+            while (true)
+            {
+                var s = suffix(rest);
+                if (!s.WasSuccessful || s.Remainder.Equals(rest)) break;
+                value = s.Value(value);
+                value.Span = new SourceSpan(_file, input.Line, input.Column, input.Position,
+                    TrimTrailing(input.Position, s.Remainder.Position) - input.Position);
+                rest = s.Remainder;
+            }
+            return Result.Success(value, rest);
+        };
+        var postfix = Postfix(primary);
+
+        // unary = ("-" | "not") unary | postfix
+        Parser<Expr>? unaryRef = null;
+        var unary = Parse.Ref(() => unaryRef!);
+        unaryRef = Spanned(from op in Sym("-", "'-'").Or(Kw("not"))
+                           from e in unary
+                           select (Expr)new UnaryExpr(op, e))
+            .Or(postfix);
+
+        Parser<Expr> Binary(Parser<Expr> operand, params (string Text, bool Keyword)[] ops)
+        {
+            Parser<string> op = ops.Select(o => o.Keyword ? Kw(o.Text) : Sym(o.Text, "'" + o.Text + "'"))
+                .Aggregate((a, b) => a.Or(b));
+            return input =>
+            {
+                var left = operand(input);
+                if (!left.WasSuccessful) return left;
+                var value = left.Value;
+                var rest = left.Remainder;
+                while (true)
+                {
+                    var o = op(rest);
+                    if (!o.WasSuccessful) break;
+                    var right = operand(o.Remainder);
+                    if (!right.WasSuccessful) return Result.Failure<Expr>(right.Remainder, right.Message, right.Expectations);
+                    value = new BinaryExpr(o.Value, value, right.Value);
+                    value.Span = new SourceSpan(_file, input.Line, input.Column, input.Position,
+                        TrimTrailing(input.Position, right.Remainder.Position) - input.Position);
+                    rest = right.Remainder;
+                }
+                return Result.Success(value, rest);
+            };
+        }
+
+        // mul = unary (("*" | "/" | "@") unary)*  ;  add = mul (("+" | "-") mul)*
+        var mul = Binary(unary, ("*", false), ("/", false), ("@", false));
+        var add = Binary(mul, ("+", false), ("-", false));
+        // cmp = add (("==" | "!=" | "<=" | ">=" | "<" | ">") add)*  ;  and/or on top
+        var cmp = Binary(add, ("==", false), ("!=", false), ("<=", false), (">=", false), ("<", false), (">", false));
+        var and = Binary(cmp, ("and", true));
+        var or = Binary(and, ("or", true));
+
+        // repeat = "repeat" postfix "{" stage ("|>" stage)* "}"  — a stage applied k times
+        var pipeOp = Sym("|>", "'|>'");
+        var stageChain = from first in stage
+                         from rest in (from p in pipeOp from s in stage select s).Many()
+                         select new[] { first }.Concat(rest).Aggregate((Expr)new HoleExpr(), (acc, s) => new PipeExpr(acc, s) { Span = s.Span });
+        var repeat = Spanned(from kw in Kw("repeat")
+                             from count in postfix
+                             from open in Sym("{", "'{'")
+                             from chain in stageChain
+                             from close in Sym("}", "'}'")
+                             select (Expr)new RepeatExpr(count, chain));
+        stageRef = repeat.Or(postfix).Named("op, block or call");
+
+        // pipe = or ("|>" stage)*
+        Parser<Expr> pipe = input =>
+        {
+            var head = or(input);
+            if (!head.WasSuccessful) return head;
+            var value = head.Value;
+            var rest = head.Remainder;
+            while (true)
+            {
+                var p = pipeOp(rest);
+                if (!p.WasSuccessful) break;
+                var s = stage(p.Remainder);
+                if (!s.WasSuccessful) return Result.Failure<Expr>(s.Remainder, s.Message, s.Expectations);
+                value = new PipeExpr(value, s.Value)
+                {
+                    Span = new SourceSpan(_file, input.Line, input.Column, input.Position,
+                        TrimTrailing(input.Position, s.Remainder.Position) - input.Position),
+                };
+                rest = s.Remainder;
+            }
+            return Result.Success(value, rest);
+        };
+
+        // if = "if" expr "then" expr "else" expr
+        var ifExpr = Spanned(from kw in Kw("if")
+                             from c in expr
+                             from t in Kw("then")
+                             from a in expr
+                             from e in Kw("else")
+                             from b in expr
+                             select (Expr)new IfExpr(c, a, b));
+        exprRef = ifExpr.Or(pipe).Named("expression");
+
+        var dims = List(expr, "[", "]");
+
+        // Statements. Each starts with a keyword or a name, so the first token decides (XOr).
+        var paper = Spanned(from kw in Kw("paper")
+                            from fields in arg.DelimitedBy(Sym(",", "','"))
+                            select (Stmt)new PaperStmt(fields.ToList()));
+        var input = Spanned(from kw in Kw("input")
+                            from name in ident
+                            from colon in Sym(":", "':'")
+                            from dtype in ident
+                            from d in dims
+                            select (Stmt)new InputStmt(name, dtype, d));
+        var output = Spanned(from kw in Kw("output")
+                             from name in ident
+                             from value in (from eq in Sym("=", "'='") from v in expr select v).Optional()
+                             select (Stmt)new LetStmt(name, value.GetOrDefault(), true));
+        var loss = Spanned(from kw in Kw("loss") from v in expr select (Stmt)new LossStmt(v));
+        var ret = Spanned(from kw in Kw("return") from v in expr select (Stmt)new ReturnStmt(v));
+        var expectValue = from eq in Sym("==", "'=='") from v in expr select (v, (IReadOnlyList<Expr>?)null);
+        var expectShape = from colon in Sym(":", "':'") from d in dims select ((Expr?)null, (IReadOnlyList<Expr>?)d);
+        var expect = Spanned(from kw in Kw("expect")
+                             from subject in ident
+                             from rest in expectValue.Select(x => ((Expr?)x.v, x.Item2)).Or(expectShape)
+                             select (Stmt)new ExpectStmt(subject, rest.Item1, rest.Item2));
+        var let = Spanned(from name in ident
+                          from eq in Sym("=", "'='")
+                          from v in expr
+                          select (Stmt)new LetStmt(name, v, false));
+        var statement = paper.XOr(input).XOr(output).XOr(loss).XOr(ret).XOr(expect).XOr(let).Named("statement");
+        var body = from open in Sym("{", "'{'")
+                   from stmts in statement.XMany()
+                   from close in Sym("}", "'}' or a statement")
+                   select (IReadOnlyList<Stmt>)stmts.ToList();
+
+        // param = name ("=" expr)?
+        var param = Spanned(from n in ident
+                            from d in (from eq in Sym("=", "'='") from v in expr select v).Optional()
+                            select new ParamDecl(n, d.GetOrDefault()));
+        var paramList = List(param, "(", ")").Optional()
+            .Select(p => p.IsDefined ? p.Get() : (IReadOnlyList<ParamDecl>)Array.Empty<ParamDecl>());
+
+        var model = Spanned(from kw in Kw("model")
+                            from name in ident
+                            from ps in paramList
+                            from b in body
+                            select (Decl)new ModelDecl(name, ps, b));
+        var block = Spanned(from kw in Kw("block")
+                            from name in ident
+                            from ps in List(param, "(", ")")
+                            from inputs in List(ident, "(", ")")
+                            from b in body
+                            select (Decl)new BlockDecl(name, ps, inputs, b));
+        var decl = model.XOr(block).Named("'model' or 'block'");
+
+        return Spanned(from lead in ws
+                       from decls in decl.XMany()
+                       from end in Parse.AnyChar.Not().Named("'model', 'block' or end of file").Return(0)
+                       select new FileSyntax(decls.ToList()));
+    }
+
+    private static NumberExpr MakeNumber(string whole, string? fraction, string? exponent)
+    {
+        var text = whole + (fraction ?? "") + (exponent ?? "");
+        var clean = text.Replace("_", "");
+        var isInteger = fraction is null && exponent is null;
+        double.TryParse(clean, NumberStyles.Float, CultureInfo.InvariantCulture, out var value);
+        return new NumberExpr(text, value, isInteger);
+    }
+}

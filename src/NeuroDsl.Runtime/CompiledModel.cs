@@ -1,0 +1,202 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using NeuroDsl.Runtime.OpenCl;
+
+namespace NeuroDsl.Runtime;
+
+/// <summary>A named device tensor of a model (parameter, gradient, input, output).</summary>
+public sealed record NamedTensor(string Name, long[] Shape, DeviceBuffer Buffer);
+
+/// <summary>
+/// The base of every generated model class. It owns the program, the parameter and gradient arenas and the
+/// buffers of the plan; the generated subclass binds kernels once and enqueues them in Forward and Backward.
+/// </summary>
+public abstract class CompiledModel : IDisposable
+{
+    private readonly nint _program;
+    private readonly List<DeviceBuffer> _owned = new();
+    private readonly List<Kernel> _kernels = new();
+    private readonly Dictionary<string, NamedTensor> _inputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NamedTensor> _outputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NamedTensor> _inputGradients = new(StringComparer.Ordinal);
+    private readonly List<NamedTensor> _parameters = new();
+    private readonly List<NamedTensor> _gradients = new();
+    private readonly float[] _lossHost = new float[1];
+    private DeviceBuffer? _loss;
+
+    protected CompiledModel(Device device, ModelSpec spec, string kernelSource, IReadOnlyDictionary<string, long> symbols, ulong seed)
+    {
+        Device = device;
+        Spec = spec;
+        Symbols = symbols;
+        foreach (var s in spec.Symbols)
+            if (!symbols.TryGetValue(s, out var v) || v <= 0 || v > int.MaxValue)
+                throw new ArgumentOutOfRangeException(s, $"size symbol {s} of {spec.Name} must be positive");
+
+        var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
+            .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)));
+        _program = ProgramCache.Get(device, LibraryKernels.Source + "\n// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
+
+        ParameterArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
+        GradientArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
+        foreach (var p in spec.Parameters)
+        {
+            _parameters.Add(new NamedTensor(p.Name, p.Shape, Own(ParameterArena.Slice(p.Offset, p.Elements))));
+            _gradients.Add(new NamedTensor("grad." + p.Name, p.Shape, Own(GradientArena.Slice(p.Offset, p.Elements))));
+        }
+        InitializeParameters(seed);
+    }
+
+    public Device Device { get; }
+    public ModelSpec Spec { get; }
+    public IReadOnlyDictionary<string, long> Symbols { get; }
+
+    /// <summary>All parameters in one buffer (slices are the named parameters); what an optimizer updates.</summary>
+    public DeviceBuffer ParameterArena { get; }
+
+    public DeviceBuffer GradientArena { get; }
+
+    /// <summary>When true, Backward also computes the gradients of the float inputs (<c>grad.&lt;input&gt;</c>).</summary>
+    public bool ComputeInputGradients { get; set; }
+
+    public IReadOnlyList<NamedTensor> Parameters => _parameters;
+    public IReadOnlyList<NamedTensor> Gradients => _gradients;
+    public IReadOnlyCollection<NamedTensor> Inputs => _inputs.Values;
+    public IReadOnlyCollection<NamedTensor> Outputs => _outputs.Values;
+    public IReadOnlyCollection<NamedTensor> InputGradients => _inputGradients.Values;
+
+    /// <summary>Device bytes this instance allocated (arenas and planned buffers).</summary>
+    public long AllocatedBytes => _owned.Where(b => b.Owned).Sum(b => b.Bytes);
+
+    /// <summary>Kernel launches one <see cref="Forward"/> and one <see cref="Backward"/> enqueue (counted while running).</summary>
+    public long LaunchCount { get; private set; }
+
+    public abstract void Forward();
+
+    public abstract void Backward();
+
+    public void Step(Optimizer optimizer) => optimizer.Step(this);
+
+    /// <summary>Reads the loss scalar: the one synchronization of a training step.</summary>
+    public float ReadLoss()
+    {
+        if (_loss is null) throw new InvalidOperationException($"{Spec.Name} declares no loss");
+        _loss.Read<float>(_lossHost);
+        return _lossHost[0];
+    }
+
+    public void SetInput(string name, ReadOnlySpan<float> data) => Input(name, isInt: false).Buffer.Write(data);
+
+    public void SetInput(string name, ReadOnlySpan<int> data) => Input(name, isInt: true).Buffer.Write(data);
+
+    /// <summary>Reads any named tensor: an output, input, parameter, parameter gradient or input gradient.</summary>
+    public float[] Read(string name)
+    {
+        var t = Find(name) ?? throw new KeyNotFoundException($"{Spec.Name} has no tensor named '{name}'");
+        if (t.Buffer.IsInt)
+        {
+            var ints = new int[t.Buffer.Elements];
+            t.Buffer.Read<int>(ints);
+            return ints.Select(i => (float)i).ToArray();
+        }
+        return t.Buffer.ReadFloats();
+    }
+
+    public NamedTensor? Find(string name) =>
+        _outputs.GetValueOrDefault(name) ?? _inputs.GetValueOrDefault(name) ?? _inputGradients.GetValueOrDefault(name)
+        ?? _parameters.FirstOrDefault(p => p.Name == name) ?? _gradients.FirstOrDefault(g => g.Name == name);
+
+    /// <summary>Overwrites a parameter (loading weights). Not for the hot path.</summary>
+    public void WriteParameter(string name, ReadOnlySpan<float> values)
+    {
+        var p = _parameters.FirstOrDefault(x => x.Name == name) ?? throw new KeyNotFoundException($"{Spec.Name} has no parameter '{name}'");
+        p.Buffer.Write(values);
+    }
+
+    /// <summary>Copies every parameter from another instance of the same model (e.g. the training one to an evaluation one) on the device.</summary>
+    public void CopyParametersFrom(CompiledModel source)
+    {
+        if (source.Spec.Name != Spec.Name || source.Spec.ArenaElements != Spec.ArenaElements || source.Device != Device)
+            throw new ArgumentException($"cannot copy parameters of {source.Spec.Name} into {Spec.Name}");
+        ClException.Check(Cl.EnqueueCopyBuffer(Device.Queue, source.ParameterArena.Handle, ParameterArena.Handle, 0, 0,
+            (nuint)ParameterArena.Bytes, 0, 0, 0), "clEnqueueCopyBuffer");
+    }
+
+    public void InitializeParameters(ulong seed)
+    {
+        var host = new float[Spec.ArenaElements];
+        foreach (var p in Spec.Parameters)
+            Initializers.Fill(p, host.AsSpan((int)p.Offset, (int)p.Elements), seed);
+        ParameterArena.Write<float>(host);
+    }
+
+    private NamedTensor Input(string name, bool isInt)
+    {
+        if (!_inputs.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Spec.Name} has no input '{name}'");
+        if (t.Buffer.IsInt != isInt) throw new ArgumentException($"input '{name}' holds {(t.Buffer.IsInt ? "int" : "float")} values");
+        return t;
+    }
+
+    // ---- For generated code --------------------------------------------------------------------
+
+    protected DeviceBuffer Allocate(string name, long elements, bool isInt = false) =>
+        Own(DeviceBuffer.Allocate(Device, elements, isInt));
+
+    protected DeviceBuffer ParameterSlice(int index) => _parameters[index].Buffer;
+
+    protected DeviceBuffer GradientSlice(int index) => _gradients[index].Buffer;
+
+    protected static KernelArg Size(long value) => KernelArg.Of(checked((int)value));
+
+    protected Kernel Kernel(string name, params KernelArg[] args)
+    {
+        var kernel = new Kernel(Device, _program, name);
+        for (var i = 0; i < args.Length; i++) kernel.Set(i, args[i]);
+        _kernels.Add(kernel);
+        return kernel;
+    }
+
+    protected void Launch(Kernel kernel, long global0, long global1 = 0)
+    {
+        kernel.Launch(global0, global1);
+        LaunchCount++;
+    }
+
+    protected void RegisterInput(string name, DeviceBuffer buffer, long[] shape, bool isInt = false) =>
+        _inputs[name] = new NamedTensor(name, shape, buffer);
+
+    protected void RegisterOutput(string name, DeviceBuffer buffer, long[] shape) =>
+        _outputs[name] = new NamedTensor(name, shape, buffer);
+
+    protected void RegisterInputGradient(string name, DeviceBuffer buffer, long[] shape) =>
+        _inputGradients[name] = new NamedTensor(name, shape, buffer);
+
+    protected void RegisterLoss(DeviceBuffer buffer) => _loss = buffer;
+
+    private DeviceBuffer Own(DeviceBuffer b)
+    {
+        _owned.Add(b);
+        return b;
+    }
+
+    /// <summary>Creates a kernel from the model's program, for optimizers that run over the arenas.</summary>
+    internal Kernel LibraryKernel(string name)
+    {
+        var kernel = new Kernel(Device, _program, name);
+        _kernels.Add(kernel);
+        return kernel;
+    }
+
+    internal DeviceBuffer AllocateState() => Own(DeviceBuffer.Allocate(Device, Spec.ArenaElements));
+
+    public void Dispose()
+    {
+        foreach (var k in _kernels) k.Dispose();
+        // Sub-buffers first, then their arenas.
+        foreach (var b in _owned.Where(b => !b.Owned)) b.Dispose();
+        foreach (var b in _owned.Where(b => b.Owned)) b.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,149 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Runtime.OpenCl;
+
+namespace NeuroDsl.Runtime;
+
+/// <summary>Facts about one OpenCL device, for listing and selection.</summary>
+public sealed record DeviceInfo(int Index, string Name, string Vendor, string Platform, string DriverVersion,
+    string Version, bool IsGpu, int ComputeUnits, long GlobalMemory);
+
+/// <summary>
+/// An OpenCL device with its context and in-order queue. Choose with <see cref="Open"/>: <c>NEURODSL_DEVICE</c>
+/// (an index or a name substring), else the first GPU, else the first device.
+/// </summary>
+public sealed class Device : IDisposable
+{
+    private const string InstallHint =
+        "Install an OpenCL driver: on Debian/Ubuntu 'apt-get install pocl-opencl-icd ocl-icd-libopencl1' for the CPU, " +
+        "or your GPU vendor's OpenCL ICD (NVIDIA, AMD ROCm, Intel compute-runtime).";
+
+    private Device(nint platform, nint id, DeviceInfo info)
+    {
+        Info = info;
+        Id = id;
+        Platform = platform;
+        unsafe
+        {
+            var device = id;
+            Context = Cl.CreateContext(null, 1, &device, 0, 0, out var status);
+            ClException.Check(status, "clCreateContext");
+        }
+        Queue = Cl.CreateCommandQueue(Context, id, 0, out var qs);
+        ClException.Check(qs, "clCreateCommandQueue");
+        BaseAddressAlignBytes = (int)(GetUInt(id, Cl.DeviceMemBaseAddrAlign) / 8);
+    }
+
+    public DeviceInfo Info { get; }
+    internal nint Id { get; }
+    internal nint Platform { get; }
+    internal nint Context { get; }
+    internal nint Queue { get; }
+
+    /// <summary>Required alignment of sub-buffer origins, in bytes.</summary>
+    public int BaseAddressAlignBytes { get; }
+
+    public override string ToString() => $"{Info.Name} ({Info.Platform}, {(Info.IsGpu ? "GPU" : "CPU/other")})";
+
+    /// <summary>Every device of every platform, in platform order.</summary>
+    public static IReadOnlyList<DeviceInfo> List() => Enumerate().Select(d => d.Info).ToList();
+
+    /// <summary>Opens the device named by <paramref name="selector"/>, or by <c>NEURODSL_DEVICE</c>, or the default.</summary>
+    public static Device Open(string? selector = null)
+    {
+        selector ??= Environment.GetEnvironmentVariable("NEURODSL_DEVICE");
+        var all = Enumerate();
+        if (all.Count == 0)
+            throw new InvalidOperationException("No OpenCL platform or device was found. " + InstallHint);
+        (nint Platform, nint Id, DeviceInfo Info) chosen;
+        if (string.IsNullOrWhiteSpace(selector))
+            chosen = all.FirstOrDefault(d => d.Info.IsGpu) is { Id: not 0 } gpu ? gpu : all[0];
+        else if (int.TryParse(selector, NumberStyles.Integer, CultureInfo.InvariantCulture, out var index))
+            chosen = index >= 0 && index < all.Count ? all[index]
+                : throw new InvalidOperationException($"NEURODSL_DEVICE={selector}: there are {all.Count} devices (0..{all.Count - 1}). Run 'neurodsl devices' to list them.");
+        else
+            chosen = all.FirstOrDefault(d => d.Info.Name.Contains(selector, StringComparison.OrdinalIgnoreCase)
+                                              || d.Info.Platform.Contains(selector, StringComparison.OrdinalIgnoreCase)) is { Id: not 0 } named
+                ? named
+                : throw new InvalidOperationException($"NEURODSL_DEVICE={selector}: no device name contains it. Devices: " +
+                                                      string.Join("; ", all.Select(d => $"{d.Info.Index}: {d.Info.Name}")));
+        return new Device(chosen.Platform, chosen.Id, chosen.Info);
+    }
+
+    private static List<(nint Platform, nint Id, DeviceInfo Info)> Enumerate()
+    {
+        int status;
+        uint count;
+        try
+        {
+            status = Cl.GetPlatformIDs(0, null, out count);
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new InvalidOperationException("The OpenCL loader libOpenCL.so.1 was not found. " + InstallHint, e);
+        }
+        var result = new List<(nint, nint, DeviceInfo)>();
+        if (status == -1001 || count == 0) return result;
+        ClException.Check(status, "clGetPlatformIDs");
+        var platforms = new nint[count];
+        ClException.Check(Cl.GetPlatformIDs(count, platforms, out _), "clGetPlatformIDs");
+        foreach (var platform in platforms)
+        {
+            var pname = GetPlatformString(platform, Cl.PlatformName);
+            if (Cl.GetDeviceIDs(platform, Cl.DeviceTypeAll, 0, null, out var n) != 0 || n == 0) continue;
+            var devices = new nint[n];
+            ClException.Check(Cl.GetDeviceIDs(platform, Cl.DeviceTypeAll, n, devices, out _), "clGetDeviceIDs");
+            foreach (var d in devices)
+            {
+                var type = GetULong(d, Cl.DeviceType);
+                var info = new DeviceInfo(result.Count, GetString(d, Cl.DeviceName).Trim(), GetString(d, Cl.DeviceVendor).Trim(),
+                    pname.Trim(), GetString(d, Cl.DriverVersion).Trim(), GetString(d, Cl.DeviceVersion).Trim(),
+                    (type & Cl.DeviceTypeGpu) != 0, (int)GetUInt(d, Cl.DeviceMaxComputeUnits), (long)GetULong(d, Cl.DeviceGlobalMemSize));
+                result.Add((platform, d, info));
+            }
+        }
+        return result;
+    }
+
+    private static unsafe string GetPlatformString(nint platform, uint param)
+    {
+        ClException.Check(Cl.GetPlatformInfo(platform, param, 0, null, out var size), "clGetPlatformInfo");
+        var buffer = new byte[(int)size];
+        fixed (byte* p = buffer) ClException.Check(Cl.GetPlatformInfo(platform, param, size, p, out _), "clGetPlatformInfo");
+        return Encoding.UTF8.GetString(buffer).TrimEnd('\0');
+    }
+
+    private static unsafe string GetString(nint device, uint param)
+    {
+        ClException.Check(Cl.GetDeviceInfo(device, param, 0, null, out var size), "clGetDeviceInfo");
+        var buffer = new byte[(int)size];
+        fixed (byte* p = buffer) ClException.Check(Cl.GetDeviceInfo(device, param, size, p, out _), "clGetDeviceInfo");
+        return Encoding.UTF8.GetString(buffer).TrimEnd('\0');
+    }
+
+    private static unsafe ulong GetULong(nint device, uint param)
+    {
+        ulong value = 0;
+        ClException.Check(Cl.GetDeviceInfo(device, param, sizeof(ulong), &value, out _), "clGetDeviceInfo");
+        return value;
+    }
+
+    private static unsafe uint GetUInt(nint device, uint param)
+    {
+        uint value = 0;
+        ClException.Check(Cl.GetDeviceInfo(device, param, sizeof(uint), &value, out _), "clGetDeviceInfo");
+        return value;
+    }
+
+    /// <summary>Waits for every queued command (the one synchronization point of a step).</summary>
+    public void Finish() => ClException.Check(Cl.Finish(Queue), "clFinish");
+
+    public void Dispose()
+    {
+        Cl.ReleaseCommandQueue(Queue);
+        Cl.ReleaseContext(Context);
+    }
+}

@@ -1,0 +1,82 @@
+using System;
+using NeuroDsl.Runtime.OpenCl;
+
+namespace NeuroDsl.Runtime;
+
+/// <summary>A device buffer of 32-bit elements (float or int). Slices of an arena are sub-buffers.</summary>
+public sealed class DeviceBuffer : IDisposable
+{
+    private readonly Device _device;
+
+    private DeviceBuffer(Device device, nint handle, long elements, bool isInt, bool owned)
+    {
+        _device = device;
+        Handle = handle;
+        Elements = elements;
+        IsInt = isInt;
+        Owned = owned;
+    }
+
+    internal nint Handle { get; }
+    public long Elements { get; }
+    public bool IsInt { get; }
+    public long Bytes => Elements * 4;
+
+    /// <summary>False for sub-buffers, whose memory belongs to their arena.</summary>
+    public bool Owned { get; }
+
+    public static DeviceBuffer Allocate(Device device, long elements, bool isInt = false)
+    {
+        var bytes = Math.Max(4, elements * 4);
+        var handle = Cl.CreateBuffer(device.Context, Cl.MemReadWrite, (nuint)bytes, 0, out var status);
+        ClException.Check(status, $"clCreateBuffer ({bytes} bytes)");
+        var buffer = new DeviceBuffer(device, handle, elements, isInt, owned: true);
+        buffer.Fill(0f);
+        return buffer;
+    }
+
+    /// <summary>A view of <paramref name="count"/> elements at <paramref name="offset"/> (aligned as the device requires).</summary>
+    public unsafe DeviceBuffer Slice(long offset, long count)
+    {
+        var region = stackalloc nuint[2];
+        region[0] = (nuint)(offset * 4);
+        region[1] = (nuint)(Math.Max(1, count) * 4);
+        var handle = Cl.CreateSubBuffer(Handle, Cl.MemReadWrite, Cl.BufferCreateTypeRegion, region, out var status);
+        ClException.Check(status, $"clCreateSubBuffer (offset {offset * 4} bytes, alignment {_device.BaseAddressAlignBytes})");
+        return new DeviceBuffer(_device, handle, count, IsInt, owned: false);
+    }
+
+    public unsafe void Fill(float value)
+    {
+        if (Elements == 0) return;
+        var pattern = value;
+        ClException.Check(Cl.EnqueueFillBuffer(_device.Queue, Handle, &pattern, 4, 0, (nuint)(Elements * 4), 0, 0, 0), "clEnqueueFillBuffer");
+    }
+
+    /// <summary>Upload. Blocking, because the span may move once this returns; launches queued after it see the data.</summary>
+    public unsafe void Write<T>(ReadOnlySpan<T> data) where T : unmanaged
+    {
+        if (data.Length * sizeof(T) != Elements * 4)
+            throw new ArgumentException($"expected {Elements} elements, got {data.Length}");
+        fixed (T* p = data)
+            ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, 1, 0, (nuint)(Elements * 4), p, 0, 0, 0), "clEnqueueWriteBuffer");
+    }
+
+    /// <summary>Blocking download (waits for the launches queued before it).</summary>
+    public unsafe void Read<T>(Span<T> destination) where T : unmanaged
+    {
+        if (destination.Length * sizeof(T) != Elements * 4)
+            throw new ArgumentException($"expected {Elements} elements, got {destination.Length}");
+        fixed (T* p = destination)
+            ClException.Check(Cl.EnqueueReadBuffer(_device.Queue, Handle, 1, 0, (nuint)(Elements * 4), p, 0, 0, 0), "clEnqueueReadBuffer");
+    }
+
+    public float[] ReadFloats()
+    {
+        var result = new float[Elements];
+        Read<float>(result);
+        return result;
+    }
+
+    public void Dispose() => Cl.ReleaseMemObject(Handle);
+}

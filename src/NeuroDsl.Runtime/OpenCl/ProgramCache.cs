@@ -1,0 +1,171 @@
+using System;
+using System.Collections.Concurrent;
+using System.IO;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace NeuroDsl.Runtime.OpenCl;
+
+/// <summary>
+/// Builds OpenCL programs once per process and caches their binaries on disk, keyed by a hash of the source,
+/// the build options, the device and the driver version. A cache entry carries a checksum of its binary; an
+/// entry that is truncated, corrupt or refused by the driver is rebuilt from source and rewritten.
+/// </summary>
+public static class ProgramCache
+{
+    private static readonly ConcurrentDictionary<string, nint> Built = new();
+    private static readonly byte[] Magic = Encoding.ASCII.GetBytes("NDPB1\n");
+
+    /// <summary>Directory of cached binaries: <c>NEURODSL_CACHE</c>, else <c>$XDG_CACHE_HOME/neurodsl</c> or <c>~/.cache/neurodsl</c>.</summary>
+    public static string Directory
+    {
+        get
+        {
+            var explicitDir = Environment.GetEnvironmentVariable("NEURODSL_CACHE");
+            if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
+            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            var root = string.IsNullOrEmpty(xdg) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache") : xdg;
+            return Path.Combine(root, "neurodsl", "programs");
+        }
+    }
+
+    /// <summary>The outcome of the last <see cref="Get"/>, for tests and diagnostics.</summary>
+    public static string LastOutcome { get; private set; } = "";
+
+    public static nint Get(Device device, string source, string options, string label)
+    {
+        var key = Key(device, source, options);
+        return Built.GetOrAdd(key, _ => Load(device, source, options, label, key));
+    }
+
+    internal static string Key(Device device, string source, string options)
+    {
+        var text = string.Join("\u0001", source, options, device.Info.Name, device.Info.Platform, device.Info.DriverVersion, device.Info.Version);
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
+    }
+
+    internal static string PathFor(string key) => Path.Combine(Directory, key + ".bin");
+
+    private static nint Load(Device device, string source, string options, string label, string key)
+    {
+        var path = PathFor(key);
+        if (TryReadBinary(path) is { } binary)
+        {
+            var program = FromBinary(device, binary, options);
+            if (program != 0)
+            {
+                LastOutcome = "cache hit";
+                return program;
+            }
+            LastOutcome = "cache entry refused, rebuilt";
+        }
+        else
+        {
+            LastOutcome = File.Exists(path) ? "cache entry corrupt, rebuilt" : "built";
+        }
+        var built = FromSource(device, source, options, label);
+        TryWriteBinary(path, built);
+        return built;
+    }
+
+    private static byte[]? TryReadBinary(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return null;
+            var bytes = File.ReadAllBytes(path);
+            if (bytes.Length < Magic.Length + 32 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)) return null;
+            var hash = bytes.AsSpan(Magic.Length, 32);
+            var body = bytes.AsSpan(Magic.Length + 32);
+            return SHA256.HashData(body).AsSpan().SequenceEqual(hash) ? body.ToArray() : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static unsafe nint FromBinary(Device device, byte[] binary, string options)
+    {
+        fixed (byte* p = binary)
+        {
+            var d = device.Id;
+            var length = (nuint)binary.Length;
+            var bp = p;
+            int binaryStatus;
+            var program = Cl.CreateProgramWithBinary(device.Context, 1, &d, &length, &bp, &binaryStatus, out var status);
+            if (status != 0 || binaryStatus != 0) return 0;
+            if (Cl.BuildProgram(program, 1, &d, options, 0, 0) != 0)
+            {
+                Cl.ReleaseProgram(program);
+                return 0;
+            }
+            return program;
+        }
+    }
+
+    private static unsafe nint FromSource(Device device, string source, string options, string label)
+    {
+        var bytes = Encoding.UTF8.GetBytes(source);
+        fixed (byte* p = bytes)
+        {
+            var bp = p;
+            var length = (nuint)bytes.Length;
+            var program = Cl.CreateProgramWithSource(device.Context, 1, &bp, &length, out var status);
+            ClException.Check(status, "clCreateProgramWithSource");
+            var d = device.Id;
+            var build = Cl.BuildProgram(program, 1, &d, options, 0, 0);
+            if (build != 0)
+            {
+                var log = BuildLog(program, device);
+                Cl.ReleaseProgram(program);
+                throw new ClException("clBuildProgram", build, $"program '{label}' did not build on {device.Info.Name}:\n{log}");
+            }
+            return program;
+        }
+    }
+
+    private static unsafe string BuildLog(nint program, Device device)
+    {
+        if (Cl.GetProgramBuildInfo(program, device.Id, Cl.ProgramBuildLog, 0, null, out var size) != 0) return "(no build log)";
+        var buffer = new byte[(int)size];
+        fixed (byte* p = buffer) Cl.GetProgramBuildInfo(program, device.Id, Cl.ProgramBuildLog, size, p, out _);
+        return Encoding.UTF8.GetString(buffer).TrimEnd('\0', '\n');
+    }
+
+    private static unsafe void TryWriteBinary(string path, nint program)
+    {
+        try
+        {
+            nuint size = 0;
+            if (Cl.GetProgramInfo(program, Cl.ProgramBinarySizes, (nuint)sizeof(nuint), &size, out _) != 0 || size == 0) return;
+            var binary = new byte[(int)size];
+            fixed (byte* p = binary)
+            {
+                var bp = p;
+                if (Cl.GetProgramInfo(program, Cl.ProgramBinaries, (nuint)sizeof(nint), &bp, out _) != 0) return;
+            }
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var temp = path + "." + Environment.ProcessId + ".tmp";
+            using (var f = File.Create(temp))
+            {
+                f.Write(Magic);
+                f.Write(SHA256.HashData(binary));
+                f.Write(binary);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (IOException)
+        {
+            // A cache that cannot be written only costs a rebuild next time.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
