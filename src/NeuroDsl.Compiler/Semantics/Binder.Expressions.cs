@@ -56,10 +56,19 @@ public sealed partial class Binder
     private Value Resolve(Ident name, Scope scope)
     {
         var value = scope.Lookup(name.Text);
+        if (value is ErrorValue) throw new ReportedException();
         if (value is not null) return value;
         if (_blocks.TryGetValue(name.Text, out var block)) return new CallableValue(name.Text, block, null);
         if (Builtins.TryGet(name.Text, out var op)) return new CallableValue(name.Text, null, op);
         return Fail<Value>(Codes.UnknownName, name.Span, NearestName(name.Text, scope), name.Text);
+    }
+
+    /// <summary>A name in call position: an unknown one is an unknown op (ND0102), not an unknown value.</summary>
+    private Value ResolveCallee(Ident name, Scope scope)
+    {
+        if (scope.Lookup(name.Text) is null && !_blocks.ContainsKey(name.Text) && !Builtins.TryGet(name.Text, out _))
+            Fail(Codes.UnknownOp, name.Span, NearestName(name.Text, scope) ?? "ops: " + string.Join(", ", Builtins.Names), name.Text);
+        return Resolve(name, scope);
     }
 
     private string? NearestName(string name, Scope scope)
@@ -179,7 +188,7 @@ public sealed partial class Binder
         switch (stage)
         {
             case NameExpr name:
-                return Invoke(Resolve(name.Name, scope), Array.Empty<Arg>(), piped, scope, stage.Span);
+                return Invoke(ResolveCallee(name.Name, scope), Array.Empty<Arg>(), piped, scope, stage.Span);
             case CallExpr call:
                 return EvalCall(call, scope, piped);
             case RepeatExpr repeat:
@@ -196,7 +205,7 @@ public sealed partial class Binder
 
     private Value EvalCall(CallExpr call, Scope scope, Value? piped)
     {
-        var callee = Eval(call.Callee, scope);
+        var callee = call.Callee is NameExpr name ? ResolveCallee(name.Name, scope) : Eval(call.Callee, scope);
         return Invoke(callee, call.Args, piped, scope, call.Span);
     }
 

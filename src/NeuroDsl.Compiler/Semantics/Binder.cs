@@ -88,7 +88,8 @@ public sealed partial class Binder
                         "Use 'output name = …' in a model; 'return' belongs in a block");
                     break;
                 default:
-                    TryStatement(() => BindStatement(stmt, scope, isModel: true));
+                    if (!TryStatement(() => BindStatement(stmt, scope, isModel: true)))
+                        PoisonName(stmt, scope);
                     break;
             }
         }
@@ -104,16 +105,25 @@ public sealed partial class Binder
         return new ModelIr(model.Name.Text, paper, _graph, symbols, model.Span);
     }
 
-    private void TryStatement(Action action)
+    private static bool TryStatement(Action action)
     {
         try
         {
             action();
+            return true;
         }
         catch (ReportedException)
         {
             // Already reported; go on with the next statement.
+            return false;
         }
+    }
+
+    /// <summary>After a failed definition, later uses of its name fail without a second report.</summary>
+    private static void PoisonName(Stmt stmt, Scope scope)
+    {
+        var name = stmt switch { InputStmt i => i.Name.Text, LetStmt { Value: not null } l => l.Name.Text, _ => null };
+        if (name is not null && scope.LookupLocal(name) is null) scope.Define(name, new ErrorValue());
     }
 
     private PaperInfo BindPaper(PaperStmt stmt)

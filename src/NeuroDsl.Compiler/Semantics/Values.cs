@@ -53,3 +53,9 @@ public sealed record BoundBlockValue(BlockDecl Block, IReadOnlyDictionary<string
 {
     public override string KindName => "a block";
 }
+
+/// <summary>The value of a name whose definition failed: using it fails silently, so one error is reported once.</summary>
+public sealed record ErrorValue : Value
+{
+    public override string KindName => "an erroneous value";
+}

@@ -51,7 +51,8 @@ public sealed class Parser
     private string Describe(IResult<FileSyntax> result)
     {
         var at = result.Remainder;
-        var found = at.AtEnd ? "end of file" : "'" + FirstToken(at.Source, at.Position) + "'";
+        var token = at.AtEnd ? "" : FirstToken(at.Source, at.Position);
+        var found = at.AtEnd ? "end of file" : token is "\n" or "\r" ? "end of line" : "'" + token + "'";
         var expected = result.Expectations.Where(e => !string.IsNullOrEmpty(e)).Distinct().Take(6).ToList();
         return expected.Count == 0
             ? $"Unexpected {found}"
@@ -200,6 +201,9 @@ public sealed class Parser
             while (true)
             {
                 var s = suffix(rest);
+                // A suffix that consumed input and then failed (an unclosed call) is an error, not an end.
+                if (!s.WasSuccessful && s.Remainder.Position > rest.Position)
+                    return Result.Failure<Expr>(s.Remainder, s.Message, s.Expectations);
                 if (!s.WasSuccessful || s.Remainder.Equals(rest)) break;
                 value = s.Value(value);
                 value.Span = new SourceSpan(_file, input.Line, input.Column, input.Position,
@@ -311,7 +315,7 @@ public sealed class Parser
                             select (Stmt)new InputStmt(name, dtype, d));
         var output = Spanned(from kw in Kw("output")
                              from name in ident
-                             from value in (from eq in Sym("=", "'='") from v in expr select v).Optional()
+                             from value in (from eq in Sym("=", "'='") from v in expr select v).XOptional()
                              select (Stmt)new LetStmt(name, value.GetOrDefault(), true));
         var loss = Spanned(from kw in Kw("loss") from v in expr select (Stmt)new LossStmt(v));
         var ret = Spanned(from kw in Kw("return") from v in expr select (Stmt)new ReturnStmt(v));
@@ -333,7 +337,7 @@ public sealed class Parser
 
         // param = name ("=" expr)?
         var param = Spanned(from n in ident
-                            from d in (from eq in Sym("=", "'='") from v in expr select v).Optional()
+                            from d in (from eq in Sym("=", "'='") from v in expr select v).XOptional()
                             select new ParamDecl(n, d.GetOrDefault()));
         var paramList = List(param, "(", ")").Optional()
             .Select(p => p.IsDefined ? p.Get() : (IReadOnlyList<ParamDecl>)Array.Empty<ParamDecl>());

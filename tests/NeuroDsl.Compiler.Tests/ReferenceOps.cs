@@ -1,0 +1,43 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Reference;
+using NeuroDsl.Compiler.Semantics;
+
+namespace NeuroDsl.Compiler.Tests;
+
+/// <summary>Random leaves for the op models of ops.nd, respecting each op's domain (positive divisors, ±1 labels…).</summary>
+public static class ReferenceOps
+{
+    public static string OpsText => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd"));
+
+    public static IReadOnlyList<ModelOutput> Compile()
+    {
+        var result = NeuroCompiler.Compile("ops.nd", OpsText);
+        if (!result.Success) throw new InvalidOperationException(string.Join("\n", result.Diagnostics));
+        return result.Models;
+    }
+
+    public static double[] RandomLeaf(ModelIr model, Node leaf, IReadOnlyDictionary<string, long> symbols, Random rng)
+    {
+        var n = ReferenceInterpreter.Numel(leaf.Shape.Eval(symbols));
+        var values = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            values[i] = (model.Name, leaf.Name) switch
+            {
+                ("OpDiv", "b") or ("OpExpLog", "x") => 0.5 + rng.NextDouble() * 1.5,
+                ("OpBce", "t") or ("OpBceLogits", "t") => rng.NextDouble(),
+                ("OpPerceptron", "t") => rng.Next(2) * 2 - 1,
+                (_, "labels") => rng.Next(5), // OpCrossEntropy has 5 classes
+                _ => Gaussian(rng),
+            };
+        }
+        return values;
+    }
+
+    public static double Gaussian(Random rng) =>
+        Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+}
