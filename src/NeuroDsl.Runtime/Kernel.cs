@@ -61,8 +61,6 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clSetKernelArg({Name}, {index})", status);
     }
 
-    public void Set(float value, int index) => Set(index, KernelArg.Of(value));
-
     /// <summary>Enqueues the kernel over a 1-D or 2-D range; the driver picks the work-group size.</summary>
     public unsafe void Launch(long global0, long global1 = 0)
     {

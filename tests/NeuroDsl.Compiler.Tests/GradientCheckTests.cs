@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Reference;
+using NeuroDsl.Testing;
 using Xunit;
 
 namespace NeuroDsl.Compiler.Tests;

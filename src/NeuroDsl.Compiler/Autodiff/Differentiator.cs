@@ -39,11 +39,14 @@ public static class Differentiator
                 diagnostics.Error(Codes.Internal, node.Span, null, $"no gradient rule for '{node.Op}'");
                 return;
             }
+            var firstNew = graph.Nodes.Count;
             var inputGrads = rule(g, node, dy);
             for (var i = 0; i < node.Inputs.Count; i++)
             {
                 var input = node.Inputs[i];
                 if (inputGrads[i] is not { } gi || !needs[input]) continue;
+                // Name a gradient after the value it is the gradient of: grad.hidden, grad.x.
+                if (gi.Id >= firstNew && graph[input].Kind != NodeKind.Const) gi.Name = "grad." + graph[input].Name;
                 grads[input] = grads.TryGetValue(input, out var sum) ? g.Ew("add", graph[input], sum, gi) : gi;
             }
         }

@@ -84,13 +84,27 @@ public static class OpenClKernels
         return terms.Count == 0 ? "0" : string.Join(" + ", terms);
     }
 
-    private static void Coordinates(StringBuilder sb, Shape shape, string flat, string indent)
+    /// <summary>Declares the coordinates c&lt;axis&gt; of a flat index, for the axes that are used only.</summary>
+    private static void Coordinates(StringBuilder sb, Shape shape, string flat, string indent, ISet<int> used)
     {
-        if (shape.Rank == 0) return;
+        if (shape.Rank == 0 || used.Count == 0) return;
+        var last = used.Min();
         sb.Append(indent).Append("int r = ").Append(flat).AppendLine(";");
-        for (var d = shape.Rank - 1; d > 0; d--)
-            sb.Append(indent).Append($"const int c{d} = r % {shape[d].ToC()}; r /= {shape[d].ToC()};").AppendLine();
-        sb.Append(indent).AppendLine("const int c0 = r;");
+        for (var d = shape.Rank - 1; d > last; d--)
+        {
+            if (used.Contains(d)) sb.Append(indent).Append($"const int c{d} = r % {shape[d].ToC()};").AppendLine();
+            sb.Append(indent).Append($"r /= {shape[d].ToC()};").AppendLine();
+        }
+        sb.Append(indent).Append(last == 0 ? "const int c0 = r;" : $"const int c{last} = r % {shape[last].ToC()};").AppendLine();
+    }
+
+    /// <summary>The output axes a broadcast read of <paramref name="shape"/> needs.</summary>
+    private static IEnumerable<int> AxesRead(Shape shape, Shape outShape)
+    {
+        if (shape.Equals(outShape) || shape.Numel == (Dim)1) yield break;
+        var pad = outShape.Rank - shape.Rank;
+        for (var d = 0; d < shape.Rank; d++)
+            if (shape[d] != (Dim)1) yield return d + pad;
     }
 
     private static string Header(string comment) => "// " + comment + "\n";
@@ -104,8 +118,8 @@ public static class OpenClKernels
         var sb = new StringBuilder(Header(comment));
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
-        if (inputs.Any(x => x.Kind != NodeKind.Const && !x.Shape.Equals(node.Shape) && x.Shape.Numel != (Dim)1))
-            Coordinates(sb, node.Shape, "i", "    ");
+        var axes = new HashSet<int>(inputs.Where(x => x.Kind != NodeKind.Const).SelectMany(x => AxesRead(x.Shape, node.Shape)));
+        Coordinates(sb, node.Shape, "i", "    ", axes);
         for (var k = 0; k < inputs.Length; k++)
         {
             var value = inputs[k].Kind == NodeKind.Const ? Lit(inputs[k].ConstValue) : $"in{k}[{BroadcastIndex(inputs[k].Shape, node.Shape)}]";
@@ -135,9 +149,9 @@ public static class OpenClKernels
         var sb = new StringBuilder(Header(comment));
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
-        Coordinates(sb, new Shape(outDims), "i", "    ");
-        var kept = Enumerable.Range(0, inShape.Rank).Where(d => !reduced.Contains(d) && inShape[d] != (Dim)1)
-            .Select(d => strides[d] == (Dim)1 ? $"c{d}" : $"c{d} * {strides[d].ToC()}").ToList();
+        var keptAxes = Enumerable.Range(0, inShape.Rank).Where(d => !reduced.Contains(d) && inShape[d] != (Dim)1).ToList();
+        Coordinates(sb, new Shape(outDims), "i", "    ", new HashSet<int>(keptAxes));
+        var kept = keptAxes.Select(d => strides[d] == (Dim)1 ? $"c{d}" : $"c{d} * {strides[d].ToC()}").ToList();
         sb.Append("    const int base = ").Append(kept.Count == 0 ? "0" : string.Join(" + ", kept)).AppendLine(";");
         sb.AppendLine("    float acc = 0.0f;");
         sb.Append("    for (int j = 0; j < ").Append(count.ToC()).AppendLine("; j++)\n    {");

@@ -45,6 +45,10 @@ public static class ProgramCache
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
     }
 
+    /// <summary>Loads through the disk cache only, bypassing this process's table (for tests).</summary>
+    internal static nint LoadUncached(Device device, string source, string options, string label, string key) =>
+        Load(device, source, options, label, key);
+
     internal static string PathFor(string key) => Path.Combine(Directory, key + ".bin");
 
     private static nint Load(Device device, string source, string options, string label, string key)

@@ -4,9 +4,10 @@ using System.IO;
 using System.Linq;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Reference;
+using NeuroDsl.Compiler;
 using NeuroDsl.Compiler.Semantics;
 
-namespace NeuroDsl.Compiler.Tests;
+namespace NeuroDsl.Testing;
 
 /// <summary>Random leaves for the op models of ops.nd, respecting each op's domain (positive divisors, ±1 labels…).</summary>
 public static class ReferenceOps

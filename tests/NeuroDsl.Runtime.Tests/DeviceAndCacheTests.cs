@@ -1,0 +1,80 @@
+using System;
+using System.IO;
+using NeuroDsl.Runtime.OpenCl;
+using Xunit;
+
+namespace NeuroDsl.Runtime.Tests;
+
+/// <summary>Device selection, OpenCL error reporting and the on-disk program cache.</summary>
+public sealed class DeviceAndCacheTests
+{
+    [Fact]
+    public void UnknownDeviceName_IsRefused_WithTheDeviceList()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Device.Open("no-such-device-xyz"));
+        Assert.Contains("no device name contains it", e.Message);
+        Assert.Contains("0: ", e.Message);
+        var e2 = Assert.Throws<InvalidOperationException>(() => Device.Open("99"));
+        Assert.Contains("there are", e2.Message);
+    }
+
+    [Fact]
+    public void BuildErrors_ShowTheLogAndTheProgramName()
+    {
+        var e = Assert.Throws<ClException>(() =>
+            ProgramCache.Get(TestDevice.Instance, "__kernel void broken(__global float* x) { x[0] = undefined_thing; }", "", "my_model"));
+        Assert.Contains("clBuildProgram", e.Message);
+        Assert.Contains("CL_BUILD_PROGRAM_FAILURE", e.Message);
+        Assert.Contains("my_model", e.Message);
+        Assert.Contains("undefined_thing", e.Message);
+    }
+
+    [Fact]
+    public void FailedCalls_NameTheCallAndTheError()
+    {
+        var program = ProgramCache.Get(TestDevice.Instance, LibraryKernels.Source, "-cl-std=CL1.2", "library");
+        var e = Assert.Throws<ClException>(() => new Kernel(TestDevice.Instance, program, "nd_no_such_kernel"));
+        Assert.Contains("clCreateKernel(nd_no_such_kernel)", e.Message);
+        Assert.Contains("CL_INVALID_KERNEL_NAME", e.Message);
+    }
+
+    [Fact]
+    public void CorruptOrTruncatedCacheEntries_AreRebuilt_NotTrusted()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "neurodsl-cache-test-" + Guid.NewGuid().ToString("N"));
+        var old = Environment.GetEnvironmentVariable("NEURODSL_CACHE");
+        Environment.SetEnvironmentVariable("NEURODSL_CACHE", dir);
+        try
+        {
+            var device = TestDevice.Instance;
+            var source = "__kernel void k_" + Guid.NewGuid().ToString("N") + "(__global float* x) { x[get_global_id(0)] = 2.0f; }";
+            var key = ProgramCache.Key(device, source, "");
+            var path = ProgramCache.PathFor(key);
+
+            ProgramCache.LoadUncached(device, source, "", "t", key);
+            Assert.Equal("built", ProgramCache.LastOutcome);
+            Assert.True(File.Exists(path));
+
+            ProgramCache.LoadUncached(device, source, "", "t", key);
+            Assert.Equal("cache hit", ProgramCache.LastOutcome);
+
+            var bytes = File.ReadAllBytes(path);
+            bytes[^1] ^= 0xFF;
+            File.WriteAllBytes(path, bytes);
+            ProgramCache.LoadUncached(device, source, "", "t", key);
+            Assert.Equal("cache entry corrupt, rebuilt", ProgramCache.LastOutcome);
+
+            File.WriteAllBytes(path, bytes.AsSpan(0, 20).ToArray());
+            ProgramCache.LoadUncached(device, source, "", "t", key);
+            Assert.Equal("cache entry corrupt, rebuilt", ProgramCache.LastOutcome);
+
+            ProgramCache.LoadUncached(device, source, "", "t", key);
+            Assert.Equal("cache hit", ProgramCache.LastOutcome);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("NEURODSL_CACHE", old);
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+}

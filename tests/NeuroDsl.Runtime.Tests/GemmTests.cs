@@ -1,0 +1,44 @@
+using System;
+using System.Linq;
+using Xunit;
+
+namespace NeuroDsl.Runtime.Tests;
+
+/// <summary>The library GEMM in all four transpose combinations, with and without bias, against a float64 product.</summary>
+public sealed class GemmTests
+{
+    [Theory]
+    [InlineData(false, false, false)]
+    [InlineData(false, true, true)]
+    [InlineData(true, false, false)]
+    [InlineData(true, true, true)]
+    [InlineData(false, false, true)]
+    public void Gemm_MatchesReference(bool ta, bool tb, bool bias)
+    {
+        var device = TestDevice.Instance;
+        var rng = new Random(42);
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (5, 7, 3), (33, 17, 65), (64, 128, 96) })
+        {
+            var a = Enumerable.Range(0, m * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var b = Enumerable.Range(0, k * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var c0 = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            using var da = DeviceBuffer.Allocate(device, a.Length);
+            using var db = DeviceBuffer.Allocate(device, b.Length);
+            using var dbias = DeviceBuffer.Allocate(device, n);
+            using var dc = DeviceBuffer.Allocate(device, m * n);
+            da.Write<float>(a);
+            db.Write<float>(b);
+            dbias.Write<float>(c0);
+            LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
+            var c = dc.ReadFloats();
+            for (var i = 0; i < m; i++)
+                for (var j = 0; j < n; j++)
+                {
+                    double sum = bias ? c0[j] : 0;
+                    for (var p = 0; p < k; p++)
+                        sum += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                    Assert.True(Math.Abs(sum - c[i * n + j]) <= 1e-4 + 1e-4 * Math.Abs(sum), $"C[{i},{j}] {m}x{n}x{k}: {c[i * n + j]} vs {sum}");
+                }
+        }
+    }
+}
