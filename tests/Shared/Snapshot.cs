@@ -17,7 +17,7 @@ public static class Snapshot
 
     public static void Verify(string actual, string? name = null, [CallerFilePath] string file = "", [CallerMemberName] string method = "")
     {
-        var dir = Path.GetDirectoryName(file)!;
+        var dir = Path.GetDirectoryName(SourcePath(file))!;
         var stem = Path.GetFileNameWithoutExtension(file) + "." + method + (name is null ? "" : "_" + name);
         var verified = Path.Combine(dir, stem + ".verified.txt");
         var received = Path.Combine(dir, stem + ".received.txt");
@@ -39,6 +39,19 @@ public static class Snapshot
             ? $"No snapshot {Path.GetFileName(verified)} yet. Review {received}, then accept it with {AcceptVariable}=1."
             : $"Snapshot {Path.GetFileName(verified)} differs (received text in {Path.GetFileName(received)}):\n{Diff(expected, actual)}";
         throw new SnapshotMismatchException(message);
+    }
+
+    /// <summary>
+    /// The real path of a test source file. Deterministic CI builds map source paths to "/_/…", so those are
+    /// resolved against the repository root (the folder above the test binaries that holds NeuroDsl.sln).
+    /// </summary>
+    private static string SourcePath(string file)
+    {
+        if (File.Exists(file) || !file.StartsWith("/_/", StringComparison.Ordinal)) return file;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "NeuroDsl.sln")))
+                return Path.Combine(dir.FullName, file.Substring(3));
+        return file;
     }
 
     /// <summary>A compact line diff: the first differing region with a little context.</summary>
