@@ -25,6 +25,11 @@ public abstract class CompiledModel : IDisposable
     private readonly List<NamedTensor> _gradients = new();
     private readonly float[] _lossHost = new float[1];
     private DeviceBuffer? _loss;
+    private readonly List<(Kernel Kernel, int Index)> _trainingArgs = new();
+    private readonly List<(Kernel Kernel, int Index)> _stepArgs = new();
+    private readonly uint _seed32;
+    private bool _training = true;
+    private uint _step;
 
     protected CompiledModel(Device device, ModelSpec spec, string kernelSource, IReadOnlyDictionary<string, long> symbols, ulong seed)
     {
@@ -39,6 +44,7 @@ public abstract class CompiledModel : IDisposable
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)));
         _program = ProgramCache.Get(device, LibraryKernels.Source + "\n// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
 
+        _seed32 = (uint)(seed ^ (seed >> 32));
         ParameterArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
         GradientArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
         foreach (var p in spec.Parameters)
@@ -57,6 +63,33 @@ public abstract class CompiledModel : IDisposable
     public DeviceBuffer ParameterArena { get; }
 
     public DeviceBuffer GradientArena { get; }
+
+    /// <summary>
+    /// Training mode (the default): batch norm uses batch statistics and updates its running ones, dropout drops.
+    /// Evaluation mode uses the running statistics and passes values through. Changing it rebinds an argument
+    /// of the affected kernels; nothing else happens per step.
+    /// </summary>
+    public bool Training
+    {
+        get => _training;
+        set
+        {
+            if (_training == value) return;
+            _training = value;
+            foreach (var (kernel, index) in _trainingArgs) kernel.Set(index, KernelArg.Of(value ? 1 : 0));
+        }
+    }
+
+    /// <summary>Forward passes in training mode so far; with the seed it selects the dropout masks.</summary>
+    public uint StepIndex
+    {
+        get => _step;
+        set
+        {
+            _step = value;
+            foreach (var (kernel, index) in _stepArgs) kernel.Set(index, KernelArg.Of((int)value));
+        }
+    }
 
     /// <summary>When true, Backward also computes the gradients of the float inputs (<c>grad.&lt;input&gt;</c>).</summary>
     public bool ComputeInputGradients { get; set; }
@@ -150,12 +183,41 @@ public abstract class CompiledModel : IDisposable
 
     protected static KernelArg Size(long value) => KernelArg.Of(checked((int)value));
 
+    protected static KernelArg TrainingFlag => KernelArg.Training;
+    protected static KernelArg SeedValue => KernelArg.Seed;
+    protected static KernelArg StepCounter => KernelArg.Step;
+
     protected Kernel Kernel(string name, params KernelArg[] args)
     {
         var kernel = new Kernel(Device, _program, name);
-        for (var i = 0; i < args.Length; i++) kernel.Set(i, args[i]);
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i].Kind)
+            {
+                case 3:
+                    _trainingArgs.Add((kernel, i));
+                    kernel.Set(i, KernelArg.Of(_training ? 1 : 0));
+                    break;
+                case 4:
+                    kernel.Set(i, KernelArg.Of((int)_seed32));
+                    break;
+                case 5:
+                    _stepArgs.Add((kernel, i));
+                    kernel.Set(i, KernelArg.Of((int)_step));
+                    break;
+                default:
+                    kernel.Set(i, args[i]);
+                    break;
+            }
+        }
         _kernels.Add(kernel);
         return kernel;
+    }
+
+    /// <summary>Called by generated Forward passes that use dropout: a new mask per training step.</summary>
+    protected void AdvanceStep()
+    {
+        if (_training) StepIndex = _step + 1;
     }
 
     protected void Launch(Kernel kernel, long global0, long global1 = 0)

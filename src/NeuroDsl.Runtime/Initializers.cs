@@ -27,7 +27,20 @@ public static class Initializers
             case "he_normal": Normal(values, ref rng, 0, Math.Sqrt(2.0 / fanIn)); break;
             case "lecun_uniform": Symmetric(values, ref rng, Math.Sqrt(3.0 / fanIn)); break;
             case "lecun_normal": Normal(values, ref rng, 0, Math.Sqrt(1.0 / fanIn)); break;
+            // LeCun et al. 1998, appendix C: uniform in ±2.4 / fan-in.
+            case "lecun98_uniform": Symmetric(values, ref rng, 2.4 / fanIn); break;
+            // ±1 at random: stand-ins for the RBF layer's hand-drawn 7×12 bitmaps, which the paper does not list.
+            case "bipolar":
+                for (var i = 0; i < values.Length; i++) values[i] = (rng.Next() & 1) == 0 ? -1f : 1f;
+                break;
             default: throw new ArgumentException($"unknown initializer '{p.Init}' for {p.Name}");
+        }
+        // A connection table leaves whole kernels out: they stay exactly zero.
+        if (p.Mask is { } mask)
+        {
+            var block = values.Length / mask.Length;
+            for (var m = 0; m < mask.Length; m++)
+                if (mask[m] == 0) values.Slice(m * block, block).Clear();
         }
     }
 

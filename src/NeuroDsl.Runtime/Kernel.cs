@@ -22,6 +22,11 @@ public readonly struct KernelArg
     public static implicit operator KernelArg(DeviceBuffer b) => new(b, 0, 0, 0);
     public static KernelArg Of(int value) => new(null, value, 0, 1);
     public static KernelArg Of(float value) => new(null, 0, value, 2);
+
+    /// <summary>Placeholders a model keeps current: training flag, dropout seed, forward-pass counter.</summary>
+    internal static readonly KernelArg Training = new(null, 0, 0, 3);
+    internal static readonly KernelArg Seed = new(null, 0, 0, 4);
+    internal static readonly KernelArg Step = new(null, 0, 0, 5);
 }
 
 /// <summary>An OpenCL kernel whose arguments are bound once; launching only enqueues it.</summary>

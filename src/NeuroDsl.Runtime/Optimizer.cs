@@ -38,7 +38,7 @@ public abstract class Optimizer
         }
         StepCount++;
         SetScalars(bound.Kernel, 2 + StateBuffers);
-        bound.Kernel.Launch(model.Spec.ArenaElements);
+        bound.Kernel.Launch(model.Spec.TrainableElements);
     }
 }
 

@@ -14,15 +14,22 @@ namespace NeuroDsl.Compiler.Tests;
 /// </summary>
 public sealed class GradientCheckTests
 {
-    public static IEnumerable<object[]> Models() => ReferenceOps.Compile().Select(m => new object[] { m.Name });
+    public static IEnumerable<object[]> Models() =>
+        ReferenceOps.Compile().SelectMany(m => ReferenceOps.HasModes(m.Ir)
+            ? new[] { new object[] { m.Name, true }, new object[] { m.Name, false } }
+            : new[] { new object[] { m.Name, true } });
 
     [Theory]
     [MemberData(nameof(Models))]
-    public void Backward_MatchesCentralDifferences(string name)
+    public void Backward_MatchesCentralDifferences(string name, bool training)
     {
         var model = ReferenceOps.Compile().Single(m => m.Name == name).Ir;
         var graph = model.Graph;
-        var symbols = new Dictionary<string, long> { ["N"] = 3 };
+        var symbols = new Dictionary<string, long>
+        {
+            ["N"] = 3, [ReferenceInterpreter.TrainingSymbol] = training ? 1 : 0,
+            [ReferenceInterpreter.SeedSymbol] = 77, [ReferenceInterpreter.StepSymbol] = 5,
+        };
         var rng = new Random(1234 + name.Length);
         var leaves = graph.Inputs.Concat(graph.Params).ToDictionary(l => l.Id, l => ReferenceOps.RandomLeaf(model, l, symbols, rng));
         var values = ReferenceInterpreter.Run(graph, symbols, leaves);
@@ -56,7 +63,8 @@ public sealed class GradientCheckTests
         var ops = ReferenceOps.Compile();
         var used = ops.SelectMany(m => m.Ir.Graph.Nodes).Where(n => n.Kind == NodeKind.Op).Select(n => n.Op).ToHashSet();
         var forward = new[] { "add", "sub", "mul", "div", "neg", "relu", "tanh", "sigmoid", "sign", "step", "exp", "log",
-            "softmax", "linear", "matmul", "reshape", "mean", "mse", "bce", "bce_logits", "perceptron", "cross_entropy" };
+            "softmax", "linear", "matmul", "reshape", "mean", "mse", "bce", "bce_logits", "perceptron", "cross_entropy",
+            "conv2d", "pool2d", "concat", "bn_apply", "dropout", "scaled_tanh", "rbf" };
         foreach (var op in forward)
         {
             Assert.True(Autodiff.GradientRules.TryGet(op, out _), $"no gradient rule for {op}");

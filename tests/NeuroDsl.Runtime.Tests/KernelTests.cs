@@ -4,6 +4,7 @@ using System.Linq;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Reference;
 using NeuroDsl.Testing;
+using NeuroDsl.Runtime.Tests;
 using Xunit;
 
 namespace NeuroDsl.Runtime.Tests;
@@ -15,11 +16,13 @@ namespace NeuroDsl.Runtime.Tests;
 public sealed class KernelTests
 {
     public static IEnumerable<object[]> Cases() =>
-        ReferenceOps.Compile().SelectMany(m => new[] { 1, 37 }.Select(n => new object[] { m.Name, n }));
+        ReferenceOps.Compile().SelectMany(m => new[] { 1, 37 }.SelectMany(n => ReferenceOps.HasModes(m.Ir)
+            ? new[] { new object[] { m.Name, n, true }, new object[] { m.Name, n, false } }
+            : new[] { new object[] { m.Name, n, true } }));
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void GeneratedKernels_MatchReference(string name, int n)
+    public void GeneratedKernels_MatchReference(string name, int n, bool training)
     {
         var compiled = ReferenceOps.Compile().Single(m => m.Name == name);
         var ir = compiled.Ir;
@@ -28,8 +31,9 @@ public sealed class KernelTests
         var seed = (ulong)Environment.TickCount64;
         using var model = (CompiledModel)Activator.CreateInstance(type, TestDevice.Instance, n, seed)!;
         model.ComputeInputGradients = true;
+        model.Training = training;
 
-        var symbols = new Dictionary<string, long> { ["N"] = n };
+        var symbols = new Dictionary<string, long> { ["N"] = n, [ReferenceInterpreter.TrainingSymbol] = training ? 1 : 0 };
         var rng = new Random((int)seed);
         var leaves = new Dictionary<int, double[]>();
         foreach (var input in graph.Inputs)
@@ -44,10 +48,12 @@ public sealed class KernelTests
 
         model.Forward();
         model.Backward();
+        symbols[ReferenceInterpreter.SeedSymbol] = (uint)(seed ^ (seed >> 32));
+        symbols[ReferenceInterpreter.StepSymbol] = model.StepIndex;
         var reference = ReferenceInterpreter.Run(graph, symbols, leaves);
 
         foreach (var (outName, id) in graph.Outputs)
-            AssertClose(reference[id], model.Read(outName), $"{name} N={n} output {outName}");
+            AssertClose(reference[id], model.Read(outName), $"{name} N={n} training={training} output {outName}");
         AssertClose(reference[graph.LossId!.Value], new[] { model.ReadLoss() }, $"{name} N={n} loss");
         foreach (var (leafId, gradId) in graph.Gradients)
         {
@@ -66,5 +72,47 @@ public sealed class KernelTests
             Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance,
                 $"{what}[{i}]: device {actual[i]}, reference {expected[i]}");
         }
+    }
+}
+
+/// <summary>Mode-dependent behaviour: running statistics, dropout masks per step, frozen parameters.</summary>
+public sealed class ModeTests
+{
+    [Fact]
+    public void BatchNorm_UpdatesRunningStatistics_InTrainingOnly()
+    {
+        using var m = new OpBatchNorm2d(TestDevice.Instance, 8, seed: 1);
+        var rng = new System.Random(5);
+        var x = Enumerable.Range(0, 8 * 60).Select(_ => (float)(rng.NextDouble() * 4 + 1)).ToArray();
+        m.SetInput("x", x);
+        m.SetInput("r", new float[8 * 60]);
+        m.Forward();
+        var mean = m.Read("y.running_mean");
+        // channel 0: momentum 0.1 towards the batch mean
+        var c0 = Enumerable.Range(0, 8).SelectMany(n => Enumerable.Range(0, 20).Select(p => (double)x[n * 60 + p])).Average();
+        Assert.Equal(0.1 * c0, mean[0], 4);
+        m.Training = false;
+        m.Forward();
+        Assert.Equal(mean, m.Read("y.running_mean"));
+    }
+
+    [Fact]
+    public void Dropout_DrawsANewMaskEachTrainingStep_AndNoneInEvaluation()
+    {
+        using var m = new OpDropout(TestDevice.Instance, 50, seed: 9);
+        var x = Enumerable.Repeat(1f, 50 * 40).ToArray();
+        m.SetInput("x", x);
+        m.SetInput("r", x);
+        m.Forward();
+        var first = m.Read("y");
+        m.Forward();
+        var second = m.Read("y");
+        Assert.NotEqual(first, second);
+        var kept = first.Count(v => v != 0) / (double)first.Length;
+        Assert.InRange(kept, 0.65, 0.75);
+        Assert.All(first.Where(v => v != 0), v => Assert.Equal(1 / 0.7f, v, 5));
+        m.Training = false;
+        m.Forward();
+        Assert.Equal(x, m.Read("y"));
     }
 }

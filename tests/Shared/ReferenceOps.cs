@@ -33,11 +33,15 @@ public static class ReferenceOps
                 ("OpBce", "t") or ("OpBceLogits", "t") => rng.NextDouble(),
                 ("OpPerceptron", "t") => rng.Next(2) * 2 - 1,
                 (_, "labels") => rng.Next(5), // OpCrossEntropy has 5 classes
+                (_, var leafName) when leafName.EndsWith("running_var", StringComparison.Ordinal) => 0.5 + rng.NextDouble(),
                 _ => Gaussian(rng),
             };
         }
         return values;
     }
+
+    /// <summary>Whether a model behaves differently in training and evaluation (batch norm, dropout).</summary>
+    public static bool HasModes(ModelIr model) => model.Graph.Nodes.Any(n => n.Op is "bn_stats" or "dropout");
 
     public static double Gaussian(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());

@@ -52,6 +52,17 @@ public static class GradientRules
         },
         ["matmul"] = MatMulRule,
         ["linear"] = LinearRule,
+        ["scaled_tanh"] = (g, n, dy) => new Node?[] { g.Ew("scaled_tanh_grad", n, n, dy) },
+        ["conv2d"] = ConvRule,
+        ["pool2d"] = (g, n, dy) => new Node?[] { g.Op("pool2d_grad", In(g, n, 0).Shape, n.Attrs, n, In(g, n, 0), dy) },
+        ["concat"] = ConcatRule,
+        ["bn_apply"] = BatchNormRule,
+        ["dropout"] = (g, n, dy) => new Node?[] { g.Op("dropout_grad", n.Shape, n.Attrs, n, dy) },
+        ["rbf"] = (g, n, dy) => new Node?[]
+        {
+            g.Op("rbf_grad_input", In(g, n, 0).Shape, null, n, In(g, n, 0), In(g, n, 1), dy),
+            g.Op("rbf_grad_weight", In(g, n, 1).Shape, null, n, In(g, n, 0), In(g, n, 1), dy),
+        },
     };
 
     public static bool TryGet(string prim, out GradientRule rule) => Table.TryGetValue(prim, out rule!);
@@ -62,6 +73,53 @@ public static class GradientRules
 
     private static GradientRule LossRule(string gradPrim) => (g, n, dy) =>
         new Node?[] { g.Ew(gradPrim, n, In(g, n, 0).Shape, In(g, n, 0), In(g, n, 1), dy), null };
+
+    // dx by the transposed convolution, dw by correlating x with dy, db by summing dy over N, H and W.
+    private static Node?[] ConvRule(GradBuilder g, Node n, Node dy)
+    {
+        var x = In(g, n, 0);
+        var w = In(g, n, 1);
+        var grads = new List<Node?>
+        {
+            g.Op("conv2d_grad_input", x.Shape, n.Attrs, n, dy, w),
+            g.Op("conv2d_grad_weight", w.Shape, n.Attrs, n, dy, x),
+        };
+        if (n.Inputs.Count > 2)
+        {
+            var oc = n.Shape[1];
+            grads.Add(g.Reshape(g.SumTo(dy, new Shape(new[] { oc, (Dim)1, (Dim)1 }), n), new Shape(new[] { oc }), n));
+        }
+        return grads.ToArray();
+    }
+
+    private static Node?[] ConcatRule(GradBuilder g, Node n, Node dy)
+    {
+        var axis = n.AttrInt("axis");
+        var start = 0L;
+        var grads = new Node?[n.Inputs.Count];
+        for (var i = 0; i < grads.Length; i++)
+        {
+            var shape = In(g, n, i).Shape;
+            grads[i] = g.Op("slice", shape, new Dictionary<string, object> { ["axis"] = axis, ["start"] = start }, n, dy);
+            start += shape[(int)axis].Coef;
+        }
+        return grads;
+    }
+
+    // y = x̂·γ + β with x̂ = (x − μ)·σ⁻¹ over the batch: the full batch-norm backward, through μ and σ.
+    private static Node?[] BatchNormRule(GradBuilder g, Node n, Node dy)
+    {
+        var x = In(g, n, 0);
+        var stats = In(g, n, 1);
+        var gamma = In(g, n, 2);
+        var c = gamma.Shape;
+        var sums = g.Op("bn_grad_params", stats.Shape, n.Attrs, n, x, stats, dy);
+        var row = new Shape(new[] { (Dim)1, c[0] });
+        var dgamma = g.Reshape(g.Op("slice", row, new Dictionary<string, object> { ["axis"] = 0L, ["start"] = 0L }, n, sums), c, n);
+        var dbeta = g.Reshape(g.Op("slice", row, new Dictionary<string, object> { ["axis"] = 0L, ["start"] = 1L }, n, sums), c, n);
+        var dx = g.Op("bn_grad_input", x.Shape, n.Attrs, n, x, stats, gamma, dy, sums);
+        return new Node?[] { dx, null, dgamma, dbeta };
+    }
 
     // C = op(A)·op(B):  dA = dC·op(B)ᵀ (or its transpose), dB = op(A)ᵀ·dC (or its transpose).
     private static Node?[] MatMulRule(GradBuilder g, Node n, Node dy)

@@ -73,9 +73,11 @@ public static class CSharpEmitter
             w.Line("new(" + Escaping.CSharpString(p.Name) + ", " + LongArray(p.Shape.Dims.Select(d => d.Coef)) + ", "
                 + p.Offset.ToString(CultureInfo.InvariantCulture) + "L, " + Escaping.CSharpString(p.Init.Kind) + ", "
                 + Num(p.Init.A) + ", " + Num(p.Init.B) + ", " + p.FanIn.ToString(CultureInfo.InvariantCulture) + "L, "
-                + p.FanOut.ToString(CultureInfo.InvariantCulture) + "L, " + (p.Trainable ? "true" : "false") + "),");
+                + p.FanOut.ToString(CultureInfo.InvariantCulture) + "L, " + (p.Trainable ? "true" : "false")
+                + (p.Mask is null ? "" : ", new int[] { " + string.Join(", ", p.Mask.Select(m => m.ToString(CultureInfo.InvariantCulture))) + " }") + "),");
         w.Close("},");
-        w.Line("symbols: new[] { " + string.Join(", ", model.Symbols.Select(Escaping.CSharpString)) + " });");
+        w.Line("symbols: new string[] { " + string.Join(", ", model.Symbols.Select(Escaping.CSharpString)) + " },");
+        w.Line("trainableElements: " + plan.TrainableElements.ToString(CultureInfo.InvariantCulture) + "L);");
         w.Close("");
         w.Line("/// <summary>The OpenCL C of this model's generated kernels (library kernels are added by the runtime).</summary>");
         var quotes = new string('"', System.Math.Max(3, LongestQuoteRun(kernelSource) + 1));
@@ -140,7 +142,13 @@ public static class CSharpEmitter
         var k = 0;
         foreach (var launch in AllLaunches(plan))
         {
-            var args = launch.Args.Select(a => a.Int is { } d ? "Size(" + d.ToCSharp() + ")" : "_b" + a.Buffer.ToString(CultureInfo.InvariantCulture));
+            var args = launch.Args.Select(a => a.Runtime switch
+            {
+                "training" => "TrainingFlag",
+                "seed" => "SeedValue",
+                "step" => "StepCounter",
+                _ => a.Int is { } d ? "Size(" + d.ToCSharp() + ")" : "_b" + a.Buffer.ToString(CultureInfo.InvariantCulture),
+            });
             var node = graph[launch.Nodes[0]];
             w.Line("// " + Escaping.Comment(node.Name + " = " + node.Op + "(" + string.Join(", ", node.Inputs.Select(i => graph[i].Name)) + ")"));
             w.Line("_k" + (k++).ToString(CultureInfo.InvariantCulture) + " = Kernel(" + Escaping.CSharpString(launch.Kernel) + ", " + string.Join(", ", args) + ");");
@@ -162,6 +170,7 @@ public static class CSharpEmitter
         w.Line("public override void " + name + "()");
         w.Open();
         var offset = name == "Backward" ? plan.Forward.Count : 0;
+        if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == "step"))) w.Line("AdvanceStep(); // a new dropout mask for each training step");
         string? lastComment = null;
         var guarded = false;
         for (var i = 0; i < launches.Count; i++)

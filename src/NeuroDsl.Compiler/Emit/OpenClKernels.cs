@@ -8,7 +8,7 @@ using NeuroDsl.Compiler.Ir;
 namespace NeuroDsl.Compiler.Emit;
 
 /// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
-/// <param name="Args">Node ids (their buffers) or <see cref="Dim"/> sizes, in kernel parameter order.</param>
+/// <param name="Args">Node ids (their buffers), <see cref="Dim"/> sizes or "$training"/"$seed"/"$step", in kernel parameter order.</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code);
 
 /// <summary>
@@ -16,7 +16,7 @@ public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IRead
 /// are <c>ND_N</c>-style macros fixed when the program is built, so every index computation is a
 /// compile-time constant for the OpenCL compiler. Constants are inlined as literals.
 /// </summary>
-public static class OpenClKernels
+public static partial class OpenClKernels
 {
     public static NodeLaunch Emit(Graph graph, Node node, string comment)
     {
@@ -30,6 +30,7 @@ public static class OpenClKernels
             PrimKind.LossMean => LossMean(name, node, inputs, prim, comment),
             PrimKind.Gemm => Gemm(node, inputs),
             PrimKind.Row => Row(name, node, inputs, comment),
+            PrimKind.Custom => Structured(name, node, inputs, comment),
             _ => throw new InvalidOperationException("no kernel for " + node.Op),
         };
     }

@@ -47,7 +47,9 @@ public sealed class Graph
     public IEnumerable<Node> Inputs => InputIds.Select(i => _nodes[i]);
 
     public long TrainableParameterCount =>
-        Params.Where(p => p.Param!.Trainable).Sum(p => p.Shape.Numel.PerExample);
+        Params.Where(p => p.Param!.Trainable).Sum(p => p.Param!.Count(p.Shape.Numel.PerExample));
+
+    public long ConnectionsPerExample => Forward.Sum(n => n.Connections);
 
     public long ParameterCount => Params.Sum(p => p.Shape.Numel.PerExample);
 

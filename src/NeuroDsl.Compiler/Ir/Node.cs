@@ -26,7 +26,13 @@ public sealed record InitSpec(string Kind, double A = 0, double B = 0)
 }
 
 /// <summary>A parameter leaf: its dotted name (as in checkpoints), initializer and fans.</summary>
-public sealed record ParamInfo(string Name, InitSpec Init, long FanIn, long FanOut, bool Trainable);
+/// <param name="Mask">For a convolution with a connection table: 1 where output map o reads input map c,
+/// one entry per (o, c) pair; masked-out kernels stay zero and are not counted as parameters.</param>
+public sealed record ParamInfo(string Name, InitSpec Init, long FanIn, long FanOut, bool Trainable, long[]? Mask = null, long MaskBlock = 1)
+{
+    /// <summary>Elements that are real parameters (all, unless a connection table masks some).</summary>
+    public long Count(long numel) => Mask is null ? numel : Mask.Sum() * MaskBlock;
+}
 
 /// <summary>
 /// One node of the typed graph IR. Nodes are created in topological order and never change once the
@@ -72,6 +78,12 @@ public sealed class Node
     /// <summary>Multiply-adds per example of this node (dense, matmul, convolution); zero for the rest.</summary>
     public long Macs { get; internal set; }
 
+    /// <summary>Connections per example in LeCun's sense: inputs (and bias) feeding each output, summed.</summary>
+    public long Connections { get; internal set; }
+
+    /// <summary>For a parameter: the layer node that owns it (its row in the summary).</summary>
+    public int? Owner { get; internal set; }
+
     public double ConstValue => Attrs.TryGetValue("value", out var v) ? System.Convert.ToDouble(v, CultureInfo.InvariantCulture) : 0;
 
     public long AttrInt(string name) => System.Convert.ToInt64(Attrs[name], CultureInfo.InvariantCulture);
@@ -79,6 +91,12 @@ public sealed class Node
     public bool AttrBool(string name) => Attrs.TryGetValue(name, out var v) && v is true;
 
     public Shape AttrShape(string name) => (Shape)Attrs[name];
+
+    public long[] AttrInts(string name) => (long[])Attrs[name];
+
+    public double AttrDouble(string name) => System.Convert.ToDouble(Attrs[name], CultureInfo.InvariantCulture);
+
+    public string AttrString(string name) => (string)Attrs[name];
 
     public override string ToString()
     {
@@ -90,6 +108,7 @@ public sealed class Node
 
     private static string FormatAttr(object value) => value switch
     {
+        long[] a => "[" + string.Join(", ", a) + "]",
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",
         _ => System.Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",

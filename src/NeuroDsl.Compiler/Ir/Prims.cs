@@ -25,6 +25,9 @@ public enum PrimKind
 
     /// <summary>Same memory, new shape (reshape, flatten): no launch.</summary>
     View,
+
+    /// <summary>A structured op with its own kernel template and reference (convolution, pooling, batch norm…).</summary>
+    Custom,
 }
 
 /// <summary>
@@ -98,6 +101,20 @@ public static class Prims
         Add(new Prim("cross_entropy", PrimKind.Row, 2)); // (logits, labels) -> scalar mean
         Add(new Prim("cross_entropy_grad", PrimKind.Row, 3)); // (logits, labels, dL)
         Add(new Prim("reshape", PrimKind.View, 1));
+
+        // LeCun's scaled tanh, 1.7159·tanh(2x/3) (LeCun et al. 1998, appendix A); its gradient from the output y.
+        Ew("scaled_tanh", 1, "1.7159f * tanh(0.6666667f * a)", x => 1.7159 * Math.Tanh(2.0 / 3.0 * x[0]));
+        Ew("scaled_tanh_grad", 2, "b * 1.1439333f * (1.0f - (a * 0.58278453f) * (a * 0.58278453f))",
+            x => x[1] * 1.7159 * 2 / 3 * (1 - (x[0] / 1.7159) * (x[0] / 1.7159)));
+
+        // Structured ops: kernels in OpenClKernels.*.cs, references in ReferenceInterpreter.*.cs.
+        foreach (var name in new[]
+                 {
+                     "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "pool2d", "pool2d_grad", "concat", "slice",
+                     "bn_stats", "bn_apply", "bn_grad_params", "bn_grad_input", "dropout", "dropout_grad",
+                     "rbf", "rbf_grad_input", "rbf_grad_weight",
+                 })
+            Add(new Prim(name, PrimKind.Custom, -1));
     }
 
     public static Prim Get(string name) =>

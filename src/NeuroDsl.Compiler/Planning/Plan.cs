@@ -23,13 +23,17 @@ public enum StorageKind
 public sealed record BufferPlan(int Index, string Name, Dim Elements, DType DType, StorageKind Kind, long ArenaOffset);
 
 /// <summary>A parameter's place in the arenas, with what the runtime needs to initialize it.</summary>
-public sealed record ParamSlot(string Name, Shape Shape, long Offset, InitSpec Init, long FanIn, long FanOut, bool Trainable);
+public sealed record ParamSlot(string Name, Shape Shape, long Offset, InitSpec Init, long FanIn, long FanOut, bool Trainable, long[]? Mask = null);
 
-/// <summary>A kernel argument: a buffer of the plan, or an integer size fixed when the model is built.</summary>
-public sealed record LaunchArg(int Buffer, Dim? Int)
+/// <summary>
+/// A kernel argument: a buffer of the plan, an integer size fixed when the model is built, or a runtime value the
+/// model keeps current (<c>training</c>: 1 or 0; <c>seed</c>; <c>step</c>: the forward pass counter).
+/// </summary>
+public sealed record LaunchArg(int Buffer, Dim? Int, string? Runtime = null)
 {
     public static LaunchArg Of(int buffer) => new(buffer, null);
     public static LaunchArg Size(Dim value) => new(-1, value);
+    public static LaunchArg RuntimeValue(string name) => new(-1, null, name);
 }
 
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
@@ -50,6 +54,9 @@ public sealed class Plan
 {
     public List<ParamSlot> Params { get; } = new();
     public long ArenaElements { get; set; }
+
+    /// <summary>Elements of the arena prefix that holds the trainable parameters.</summary>
+    public long TrainableElements { get; set; } = -1;
     public List<BufferPlan> Buffers { get; } = new();
     public List<Launch> Forward { get; } = new();
     public List<Launch> Backward { get; } = new();

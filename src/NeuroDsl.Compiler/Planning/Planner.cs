@@ -26,18 +26,22 @@ public static class Planner
         var storage = new Dictionary<int, int>();
 
         // Parameter arena: one slice per parameter, aligned for sub-buffers.
+        // Trainable parameters first: the optimizer updates that prefix of the arena in one launch.
         var offset = 0L;
-        foreach (var p in graph.Params)
+        var ordered = graph.Params.Where(p => p.Param!.Trainable).Concat(graph.Params.Where(p => !p.Param!.Trainable)).ToList();
+        foreach (var p in ordered)
         {
+            if (!p.Param!.Trainable && plan.TrainableElements < 0) plan.TrainableElements = offset;
             var numel = p.Shape.Numel.PerExample;
-            plan.Params.Add(new ParamSlot(p.Name, p.Shape, offset, p.Param!.Init, p.Param.FanIn, p.Param.FanOut, p.Param.Trainable));
+            plan.Params.Add(new ParamSlot(p.Name, p.Shape, offset, p.Param!.Init, p.Param.FanIn, p.Param.FanOut, p.Param.Trainable, p.Param.Mask));
             storage[p.Id] = AddBuffer(plan, p.Name, p.Shape.Numel, DType.F32, StorageKind.Param, offset);
             offset += (numel + Plan.ArenaAlignment - 1) / Plan.ArenaAlignment * Plan.ArenaAlignment;
         }
         plan.ArenaElements = Math.Max(offset, Plan.ArenaAlignment);
+        if (plan.TrainableElements < 0) plan.TrainableElements = plan.ArenaElements;
 
         var claimed = new HashSet<int>();
-        foreach (var p in graph.Params)
+        foreach (var p in ordered)
         {
             if (!gradOf.TryGetValue(p.Id, out var g)) continue;
             var gn = graph[g];
@@ -76,16 +80,19 @@ public static class Planner
             var comment = Escaping.Comment($"{node.Span.File}:{line}  {text}");
             var launch = OpenClKernels.Emit(graph, node, comment);
             if (launch.Code is not null) plan.Kernels.Add(new KernelSource(launch.Kernel, launch.Code));
-            var args = launch.Args.Select(a => a is int id
-                ? LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})"))
-                : LaunchArg.Size((Dim)a)).ToList();
+            var args = launch.Args.Select(a => a switch
+            {
+                int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
+                string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
+                _ => LaunchArg.Size((Dim)a),
+            }).ToList();
             var target = node.IsBackward ? plan.Backward : plan.Forward;
             target.Add(new Launch(launch.Kernel, args, launch.Global, line, text, new[] { node.Id },
                 node.IsBackward && !paramOnly.Contains(node.Id)));
         }
 
         // Gradients that are not computed into the arena (shared, or a view) are copied there.
-        foreach (var p in graph.Params)
+        foreach (var p in ordered)
         {
             if (!gradOf.TryGetValue(p.Id, out var g) || claimed.Contains(g)) continue;
             var slot = plan.Params.First(s => s.Name == p.Name);

@@ -9,7 +9,7 @@ namespace NeuroDsl.Compiler.Reference;
 /// The living definition of every primitive: evaluates a graph (forward and backward nodes) in float64 on
 /// the host, in plain loops. Kernels are tested against it, and it against finite differences.
 /// </summary>
-public static class ReferenceInterpreter
+public static partial class ReferenceInterpreter
 {
     /// <summary>Evaluates every node; leaves come from <paramref name="leaves"/> by node id (inputs and parameters).</summary>
     public static double[][] Run(Graph graph, IReadOnlyDictionary<string, long> symbols, IReadOnlyDictionary<int, double[]> leaves)
@@ -75,6 +75,8 @@ public static class ReferenceInterpreter
                 return Gemm(node, ins, inShapes);
             case PrimKind.Row:
                 return Row(node, ins, inShapes[0]);
+            case PrimKind.Custom:
+                return Structured(node, ins, inShapes, outShape, symbols);
             default:
                 throw new InvalidOperationException("no reference for " + node.Op);
         }

@@ -275,6 +275,7 @@ public sealed partial class Binder
                 bound[p.Name] = p.Default!;
                 continue;
             }
+            if (value is NoneValue) continue;
             bound[p.Name] = Coerce(op, p, value, where[p.Name]);
         }
         return op.Apply(new OpCall(this, op, span, bound));
@@ -305,6 +306,17 @@ public sealed partial class Binder
                 return value is InitValue ? value
                     : Fail<Value>(Codes.WrongKind, span, "initializers: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal, zeros, ones, uniform(a, b), normal(mean, std), constant(v)",
                         p.Name, "an initializer", value.KindName);
+            case ArgKind.Ints:
+                if (value is TensorValue) Fail(Codes.NotConstant, span, $"got a tensor; {Signature(op)}", p.Name);
+                if (value is NumberValue { IsInteger: true } || (value is ListValue l && l.Items.All(i => i is NumberValue { IsInteger: true })))
+                    return value;
+                return Fail<Value>(Codes.WrongKind, span, Signature(op), p.Name, "an integer or a list of integers", value.KindName);
+            case ArgKind.TensorList:
+                return value is ListValue tl && tl.Items.All(i => i is TensorValue) && tl.Items.Count > 0 ? value
+                    : Fail<Value>(Codes.WrongKind, span, Signature(op), p.Name, "a list of tensors", value.KindName);
+            case ArgKind.Table:
+                return value is ListValue t && t.Items.All(r => r is ListValue row && row.Items.All(i => i is NumberValue { IsInteger: true })) ? value
+                    : Fail<Value>(Codes.WrongKind, span, "a table lists, for each output map, the input maps it reads: [[0, 1, 2], [1, 2, 3], …]", p.Name, "a list of lists of integers", value.KindName);
             default:
                 return value is StringValue ? value
                     : Fail<Value>(Codes.WrongKind, span, Signature(op), p.Name, "a string", value.KindName);
@@ -316,6 +328,7 @@ public sealed partial class Binder
 
     private static string DefaultText(Value v) => v switch
     {
+        NoneValue => "none",
         BoolValue b => b.Flag ? "true" : "false",
         InitValue i => i.Spec.ToString(),
         NumberValue n => n.ToString(),

@@ -18,10 +18,11 @@ public sealed partial class Binder
         return node;
     }
 
-    internal Node Param(string baseName, Shape shape, InitSpec init, long fanIn, long fanOut, SourceSpan span)
+    internal Node Param(string baseName, Shape shape, InitSpec init, long fanIn, long fanOut, SourceSpan span,
+        bool trainable = true, long[]? mask = null, long maskBlock = 1)
     {
         var node = _graph.Add(NodeKind.Param, "param", Array.Empty<int>(), shape, DType.F32, null, span);
-        node.Param = new ParamInfo(baseName, init, fanIn, fanOut, Trainable: true);
+        node.Param = new ParamInfo(baseName, init, fanIn, fanOut, trainable, mask, maskBlock);
         _graph.ParamIds.Add(node.Id);
         _pendingParams.Add((node, baseName));
         return node;
@@ -31,7 +32,10 @@ public sealed partial class Binder
     internal void OwnParams(Node? owner)
     {
         foreach (var (param, baseName) in _pendingParams)
+        {
             _frames.Peek().Params.Add((param, owner ?? param, baseName));
+            param.Owner = owner?.Id;
+        }
         _pendingParams = new List<(Node, string)>();
     }
 

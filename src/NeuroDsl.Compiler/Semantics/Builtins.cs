@@ -14,6 +14,15 @@ public enum ArgKind
     Bool,
     Init,
     String,
+
+    /// <summary>An integer or a list of integers (a kernel size: 5 or [5, 3]).</summary>
+    Ints,
+
+    /// <summary>A list of tensors (concat).</summary>
+    TensorList,
+
+    /// <summary>A list of lists of integers (a connection table).</summary>
+    Table,
 }
 
 /// <summary>One parameter of a builtin: its name, kind and default (null default = required).</summary>
@@ -47,6 +56,20 @@ public sealed class OpCall
     public bool Bool(string name) => ((BoolValue)Args[name]).Flag;
     public InitSpec Init(string name) => ((InitValue)Args[name]).Spec;
 
+    /// <summary>An int-or-list argument as exactly <paramref name="count"/> values (5 → [5, 5]).</summary>
+    public long[] Ints(string name, int count)
+    {
+        var v = Args[name];
+        if (v is NumberValue n) return Enumerable.Repeat((long)n.Number, count).ToArray();
+        var items = ((ListValue)v).Items.Select(i => (long)((NumberValue)i).Number).ToArray();
+        if (items.Length != count) Fail(Codes.BadValue, null, $"Give '{name}' one value or {count}, not {items.Length}");
+        return items;
+    }
+
+    public IReadOnlyList<Node> Tensors(string name) => ((ListValue)Args[name]).Items.Select(i => ((TensorValue)i).Node).ToList();
+
+    public bool Has(string name) => Args[name] is not NoneValue;
+
     public void Fail(DiagnosticCode code, string? note, params object[] args)
     {
         Binder.Diagnostics.Error(code, Span, note, args);
@@ -55,11 +78,13 @@ public sealed class OpCall
 }
 
 /// <summary>The table of surface ops. Each entry's Apply checks shapes and emits IR primitives.</summary>
-public static class Builtins
+public static partial class Builtins
 {
     private static readonly Dictionary<string, Builtin> Table = new(StringComparer.Ordinal);
 
     private static readonly Value True = new BoolValue(true);
+    private static readonly Value False = new BoolValue(false);
+    private static readonly Value None = new NoneValue();
     private static readonly Value GlorotUniform = new InitValue(new InitSpec("glorot_uniform"));
     private static readonly Value Zeros = new InitValue(new InitSpec("zeros"));
 
@@ -67,7 +92,7 @@ public static class Builtins
     {
         // dense(x, units, bias: true, init: glorot_uniform, bias_init: zeros): y = x·Wᵀ + b over the last axis.
         Def("dense", Dense, T("x"), P("units", ArgKind.Int), P("bias", ArgKind.Bool, True),
-            P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros));
+            P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros), P("trainable", ArgKind.Bool, True));
         Def("matmul", c => c.Binder.MatMul(c.Tensor("a"), c.Tensor("b"), c.Span), T("a"), T("b"));
 
         foreach (var name in new[] { "relu", "tanh", "sigmoid", "sign", "step", "exp", "log", "neg" })
@@ -81,6 +106,8 @@ public static class Builtins
         Def("cross_entropy", c => c.Binder.CrossEntropy(c.Tensor("logits"), c.Tensor("labels"), c.Span),
             T("logits"), T("labels"));
         Def("mean", c => c.Binder.Mean(c.Tensor("x"), c.Span), T("x"));
+        Def("scaled_tanh", c => c.Binder.Elementwise("scaled_tanh", c.Span, c.Tensor("x")), T("x"));
+        RegisterStructured();
 
         // Initializers are values: `init: he_normal`, `init: uniform(-1, 1)`.
         foreach (var name in new[] { "glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal",
@@ -114,13 +141,15 @@ public static class Builtins
         if (!inDim.IsConstant)
             c.Fail(Codes.BadDimension, $"dense expects a constant feature axis; got {x.Shape}",
                 "Give dense a constant last dimension");
-        var weight = c.Binder.Param("weight", new Shape(units, inDim.Coef), c.Init("init"), inDim.Coef, units, c.Span);
+        var trainable = c.Bool("trainable");
+        var weight = c.Binder.Param("weight", new Shape(units, inDim.Coef), c.Init("init"), inDim.Coef, units, c.Span, trainable);
         var inputs = new List<int> { x.Id, weight.Id };
         if (c.Bool("bias"))
-            inputs.Add(c.Binder.Param("bias", new Shape(units), c.Init("bias_init"), inDim.Coef, units, c.Span).Id);
+            inputs.Add(c.Binder.Param("bias", new Shape(units), c.Init("bias_init"), inDim.Coef, units, c.Span, trainable).Id);
         var dims = x.Shape.Dims.Take(x.Shape.Rank - 1).Concat(new[] { (Dim)units }).ToArray();
         var node = c.Binder.AddOp("linear", inputs, new Shape(dims), DType.F32, null, c.Span, "dense");
         node.Macs = (x.Shape.Numel.PerExample / inDim.Coef) * inDim.Coef * units;
+        node.Connections = (x.Shape.Numel.PerExample / inDim.Coef) * units * (inDim.Coef + (c.Bool("bias") ? 1 : 0));
         c.Binder.OwnParams(node);
         return new TensorValue(node);
     }

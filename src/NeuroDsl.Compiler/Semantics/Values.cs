@@ -59,3 +59,9 @@ public sealed record ErrorValue : Value
 {
     public override string KindName => "an erroneous value";
 }
+
+/// <summary>An optional argument that was not given.</summary>
+public sealed record NoneValue : Value
+{
+    public override string KindName => "nothing";
+}

@@ -115,14 +115,14 @@ public sealed class Parser
         var ws = Parse.WhiteSpace.Or(comment).Many().Select(_ => 0);
 
         Parser<T> Tok<T>(Parser<T> p) => from v in p from _ in ws select v;
+        // Symbols and keywords are atomic: on a mismatch they consume nothing, so `p = …` is not a failed `paper`.
         Parser<string> Sym(string s, string name) =>
-            Tok(Parse.String(s).Text()
-                .Then(t => s is "=" or "<" or ">" or "|"
+            Tok(Exact(s).Then(t => s is "=" or "<" or ">" or "|"
                     ? Parse.Chars("=>").Not().Return(t)
                     : Parse.Return(t)))
                 .Named(name);
         Parser<string> Kw(string k) =>
-            Tok(Parse.String(k).Text().Then(t => Parse.LetterOrDigit.Or(Parse.Char('_')).Not().Return(t)))
+            Tok(Exact(k).Then(t => Parse.LetterOrDigit.Or(Parse.Char('_')).Not().Return(t)).Atomic())
                 .Named("'" + k + "'");
 
         // ident = letter (letter | digit | "_")* — not a keyword
@@ -361,6 +361,18 @@ public sealed class Parser
                        select new FileSyntax(decls.ToList()));
     }
 
+    /// <summary>Matches <paramref name="text"/> exactly, or fails without consuming anything.</summary>
+    private static Parser<string> Exact(string text) => input =>
+    {
+        var at = input;
+        foreach (var c in text)
+        {
+            if (at.AtEnd || at.Current != c) return Result.Failure<string>(input, $"'{text}'", new[] { $"'{text}'" });
+            at = at.Advance();
+        }
+        return Result.Success(text, at);
+    };
+
     private static NumberExpr MakeNumber(string whole, string? fraction, string? exponent)
     {
         var text = whole + (fraction ?? "") + (exponent ?? "");
@@ -369,4 +381,14 @@ public sealed class Parser
         double.TryParse(clean, NumberStyles.Float, CultureInfo.InvariantCulture, out var value);
         return new NumberExpr(text, value, isInteger);
     }
+}
+
+internal static class ParserExtensions
+{
+    /// <summary>Backtracks fully on failure: the failure is reported at the start, having consumed nothing.</summary>
+    public static Parser<T> Atomic<T>(this Parser<T> parser) => input =>
+    {
+        var result = parser(input);
+        return result.WasSuccessful ? result : Result.Failure<T>(input, result.Message, result.Expectations);
+    };
 }

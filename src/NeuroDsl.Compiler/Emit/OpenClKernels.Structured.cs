@@ -1,0 +1,473 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Emit;
+
+/// <summary>
+/// Kernel templates of the structured ops. Every size is a literal or an ND_ macro, so loops over kernel
+/// windows have constant bounds; bounds checks are emitted only where padding makes them necessary.
+/// Arguments starting with '$' are runtime values the model binds: $training (1 or 0), $seed, $step.
+/// </summary>
+public static partial class OpenClKernels
+{
+    private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static NodeLaunch Structured(string name, Node node, Node[] inputs, string comment)
+    {
+        return node.Op switch
+        {
+            "conv2d" => Conv(name, node, inputs, comment),
+            "conv2d_grad_input" => ConvGradInput(name, node, inputs, comment),
+            "conv2d_grad_weight" => ConvGradWeight(name, node, inputs, comment),
+            "pool2d" => Pool(name, node, inputs, comment),
+            "pool2d_grad" => PoolGrad(name, node, inputs, comment),
+            "concat" => Concat(name, node, inputs, comment),
+            "slice" => Slice(name, node, inputs, comment),
+            "bn_stats" => BnStats(name, node, inputs, comment),
+            "bn_apply" => BnApply(name, node, inputs, comment),
+            "bn_grad_params" => BnGradParams(name, node, inputs, comment),
+            "bn_grad_input" => BnGradInput(name, node, inputs, comment),
+            "dropout" or "dropout_grad" => Dropout(name, node, inputs, comment),
+            "rbf" or "rbf_grad_input" or "rbf_grad_weight" => Rbf(name, node, inputs, comment),
+            _ => throw new InvalidOperationException("no kernel for " + node.Op),
+        };
+    }
+
+    /// <summary>Geometry of a convolution, from the forward node's attributes and shapes.</summary>
+    private sealed record ConvGeometry(long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
+        long SH, long SW, long PH, long PW, long DH, long DW, long Groups, long[]? Mask)
+    {
+        public long CG => C / Groups;
+        public long OCG => OC / Groups;
+
+        public static ConvGeometry Of(Node node, Shape x, Shape w, Shape y)
+        {
+            var s = node.AttrInts("stride");
+            var p = node.AttrInts("padding");
+            var d = node.AttrInts("dilation");
+            return new ConvGeometry(x[1].Coef, x[2].Coef, x[3].Coef, y[1].Coef, y[2].Coef, y[3].Coef, w[2].Coef, w[3].Coef,
+                s[0], s[1], p[0], p[1], d[0], d[1], node.AttrInt("groups"), node.Attrs.TryGetValue("mask", out var m) ? (long[])m : null);
+        }
+    }
+
+    private static string MaskTable(string name, long[]? mask) => mask is null ? "" :
+        $"__constant uchar {name}_mask[{I(mask.Length)}] = {{ {string.Join(", ", mask.Select(I))} }};\n";
+
+    private static NodeLaunch Conv(string name, Node node, Node[] inputs, string comment)
+    {
+        var g = ConvGeometry.Of(node, inputs[0].Shape, inputs[1].Shape, node.Shape);
+        var bias = inputs.Length > 2;
+        var sb = new StringBuilder(Header(comment)).Append(MaskTable(name, g.Mask));
+        sb.Append($"__kernel void {name}(__global const float* restrict x, __global const float* restrict w, ")
+            .Append(bias ? "__global const float* restrict bias, " : "").AppendLine("__global float* restrict out)\n{");
+        sb.Append($@"    const int i = get_global_id(0);
+    const int ox = i % {I(g.OW)};
+    int r = i / {I(g.OW)};
+    const int oy = r % {I(g.OH)};
+    r /= {I(g.OH)};
+    const int o = r % {I(g.OC)};
+    const int n = r / {I(g.OC)};
+    const __global float* xb = x + (n * {I(g.C)} + (o / {I(g.OCG)}) * {I(g.CG)}) * {I(g.H * g.W)};
+    const __global float* wb = w + o * {I(g.CG * g.KH * g.KW)};
+    float acc = {(bias ? "bias[o]" : "0.0f")};
+    for (int c = 0; c < {I(g.CG)}; c++)
+    {{
+{(g.Mask is null ? "" : $"        if (!{name}_mask[o * {I(g.CG)} + c]) continue;\n")}        for (int ky = 0; ky < {I(g.KH)}; ky++)
+        {{
+            const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
+{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int kx = 0; kx < {I(g.KW)}; kx++)
+            {{
+                const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
+{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(xb[(c * {I(g.H)} + iy) * {I(g.W)} + ix], wb[(c * {I(g.KH)} + ky) * {I(g.KW)} + kx], acc);
+            }}
+        }}
+    }}
+    out[i] = acc;
+}}
+");
+        var args = new List<object> { inputs[0].Id, inputs[1].Id };
+        if (bias) args.Add(inputs[2].Id);
+        args.Add(node.Id);
+        return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w.
+    private static NodeLaunch ConvGradInput(string name, Node node, Node[] inputs, string comment)
+    {
+        var dy = inputs[0];
+        var w = inputs[1];
+        var g = ConvGeometry.Of(node, node.Shape, w.Shape, dy.Shape);
+        var sb = new StringBuilder(Header(comment)).Append(MaskTable(name, g.Mask));
+        sb.Append($@"__kernel void {name}(__global const float* restrict dy, __global const float* restrict w, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ix = i % {I(g.W)};
+    int r = i / {I(g.W)};
+    const int iy = r % {I(g.H)};
+    r /= {I(g.H)};
+    const int c = r % {I(g.C)};
+    const int n = r / {I(g.C)};
+    const int grp = c / {I(g.CG)};
+    const int cl = c % {I(g.CG)};
+    float acc = 0.0f;
+    for (int ol = 0; ol < {I(g.OCG)}; ol++)
+    {{
+        const int o = grp * {I(g.OCG)} + ol;
+{(g.Mask is null ? "" : $"        if (!{name}_mask[o * {I(g.CG)} + cl]) continue;\n")}        const __global float* dyb = dy + (n * {I(g.OC)} + o) * {I(g.OH * g.OW)};
+        const __global float* wb = w + (o * {I(g.CG)} + cl) * {I(g.KH * g.KW)};
+        for (int ky = 0; ky < {I(g.KH)}; ky++)
+        {{
+            const int ty = iy + {I(g.PH)} - ky * {I(g.DH)};
+            if (ty < 0 || ty % {I(g.SH)} != 0) continue;
+            const int oy = ty / {I(g.SH)};
+            if (oy >= {I(g.OH)}) continue;
+            for (int kx = 0; kx < {I(g.KW)}; kx++)
+            {{
+                const int tx = ix + {I(g.PW)} - kx * {I(g.DW)};
+                if (tx < 0 || tx % {I(g.SW)} != 0) continue;
+                const int ox = tx / {I(g.SW)};
+                if (ox >= {I(g.OW)}) continue;
+                acc = fma(dyb[oy * {I(g.OW)} + ox], wb[ky * {I(g.KW)} + kx], acc);
+            }}
+        }}
+    }}
+    out[i] = acc;
+}}
+");
+        return new NodeLaunch(name, new List<object> { dy.Id, w.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; masked-out kernels get 0.
+    private static NodeLaunch ConvGradWeight(string name, Node node, Node[] inputs, string comment)
+    {
+        var dy = inputs[0];
+        var x = inputs[1];
+        var g = ConvGeometry.Of(node, x.Shape, node.Shape, dy.Shape);
+        var n = x.Shape[0].ToC();
+        var sb = new StringBuilder(Header(comment)).Append(MaskTable(name, g.Mask));
+        sb.Append($@"__kernel void {name}(__global const float* restrict dy, __global const float* restrict x, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int kx = i % {I(g.KW)};
+    int r = i / {I(g.KW)};
+    const int ky = r % {I(g.KH)};
+    r /= {I(g.KH)};
+    const int cl = r % {I(g.CG)};
+    const int o = r / {I(g.CG)};
+{(g.Mask is null ? "" : $"    if (!{name}_mask[o * {I(g.CG)} + cl]) {{ out[i] = 0.0f; return; }}\n")}    const int c = (o / {I(g.OCG)}) * {I(g.CG)} + cl;
+    float acc = 0.0f;
+    for (int n = 0; n < {n}; n++)
+    {{
+        const __global float* dyb = dy + (n * {I(g.OC)} + o) * {I(g.OH * g.OW)};
+        const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
+        for (int oy = 0; oy < {I(g.OH)}; oy++)
+        {{
+            const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
+{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int ox = 0; ox < {I(g.OW)}; ox++)
+            {{
+                const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
+{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(dyb[oy * {I(g.OW)} + ox], xb[iy * {I(g.W)} + ix], acc);
+            }}
+        }}
+    }}
+    out[i] = acc;
+}}
+");
+        return new NodeLaunch(name, new List<object> { dy.Id, x.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    private sealed record PoolGeometry(string Mode, long C, long H, long W, long OH, long OW, long KH, long KW, long SH, long SW, long PH, long PW)
+    {
+        public static PoolGeometry Of(Node node, Shape x, Shape y)
+        {
+            var k = node.AttrInts("kernel");
+            var s = node.AttrInts("stride");
+            var p = node.AttrInts("padding");
+            return new PoolGeometry(node.AttrString("mode"), x[1].Coef, x[2].Coef, x[3].Coef, y[2].Coef, y[3].Coef, k[0], k[1], s[0], s[1], p[0], p[1]);
+        }
+    }
+
+    private static NodeLaunch Pool(string name, Node node, Node[] inputs, string comment)
+    {
+        var g = PoolGeometry.Of(node, inputs[0].Shape, node.Shape);
+        var max = g.Mode == "max";
+        var scale = g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "";
+        var sb = new StringBuilder(Header(comment));
+        sb.Append($@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ox = i % {I(g.OW)};
+    int r = i / {I(g.OW)};
+    const int oy = r % {I(g.OH)};
+    const int nc = r / {I(g.OH)};
+    const __global float* xb = x + nc * {I(g.H * g.W)};
+    float acc = {(max ? "-INFINITY" : "0.0f")};
+    for (int ky = 0; ky < {I(g.KH)}; ky++)
+    {{
+        const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky;
+{(g.PH > 0 ? $"        if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}        for (int kx = 0; kx < {I(g.KW)}; kx++)
+        {{
+            const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx;
+{(g.PW > 0 ? $"            if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}            const float v = xb[iy * {I(g.W)} + ix];
+            acc = {(max ? "fmax(acc, v)" : "acc + v")};
+        }}
+    }}
+    out[i] = acc{scale};
+}}
+");
+        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.
+    private static NodeLaunch PoolGrad(string name, Node node, Node[] inputs, string comment)
+    {
+        var x = inputs[0];
+        var dy = inputs[1];
+        var g = PoolGeometry.Of(node, x.Shape, dy.Shape);
+        var sb = new StringBuilder(Header(comment));
+        sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ix = i % {I(g.W)};
+    int r = i / {I(g.W)};
+    const int iy = r % {I(g.H)};
+    const int nc = r / {I(g.H)};
+    const __global float* xb = x + nc * {I(g.H * g.W)};
+    const __global float* dyb = dy + nc * {I(g.OH * g.OW)};
+    const int ty = iy + {I(g.PH)} - {I(g.KH - 1)};
+    const int tx = ix + {I(g.PW)} - {I(g.KW - 1)};
+    const int oy0 = ty <= 0 ? 0 : (ty + {I(g.SH - 1)}) / {I(g.SH)};
+    const int ox0 = tx <= 0 ? 0 : (tx + {I(g.SW - 1)}) / {I(g.SW)};
+    const int oy1 = min({I(g.OH - 1)}, (iy + {I(g.PH)}) / {I(g.SH)});
+    const int ox1 = min({I(g.OW - 1)}, (ix + {I(g.PW)}) / {I(g.SW)});
+    float acc = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++)
+        {{
+");
+        if (g.Mode == "max")
+            sb.Append($@"            int best = -1;
+            float m = -INFINITY;
+            for (int ky = 0; ky < {I(g.KH)}; ky++)
+            {{
+                const int y = oy * {I(g.SH)} - {I(g.PH)} + ky;
+                if (y < 0 || y >= {I(g.H)}) continue;
+                for (int kx = 0; kx < {I(g.KW)}; kx++)
+                {{
+                    const int xx = ox * {I(g.SW)} - {I(g.PW)} + kx;
+                    if (xx < 0 || xx >= {I(g.W)}) continue;
+                    const float v = xb[y * {I(g.W)} + xx];
+                    if (v > m) {{ m = v; best = y * {I(g.W)} + xx; }}
+                }}
+            }}
+            if (best == iy * {I(g.W)} + ix) acc += dyb[oy * {I(g.OW)} + ox];
+");
+        else
+            sb.Append($"            acc += dyb[oy * {I(g.OW)} + ox];\n");
+        sb.Append($"        }}\n    out[i] = acc{(g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "")};\n}}\n");
+        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    /// <summary>outer × axis × inner decomposition of a shape around one axis.</summary>
+    private static (Dim Outer, long Axis, long Inner) Around(Shape s, int axis) =>
+        (s.Dims.Take(axis).Aggregate((Dim)1, (a, b) => a * b), s[axis].Coef, s.Dims.Skip(axis + 1).Aggregate(1L, (a, b) => a * b.Coef));
+
+    private static NodeLaunch Concat(string name, Node node, Node[] inputs, string comment)
+    {
+        var axis = (int)node.AttrInt("axis");
+        var (_, total, inner) = Around(node.Shape, axis);
+        var sb = new StringBuilder(Header(comment));
+        sb.Append($"__kernel void {name}(")
+            .Append(string.Join(", ", inputs.Select((_, k) => $"__global const float* restrict in{k}")))
+            .AppendLine(", __global float* restrict out)\n{");
+        sb.Append($"    const int i = get_global_id(0);\n    const int inner = i % {I(inner)};\n    const int a = (i / {I(inner)}) % {I(total)};\n    const int outer = i / {I(inner * total)};\n");
+        var offset = 0L;
+        for (var k = 0; k < inputs.Length; k++)
+        {
+            var size = inputs[k].Shape[axis].Coef;
+            var cond = k == inputs.Length - 1 ? "" : $"if (a < {I(offset + size)}) ";
+            sb.Append(k == 0 ? "    " : "    else ").Append(cond)
+                .Append($"out[i] = in{k}[(outer * {I(size)} + a - {I(offset)}) * {I(inner)} + inner];\n");
+            offset += size;
+        }
+        sb.AppendLine("}");
+        return new NodeLaunch(name, inputs.Select(x => (object)x.Id).Append(node.Id).ToList(), new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    private static NodeLaunch Slice(string name, Node node, Node[] inputs, string comment)
+    {
+        var axis = (int)node.AttrInt("axis");
+        var start = node.AttrInt("start");
+        var (_, total, inner) = Around(inputs[0].Shape, axis);
+        var length = node.Shape[axis].Coef;
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int inner = i % {I(inner)};
+    const int a = (i / {I(inner)}) % {I(length)};
+    const int outer = i / {I(inner * length)};
+    out[i] = in0[(outer * {I(total)} + {I(start)} + a) * {I(inner)} + inner];
+}}
+";
+        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+    }
+
+    /// <summary>Batch-norm geometry: C channels, HW positions per channel and image, M = N·HW values per channel.</summary>
+    private static (long C, long HW, string M) BnGeometry(Shape x) =>
+        (x[1].Coef, x.Dims.Skip(2).Aggregate(1L, (a, b) => a * b.Coef), (x[0] * x.Dims.Skip(2).Aggregate((Dim)1, (a, b) => a * b)).ToC());
+
+    // Per channel: batch mean and 1/sqrt(var + eps) in training (and the running averages updated, with the
+    // unbiased variance as torch does), or the running statistics in evaluation. out = [mean; invstd].
+    private static NodeLaunch BnStats(string name, Node node, Node[] inputs, string comment)
+    {
+        var (c, hw, m) = BnGeometry(inputs[0].Shape);
+        var eps = Lit(node.AttrDouble("eps"));
+        var mom = Lit(node.AttrDouble("momentum"));
+        var n = inputs[0].Shape[0].ToC();
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict running_mean,
+                     __global float* restrict running_var, __global float* restrict out, const int training)
+{{
+    const int c = get_global_id(0);
+    if (!training)
+    {{
+        out[c] = running_mean[c];
+        out[{I(c)} + c] = rsqrt(running_var[c] + {eps});
+        return;
+    }}
+    float sum = 0.0f;
+    for (int n = 0; n < {n}; n++)
+        for (int p = 0; p < {I(hw)}; p++) sum += x[(n * {I(c)} + c) * {I(hw)} + p];
+    const float mean = sum / (float){m};
+    float sq = 0.0f;
+    for (int n = 0; n < {n}; n++)
+        for (int p = 0; p < {I(hw)}; p++) {{ const float d = x[(n * {I(c)} + c) * {I(hw)} + p] - mean; sq += d * d; }}
+    const float var = sq / (float){m};
+    out[c] = mean;
+    out[{I(c)} + c] = rsqrt(var + {eps});
+    running_mean[c] = (1.0f - {mom}) * running_mean[c] + {mom} * mean;
+    running_var[c] = (1.0f - {mom}) * running_var[c] + {mom} * ({m} > 1 ? sq / (float)({m} - 1) : var);
+}}
+";
+        return new NodeLaunch(name, new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id, "$training" }, new Dim[] { c }, code);
+    }
+
+    private static NodeLaunch BnApply(string name, Node node, Node[] inputs, string comment)
+    {
+        var (c, hw, _) = BnGeometry(inputs[0].Shape);
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+                     __global const float* restrict gamma, __global const float* restrict beta, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int c = (i / {I(hw)}) % {I(c)};
+    out[i] = (x[i] - stats[c]) * stats[{I(c)} + c] * gamma[c] + beta[c];
+}}
+";
+        return new NodeLaunch(name, inputs.Select(x => (object)x.Id).Append(node.Id).ToList(), new[] { node.Shape.Numel }, code);
+    }
+
+    // Per channel: [Σ dy·x̂; Σ dy] — the gradients of gamma and beta, and the sums dx needs.
+    private static NodeLaunch BnGradParams(string name, Node node, Node[] inputs, string comment)
+    {
+        var (c, hw, _) = BnGeometry(inputs[0].Shape);
+        var n = inputs[0].Shape[0].ToC();
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+                     __global const float* restrict dy, __global float* restrict out)
+{{
+    const int c = get_global_id(0);
+    const float mean = stats[c];
+    const float invstd = stats[{I(c)} + c];
+    float sdx = 0.0f, sd = 0.0f;
+    for (int n = 0; n < {n}; n++)
+        for (int p = 0; p < {I(hw)}; p++)
+        {{
+            const int j = (n * {I(c)} + c) * {I(hw)} + p;
+            sdx += dy[j] * (x[j] - mean) * invstd;
+            sd += dy[j];
+        }}
+    out[c] = sdx;
+    out[{I(c)} + c] = sd;
+}}
+";
+        return new NodeLaunch(name, new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id }, new Dim[] { c }, code);
+    }
+
+    private static NodeLaunch BnGradInput(string name, Node node, Node[] inputs, string comment)
+    {
+        var (c, hw, m) = BnGeometry(inputs[0].Shape);
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+                     __global const float* restrict gamma, __global const float* restrict dy,
+                     __global const float* restrict sums, __global float* restrict out, const int training)
+{{
+    const int i = get_global_id(0);
+    const int c = (i / {I(hw)}) % {I(c)};
+    const float invstd = stats[{I(c)} + c];
+    const float g = gamma[c] * invstd;
+    if (!training) {{ out[i] = g * dy[i]; return; }}
+    const float xhat = (x[i] - stats[c]) * invstd;
+    out[i] = g * (dy[i] - (sums[{I(c)} + c] + xhat * sums[c]) / (float){m});
+}}
+";
+        return new NodeLaunch(name, inputs.Select(x => (object)x.Id).Append(node.Id).Append("$training").ToList(), new[] { node.Shape.Numel }, code);
+    }
+
+    /// <summary>The counter-based hash behind dropout masks (a lowbias32 chain); mirrored by the reference.</summary>
+    public const string HashSource = @"static uint nd_mix(uint h)
+{
+    h ^= h >> 16; h *= 0x7feb352dU; h ^= h >> 15; h *= 0x846ca68bU; h ^= h >> 16;
+    return h;
+}
+";
+
+    // Inverted dropout: keep with probability 1 - p and scale by 1/(1 - p); the mask is a pure function of
+    // (seed, step, node, element), so backward recomputes it instead of storing it.
+    private static NodeLaunch Dropout(string name, Node node, Node[] inputs, string comment)
+    {
+        var p = node.AttrDouble("p");
+        var stream = node.AttrInt("stream");
+        var threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out,
+                     const uint seed, const uint step, const int training)
+{{
+    const int i = get_global_id(0);
+    if (!training) {{ out[i] = in0[i]; return; }}
+    const uint h = nd_mix(seed ^ nd_mix(step ^ nd_mix({I(stream)}u ^ nd_mix((uint)i))));
+    out[i] = h >= {threshold.ToString(CultureInfo.InvariantCulture)}u ? in0[i] * {Lit(1.0 / (1.0 - p))} : 0.0f;
+}}
+";
+        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id, "$seed", "$step", "$training" }, new[] { node.Shape.Numel }, code);
+    }
+
+    private static NodeLaunch Rbf(string name, Node node, Node[] inputs, string comment)
+    {
+        var x = inputs[0];
+        var w = inputs[1];
+        var units = w.Shape[0].Coef;
+        var d = w.Shape[1].Coef;
+        var rows = x.Shape[0].ToC();
+        var body = node.Op switch
+        {
+            "rbf" => $@"    const int u = i % {I(units)};
+    const int n = i / {I(units)};
+    float acc = 0.0f;
+    for (int j = 0; j < {I(d)}; j++) {{ const float t = x[n * {I(d)} + j] - w[u * {I(d)} + j]; acc = fma(t, t, acc); }}
+    out[i] = acc;",
+            "rbf_grad_input" => $@"    const int j = i % {I(d)};
+    const int n = i / {I(d)};
+    float acc = 0.0f;
+    for (int u = 0; u < {I(units)}; u++) acc += dy[n * {I(units)} + u] * 2.0f * (x[i] - w[u * {I(d)} + j]);
+    out[i] = acc;",
+            _ => $@"    const int j = i % {I(d)};
+    const int u = i / {I(d)};
+    float acc = 0.0f;
+    for (int n = 0; n < {rows}; n++) acc -= dy[n * {I(units)} + u] * 2.0f * (x[n * {I(d)} + j] - w[i]);
+    out[i] = acc;",
+        };
+        var dyParam = node.Op == "rbf" ? "" : ", __global const float* restrict dy";
+        var code = Header(comment) + $"__kernel void {name}(__global const float* restrict x, __global const float* restrict w{dyParam}, __global float* restrict out)\n{{\n    const int i = get_global_id(0);\n{body}\n}}\n";
+        return new NodeLaunch(name, inputs.Select(t => (object)t.Id).Append(node.Id).ToList(), new[] { node.Shape.Numel }, code);
+    }
+}

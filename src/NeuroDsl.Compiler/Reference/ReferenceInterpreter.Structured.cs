@@ -1,0 +1,299 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Reference;
+
+/// <summary>Float64 references of the structured ops, written from their definitions (not from the kernels).</summary>
+public static partial class ReferenceInterpreter
+{
+    /// <summary>Symbols the reference reads besides sizes: training mode (1/0), dropout seed and step.</summary>
+    public const string TrainingSymbol = "__training";
+    public const string SeedSymbol = "__seed";
+    public const string StepSymbol = "__step";
+
+    private static double[] Structured(Node node, double[][] ins, long[][] shapes, long[] outShape, IReadOnlyDictionary<string, long> symbols)
+    {
+        var training = !symbols.TryGetValue(TrainingSymbol, out var t) || t != 0;
+        switch (node.Op)
+        {
+            case "conv2d": return Conv(node, ins[0], ins[1], ins.Length > 2 ? ins[2] : null, shapes[0], shapes[1], outShape);
+            case "conv2d_grad_input": return ConvGradInput(node, ins[0], ins[1], outShape, shapes[1], shapes[0]);
+            case "conv2d_grad_weight": return ConvGradWeight(node, ins[0], ins[1], shapes[1], outShape, shapes[0]);
+            case "pool2d": return Pool(node, ins[0], shapes[0], outShape);
+            case "pool2d_grad": return PoolGrad(node, ins[0], ins[1], shapes[0], shapes[1]);
+            case "concat": return Concat(node, ins, shapes, outShape);
+            case "slice": return Slice(node, ins[0], shapes[0], outShape);
+            case "bn_stats": return BnStats(node, ins[0], ins[1], ins[2], shapes[0], training);
+            case "bn_apply": return BnMap(shapes[0], (i, c) => (ins[0][i] - ins[1][c]) * ins[1][shapes[0][1] + c] * ins[2][c] + ins[3][c]);
+            case "bn_grad_params": return BnGradParams(ins[0], ins[1], ins[2], shapes[0]);
+            case "bn_grad_input":
+            {
+                var ch = shapes[0][1];
+                var m = Numel(shapes[0]) / ch;
+                return BnMap(shapes[0], (i, c) =>
+                {
+                    var g = ins[2][c] * ins[1][ch + c];
+                    if (!training) return g * ins[3][i];
+                    var xhat = (ins[0][i] - ins[1][c]) * ins[1][ch + c];
+                    return g * (ins[3][i] - (ins[4][ch + c] + xhat * ins[4][c]) / m);
+                });
+            }
+            case "dropout":
+            case "dropout_grad":
+            {
+                if (!training) return (double[])ins[0].Clone();
+                var p = node.AttrDouble("p");
+                var threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+                var seed = (uint)(symbols.TryGetValue(SeedSymbol, out var s) ? s : 0);
+                var step = (uint)(symbols.TryGetValue(StepSymbol, out var st) ? st : 0);
+                var stream = (uint)node.AttrInt("stream");
+                return ins[0].Select((v, i) => DropoutHash(seed, step, stream, (uint)i) >= threshold ? v / (1 - p) : 0).ToArray();
+            }
+            case "rbf": return Rbf(ins[0], ins[1], shapes[1]);
+            case "rbf_grad_input":
+            case "rbf_grad_weight": return RbfGrad(node.Op, ins[0], ins[1], ins[2], shapes[0], shapes[1]);
+            default: throw new InvalidOperationException("no reference for " + node.Op);
+        }
+    }
+
+    /// <summary>The dropout mask's hash, bit for bit as the kernel computes it.</summary>
+    public static uint DropoutHash(uint seed, uint step, uint stream, uint index) =>
+        Mix(seed ^ Mix(step ^ Mix(stream ^ Mix(index))));
+
+    private static uint Mix(uint h)
+    {
+        unchecked
+        {
+            h ^= h >> 16;
+            h *= 0x7feb352dU;
+            h ^= h >> 15;
+            h *= 0x846ca68bU;
+            h ^= h >> 16;
+            return h;
+        }
+    }
+
+    private readonly record struct Geometry(long N, long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
+        long SH, long SW, long PH, long PW, long DH, long DW, long G, long[]? Mask)
+    {
+        public long CG => C / G;
+        public long OCG => OC / G;
+        public bool Connected(long o, long cl) => Mask is null || Mask[o * CG + cl] != 0;
+    }
+
+    private static Geometry ConvGeometry(Node node, long[] x, long[] w, long[] y)
+    {
+        var s = node.AttrInts("stride");
+        var p = node.AttrInts("padding");
+        var d = node.AttrInts("dilation");
+        return new Geometry(x[0], x[1], x[2], x[3], y[1], y[2], y[3], w[2], w[3], s[0], s[1], p[0], p[1], d[0], d[1],
+            node.AttrInt("groups"), node.Attrs.TryGetValue("mask", out var m) ? (long[])m : null);
+    }
+
+    /// <summary>Visits every (output, input, weight) index triple of a convolution: the definition itself.</summary>
+    private static void ForEachTap(Geometry g, Action<long, long, long> visit)
+    {
+        for (long n = 0; n < g.N; n++)
+            for (long o = 0; o < g.OC; o++)
+                for (long cl = 0; cl < g.CG; cl++)
+                {
+                    if (!g.Connected(o, cl)) continue;
+                    var c = o / g.OCG * g.CG + cl;
+                    for (long oy = 0; oy < g.OH; oy++)
+                        for (long ox = 0; ox < g.OW; ox++)
+                            for (long ky = 0; ky < g.KH; ky++)
+                                for (long kx = 0; kx < g.KW; kx++)
+                                {
+                                    var iy = oy * g.SH - g.PH + ky * g.DH;
+                                    var ix = ox * g.SW - g.PW + kx * g.DW;
+                                    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                                    visit(((n * g.OC + o) * g.OH + oy) * g.OW + ox, ((n * g.C + c) * g.H + iy) * g.W + ix,
+                                        ((o * g.CG + cl) * g.KH + ky) * g.KW + kx);
+                                }
+                }
+    }
+
+    private static double[] Conv(Node node, double[] x, double[] w, double[]? b, long[] xs, long[] ws, long[] ys)
+    {
+        var g = ConvGeometry(node, xs, ws, ys);
+        var y = new double[Numel(ys)];
+        if (b is not null)
+            for (var i = 0; i < y.Length; i++) y[i] = b[i / (g.OH * g.OW) % g.OC];
+        ForEachTap(g, (yi, xi, wi) => y[yi] += x[xi] * w[wi]);
+        return y;
+    }
+
+    private static double[] ConvGradInput(Node node, double[] dy, double[] w, long[] xs, long[] ws, long[] ys)
+    {
+        var g = ConvGeometry(node, xs, ws, ys);
+        var dx = new double[Numel(xs)];
+        ForEachTap(g, (yi, xi, wi) => dx[xi] += dy[yi] * w[wi]);
+        return dx;
+    }
+
+    private static double[] ConvGradWeight(Node node, double[] dy, double[] x, long[] xs, long[] ws, long[] ys)
+    {
+        var g = ConvGeometry(node, xs, ws, ys);
+        var dw = new double[Numel(ws)];
+        ForEachTap(g, (yi, xi, wi) => dw[wi] += dy[yi] * x[xi]);
+        return dw;
+    }
+
+    /// <summary>Visits each pooling window: (output index, the input indices inside the image).</summary>
+    private static void ForEachWindow(Node node, long[] xs, long[] ys, Action<long, List<long>> visit)
+    {
+        var k = node.AttrInts("kernel");
+        var s = node.AttrInts("stride");
+        var p = node.AttrInts("padding");
+        var taps = new List<long>();
+        for (long nc = 0; nc < xs[0] * xs[1]; nc++)
+            for (long oy = 0; oy < ys[2]; oy++)
+                for (long ox = 0; ox < ys[3]; ox++)
+                {
+                    taps.Clear();
+                    for (long ky = 0; ky < k[0]; ky++)
+                        for (long kx = 0; kx < k[1]; kx++)
+                        {
+                            var iy = oy * s[0] - p[0] + ky;
+                            var ix = ox * s[1] - p[1] + kx;
+                            if (iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3]) taps.Add((nc * xs[2] + iy) * xs[3] + ix);
+                        }
+                    visit((nc * ys[2] + oy) * ys[3] + ox, taps);
+                }
+    }
+
+    private static double[] Pool(Node node, double[] x, long[] xs, long[] ys)
+    {
+        var mode = node.AttrString("mode");
+        var k = node.AttrInts("kernel");
+        var y = new double[Numel(ys)];
+        ForEachWindow(node, xs, ys, (o, taps) => y[o] = mode switch
+        {
+            "max" => taps.Max(i => x[i]),
+            "avg" => taps.Sum(i => x[i]) / (k[0] * k[1]),
+            _ => taps.Sum(i => x[i]),
+        });
+        return y;
+    }
+
+    private static double[] PoolGrad(Node node, double[] x, double[] dy, long[] xs, long[] ys)
+    {
+        var mode = node.AttrString("mode");
+        var k = node.AttrInts("kernel");
+        var dx = new double[Numel(xs)];
+        ForEachWindow(node, xs, ys, (o, taps) =>
+        {
+            if (mode == "max")
+            {
+                var best = taps[0];
+                foreach (var i in taps) if (x[i] > x[best]) best = i;
+                dx[best] += dy[o];
+            }
+            else foreach (var i in taps) dx[i] += mode == "avg" ? dy[o] / (k[0] * k[1]) : dy[o];
+        });
+        return dx;
+    }
+
+    private static double[] Concat(Node node, double[][] ins, long[][] shapes, long[] outShape)
+    {
+        var axis = (int)node.AttrInt("axis");
+        var outer = outShape.Take(axis).Aggregate(1L, (a, b) => a * b);
+        var inner = outShape.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
+        var y = new List<double>();
+        for (long o = 0; o < outer; o++)
+            for (var k = 0; k < ins.Length; k++)
+            {
+                var chunk = shapes[k][axis] * inner;
+                y.AddRange(ins[k].Skip((int)(o * chunk)).Take((int)chunk));
+            }
+        return y.ToArray();
+    }
+
+    private static double[] Slice(Node node, double[] x, long[] xs, long[] ys)
+    {
+        var axis = (int)node.AttrInt("axis");
+        var start = node.AttrInt("start");
+        var outer = xs.Take(axis).Aggregate(1L, (a, b) => a * b);
+        var inner = xs.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
+        var y = new List<double>();
+        for (long o = 0; o < outer; o++)
+            y.AddRange(x.Skip((int)((o * xs[axis] + start) * inner)).Take((int)(ys[axis] * inner)));
+        return y.ToArray();
+    }
+
+    private static double[] BnMap(long[] xs, Func<long, long, double> f)
+    {
+        var hw = xs.Skip(2).Aggregate(1L, (a, b) => a * b);
+        var y = new double[Numel(xs)];
+        for (long i = 0; i < y.Length; i++) y[i] = f(i, i / hw % xs[1]);
+        return y;
+    }
+
+    private static IEnumerable<long> ChannelIndices(long[] xs, long c)
+    {
+        var hw = xs.Skip(2).Aggregate(1L, (a, b) => a * b);
+        for (long n = 0; n < xs[0]; n++)
+            for (long p = 0; p < hw; p++) yield return (n * xs[1] + c) * hw + p;
+    }
+
+    private static double[] BnStats(Node node, double[] x, double[] runningMean, double[] runningVar, long[] xs, bool training)
+    {
+        var ch = xs[1];
+        var eps = node.AttrDouble("eps");
+        var stats = new double[2 * ch];
+        for (long c = 0; c < ch; c++)
+        {
+            if (!training)
+            {
+                stats[c] = runningMean[c];
+                stats[ch + c] = 1 / Math.Sqrt(runningVar[c] + eps);
+                continue;
+            }
+            var values = ChannelIndices(xs, c).Select(i => x[i]).ToList();
+            var mean = values.Average();
+            stats[c] = mean;
+            stats[ch + c] = 1 / Math.Sqrt(values.Average(v => (v - mean) * (v - mean)) + eps);
+        }
+        return stats;
+    }
+
+    private static double[] BnGradParams(double[] x, double[] stats, double[] dy, long[] xs)
+    {
+        var ch = xs[1];
+        var sums = new double[2 * ch];
+        for (long c = 0; c < ch; c++)
+            foreach (var i in ChannelIndices(xs, c))
+            {
+                sums[c] += dy[i] * (x[i] - stats[c]) * stats[ch + c];
+                sums[ch + c] += dy[i];
+            }
+        return sums;
+    }
+
+    private static double[] Rbf(double[] x, double[] w, long[] ws)
+    {
+        long units = ws[0], d = ws[1], rows = x.Length / d;
+        var y = new double[rows * units];
+        for (long n = 0; n < rows; n++)
+            for (long u = 0; u < units; u++)
+                for (long j = 0; j < d; j++) y[n * units + u] += Math.Pow(x[n * d + j] - w[u * d + j], 2);
+        return y;
+    }
+
+    private static double[] RbfGrad(string op, double[] x, double[] w, double[] dy, long[] xs, long[] ws)
+    {
+        long units = ws[0], d = ws[1], rows = x.Length / d;
+        var g = new double[op == "rbf_grad_input" ? x.Length : w.Length];
+        for (long n = 0; n < rows; n++)
+            for (long u = 0; u < units; u++)
+                for (long j = 0; j < d; j++)
+                {
+                    var t = 2 * (x[n * d + j] - w[u * d + j]) * dy[n * units + u];
+                    if (op == "rbf_grad_input") g[n * d + j] += t;
+                    else g[u * d + j] -= t;
+                }
+        return g;
+    }
+}
