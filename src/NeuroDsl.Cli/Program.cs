@@ -11,29 +11,43 @@ namespace NeuroDsl.Cli;
 public static class Program
 {
     public const string Usage = """
-        neurodsl — compile and run NeuroDsl model files (.nd)
+        neurodsl — compile, train and run NeuroDsl model files (.nd)
 
         Usage:
           neurodsl check FILE...                          report diagnostics (exit 0 clean, 65 errors)
-          neurodsl summary FILE [--model NAME] [--json]   layers, shapes, parameters, multiply-adds
+          neurodsl summary FILE [--model NAME] [--json]   layers, shapes, parameters, multiply-adds, connections
           neurodsl ir FILE [--model NAME]                 the typed graph IR with its backward pass
           neurodsl emit FILE [-o DIR]                     the generated C# and OpenCL C
           neurodsl train FILE [--model NAME] --data SET [options]
                                                           train on the default OpenCL device
+          neurodsl run FILE [--model NAME] --weights W.safetensors --inputs X.safetensors --out Y.safetensors
+                        [--grads] [--train-mode]          forward (and backward) pass on given weights and inputs
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
 
         train options:
-          --data xor|blobs       built-in data sets for the dense models (XOR patterns; two separable blobs)
-          --epochs E             passes over the data (default: until every example is right, at most 1000)
-          --batch B              batch size (default: the whole set)
-          --optimizer sgd|adam   default sgd
-          --lr X                 learning rate (default 0.5 for sgd, 1e-3 for adam)
+          --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist, or --data-dir DIR with the IDX files
+          --data xor|blobs       built-in sets for the dense models (XOR patterns; two separable blobs)
+          --epochs E             passes over the data (fashion-mnist: 3; xor/blobs: until all are right, at most 1000)
+          --batch B              batch size (fashion-mnist: 64; xor/blobs: the whole set)
+          --optimizer adam|sgd   fashion-mnist: adam; xor/blobs: sgd
+          --lr X                 learning rate (adam 1e-3; sgd 0.05 for images, 0.5 for xor/blobs)
           --momentum M           SGD momentum (default 0.9)
-          --seed S               initialization and shuffling seed (default 1)
+          --schedule S           constant (default), step (halve every 2 epochs) or cosine
+          --seed S               initialization, shuffling and dropout seed (default 1)
+          --checkpoint PATH      where to save after each epoch (default checkpoints/<file>.safetensors)
+          --resume PATH          continue from a checkpoint (weights, optimizer state, position)
+          --metrics FILE         per-epoch figures as JSON
+          --limit N              train on the first N examples only
 
-        Exit codes: 0 success, 64 usage error, 65 the input has errors, 66 a file is missing, 69 no OpenCL
-        device, 70 internal error. Diagnostics go to stderr as path(line,col): error NDxxxx: message.
-        Environment: NEURODSL_DEVICE (device index or name substring), NEURODSL_CACHE (program cache dir).
+        run: inputs are named as the model declares them; size symbols (N) come from their shapes. The output
+        file holds every output, the loss, and with --grads grad.<parameter> and grad.<input>. Evaluation mode
+        (batch norm running statistics, no dropout) unless --train-mode.
+
+        Exit codes: 0 success, 64 usage error, 65 the input has errors (diagnostics, a bad checkpoint), 66 a file
+        is missing, 69 no OpenCL device, 70 internal error. Diagnostics go to stderr as
+        path(line,col): error NDxxxx: message.
+        Environment: NEURODSL_DEVICE (device index or name substring), NEURODSL_CACHE (program cache directory),
+        NEURODSL_PROFILE=1 (time every kernel; slow).
         """;
 
     public static int Main(string[] argv)
@@ -53,6 +67,7 @@ public static class Program
                 "ir" => Ir(new Args(rest, new HashSet<string>())),
                 "emit" => Emit(new Args(rest, new HashSet<string>())),
                 "train" => TrainCommand.Run(new Args(rest, new HashSet<string>())),
+                "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode" })),
                 "devices" => Devices(),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
             };
@@ -67,6 +82,11 @@ public static class Program
         {
             Console.Error.WriteLine("neurodsl: " + e.Message);
             return ExitCodes.NoInput;
+        }
+        catch (InvalidDataException e)
+        {
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            return ExitCodes.DataError;
         }
         catch (InvalidOperationException e) when (e.Message.StartsWith("No OpenCL", StringComparison.Ordinal)
                                                   || e.Message.Contains("libOpenCL", StringComparison.Ordinal))

@@ -14,7 +14,15 @@ internal static class TrainCommand
     public static int Run(Args args)
     {
         var modelName = args.Get("model");
-        var dataName = args.Get("data") ?? throw new UsageException("train needs --data (xor or blobs)");
+        var dataName = args.Get("data") ?? throw new UsageException("train needs --data (fashion-mnist, xor or blobs)");
+        if (dataName == "fashion-mnist")
+        {
+            var dataDir = args.Get("data-dir");
+            if (args.Positional.Count != 1) throw new UsageException("expected one FILE");
+            var compiled = Program.CompileFile(args.Positional[0]);
+            if (compiled is null) return ExitCodes.DataError;
+            return TrainImagesCommand.Run(args, args.Positional[0], Program.PickModel(compiled, modelName, args.Positional[0]), dataDir);
+        }
         var seed = (ulong)args.Int("seed", 1);
         var optimizerName = args.Get("optimizer") ?? "sgd";
         var lr = args.Double("lr", optimizerName == "adam" ? 1e-3 : 0.5);
@@ -29,7 +37,7 @@ internal static class TrainCommand
         {
             "xor" => SmallDataSet.Xor(),
             "blobs" => SmallDataSet.Blobs(40, seed),
-            _ => throw new UsageException($"unknown data set '{dataName}' (xor, blobs)"),
+            _ => throw new UsageException($"unknown data set '{dataName}' (fashion-mnist, xor, blobs)"),
         };
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;

@@ -222,7 +222,11 @@ public abstract class CompiledModel : IDisposable
 
     protected void Launch(Kernel kernel, long global0, long global1 = 0)
     {
-        kernel.Launch(global0, global1);
+        if (Profiler.Enabled)
+        {
+            Profiler.Time(Device, kernel.Name, () => kernel.Launch(global0, global1));
+        }
+        else kernel.Launch(global0, global1);
         LaunchCount++;
     }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace NeuroDsl.Runtime;
 
@@ -18,12 +19,41 @@ public abstract class Optimizer
     public long StepCount { get; protected set; }
 
     protected abstract string KernelName { get; }
-    protected abstract int StateBuffers { get; }
+    private int StateBuffers => StateNames.Count;
+
+    /// <summary>The optimizer's name in checkpoints ("sgd", "adam").</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Names of its per-parameter state, as torch.optim calls them.</summary>
+    public abstract IReadOnlyList<string> StateNames { get; }
 
     /// <summary>Sets the per-step scalar arguments (index 2 + StateBuffers onward).</summary>
     protected abstract void SetScalars(Kernel kernel, int firstScalar);
 
+    /// <summary>The state arenas for a model, laid out like its parameter arena (read back: not for the hot path).</summary>
+    public IReadOnlyList<(string Name, float[] Values)> ExportState(CompiledModel model)
+    {
+        var bound = Bind(model);
+        return StateNames.Select((n, i) => (n, bound.State[i].ReadFloats())).ToList();
+    }
+
+    /// <summary>Restores state saved by <see cref="ExportState"/> and the step count (for resuming).</summary>
+    public void ImportState(CompiledModel model, IReadOnlyDictionary<string, float[]> state, long steps)
+    {
+        var bound = Bind(model);
+        for (var i = 0; i < StateNames.Count; i++) bound.State[i].Write<float>(state[StateNames[i]]);
+        StepCount = steps;
+    }
+
     public void Step(CompiledModel model)
+    {
+        var bound = Bind(model);
+        StepCount++;
+        SetScalars(bound.Kernel, 2 + StateBuffers);
+        bound.Kernel.Launch(model.Spec.TrainableElements);
+    }
+
+    private (Kernel Kernel, DeviceBuffer[] State) Bind(CompiledModel model)
     {
         if (!_bound.TryGetValue(model, out var bound))
         {
@@ -36,9 +66,7 @@ public abstract class Optimizer
             bound = (kernel, state);
             _bound[model] = bound;
         }
-        StepCount++;
-        SetScalars(bound.Kernel, 2 + StateBuffers);
-        bound.Kernel.Launch(model.Spec.TrainableElements);
+        return bound;
     }
 }
 
@@ -58,7 +86,8 @@ public sealed class Sgd : Optimizer
     public float WeightDecay { get; }
     public bool Nesterov { get; }
     protected override string KernelName => "nd_sgd_f32";
-    protected override int StateBuffers => 1;
+    public override string Name => "sgd";
+    public override IReadOnlyList<string> StateNames { get; } = new[] { "momentum_buffer" };
 
     protected override void SetScalars(Kernel kernel, int first)
     {
@@ -87,7 +116,8 @@ public sealed class Adam : Optimizer
     public float Epsilon { get; }
     public float WeightDecay { get; }
     protected override string KernelName => "nd_adam_f32";
-    protected override int StateBuffers => 2;
+    public override string Name => "adam";
+    public override IReadOnlyList<string> StateNames { get; } = new[] { "exp_avg", "exp_avg_sq" };
 
     protected override void SetScalars(Kernel kernel, int first)
     {

@@ -28,6 +28,7 @@ public sealed class SummaryTests
             var layers = SummaryWriter.Layers(m.Ir);
             Assert.Equal(m.Ir.Graph.TrainableParameterCount, layers.Sum(l => l.Params));
             Assert.Equal(m.Ir.Graph.MacsPerExample, layers.Sum(l => l.Macs));
+            Assert.Equal(m.Ir.Graph.ConnectionsPerExample, layers.Sum(l => l.Connections));
             // Every parameter is counted by exactly one layer.
             Assert.Equal(m.Ir.Graph.Params.Select(p => p.Name).OrderBy(n => n), layers.SelectMany(l => l.ParamShapes.Select(p => p.Name)).OrderBy(n => n));
         }

@@ -43,6 +43,7 @@ public static class Codes
     public static readonly DiagnosticCode ExpectShape = new("ND0302", "spec", "Shape differs from expect", "'{0}' has shape {2}, not {1}");
     public static readonly DiagnosticCode ExpectFlops = new("ND0303", "spec", "FLOPs differ from expect", "Model does {1} multiply-adds per example, not {0}");
     public static readonly DiagnosticCode ExpectUnknown = new("ND0304", "spec", "Unknown expectation", "{0}");
+    public static readonly DiagnosticCode ExpectConnections = new("ND0305", "spec", "Connections differ from expect", "Model has {1} connections per example, not {0}");
 
     // Names and strings that reach generated C# and OpenCL
     public static readonly DiagnosticCode ReservedName = new("ND0401", "emit", "Reserved name", "Rename '{0}': it is reserved in generated C#");
@@ -58,7 +59,7 @@ public static class Codes
         UnknownName, UnknownOp, ArgumentCount, UnknownArgument, Duplicate, RecursiveBlock, NotConstant, WrongKind,
         MissingArgument, NoOutput, BadStatement, MissingReturn, ArgumentRepeated, LossNotScalar, TwoLosses, BadValue,
         ShapeMismatch, RankMismatch, DTypeMismatch, BadDimension,
-        ExpectParams, ExpectShape, ExpectFlops, ExpectUnknown,
+        ExpectParams, ExpectShape, ExpectFlops, ExpectUnknown, ExpectConnections,
         ReservedName, DuplicateModel,
         Internal,
     };

@@ -9,7 +9,8 @@ using NeuroDsl.Compiler.Semantics;
 namespace NeuroDsl.Compiler.Emit;
 
 /// <summary>One row of a model summary: a layer (a user-visible op) with its output shape, parameters and MACs.</summary>
-public sealed record LayerRow(string Name, string Op, Shape Shape, long Params, IReadOnlyList<(string Name, Shape Shape)> ParamShapes, long Macs);
+public sealed record LayerRow(string Name, string Op, Shape Shape, long Params, IReadOnlyList<(string Name, Shape Shape)> ParamShapes,
+    long Macs, long Connections, long Frozen);
 
 /// <summary>The summary of a model: the layer table (text or JSON), totals and the plan's buffer figures.</summary>
 public static class SummaryWriter
@@ -20,9 +21,10 @@ public static class SummaryWriter
         return g.Forward.Where(n => n.Kind == NodeKind.Op && n.Layer is not null)
             .Select(n =>
             {
-                var ps = n.Inputs.Select(i => g[i]).Where(i => i.Kind == NodeKind.Param && i.Param!.Trainable).ToList();
-                return new LayerRow(n.Name, n.Layer!, n.Shape, ps.Sum(p => p.Shape.Numel.PerExample),
-                    ps.Select(p => (p.Name, p.Shape)).ToList(), n.Macs);
+                var ps = g.Params.Where(p => p.Owner == n.Id || (p.Owner is null && n.Inputs.Contains(p.Id))).ToList();
+                var trainable = ps.Where(p => p.Param!.Trainable).Sum(p => p.Param!.Count(p.Shape.Numel.PerExample));
+                var frozen = ps.Where(p => !p.Param!.Trainable).Sum(p => p.Shape.Numel.PerExample);
+                return new LayerRow(n.Name, n.Layer!, n.Shape, trainable, ps.Select(p => (p.Name, p.Shape)).ToList(), n.Macs, n.Connections, frozen);
             }).ToList();
     }
 
@@ -37,20 +39,23 @@ public static class SummaryWriter
         sb.Append('\n');
         foreach (var input in model.Graph.Inputs)
             sb.Append("input ").Append(input.Name).Append(": ").Append(input.DType.ToString().ToLowerInvariant()).Append(input.Shape).Append('\n');
-        var table = new List<string[]> { new[] { "layer", "op", "output", "params", "MACs" } };
-        table.AddRange(rows.Select(r => new[] { r.Name, r.Op, r.Shape.ToString(), N(r.Params), N(r.Macs) }));
-        table.Add(new[] { "total", "", "", N(rows.Sum(r => r.Params)), N(rows.Sum(r => r.Macs)) });
-        var widths = Enumerable.Range(0, 5).Select(c => table.Max(r => r[c].Length)).ToArray();
+        var table = new List<string[]> { new[] { "layer", "op", "output", "params", "MACs", "connections" } };
+        table.AddRange(rows.Select(r => new[] { r.Name, r.Op, r.Shape.ToString(), N(r.Params) + (r.Frozen > 0 ? " (+" + N(r.Frozen) + " frozen)" : ""), N(r.Macs), N(r.Connections) }));
+        table.Add(new[] { "total", "", "", N(rows.Sum(r => r.Params)), N(rows.Sum(r => r.Macs)), N(rows.Sum(r => r.Connections)) });
+        var widths = Enumerable.Range(0, 6).Select(c => table.Max(r => r[c].Length)).ToArray();
         for (var i = 0; i < table.Count; i++)
         {
             if (i == 1 || i == table.Count - 1) sb.Append(string.Join("  ", widths.Select(w => new string('-', w)))).Append('\n');
             var r = table[i];
             sb.Append(r[0].PadRight(widths[0])).Append("  ").Append(r[1].PadRight(widths[1])).Append("  ")
                 .Append(r[2].PadRight(widths[2])).Append("  ").Append(r[3].PadLeft(widths[3])).Append("  ")
-                .Append(r[4].PadLeft(widths[4])).Append('\n');
+                .Append(r[4].PadLeft(widths[4])).Append("  ").Append(r[5].PadLeft(widths[5])).Append('\n');
         }
-        sb.Append("trainable parameters: ").Append(N(model.Graph.TrainableParameterCount)).Append('\n');
+        var frozenTotal = model.Graph.Params.Where(p => !p.Param!.Trainable).Sum(p => p.Shape.Numel.PerExample);
+        sb.Append("trainable parameters: ").Append(N(model.Graph.TrainableParameterCount))
+            .Append(frozenTotal > 0 ? " (+" + N(frozenTotal) + " frozen)" : "").Append('\n');
         sb.Append("multiply-adds per example: ").Append(N(model.Graph.MacsPerExample)).Append('\n');
+        sb.Append("connections per example: ").Append(N(model.Graph.ConnectionsPerExample)).Append('\n');
         sb.Append("kernel launches per training step: ").Append(N(plan.Forward.Count + plan.Backward.Count(l => !l.InputGradientOnly) + (plan.Params.Count > 0 ? 1 : 0)))
             .Append(" (forward ").Append(N(plan.Forward.Count)).Append(", backward ").Append(N(plan.Backward.Count(l => !l.InputGradientOnly)))
             .Append(", optimizer ").Append(plan.Params.Count > 0 ? "1" : "0").Append(")\n");
@@ -72,6 +77,7 @@ public static class SummaryWriter
                 .Append(", \"year\": ").Append(model.Paper.Year?.ToString(CultureInfo.InvariantCulture) ?? "null").Append(" },\n");
             sb.Append("    \"params\": ").Append(model.Graph.TrainableParameterCount.ToString(CultureInfo.InvariantCulture)).Append(",\n");
             sb.Append("    \"flops\": ").Append(model.Graph.MacsPerExample.ToString(CultureInfo.InvariantCulture)).Append(",\n");
+            sb.Append("    \"connections\": ").Append(model.Graph.ConnectionsPerExample.ToString(CultureInfo.InvariantCulture)).Append(",\n");
             sb.Append("    \"flops_convention\": \"multiply-adds per example, forward\",\n");
             sb.Append("    \"launches\": { \"forward\": ").Append(plan.Forward.Count.ToString(CultureInfo.InvariantCulture))
                 .Append(", \"backward\": ").Append(plan.Backward.Count(l => !l.InputGradientOnly).ToString(CultureInfo.InvariantCulture)).Append(" },\n");
@@ -87,6 +93,8 @@ public static class SummaryWriter
                     .Append(", \"shape\": ").Append(ShapeJson(r.Shape))
                     .Append(", \"params\": ").Append(r.Params.ToString(CultureInfo.InvariantCulture))
                     .Append(", \"flops\": ").Append(r.Macs.ToString(CultureInfo.InvariantCulture))
+                    .Append(", \"connections\": ").Append(r.Connections.ToString(CultureInfo.InvariantCulture))
+                    .Append(", \"frozen\": ").Append(r.Frozen.ToString(CultureInfo.InvariantCulture))
                     .Append(", \"parameters\": [")
                     .Append(string.Join(", ", r.ParamShapes.Select(p => "{ \"name\": " + Escaping.CSharpString(p.Name) + ", \"shape\": " + ShapeJson(p.Shape) + " }")))
                     .Append("] }").Append(i + 1 < rows.Count ? ",\n" : "\n");

@@ -255,9 +255,14 @@ public sealed partial class Binder
                 if (macs != number)
                     Fail(Codes.ExpectFlops, e.Span, $"expected {number:N0}, computed {macs:N0} (multiply-adds per example)", number, macs);
                 break;
+            case "connections":
+                var connections = _graph.ConnectionsPerExample;
+                if (connections != number)
+                    Fail(Codes.ExpectConnections, e.Span, $"expected {number:N0}, computed {connections:N0} (inputs and biases feeding each unit, summed)", number, connections);
+                break;
             default:
-                Fail(Codes.ExpectUnknown, e.Subject.Span, "known: params == N, flops == N, name: [dims]",
-                    $"Expect 'params', 'flops' or a value's shape, not '{e.Subject.Text}'");
+                Fail(Codes.ExpectUnknown, e.Subject.Span, "known: params == N, flops == N, connections == N, name: [dims]",
+                    $"Expect 'params', 'flops', 'connections' or a value's shape, not '{e.Subject.Text}'");
                 break;
         }
     }

@@ -1,0 +1,150 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Threading.Tasks;
+using NeuroDsl.Compiler;
+using NeuroDsl.Runtime;
+using NeuroDsl.Runtime.Checkpoints;
+using NeuroDsl.Runtime.Data;
+using NeuroDsl.Runtime.Training;
+using Spectre.Console;
+
+namespace NeuroDsl.Cli;
+
+/// <summary><c>neurodsl train FILE --data fashion-mnist</c>: the main job, with live progress and a final summary.</summary>
+internal static class TrainImagesCommand
+{
+    public static int Run(Args args, string path, ModelOutput output, string? dataDir)
+    {
+        var epochs = args.Int("epochs", 3);
+        var batch = args.Int("batch", 64);
+        var seed = (ulong)args.Int("seed", 1);
+        var optimizerName = args.Get("optimizer") ?? "adam";
+        var lr = args.Double("lr", optimizerName == "adam" ? 1e-3 : 0.05);
+        var momentum = args.Get("momentum") is { } m ? double.Parse(m, CultureInfo.InvariantCulture) : 0.9;
+        var checkpoint = args.Get("checkpoint") ?? Path.Combine("checkpoints", Path.GetFileNameWithoutExtension(path) + ".safetensors");
+        var resume = args.Get("resume");
+        var metricsPath = args.Get("metrics");
+        var limit = args.Get("limit") is null ? (int?)null : args.Int("limit", 1);
+        var schedule = args.Get("schedule") ?? "constant";
+        args.CheckUnknown();
+        Func<int, float, float> lrSchedule = schedule switch
+        {
+            "constant" => (_, r) => r,
+            "step" => (e, r) => r * MathF.Pow(0.5f, (e - 1) / 2), // halve every two epochs
+            "cosine" => (e, r) => r * 0.5f * (1 + MathF.Cos(MathF.PI * (e - 1) / epochs)),
+            _ => throw new UsageException($"unknown --schedule '{schedule}' (constant, step, cosine)"),
+        };
+        Optimizer optimizer = optimizerName switch
+        {
+            "adam" => new Adam((float)lr),
+            "sgd" => new Sgd((float)lr, (float)momentum),
+            _ => throw new UsageException($"unknown optimizer '{optimizerName}' (adam, sgd)"),
+        };
+
+        var image = output.Ir.Graph.Inputs.FirstOrDefault(i => i.DType == Compiler.Ir.DType.F32);
+        if (image is null || image.Shape.Rank != 4 || !image.Shape[2].IsConstant || image.Shape[2] != image.Shape[3])
+            throw new UsageException($"{output.Name} does not take square images [N, 1, S, S]; fashion-mnist needs one");
+        var size = (int)image.Shape[2].Coef;
+
+        // Load the data on another thread while Roslyn compiles the model and OpenCL builds its program.
+        var data = Task.Run(() => FashionMnist.Load(dataDir, size));
+        var type = ModelLoader.Compile(output);
+        using var device = Device.Open();
+        using var train = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = batch }, seed);
+        var (trainSet, testSet) = data.GetAwaiter().GetResult();
+        if (limit is { } n) trainSet = trainSet.Take(n);
+        var evalBatch = Enumerable.Range(1, Math.Min(1000, testSet.Count)).Reverse().First(b => testSet.Count % b == 0);
+        using var eval = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = evalBatch }, seed);
+        var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, seed) { Schedule = lrSchedule };
+
+        var firstEpoch = 1;
+        if (resume is not null)
+        {
+            var position = Checkpoint.Load(resume, train, optimizer)
+                           ?? throw new InvalidDataException($"{resume} holds weights but no training position; it cannot be resumed");
+            if (position.Seed != seed) Console.Error.WriteLine($"note: {resume} was trained with --seed {position.Seed}; continuing with {seed}");
+            firstEpoch = position.EpochsDone + 1;
+            trainer.Resume(position.Steps);
+        }
+
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(output.Name)}[/] ({output.Ir.Graph.TrainableParameterCount:N0} parameters) on [bold]{Markup.Escape(device.Info.Name)}[/]");
+        AnsiConsole.WriteLine($"fashion-mnist: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {size}×{size}, scaled to [0, 1]; batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({schedule}), seed {seed}");
+        var results = new List<EpochMetrics>();
+        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
+        for (var epoch = firstEpoch; epoch <= epochs; epoch++)
+        {
+            EpochMetrics metrics;
+            if (interactive)
+            {
+                metrics = null!;
+                AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"epoch {epoch}/{epochs}", maxValue: trainSet.Count / batch);
+                        var e = epoch;
+                        metrics = trainer.RunEpoch(epoch, (float)lr, (b, total, loss) =>
+                        {
+                            task.Value = b;
+                            if (b % 20 == 0) task.Description = $"epoch {e}/{epochs}  loss {loss:F4}";
+                        });
+                    });
+            }
+            else
+            {
+                var e = epoch;
+                metrics = trainer.RunEpoch(epoch, (float)lr, (b, total, loss) =>
+                {
+                    if (b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {e}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
+                });
+            }
+            results.Add(metrics);
+            AnsiConsole.MarkupLine($"epoch {metrics.Epoch}/{epochs}  train loss {metrics.TrainLoss:F4}  test loss {metrics.TestLoss:F4}  " +
+                                   $"test accuracy [bold]{metrics.TestAccuracy * 100:F2}%[/]  {metrics.ExamplesPerSecond:N0} examples/s  {metrics.Seconds:F1} s");
+            Checkpoint.Save(checkpoint, train, optimizer, new TrainingPosition(epoch, trainer.Steps, seed, train.StepIndex));
+            if (metricsPath is not null) WriteMetrics(metricsPath, output.Name, results, batch, optimizerName, lr, seed);
+        }
+
+        if (results.Count > 0)
+        {
+            var table = new Table().AddColumns("epoch", "train loss", "test loss", "test accuracy", "examples/s", "seconds");
+            foreach (var r in results)
+                table.AddRow(r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
+                    r.TestLoss.ToString("F4", CultureInfo.InvariantCulture), (r.TestAccuracy * 100).ToString("F2", CultureInfo.InvariantCulture) + "%",
+                    r.ExamplesPerSecond.ToString("N0", CultureInfo.InvariantCulture), r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"test accuracy after {results[^1].Epoch} epochs: [bold green]{results[^1].TestAccuracy * 100:F2}%[/]");
+        }
+        else AnsiConsole.MarkupLine($"nothing to do: the checkpoint already has {firstEpoch - 1} epochs");
+        AnsiConsole.MarkupLine($"checkpoint: [bold]{Markup.Escape(Path.GetFullPath(checkpoint))}[/] (safetensors; resume with --resume)");
+        return ExitCodes.Ok;
+    }
+
+    private static void WriteMetrics(string path, string model, List<EpochMetrics> results, int batch, string optimizer, double lr, ulong seed)
+    {
+        var doc = new
+        {
+            model,
+            batch,
+            optimizer,
+            learning_rate = lr,
+            seed,
+            epochs = results.Select(r => new
+            {
+                epoch = r.Epoch,
+                train_loss = r.TrainLoss,
+                test_loss = r.TestLoss,
+                test_accuracy = r.TestAccuracy,
+                examples_per_second = r.ExamplesPerSecond,
+                seconds = r.Seconds,
+                learning_rate = r.LearningRate,
+            }),
+        };
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        File.WriteAllText(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+}

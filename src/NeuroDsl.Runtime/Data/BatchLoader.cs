@@ -1,0 +1,108 @@
+using System;
+using System.Collections.Concurrent;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace NeuroDsl.Runtime.Data;
+
+/// <summary>One mini-batch in host memory: images [B, 1, H, W] and labels [B].</summary>
+public sealed class Batch
+{
+    internal Batch(int size, int imageSize)
+    {
+        Images = new float[size * imageSize];
+        Labels = new int[size];
+    }
+
+    public float[] Images { get; }
+    public int[] Labels { get; }
+    public int Index { get; internal set; }
+}
+
+/// <summary>
+/// Assembles shuffled mini-batches on a background thread so the device is not kept waiting. A fixed ring of
+/// batch buffers is reused (no allocation per step). The order of epoch e is a pure function of (seed, e), so a
+/// run resumed at an epoch boundary sees exactly the batches an uninterrupted run would.
+/// Incomplete last batches are dropped (the model's batch size is fixed when it is built).
+/// </summary>
+public sealed class BatchLoader : IDisposable
+{
+    private readonly ImageDataSet _data;
+    private readonly int _batch;
+    private readonly BlockingCollection<Batch> _free = new();
+    private readonly BlockingCollection<Batch> _ready = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _worker;
+
+    public BatchLoader(ImageDataSet data, int batchSize, ulong seed, int epoch, bool shuffle = true, int depth = 4)
+    {
+        if (batchSize <= 0 || batchSize > data.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be 1..{data.Count}");
+        _data = data;
+        _batch = batchSize;
+        BatchesPerEpoch = data.Count / batchSize;
+        for (var i = 0; i < depth; i++) _free.Add(new Batch(batchSize, data.ImageSize));
+        var order = Order(data.Count, seed, epoch, shuffle);
+        _worker = Task.Run(() => Produce(order));
+    }
+
+    public int BatchesPerEpoch { get; }
+
+    /// <summary>The example order of an epoch: a Fisher–Yates shuffle seeded by (seed, epoch).</summary>
+    public static int[] Order(int count, ulong seed, int epoch, bool shuffle)
+    {
+        var order = new int[count];
+        for (var i = 0; i < count; i++) order[i] = i;
+        if (!shuffle) return order;
+        var rng = new SplitMix64(seed * 0x9E3779B97F4A7C15UL + (ulong)epoch * 0xD1B54A32D192ED03UL + 1);
+        for (var i = count - 1; i > 0; i--)
+        {
+            var j = (int)(rng.Next() % (ulong)(i + 1));
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+
+    private void Produce(int[] order)
+    {
+        try
+        {
+            var size = _data.ImageSize;
+            for (var b = 0; b < BatchesPerEpoch; b++)
+            {
+                var batch = _free.Take(_stop.Token);
+                for (var k = 0; k < _batch; k++)
+                {
+                    var e = order[b * _batch + k];
+                    Array.Copy(_data.Images, e * size, batch.Images, k * size, size);
+                    batch.Labels[k] = _data.Labels[e];
+                }
+                batch.Index = b;
+                _ready.Add(batch, _stop.Token);
+            }
+            _ready.CompleteAdding();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>The next batch, or null at the end of the epoch. Give it back with <see cref="Return"/> once uploaded.</summary>
+    public Batch? Next() => _ready.TryTake(out var b, Timeout.Infinite) ? b : null;
+
+    public void Return(Batch batch) => _free.Add(batch);
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            _worker.Wait();
+        }
+        catch (AggregateException)
+        {
+        }
+        _stop.Dispose();
+        _free.Dispose();
+        _ready.Dispose();
+    }
+}

@@ -1,0 +1,116 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using NeuroDsl.Runtime.Data;
+
+namespace NeuroDsl.Runtime.Training;
+
+/// <summary>The figures of one epoch, as <c>--metrics</c> writes them.</summary>
+public sealed record EpochMetrics(int Epoch, double TrainLoss, double TestLoss, double TestAccuracy,
+    double ExamplesPerSecond, double Seconds, float LearningRate);
+
+/// <summary>
+/// Trains an image classifier: a model with one f32 image input, one i32 label input, a scalar loss and a
+/// first output of class scores. Each step uploads a batch, runs forward, backward and the optimizer, and
+/// reads the loss back (the step's one synchronization). Evaluation runs a second instance of the model,
+/// built for a larger batch, on a device-side copy of the parameters in evaluation mode.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly CompiledModel _train;
+    private readonly CompiledModel _eval;
+    private readonly string _images;
+    private readonly string _labels;
+    private readonly string _scores;
+
+    public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed)
+    {
+        _train = train;
+        _eval = eval;
+        Optimizer = optimizer;
+        TrainSet = trainSet;
+        TestSet = testSet;
+        Seed = seed;
+        _images = train.Inputs.SingleOrDefault(i => !i.Buffer.IsInt)?.Name
+                  ?? throw new ArgumentException($"{train.Spec.Name} needs exactly one f32 image input");
+        _labels = train.Inputs.SingleOrDefault(i => i.Buffer.IsInt)?.Name
+                  ?? throw new ArgumentException($"{train.Spec.Name} needs exactly one i32 label input");
+        _scores = train.Outputs.FirstOrDefault()?.Name ?? throw new ArgumentException($"{train.Spec.Name} has no output");
+        var image = train.Inputs.Single(i => i.Name == _images).Shape;
+        if (image.Skip(1).Aggregate(1L, (a, b) => a * b) != trainSet.ImageSize)
+            throw new ArgumentException($"{train.Spec.Name} takes images of [{string.Join(", ", image.Skip(1))}]; the data has {trainSet.Height}×{trainSet.Width}");
+        BatchSize = (int)image[0];
+        EvalBatchSize = (int)eval.Inputs.Single(i => i.Name == _images).Shape[0];
+        if (testSet.Count % EvalBatchSize != 0) throw new ArgumentException($"the evaluation batch {EvalBatchSize} must divide the test set ({testSet.Count})");
+    }
+
+    public Optimizer Optimizer { get; }
+    public ImageDataSet TrainSet { get; }
+    public ImageDataSet TestSet { get; }
+    public ulong Seed { get; }
+    public int BatchSize { get; }
+    public int EvalBatchSize { get; }
+    public long Steps { get; private set; }
+
+    /// <summary>The learning-rate schedule: (epoch, base rate) → rate for that epoch. Default: constant.</summary>
+    public Func<int, float, float> Schedule { get; set; } = (_, lr) => lr;
+
+    /// <summary>Runs one epoch (1-based), reporting (batch, batches, loss) after each step, then evaluates.</summary>
+    public EpochMetrics RunEpoch(int epoch, float baseLearningRate, Action<int, int, float>? progress = null)
+    {
+        Optimizer.LearningRate = Schedule(epoch, baseLearningRate);
+        _train.Training = true;
+        var watch = Stopwatch.StartNew();
+        using var loader = new BatchLoader(TrainSet, BatchSize, Seed, epoch);
+        var sum = 0.0;
+        var count = 0;
+        while (loader.Next() is { } batch)
+        {
+            _train.SetInput(_images, batch.Images);
+            _train.SetInput(_labels, batch.Labels);
+            loader.Return(batch);
+            _train.Forward();
+            _train.Backward();
+            _train.Step(Optimizer);
+            var loss = _train.ReadLoss();
+            sum += loss;
+            count++;
+            Steps++;
+            progress?.Invoke(count, loader.BatchesPerEpoch, loss);
+        }
+        var trainSeconds = watch.Elapsed.TotalSeconds;
+        var (testLoss, accuracy) = Evaluate();
+        return new EpochMetrics(epoch, sum / Math.Max(1, count), testLoss, accuracy,
+            count * BatchSize / trainSeconds, watch.Elapsed.TotalSeconds, Optimizer.LearningRate);
+    }
+
+    /// <summary>Mean loss and accuracy (argmax of the scores) on the test set, in evaluation mode.</summary>
+    public (double Loss, double Accuracy) Evaluate()
+    {
+        _eval.CopyParametersFrom(_train);
+        _eval.Training = false;
+        var size = TestSet.ImageSize;
+        var classes = (int)_eval.Outputs.First(o => o.Name == _scores).Shape[1];
+        var lossSum = 0.0;
+        var right = 0;
+        for (var start = 0; start < TestSet.Count; start += EvalBatchSize)
+        {
+            _eval.SetInput(_images, TestSet.Images.AsSpan(start * size, EvalBatchSize * size));
+            _eval.SetInput(_labels, TestSet.Labels.AsSpan(start, EvalBatchSize));
+            _eval.Forward();
+            lossSum += _eval.ReadLoss() * EvalBatchSize;
+            var scores = _eval.Read(_scores);
+            for (var i = 0; i < EvalBatchSize; i++)
+            {
+                var best = 0;
+                for (var c = 1; c < classes; c++)
+                    if (scores[i * classes + c] > scores[i * classes + best]) best = c;
+                if (best == TestSet.Labels[start + i]) right++;
+            }
+        }
+        return (lossSum / TestSet.Count, (double)right / TestSet.Count);
+    }
+
+    /// <summary>Continues a run from a checkpoint's position (its epochs and steps).</summary>
+    public void Resume(long steps) => Steps = steps;
+}

@@ -1,0 +1,137 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using NeuroDsl.Cli;
+using NeuroDsl.Compiler;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Reference;
+using NeuroDsl.Runtime.Checkpoints;
+using Xunit;
+
+namespace NeuroDsl.Cli.Tests;
+
+/// <summary>The neurodsl command line as a user runs it: exit codes, output formats, and run's round trip.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cli").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static string Model(string name) => Path.Combine(AppContext.BaseDirectory, "Models", name);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var oldOut = Console.Out;
+        var oldErr = Console.Error;
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Console.SetOut(o);
+        Console.SetError(e);
+        try
+        {
+            return (Program.Main(args), o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    [Fact]
+    public void Check_ExitCodes_FollowSysexits()
+    {
+        Assert.Equal(0, Run("check", Model("xor_mlp.nd"), Model("lenet5.nd")).Code);
+        var bad = Path.Combine(_dir, "bad.nd");
+        File.WriteAllText(bad, "model M {\n  input x: f32[N, 2]\n  output y = x |> dense(2) |> nope\n}\n");
+        var (code, _, err) = Run("check", bad);
+        Assert.Equal(65, code);
+        Assert.Contains("bad.nd(3,31): error ND0102: Use a known op or block instead of 'nope'", err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.Equal(64, Run("check").Code);
+        Assert.Equal(64, Run("frobnicate").Code);
+        Assert.Equal(64, Run("summary", Model("xor_mlp.nd"), "--colour").Code);
+        Assert.Equal(66, Run("summary", Path.Combine(_dir, "missing.nd")).Code);
+        Assert.Contains("neurodsl check FILE", Run("--help").Out);
+    }
+
+    [Fact]
+    public void SummaryJson_ListsLayersAndParameters()
+    {
+        var (code, json, _) = Run("summary", Model("lenet5_1998.nd"), "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(json);
+        var model = doc.RootElement[0];
+        Assert.Equal("LeNet5_1998", model.GetProperty("model").GetString());
+        Assert.Equal(60000, model.GetProperty("params").GetInt64());
+        Assert.Equal(340908, model.GetProperty("connections").GetInt64());
+        var c3 = model.GetProperty("layers").EnumerateArray().First(l => l.GetProperty("name").GetString() == "c3.0");
+        Assert.Equal(1516, c3.GetProperty("params").GetInt64());
+        Assert.Equal("c3.weight", c3.GetProperty("parameters")[0].GetProperty("name").GetString());
+        Assert.Equal(new[] { 16, 6, 5, 5 }, c3.GetProperty("parameters")[0].GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()));
+    }
+
+    [Fact]
+    public void Run_WithGrads_MatchesTheReference_OnGivenWeightsAndInputs()
+    {
+        var file = Model("lenet5.nd");
+        var compiled = NeuroCompiler.Compile("lenet5.nd", File.ReadAllText(file)).Models.Single();
+        var graph = compiled.Ir.Graph;
+        var rng = new Random(7);
+        const int n = 3;
+        var symbols = new Dictionary<string, long> { ["N"] = n, [ReferenceInterpreter.TrainingSymbol] = 0 };
+        var leaves = new Dictionary<int, double[]>();
+        var weights = new List<SafeTensor>();
+        foreach (var p in graph.Params)
+        {
+            var values = Enumerable.Range(0, (int)p.Shape.Numel.PerExample).Select(_ => (rng.NextDouble() - 0.5) * 0.4).ToArray();
+            leaves[p.Id] = values;
+            weights.Add(SafeTensor.Of(p.Name, p.Shape.Eval(symbols), values.Select(v => (float)v).ToArray()));
+        }
+        var image = Enumerable.Range(0, n * 32 * 32).Select(_ => rng.NextDouble()).ToArray();
+        var labels = new[] { 3, 0, 9 };
+        leaves[graph.Inputs.First(i => i.Name == "image").Id] = image;
+        leaves[graph.Inputs.First(i => i.Name == "label").Id] = labels.Select(l => (double)l).ToArray();
+        SafeTensors.Write(Path.Combine(_dir, "w.safetensors"), weights);
+        SafeTensors.Write(Path.Combine(_dir, "x.safetensors"), new[]
+        {
+            SafeTensor.Of("image", new long[] { n, 1, 32, 32 }, image.Select(v => (float)v).ToArray()),
+            SafeTensor.Of("label", new long[] { n }, labels),
+        });
+
+        var (code, stdout, stderr) = Run("run", file, "--weights", Path.Combine(_dir, "w.safetensors"), "--inputs", Path.Combine(_dir, "x.safetensors"),
+            "--out", Path.Combine(_dir, "y.safetensors"), "--grads");
+        Assert.True(code == 0, stdout + stderr);
+
+        var (outputs, _) = SafeTensors.Read(Path.Combine(_dir, "y.safetensors"));
+        var reference = ReferenceInterpreter.Run(graph, symbols, leaves);
+        void Close(double[] expected, float[] actual, string what)
+        {
+            Assert.Equal(expected.Length, actual.Length);
+            for (var i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4 + 1e-3 * Math.Abs(expected[i]), $"{what}[{i}]: {actual[i]} vs {expected[i]}");
+        }
+        Close(reference[graph.Outputs[0].Value], outputs["logits"].AsFloats(), "logits");
+        Close(reference[graph.LossId!.Value], outputs["loss"].AsFloats(), "loss");
+        foreach (var (leaf, grad) in graph.Gradients)
+            Close(reference[grad], outputs["grad." + graph[leaf].Name].AsFloats(), "grad." + graph[leaf].Name);
+        Assert.Equal(new long[] { n, 1, 32, 32 }, outputs["grad.image"].Shape);
+
+        // A weights file of another model is refused with the reason, not a stack trace.
+        SafeTensors.Write(Path.Combine(_dir, "bad.safetensors"), weights.Skip(1));
+        var refused = Run("run", file, "--weights", Path.Combine(_dir, "bad.safetensors"), "--inputs", Path.Combine(_dir, "x.safetensors"), "--out", Path.Combine(_dir, "z.safetensors"));
+        Assert.Equal(65, refused.Code);
+        Assert.Contains("missing 'c1.weight'", refused.Err);
+        Assert.False(File.Exists(Path.Combine(_dir, "z.safetensors")));
+    }
+
+    [Fact]
+    public void Train_OnXor_ReachesAllFourPatterns()
+    {
+        var (code, stdout, _) = Run("train", Model("xor_mlp.nd"), "--data", "xor", "--lr", "2", "--seed", "7");
+        Assert.Equal(0, code);
+        Assert.Contains("accuracy 100.0%", stdout);
+    }
+}
