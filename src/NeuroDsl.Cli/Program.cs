@@ -23,6 +23,7 @@ public static class Program
           neurodsl run FILE [--model NAME] --weights W.safetensors --inputs X.safetensors --out Y.safetensors
                         [--grads] [--train-mode]          forward (and backward) pass on given weights and inputs
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
+          neurodsl bench step FILE [--batch B] [--steps S]  median training-step and forward times
 
         train options:
           --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist, or --data-dir DIR with the IDX files
@@ -69,6 +70,7 @@ public static class Program
                 "train" => TrainCommand.Run(new Args(rest, new HashSet<string>())),
                 "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode" })),
                 "devices" => Devices(),
+                "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
             };
         }

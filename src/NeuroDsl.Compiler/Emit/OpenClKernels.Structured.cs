@@ -57,68 +57,123 @@ public static partial class OpenClKernels
     private static string MaskTable(string name, long[]? mask) => mask is null ? "" :
         $"__constant uchar {name}_mask[{I(mask.Length)}] = {{ {string.Join(", ", mask.Select(I))} }};\n";
 
+    // Convolutions compute 8 channels per work-item with float8 FMAs. A packing launch first lays the weights
+    // (or, for the weight gradient, dy) out channel-last in a scratch buffer, padded to whole vectors, so the
+    // inner loop does one broadcast load, one vector load and one vector FMA per tap.
+    private const int V = 8;
+
+    private static long Tiles(long channels) => (channels + V - 1) / V;
+
+    private static string MaskFactor(string name, ConvGeometry g, string o, string c) =>
+        g.Mask is null ? "" : $" * (float){name}_mask[({o}) * {I(g.CG)} + ({c})]";
+
+    private static string StoreLanes(string acc, string cond, string target) => $@"    float lanes[{V}];
+    vstore{V}({acc}, 0, lanes);
+    for (int v = 0; v < {V}; v++)
+        if ({cond}) {target};
+";
+
+    // y[n, o, oy, ox] = b[o] + Σ_c Σ_ky Σ_kx x[n, c, iy, ix] · w[o, c, ky, kx]
     private static NodeLaunch Conv(string name, Node node, Node[] inputs, string comment)
     {
         var g = ConvGeometry.Of(node, inputs[0].Shape, inputs[1].Shape, node.Shape);
         var bias = inputs.Length > 2;
-        var sb = new StringBuilder(Header(comment)).Append(MaskTable(name, g.Mask));
-        sb.Append($"__kernel void {name}(__global const float* restrict x, __global const float* restrict w, ")
-            .Append(bias ? "__global const float* restrict bias, " : "").AppendLine("__global float* restrict out)\n{");
-        sb.Append($@"    const int i = get_global_id(0);
+        var tg = Tiles(g.OCG);
+        var kkc = g.CG * g.KH * g.KW;
+        var width = tg * V;
+        var packName = name + "_pack";
+        var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w (and b) as [group][c·ky·kx + 1][{I(width)}]: output channels last, then a bias row.
+__kernel void {packName}(__global const float* restrict w, {(bias ? "__global const float* restrict bias, " : "")}__global float* restrict packed)
+{{
+    const int j = get_global_id(0);
+    const int lane = j % {I(width)};
+    const int row = j / {I(width)};
+    const int g = row / {I(kkc + 1)};
+    const int k = row % {I(kkc + 1)};
+    const int o = g * {I(g.OCG)} + lane;
+    float v = 0.0f;
+    if (lane < {I(g.OCG)})
+        v = k < {I(kkc)} ? w[o * {I(kkc)} + k]{MaskFactor(packName, g, "o", $"k / {I(g.KH * g.KW)}")} : {(bias ? "bias[o]" : "0.0f")};
+    packed[j] = v;
+}}
+";
+        var packArgs = new List<object> { inputs[1].Id };
+        if (bias) packArgs.Add(inputs[2].Id);
+        packArgs.Add("$scratch");
+        var packLaunch = new NodeLaunch(packName, packArgs, new Dim[] { g.Groups * (kkc + 1) * width }, pack);
+
+        var t = g.Groups * tg;
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float{V}* restrict packed, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
     const int ox = i % {I(g.OW)};
     int r = i / {I(g.OW)};
     const int oy = r % {I(g.OH)};
     r /= {I(g.OH)};
-    const int o = r % {I(g.OC)};
-    const int n = r / {I(g.OC)};
-    const __global float* xb = x + (n * {I(g.C)} + (o / {I(g.OCG)}) * {I(g.CG)}) * {I(g.H * g.W)};
-    const __global float* wb = w + o * {I(g.CG * g.KH * g.KW)};
-    float acc = {(bias ? "bias[o]" : "0.0f")};
+    const int t = r % {I(t)};
+    const int n = r / {I(t)};
+    const int g = t / {I(tg)};
+    const int tl = t % {I(tg)};
+    const __global float* xb = x + (n * {I(g.C)} + g * {I(g.CG)}) * {I(g.H * g.W)};
+    const __global float{V}* wp = packed + g * {I((kkc + 1) * tg)} + tl;
+    float{V} acc = wp[{I(kkc * tg)}];
     for (int c = 0; c < {I(g.CG)}; c++)
-    {{
-{(g.Mask is null ? "" : $"        if (!{name}_mask[o * {I(g.CG)} + c]) continue;\n")}        for (int ky = 0; ky < {I(g.KH)}; ky++)
+        for (int ky = 0; ky < {I(g.KH)}; ky++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int kx = 0; kx < {I(g.KW)}; kx++)
             {{
                 const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
-{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(xb[(c * {I(g.H)} + iy) * {I(g.W)} + ix], wb[(c * {I(g.KH)} + ky) * {I(g.KW)} + kx], acc);
+{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma((float{V})(xb[(c * {I(g.H)} + iy) * {I(g.W)} + ix]), wp[((c * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tg)}], acc);
             }}
         }}
-    }}
-    out[i] = acc;
-}}
-");
-        var args = new List<object> { inputs[0].Id, inputs[1].Id };
-        if (bias) args.Add(inputs[2].Id);
-        args.Add(node.Id);
-        return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+    __global float* ob = out + ((n * {I(g.OC)} + g * {I(g.OCG)} + tl * {V}) * {I(g.OH)} + oy) * {I(g.OW)} + ox;
+{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"ob[v * {I(g.OH * g.OW)}] = lanes[v]")}}}
+";
+        return new NodeLaunch(name, new List<object> { inputs[0].Id, "$scratch", node.Id }, new[] { node.Shape[0] * t * g.OH * g.OW }, code,
+            (Dim)(g.Groups * (kkc + 1) * width), packLaunch);
     }
 
-    // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w.
+    // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w; 8 input channels per work-item.
     private static NodeLaunch ConvGradInput(string name, Node node, Node[] inputs, string comment)
     {
         var dy = inputs[0];
         var w = inputs[1];
         var g = ConvGeometry.Of(node, node.Shape, w.Shape, dy.Shape);
-        var sb = new StringBuilder(Header(comment)).Append(MaskTable(name, g.Mask));
-        sb.Append($@"__kernel void {name}(__global const float* restrict dy, __global const float* restrict w, __global float* restrict out)
+        var tc = Tiles(g.CG);
+        var kk = g.KH * g.KW;
+        var width = tc * V;
+        var packName = name + "_pack";
+        var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w as [group][o·ky·kx][{I(width)}]: input channels last.
+__kernel void {packName}(__global const float* restrict w, __global float* restrict packed)
+{{
+    const int j = get_global_id(0);
+    const int cl = j % {I(width)};
+    const int row = j / {I(width)};
+    const int g = row / {I(g.OCG * kk)};
+    const int k = row % {I(g.OCG * kk)};
+    const int o = g * {I(g.OCG)} + k / {I(kk)};
+    packed[j] = cl < {I(g.CG)} ? w[(o * {I(g.CG)} + cl) * {I(kk)} + k % {I(kk)}]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
+}}
+";
+        var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * g.OCG * kk * width }, pack);
+        var t = g.Groups * tc;
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict dy, __global const float{V}* restrict packed, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ix = i % {I(g.W)};
     int r = i / {I(g.W)};
     const int iy = r % {I(g.H)};
     r /= {I(g.H)};
-    const int c = r % {I(g.C)};
-    const int n = r / {I(g.C)};
-    const int grp = c / {I(g.CG)};
-    const int cl = c % {I(g.CG)};
-    float acc = 0.0f;
+    const int t = r % {I(t)};
+    const int n = r / {I(t)};
+    const int g = t / {I(tc)};
+    const int tl = t % {I(tc)};
+    const __global float{V}* wp = packed + g * {I(g.OCG * kk * tc)} + tl;
+    float{V} acc = (float{V})(0.0f);
     for (int ol = 0; ol < {I(g.OCG)}; ol++)
     {{
-        const int o = grp * {I(g.OCG)} + ol;
-{(g.Mask is null ? "" : $"        if (!{name}_mask[o * {I(g.CG)} + cl]) continue;\n")}        const __global float* dyb = dy + (n * {I(g.OC)} + o) * {I(g.OH * g.OW)};
-        const __global float* wb = w + (o * {I(g.CG)} + cl) * {I(g.KH * g.KW)};
+        const __global float* dyb = dy + (n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)};
         for (int ky = 0; ky < {I(g.KH)}; ky++)
         {{
             const int ty = iy + {I(g.PH)} - ky * {I(g.DH)};
@@ -131,25 +186,43 @@ public static partial class OpenClKernels
                 if (tx < 0 || tx % {I(g.SW)} != 0) continue;
                 const int ox = tx / {I(g.SW)};
                 if (ox >= {I(g.OW)}) continue;
-                acc = fma(dyb[oy * {I(g.OW)} + ox], wb[ky * {I(g.KW)} + kx], acc);
+                acc = fma((float{V})(dyb[oy * {I(g.OW)} + ox]), wp[((ol * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tc)}], acc);
             }}
         }}
     }}
-    out[i] = acc;
-}}
-");
-        return new NodeLaunch(name, new List<object> { dy.Id, w.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
+{StoreLanes("acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
+";
+        return new NodeLaunch(name, new List<object> { dy.Id, "$scratch", node.Id }, new[] { node.Shape[0] * t * g.H * g.W }, code,
+            (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
     }
 
-    // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; masked-out kernels get 0.
+    // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; 8 output channels per work-item, over dy packed
+    // channel-last. Masked-out kernels get 0.
     private static NodeLaunch ConvGradWeight(string name, Node node, Node[] inputs, string comment)
     {
         var dy = inputs[0];
         var x = inputs[1];
         var g = ConvGeometry.Of(node, x.Shape, node.Shape, dy.Shape);
-        var n = x.Shape[0].ToC();
-        var sb = new StringBuilder(Header(comment)).Append(MaskTable(name, g.Mask));
-        sb.Append($@"__kernel void {name}(__global const float* restrict dy, __global const float* restrict x, __global float* restrict out)
+        var tg = Tiles(g.OCG);
+        var lanesAll = g.Groups * tg * V;
+        var n = x.Shape[0];
+        var packName = name + "_pack";
+        var pack = Header(comment) + $@"// Packs dy as [n·oy·ox][group][{I(tg * V)}]: output channels last.
+__kernel void {packName}(__global const float* restrict dy, __global float* restrict packed)
+{{
+    const int j = get_global_id(0);
+    const int lane = j % {I(lanesAll)};
+    const int p = j / {I(lanesAll)};
+    const int g = lane / {I(tg * V)};
+    const int ol = lane % {I(tg * V)};
+    const int n = p / {I(g.OH * g.OW)};
+    packed[j] = ol < {I(g.OCG)} ? dy[(n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)} + p % {I(g.OH * g.OW)}] : 0.0f;
+}}
+";
+        var packLaunch = new NodeLaunch(packName, new List<object> { dy.Id, "$scratch" }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
+        var t = g.Groups * tg;
+        var code = Header(comment) + MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{V}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int kx = i % {I(g.KW)};
@@ -157,27 +230,29 @@ public static partial class OpenClKernels
     const int ky = r % {I(g.KH)};
     r /= {I(g.KH)};
     const int cl = r % {I(g.CG)};
-    const int o = r / {I(g.CG)};
-{(g.Mask is null ? "" : $"    if (!{name}_mask[o * {I(g.CG)} + cl]) {{ out[i] = 0.0f; return; }}\n")}    const int c = (o / {I(g.OCG)}) * {I(g.CG)} + cl;
-    float acc = 0.0f;
-    for (int n = 0; n < {n}; n++)
+    const int t = r / {I(g.CG)};
+    const int g = t / {I(tg)};
+    const int tl = t % {I(tg)};
+    const int c = g * {I(g.CG)} + cl;
+    float{V} acc = (float{V})(0.0f);
+    for (int n = 0; n < {n.ToC()}; n++)
     {{
-        const __global float* dyb = dy + (n * {I(g.OC)} + o) * {I(g.OH * g.OW)};
         const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
+        const __global float{V}* db = packed + n * {I(g.OH * g.OW * t)} + t;
         for (int oy = 0; oy < {I(g.OH)}; oy++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int ox = 0; ox < {I(g.OW)}; ox++)
             {{
                 const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
-{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(dyb[oy * {I(g.OW)} + ox], xb[iy * {I(g.W)} + ix], acc);
+{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(db[(oy * {I(g.OW)} + ox) * {I(t)}], (float{V})(xb[iy * {I(g.W)} + ix]), acc);
             }}
         }}
     }}
-    out[i] = acc;
-}}
-");
-        return new NodeLaunch(name, new List<object> { dy.Id, x.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {V} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {V} + v", "cl")}")}}}
+";
+        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
+            n * (g.OH * g.OW * lanesAll), packLaunch);
     }
 
     private sealed record PoolGeometry(string Mode, long C, long H, long W, long OH, long OW, long KH, long KW, long SH, long SW, long PH, long PW)

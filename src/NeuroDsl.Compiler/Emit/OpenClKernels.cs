@@ -9,7 +9,10 @@ namespace NeuroDsl.Compiler.Emit;
 
 /// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
 /// <param name="Args">Node ids (their buffers), <see cref="Dim"/> sizes or "$training"/"$seed"/"$step", in kernel parameter order.</param>
-public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code);
+/// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node ("$scratch" in Args).</param>
+/// <param name="Before">A launch that runs first and fills the scratch buffer (a packing step).</param>
+public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code,
+    Dim? Scratch = null, NodeLaunch? Before = null);
 
 /// <summary>
 /// Writes the OpenCL C of one node's kernel from its primitive's template. Sizes that depend on symbols

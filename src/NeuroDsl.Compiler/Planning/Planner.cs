@@ -79,16 +79,23 @@ public static class Planner
             var text = line >= 1 && line <= lines.Length ? lines[line - 1].Trim() : "";
             var comment = Escaping.Comment($"{node.Span.File}:{line}  {text}");
             var launch = OpenClKernels.Emit(graph, node, comment);
-            if (launch.Code is not null) plan.Kernels.Add(new KernelSource(launch.Kernel, launch.Code));
-            var args = launch.Args.Select(a => a switch
-            {
-                int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
-                string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
-                _ => LaunchArg.Size((Dim)a),
-            }).ToList();
+            var scratch = launch.Scratch is { } elements
+                ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
+                : -1;
             var target = node.IsBackward ? plan.Backward : plan.Forward;
-            target.Add(new Launch(launch.Kernel, args, launch.Global, line, text, new[] { node.Id },
-                node.IsBackward && !paramOnly.Contains(node.Id)));
+            foreach (var step in launch.Before is null ? new[] { launch } : new[] { launch.Before, launch })
+            {
+                if (step.Code is not null) plan.Kernels.Add(new KernelSource(step.Kernel, step.Code));
+                var args = step.Args.Select(a => a switch
+                {
+                    int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
+                    "$scratch" => LaunchArg.Of(scratch),
+                    string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
+                    _ => LaunchArg.Size((Dim)a),
+                }).ToList();
+                target.Add(new Launch(step.Kernel, args, step.Global, line, text, new[] { node.Id },
+                    node.IsBackward && !paramOnly.Contains(node.Id)));
+            }
         }
 
         // Gradients that are not computed into the arena (shared, or a view) are copied there.
