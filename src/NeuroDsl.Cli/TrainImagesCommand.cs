@@ -71,10 +71,16 @@ internal static class TrainImagesCommand
             trainer.Resume(position.Steps);
         }
 
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(output.Name)}[/] ({output.Ir.Graph.TrainableParameterCount:N0} parameters) on [bold]{Markup.Escape(device.Info.Name)}[/]");
-        AnsiConsole.WriteLine($"fashion-mnist: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {size}×{size}, scaled to [0, 1]; batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({schedule}), seed {seed}");
-        var results = new List<EpochMetrics>();
         var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
+        // Markup on a terminal; plain, unwrapped text when the output goes to a file or a pipe.
+        void Say(string markup)
+        {
+            if (interactive) AnsiConsole.MarkupLine(markup);
+            else Console.Out.WriteLine(Markup.Remove(markup));
+        }
+        Say($"[bold]{Markup.Escape(output.Name)}[/] ({output.Ir.Graph.TrainableParameterCount:N0} parameters) on [bold]{Markup.Escape(device.Info.Name)}[/]");
+        Say($"fashion-mnist: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {size}×{size}, scaled to [[0, 1]]; batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({schedule}), seed {seed}");
+        var results = new List<EpochMetrics>();
         for (var epoch = firstEpoch; epoch <= epochs; epoch++)
         {
             EpochMetrics metrics;
@@ -102,7 +108,7 @@ internal static class TrainImagesCommand
                 });
             }
             results.Add(metrics);
-            AnsiConsole.MarkupLine($"epoch {metrics.Epoch}/{epochs}  train loss {metrics.TrainLoss:F4}  test loss {metrics.TestLoss:F4}  " +
+            Say($"epoch {metrics.Epoch}/{epochs}  train loss {metrics.TrainLoss:F4}  test loss {metrics.TestLoss:F4}  " +
                                    $"test accuracy [bold]{metrics.TestAccuracy * 100:F2}%[/]  {metrics.ExamplesPerSecond:N0} examples/s  {metrics.Seconds:F1} s");
             Checkpoint.Save(checkpoint, train, optimizer, new TrainingPosition(epoch, trainer.Steps, seed, train.StepIndex));
             if (metricsPath is not null) WriteMetrics(metricsPath, output.Name, results, batch, optimizerName, lr, seed);
@@ -115,11 +121,20 @@ internal static class TrainImagesCommand
                 table.AddRow(r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
                     r.TestLoss.ToString("F4", CultureInfo.InvariantCulture), (r.TestAccuracy * 100).ToString("F2", CultureInfo.InvariantCulture) + "%",
                     r.ExamplesPerSecond.ToString("N0", CultureInfo.InvariantCulture), r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
-            AnsiConsole.Write(table);
-            AnsiConsole.MarkupLine($"test accuracy after {results[^1].Epoch} epochs: [bold green]{results[^1].TestAccuracy * 100:F2}%[/]");
+            if (interactive) AnsiConsole.Write(table);
+            else
+            {
+                Console.Out.WriteLine("| epoch | train loss | test loss | test accuracy | examples/s | seconds |");
+                Console.Out.WriteLine("| --- | --- | --- | --- | --- | --- |");
+            }
+            if (!interactive)
+                foreach (var r in results)
+                    Console.Out.WriteLine($"| {r.Epoch} | {r.TrainLoss.ToString("F4", CultureInfo.InvariantCulture)} | {r.TestLoss.ToString("F4", CultureInfo.InvariantCulture)} | " +
+                                          $"{(r.TestAccuracy * 100).ToString("F2", CultureInfo.InvariantCulture)}% | {r.ExamplesPerSecond.ToString("F0", CultureInfo.InvariantCulture)} | {r.Seconds.ToString("F1", CultureInfo.InvariantCulture)} |");
+            Say($"test accuracy after {results[^1].Epoch} epochs: [bold green]{results[^1].TestAccuracy * 100:F2}%[/]");
         }
-        else AnsiConsole.MarkupLine($"nothing to do: the checkpoint already has {firstEpoch - 1} epochs");
-        AnsiConsole.MarkupLine($"checkpoint: [bold]{Markup.Escape(Path.GetFullPath(checkpoint))}[/] (safetensors; resume with --resume)");
+        else Say($"nothing to do: the checkpoint already has {firstEpoch - 1} epochs");
+        Say($"checkpoint: [bold]{Markup.Escape(Path.GetFullPath(checkpoint))}[/] (safetensors; resume with --resume)");
         return ExitCodes.Ok;
     }
 
