@@ -26,7 +26,8 @@ public static class Program
           neurodsl bench step FILE [--batch B] [--steps S]  median training-step and forward times
 
         train options:
-          --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist, or --data-dir DIR with the IDX files
+          --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist (or --data-dir DIR)
+          --data DIR             a directory with train-/t10k- images-idx3 and labels-idx1 files (plain or .gz)
           --data xor|blobs       built-in sets for the dense models (XOR patterns; two separable blobs)
           --epochs E             passes over the data (fashion-mnist: 3; xor/blobs: until all are right, at most 1000)
           --batch B              batch size (fashion-mnist: 64; xor/blobs: the whole set)

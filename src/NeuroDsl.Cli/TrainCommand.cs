@@ -15,9 +15,10 @@ internal static class TrainCommand
     {
         var modelName = args.Get("model");
         var dataName = args.Get("data") ?? throw new UsageException("train needs --data (fashion-mnist, xor or blobs)");
-        if (dataName == "fashion-mnist")
+        if (dataName == "fashion-mnist" || System.IO.Directory.Exists(dataName))
         {
-            var dataDir = args.Get("data-dir");
+            // --data DIR: a directory with the four Fashion-MNIST (or MNIST-format) IDX files.
+            var dataDir = dataName == "fashion-mnist" ? args.Get("data-dir") : dataName;
             if (args.Positional.Count != 1) throw new UsageException("expected one FILE");
             var compiled = Program.CompileFile(args.Positional[0]);
             if (compiled is null) return ExitCodes.DataError;
