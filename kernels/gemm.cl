@@ -19,3 +19,75 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
         acc = fma(A[i * a_row + p * a_col], B[p * b_row + j * b_col], acc);
     C[i * N + j] = acc;
 }
+
+// ---- Register-tiled GEMM for the CPU (PoCL) and large shapes -------------------------------------------
+// B is first packed into contiguous panels [ceil(N/32)][K][32] (zero-padded), so no row stride of a
+// multiple of 4 KiB is ever streamed (cache-set aliasing). Each work-item then holds a 12×32 tile of C in
+// 24 named float16 accumulators (registers, not a private array) and per k does two vload16 of B and
+// twelve scalar broadcasts of A with explicit fma. Global size (ceil(M/12), ceil(N/32)), local size 1:
+// consecutive work-items walk down M and reuse the same B panel from cache.
+
+__kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
+                                 __global const float* restrict B, __global float* restrict packed)
+{
+    const int j = get_global_id(0);
+    const int panel = j / (K * 32);
+    const int rest = j - panel * K * 32;
+    const int k = rest / 32;
+    const int col = panel * 32 + (rest & 31);
+    packed[j] = col < N ? (tb ? B[col * K + k] : B[k * N + col]) : 0.0f;
+}
+
+#define ND_T_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define ND_T_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; \
+    float16 c##r##a = (float16)(0.0f), c##r##b = (float16)(0.0f);
+#define ND_T_STEP(r) { const float16 s = (float16)(a##r[p]); c##r##a = fma(s, b0, c##r##a); c##r##b = fma(s, b1, c##r##b); }
+#define ND_T_STORE(r) if (i0 + r < M) { nd_store_row(C + (i0 + r) * N + j0, c##r##a, c##r##b, bias0, bias1, N - j0); }
+
+static void nd_store_row(__global float* c, float16 lo, float16 hi, float16 bias0, float16 bias1, int cols)
+{
+    lo += bias0;
+    hi += bias1;
+    if (cols >= 32)
+    {
+        vstore16(lo, 0, c);
+        vstore16(hi, 1, c);
+        return;
+    }
+    float lanes[32];
+    vstore16(lo, 0, lanes);
+    vstore16(hi, 1, lanes);
+    for (int l = 0; l < cols; l++) c[l] = lanes[l];
+}
+
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int ta,
+                                __global const float* restrict A, __global const float* restrict packed,
+                                __global const float* restrict bias, const int has_bias,
+                                __global float* restrict C)
+{
+    const int i0 = get_global_id(0) * 12;
+    const int panel = get_global_id(1);
+    const int j0 = panel * 32;
+    // op(A)[i, p] = A[i * a_row + p * a_col]
+    const int a_row = ta ? 1 : K;
+    const int a_col = ta ? M : 1;
+    ND_T_ROWS(ND_T_DECL)
+    const __global float* bp = packed + panel * K * 32;
+    for (int k = 0; k < K; k++)
+    {
+        const float16 b0 = vload16(0, bp + k * 32);
+        const float16 b1 = vload16(1, bp + k * 32);
+        const int p = k * a_col;
+        ND_T_ROWS(ND_T_STEP)
+    }
+    float16 bias0 = (float16)(0.0f), bias1 = (float16)(0.0f);
+    if (has_bias)
+    {
+        float lanes[32];
+        for (int l = 0; l < 32; l++) lanes[l] = j0 + l < N ? bias[j0 + l] : 0.0f;
+        bias0 = vload16(0, lanes);
+        bias1 = vload16(1, lanes);
+    }
+    ND_T_ROWS(ND_T_STORE)
+}

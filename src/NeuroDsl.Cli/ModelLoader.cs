@@ -53,6 +53,14 @@ public static class ModelLoader
             args[i] = symbols.TryGetValue(ps[i].Name!, out var v) ? checked((int)v)
                 : throw new ArgumentException($"model {type.Name} needs a value for size symbol {ps[i].Name}");
         args[^1] = seed;
-        return (CompiledModel)ctor.Invoke(args);
+        try
+        {
+            return (CompiledModel)ctor.Invoke(args);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw;
+        }
     }
 }

@@ -16,6 +16,7 @@ public sealed record NamedTensor(string Name, long[] Shape, DeviceBuffer Buffer)
 public abstract class CompiledModel : IDisposable
 {
     private readonly nint _program;
+    private readonly nint _library;
     private readonly List<DeviceBuffer> _owned = new();
     private readonly List<Kernel> _kernels = new();
     private readonly Dictionary<string, NamedTensor> _inputs = new(StringComparer.Ordinal);
@@ -42,7 +43,10 @@ public abstract class CompiledModel : IDisposable
 
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)));
-        _program = ProgramCache.Get(device, LibraryKernels.Source + "\n// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
+        // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
+        // program, built once per device, so a model build compiles only its own kernels.
+        _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
+        _library = LibraryKernels.Program(device);
 
         _seed32 = (uint)(seed ^ (seed >> 32));
         ParameterArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
@@ -189,7 +193,7 @@ public abstract class CompiledModel : IDisposable
 
     protected Kernel Kernel(string name, params KernelArg[] args)
     {
-        var kernel = new Kernel(Device, _program, name);
+        var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name);
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i].Kind)
@@ -230,6 +234,14 @@ public abstract class CompiledModel : IDisposable
         LaunchCount++;
     }
 
+    /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
+    protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)
+    {
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1));
+        else kernel.LaunchLocal(tiles0, tiles1);
+        LaunchCount++;
+    }
+
     protected void RegisterInput(string name, DeviceBuffer buffer, long[] shape, bool isInt = false) =>
         _inputs[name] = new NamedTensor(name, shape, buffer);
 
@@ -250,7 +262,7 @@ public abstract class CompiledModel : IDisposable
     /// <summary>Creates a kernel from the model's program, for optimizers that run over the arenas.</summary>
     internal Kernel LibraryKernel(string name)
     {
-        var kernel = new Kernel(Device, _program, name);
+        var kernel = new Kernel(Device, _library, name);
         _kernels.Add(kernel);
         return kernel;
     }

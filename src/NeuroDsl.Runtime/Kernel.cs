@@ -77,5 +77,19 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 
+    /// <summary>Enqueues over a 2-D range with work-groups of one work-item (what reqd_work_group_size(1,1,1) asks).</summary>
+    public unsafe void LaunchLocal(long global0, long global1)
+    {
+        if (global0 <= 0 || global1 <= 0) return;
+        var global = stackalloc nuint[2];
+        var local = stackalloc nuint[2];
+        global[0] = (nuint)global0;
+        global[1] = (nuint)global1;
+        local[0] = 1;
+        local[1] = 1;
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 2, null, global, local, 0, 0, 0);
+        if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
+    }
+
     public void Dispose() => Cl.ReleaseKernel(Handle);
 }

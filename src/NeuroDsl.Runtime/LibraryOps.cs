@@ -12,7 +12,43 @@ public static class LibraryOps
     private static readonly ConcurrentDictionary<(Device, string), Kernel> Kernels = new();
 
     private static Kernel Get(Device device, string name) =>
-        Kernels.GetOrAdd((device, name), key => new Kernel(key.Item1, ProgramCache.Get(key.Item1, LibraryKernels.Source, "-cl-std=CL1.2", "library"), key.Item2));
+        Kernels.GetOrAdd((device, name), key => new Kernel(key.Item1, LibraryKernels.Program(key.Item1), key.Item2));
+
+    /// <summary>Elements of the packed-B scratch the tiled GEMM needs for a K×N operand.</summary>
+    public static long PackedSize(int k, int n) => (long)(n + 31) / 32 * 32 * k;
+
+    /// <summary>
+    /// Enqueues C[M,N] = op(A)·op(B) (+ bias) with the register-tiled GEMM: B is packed into <paramref name="packed"/>
+    /// (of <see cref="PackedSize"/> elements) first.
+    /// </summary>
+    public static void GemmTiled(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, DeviceBuffer packed,
+        int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null)
+    {
+        var pack = Get(device, "nd_gemm_pack_b_f32");
+        var gemm = Get(device, "nd_gemm_tiled_f32");
+        lock (pack)
+        {
+            pack.Set(0, KernelArg.Of(k));
+            pack.Set(1, KernelArg.Of(n));
+            pack.Set(2, KernelArg.Of(transposeB ? 1 : 0));
+            pack.Set(3, b);
+            pack.Set(4, packed);
+            pack.Launch(PackedSize(k, n));
+        }
+        lock (gemm)
+        {
+            gemm.Set(0, KernelArg.Of(m));
+            gemm.Set(1, KernelArg.Of(n));
+            gemm.Set(2, KernelArg.Of(k));
+            gemm.Set(3, KernelArg.Of(transposeA ? 1 : 0));
+            gemm.Set(4, a);
+            gemm.Set(5, packed);
+            gemm.Set(6, bias ?? c);
+            gemm.Set(7, KernelArg.Of(bias is null ? 0 : 1));
+            gemm.Set(8, c);
+            gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32);
+        }
+    }
 
     /// <summary>Enqueues C[M,N] = op(A)·op(B) (+ bias) with the library GEMM.</summary>
     public static void Gemm(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,

@@ -13,11 +13,20 @@ public sealed class GemmTests
     [InlineData(true, false, false)]
     [InlineData(true, true, true)]
     [InlineData(false, false, true)]
-    public void Gemm_MatchesReference(bool ta, bool tb, bool bias)
+    public void Gemm_MatchesReference(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: false);
+
+    [Theory]
+    [InlineData(false, false, false)]
+    [InlineData(false, true, true)]
+    [InlineData(true, false, false)]
+    [InlineData(true, true, true)]
+    public void TiledGemm_MatchesReference_OnEdgeShapes(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: true);
+
+    private static void Check(bool ta, bool tb, bool bias, bool tiled)
     {
         var device = TestDevice.Instance;
         var rng = new Random(42);
-        foreach (var (m, n, k) in new[] { (1, 1, 1), (5, 7, 3), (33, 17, 65), (64, 128, 96) })
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (5, 7, 3), (33, 17, 65), (64, 128, 96), (25, 70, 31), (12, 32, 8) })
         {
             var a = Enumerable.Range(0, m * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
             var b = Enumerable.Range(0, k * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -29,7 +38,9 @@ public sealed class GemmTests
             da.Write<float>(a);
             db.Write<float>(b);
             dbias.Write<float>(c0);
-            LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
+            using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(k, n));
+            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null);
+            else LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
             var c = dc.ReadFloats();
             for (var i = 0; i < m; i++)
                 for (var j = 0; j < n; j++)

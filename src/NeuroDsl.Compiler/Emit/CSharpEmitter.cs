@@ -190,8 +190,16 @@ public static class CSharpEmitter
                 w.Line(lineComment);
                 lastComment = lineComment;
             }
-            var global = string.Join(", ", launch.Global.Select(d => d.ToCSharp()));
-            w.Line("Launch(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + global + ");");
+            if (launch.Tile is { } tile)
+            {
+                var tiles = string.Join(", ", launch.Global.Select((d, j) => "(" + d.ToCSharp() + " + " + (tile[j] - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + tile[j].ToString(CultureInfo.InvariantCulture) + "L"));
+                w.Line("LaunchTiles(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + tiles + ");");
+            }
+            else
+            {
+                var global = string.Join(", ", launch.Global.Select(d => d.ToCSharp()));
+                w.Line("Launch(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + global + ");");
+            }
         }
         if (guarded) w.Close();
         w.Close();

@@ -11,8 +11,9 @@ namespace NeuroDsl.Compiler.Emit;
 /// <param name="Args">Node ids (their buffers), <see cref="Dim"/> sizes or "$training"/"$seed"/"$step", in kernel parameter order.</param>
 /// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node ("$scratch" in Args).</param>
 /// <param name="Before">A launch that runs first and fills the scratch buffer (a packing step).</param>
+/// <param name="Tile">When set, the launch has work-groups of one work-item and global size ceil(Global[d] / Tile[d]).</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code,
-    Dim? Scratch = null, NodeLaunch? Before = null);
+    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null);
 
 /// <summary>
 /// Writes the OpenCL C of one node's kernel from its primitive's template. Sizes that depend on symbols
@@ -216,8 +217,18 @@ public static partial class OpenClKernels
             n = tb ? b.Shape[0] : b.Shape[1];
         }
         var hasBias = inputs.Length > 2;
-        var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, hasBias ? inputs[2].Id : node.Id, (Dim)(hasBias ? 1 : 0), node.Id };
-        return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
+        // Small products (XOR, the perceptron) stay on the simple kernel; real layers use the register-tiled
+        // GEMM over B packed into 32-column panels by a launch before it.
+        static long Estimate(Dim d) => d.PerExample * (d.IsConstant ? 1 : 32); // a symbol counts as a batch of 32
+        if (!n.IsConstant || Estimate(m) * Estimate(n) * Estimate(k) < 32768)
+        {
+            var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, hasBias ? inputs[2].Id : node.Id, (Dim)(hasBias ? 1 : 0), node.Id };
+            return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
+        }
+        var panels = (Dim)((n.Coef + 31) / 32 * 32) * k;
+        var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { panels }, null);
+        var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", hasBias ? inputs[2].Id : node.Id, (Dim)(hasBias ? 1 : 0), node.Id };
+        return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 });
     }
 
     private static NodeLaunch Row(string name, Node node, Node[] inputs, string comment)

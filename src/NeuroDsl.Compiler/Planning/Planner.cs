@@ -94,7 +94,7 @@ public static class Planner
                     _ => LaunchArg.Size((Dim)a),
                 }).ToList();
                 target.Add(new Launch(step.Kernel, args, step.Global, line, text, new[] { node.Id },
-                    node.IsBackward && !paramOnly.Contains(node.Id)));
+                    node.IsBackward && !paramOnly.Contains(node.Id), step.Tile));
             }
         }
 

@@ -1,0 +1,77 @@
+"""Baseline timings for `neurodsl bench`, printed as one JSON object on stdout.
+
+OpenBLAS sgemm through numpy at 256..2048, and PyTorch training steps (Adam) and forward passes for the MLP
+784-256-256-10 (batch 128) and LeNet-5 (batch 64). Median of many repetitions after warm-up. Fair set-up:
+2 threads, OMP_WAIT_POLICY=PASSIVE (set by the caller), OPENBLAS_CORETYPE left unset. Run with Debian's
+/usr/bin/python3 (python3-numpy, python3-torch).
+"""
+import json, os, statistics, sys, time
+
+sys.path.insert(0, os.path.dirname(__file__))
+out = {}
+try:
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for n in (256, 512, 1024, 2048):
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        reps = max(5, int(2e10 / (2 * n ** 3)))
+        for _ in range(3):
+            a @ b
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t)
+        out[f"sgemm_{n}_ms"] = statistics.median(times) * 1e3
+except ImportError as e:
+    out["numpy_error"] = str(e)
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from lenet5_fashion_mnist import LeNet5
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.h1, self.h2, self.logits = nn.Linear(784, 256), nn.Linear(256, 256), nn.Linear(256, 10)
+
+        def forward(self, x):
+            return self.logits(F.relu(self.h2(F.relu(self.h1(x)))))
+
+    def bench(name, model, shape, batch, steps=60):
+        x = torch.rand((batch,) + shape)
+        y = torch.randint(0, 10, (batch,))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            loss.item()
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+
+        for fn, key in ((step, "train"), (forward, "forward")):
+            for _ in range(5):
+                fn()
+            times = []
+            for _ in range(steps):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+            out[f"{name}_{key}_ms"] = statistics.median(times) * 1e3
+
+    bench("mlp", Mlp(), (784,), 128)
+    bench("lenet5", LeNet5(), (1, 32, 32), 64)
+    out["torch_version"] = torch.__version__
+except ImportError as e:
+    out["torch_error"] = str(e)
+print(json.dumps(out))
