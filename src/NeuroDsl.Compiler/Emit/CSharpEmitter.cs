@@ -128,11 +128,20 @@ public static class CSharpEmitter
         w.Line("    : base(device, Specification, KernelSource, " + symbolDict + ", seed)");
         w.Open();
         foreach (var s in model.Symbols) w.Line("_" + s + " = " + s + ";");
+        if (plan.Slots.Count > 0)
+        {
+            w.Line("// Temporaries with disjoint lifetimes share these slots (the buffer plan).");
+            w.Line("var slots = new " + Rt + "DeviceBuffer[]");
+            w.Open();
+            for (var i = 0; i < plan.Slots.Count; i++)
+                w.Line("Allocate(\"slot " + i.ToString(CultureInfo.InvariantCulture) + "\", " + plan.Slots[i].ToCSharp() + "),");
+            w.Close("};");
+        }
         foreach (var b in plan.Buffers)
         {
             var field = "_b" + b.Index.ToString(CultureInfo.InvariantCulture);
             var slot = plan.Params.FindIndex(p => p.Offset == b.ArenaOffset && (b.Kind == StorageKind.Param || b.Kind == StorageKind.Grad));
-            w.Line(b.Kind switch
+            w.Line(b.Slot >= 0 ? field + " = slots[" + b.Slot.ToString(CultureInfo.InvariantCulture) + "]; // " + Escaping.Comment(b.Name) : b.Kind switch
             {
                 StorageKind.Param => field + " = ParameterSlice(" + slot.ToString(CultureInfo.InvariantCulture) + ");",
                 StorageKind.Grad => field + " = GradientSlice(" + slot.ToString(CultureInfo.InvariantCulture) + ");",

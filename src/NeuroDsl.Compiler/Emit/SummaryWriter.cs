@@ -56,6 +56,13 @@ public static class SummaryWriter
             .Append(frozenTotal > 0 ? " (+" + N(frozenTotal) + " frozen)" : "").Append('\n');
         sb.Append("multiply-adds per example: ").Append(N(model.Graph.MacsPerExample)).Append('\n');
         sb.Append("connections per example: ").Append(N(model.Graph.ConnectionsPerExample)).Append('\n');
+        var sizes = new[] { 1L, 64L, 256L };
+        if (model.Symbols.Count > 0)
+            sb.Append("device memory per batch size (planned / one buffer per value): ").Append(string.Join(", ", sizes.Select(n =>
+            {
+                var (planned, naive) = BufferPlanner.Elements(plan, model.Symbols.ToDictionary(s => s, _ => n));
+                return $"{n}: {Bytes(planned * 4)} / {Bytes(naive * 4)}";
+            }))).Append('\n');
         sb.Append("kernel launches per training step: ").Append(N(plan.Forward.Count + plan.Backward.Count(l => !l.InputGradientOnly) + (plan.Params.Count > 0 ? 1 : 0)))
             .Append(" (forward ").Append(N(plan.Forward.Count)).Append(", backward ").Append(N(plan.Backward.Count(l => !l.InputGradientOnly)))
             .Append(", optimizer ").Append(plan.Params.Count > 0 ? "1" : "0").Append(")\n");
@@ -105,6 +112,10 @@ public static class SummaryWriter
     }
 
     private static string ShapeJson(Shape s) => "[" + string.Join(", ", s.Dims.Select(d => d.IsConstant ? d.ToString() : "\"" + d + "\"")) + "]";
+
+    private static string Bytes(long b) => b >= 1 << 20
+        ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB"
+        : (b / 1024.0).ToString("F1", CultureInfo.InvariantCulture) + " KiB";
 
     private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 }

@@ -20,7 +20,8 @@ public enum StorageKind
 }
 
 /// <summary>One device buffer of the plan. Views share their source's buffer; constants have none.</summary>
-public sealed record BufferPlan(int Index, string Name, Dim Elements, DType DType, StorageKind Kind, long ArenaOffset);
+/// <param name="Slot">The shared slot a temporary lives in (see <see cref="BufferPlanner"/>), or -1 for its own memory.</param>
+public sealed record BufferPlan(int Index, string Name, Dim Elements, DType DType, StorageKind Kind, long ArenaOffset, int Slot = -1);
 
 /// <summary>A parameter's place in the arenas, with what the runtime needs to initialize it.</summary>
 public sealed record ParamSlot(string Name, Shape Shape, long Offset, InitSpec Init, long FanIn, long FanOut, bool Trainable, long[]? Mask = null);
@@ -59,6 +60,9 @@ public sealed class Plan
     /// <summary>Elements of the arena prefix that holds the trainable parameters.</summary>
     public long TrainableElements { get; set; } = -1;
     public List<BufferPlan> Buffers { get; } = new();
+
+    /// <summary>Sizes of the shared slots temporaries are planned into.</summary>
+    public List<Dim> Slots { get; } = new();
     public List<Launch> Forward { get; } = new();
     public List<Launch> Backward { get; } = new();
     public List<KernelSource> Kernels { get; } = new();

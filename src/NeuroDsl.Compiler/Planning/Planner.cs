@@ -125,6 +125,7 @@ public static class Planner
         foreach (var input in graph.Inputs)
             if (gradOf.TryGetValue(input.Id, out var g) && storage.TryGetValue(g, out var b))
                 plan.InputGradients.Add(new NamedBuffer("grad." + input.Name, b, input.Shape, DType.F32));
+        BufferPlanner.Assign(plan);
         return plan;
     }
 

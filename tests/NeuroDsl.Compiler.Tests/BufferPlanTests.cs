@@ -1,0 +1,61 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using NeuroDsl.Compiler.Planning;
+using NeuroDsl.Testing;
+using Xunit;
+
+namespace NeuroDsl.Compiler.Tests;
+
+/// <summary>The buffer plan: buffers that share a slot are never live at the same launch, and sharing pays.</summary>
+public sealed class BufferPlanTests
+{
+    public static IEnumerable<object[]> Models() =>
+        Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd").Select(f => new object[] { Path.GetFileName(f) })
+            .Append(new object[] { "ops.nd" });
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void BuffersSharingASlot_AreNeverLiveTogether_AndFitTheirSlot(string file)
+    {
+        var path = file == "ops.nd" ? Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd") : Path.Combine(AppContext.BaseDirectory, "Models", file);
+        var result = NeuroCompiler.Compile(file, File.ReadAllText(path));
+        Assert.True(result.Success);
+        foreach (var m in result.Models)
+        {
+            var plan = m.Plan;
+            var sequence = plan.Forward.Concat(plan.Backward).ToList();
+            var live = new Dictionary<int, (int First, int Last)>();
+            for (var i = 0; i < sequence.Count; i++)
+                foreach (var b in sequence[i].Args.Where(a => a.Buffer >= 0).Select(a => a.Buffer))
+                    live[b] = live.TryGetValue(b, out var r) ? (r.First, i) : (i, i);
+            foreach (var slot in plan.Buffers.Where(b => b.Slot >= 0).GroupBy(b => b.Slot))
+            {
+                var tenants = slot.ToList();
+                foreach (var t in tenants)
+                {
+                    Assert.Equal(plan.Slots[slot.Key].Symbols, t.Elements.Symbols);
+                    Assert.True(t.Elements.Coef <= plan.Slots[slot.Key].Coef, $"{m.Name}: {t.Name} does not fit slot {slot.Key}");
+                }
+                for (var a = 0; a < tenants.Count; a++)
+                    for (var b = a + 1; b < tenants.Count; b++)
+                    {
+                        var (x, y) = (live[tenants[a].Index], live[tenants[b].Index]);
+                        Assert.True(x.Last < y.First || y.Last < x.First,
+                            $"{m.Name}: {tenants[a].Name} [{x.First}, {x.Last}] and {tenants[b].Name} [{y.First}, {y.Last}] share slot {slot.Key}");
+                    }
+            }
+            // What the caller reads keeps its own memory.
+            foreach (var o in plan.Outputs) Assert.Equal(-1, plan.Buffers[o.Buffer].Slot);
+        }
+    }
+
+    [Fact]
+    public void LeNet5_AtBatch64_PlansAtMost60PercentOfTheNaiveBytes()
+    {
+        var m = NeuroCompiler.Compile("lenet5.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", "lenet5.nd"))).Models.Single();
+        var (planned, naive) = BufferPlanner.Elements(m.Plan, new Dictionary<string, long> { ["N"] = 64 });
+        Assert.True(planned <= 0.6 * naive, $"planned {planned * 4} bytes, naive {naive * 4}");
+    }
+}
