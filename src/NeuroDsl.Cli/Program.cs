@@ -18,6 +18,8 @@ public static class Program
           neurodsl summary FILE [--model NAME] [--json]   layers, shapes, parameters, multiply-adds, connections
           neurodsl ir FILE [--model NAME]                 the typed graph IR with its backward pass
           neurodsl emit FILE [-o DIR]                     the generated C# and OpenCL C
+          neurodsl graph FILE [--model NAME] [-o OUT.dot|OUT.svg]
+                                                          the architecture as a Graphviz drawing (SVG needs graphviz)
           neurodsl train FILE [--model NAME] --data SET [options]
                                                           train on the default OpenCL device
           neurodsl run FILE [--model NAME] --weights W.safetensors --inputs X.safetensors --out Y.safetensors
@@ -70,6 +72,7 @@ public static class Program
                 "summary" => Summary(new Args(rest, new HashSet<string> { "json" })),
                 "ir" => Ir(new Args(rest, new HashSet<string>())),
                 "emit" => Emit(new Args(rest, new HashSet<string>())),
+                "graph" => Graph(new Args(rest, new HashSet<string>())),
                 "train" => TrainCommand.Run(new Args(rest, new HashSet<string>())),
                 "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode" })),
                 "devices" => Devices(),
@@ -208,6 +211,55 @@ public static class Program
                 Console.Out.WriteLine($"wrote {Path.Combine(dir, m.Name + ".g.cs")} and {Path.Combine(dir, m.Name + ".cl")}");
             }
         }
+        return ExitCodes.Ok;
+    }
+
+    private static int Graph(Args args)
+    {
+        var name = args.Get("model");
+        var output = args.Get("o", "output");
+        args.CheckUnknown();
+        var path = OneFile(args);
+        var result = CompileFile(path);
+        if (result is null) return ExitCodes.DataError;
+        var dot = NeuroDsl.Compiler.Emit.DotWriter.Write(PickModel(result, name, path).Ir);
+        if (output is null)
+        {
+            Console.Out.Write(dot);
+            return ExitCodes.Ok;
+        }
+        if (!output.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
+        {
+            File.WriteAllText(output, dot);
+            Console.Out.WriteLine($"wrote {output}");
+            return ExitCodes.Ok;
+        }
+        var info = new System.Diagnostics.ProcessStartInfo("dot", "-Tsvg") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        System.Diagnostics.Process process;
+        try
+        {
+            process = System.Diagnostics.Process.Start(info)!;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            Console.Error.WriteLine("neurodsl: rendering SVG needs Graphviz's 'dot' (Debian: apt-get install graphviz); write a .dot file instead with -o FILE.dot");
+            return ExitCodes.Unavailable;
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.StandardInput.Write(dot);
+            process.StandardInput.Close();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+            {
+                Console.Error.WriteLine("neurodsl: dot failed: " + stderr.Result.Trim());
+                return ExitCodes.Internal;
+            }
+            File.WriteAllText(output, stdout.Result);
+        }
+        Console.Out.WriteLine($"wrote {output}");
         return ExitCodes.Ok;
     }
 
