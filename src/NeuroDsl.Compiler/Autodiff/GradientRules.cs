@@ -29,7 +29,8 @@ public static class GradientRules
             g.SumTo(g.Ew("div_grad_b", n, dy, In(g, n, 0), In(g, n, 1)), In(g, n, 1).Shape, n),
         },
         ["neg"] = (g, n, dy) => new Node?[] { g.Ew("neg", n, dy) },
-        ["relu"] = (g, n, dy) => new Node?[] { g.Ew("relu_grad", n, In(g, n, 0), dy) },
+        // From the output (y > 0 exactly where x > 0), so the producer of x can be fused away.
+        ["relu"] = (g, n, dy) => new Node?[] { g.Ew("relu_grad", n, n, dy) },
         ["tanh"] = (g, n, dy) => new Node?[] { g.Ew("tanh_grad", n, n, dy) },
         ["sigmoid"] = (g, n, dy) => new Node?[] { g.Ew("sigmoid_grad", n, n, dy) },
         ["sign"] = (g, n, dy) => new Node?[] { null },

@@ -40,7 +40,17 @@ public static class Escaping
     {
         var sb = new StringBuilder(text.Length);
         foreach (var c in text)
-            sb.Append(c < 0x20 || c > 0x7E ? '?' : c == '\\' ? '/' : c);
+        {
+            var ascii = c switch
+            {
+                '\u00d7' => "x", '\u00b7' => ".", '\u2014' or '\u2013' or '\u2212' => "-", '\u2192' => "->", '\u2190' => "<-",
+                '\u2264' => "<=", '\u2265' => ">=", '\u00b2' => "^2", '\u2018' or '\u2019' => "'", '\u201c' or '\u201d' => "\"",
+                '\\' => "/",
+                _ => c < 0x20 || c > 0x7E ? "?" : null,
+            };
+            if (ascii is null) sb.Append(c);
+            else sb.Append(ascii);
+        }
         return sb.ToString().TrimEnd();
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using NeuroDsl.Compiler.Diagnostics;
 using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Fusion;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Semantics;
 
@@ -62,10 +63,16 @@ public static class Planner
         // Which backward nodes only serve input gradients (skipped unless the caller asks for them).
         var paramOnly = Liveness(graph, graph.Params.Where(p => gradOf.ContainsKey(p.Id)).Select(p => gradOf[p.Id]));
 
+        // Fusion: which nodes are computed inline in another node's kernel (no buffer, no launch of their own).
+        var pinned = new HashSet<int>(graph.Outputs.Select(o => o.Value).Concat(gradOf.Values));
+        if (graph.LossId is { } lossNode) pinned.Add(lossNode);
+        var groups = FusionPlanner.Plan(graph, live, pinned);
+        var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
+
         var lines = sourceText.Replace("\r\n", "\n").Split('\n');
         foreach (var node in graph.Nodes)
         {
-            if (!live.Contains(node.Id) || node.Kind != NodeKind.Op) continue;
+            if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
             var prim = Prims.Get(node.Op);
             if (prim.Kind == PrimKind.View)
             {
@@ -78,7 +85,7 @@ public static class Planner
             var line = node.Span.Line;
             var text = line >= 1 && line <= lines.Length ? lines[line - 1].Trim() : "";
             var comment = Escaping.Comment($"{node.Span.File}:{line}  {text}");
-            var launch = OpenClKernels.Emit(graph, node, comment);
+            var launch = OpenClKernels.Emit(graph, node, comment, groups.TryGetValue(node.Id, out var group) ? group : null);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
                 : -1;

@@ -1,0 +1,99 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Fusion;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Emit;
+
+/// <summary>Kernels for fusion groups: elementwise chains in one kernel, and convolutions with an elementwise epilogue.</summary>
+public static partial class OpenClKernels
+{
+    public static NodeLaunch Emit(Graph graph, Node node, string comment, FusionGroup? group)
+    {
+        if (group is null) return Emit(graph, node, comment);
+        var members = group.Inlined.Select(id => graph[id]).ToList();
+        var conv = members.FirstOrDefault(m => m.Op == "conv2d");
+        var chain = members.Where(m => m != conv).Append(node).ToList();
+        return conv is null
+            ? FusedElementwise(graph, node, chain, comment)
+            : FusedConv(graph, conv, chain, comment);
+    }
+
+    /// <summary>
+    /// The code computing a chain of elementwise nodes, each in its own scope with its inputs bound to a, b, c:
+    /// inlined values are locals t&lt;id&gt;, external tensors e&lt;k&gt; read at their broadcast index, constants literals.
+    /// Returns the external inputs in parameter order; the chain's value ends in t&lt;root&gt;.
+    /// </summary>
+    private static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent)
+    {
+        var inside = new HashSet<int>(chain.Select(n => n.Id));
+        if (head is { } h) inside.Add(h);
+        var external = new List<Node>();
+        var sb = new StringBuilder();
+        foreach (var n in chain)
+        {
+            var prim = Prims.Get(n.Op);
+            sb.Append(indent).Append($"float t{n.Id};\n").Append(indent).Append("{\n");
+            for (var k = 0; k < n.Inputs.Count; k++)
+            {
+                var input = graph[n.Inputs[k]];
+                string value;
+                if (inside.Contains(input.Id)) value = $"t{input.Id}";
+                else if (input.Kind == NodeKind.Const) value = Lit(input.ConstValue);
+                else
+                {
+                    var e = external.IndexOf(input);
+                    if (e < 0)
+                    {
+                        external.Add(input);
+                        e = external.Count - 1;
+                    }
+                    value = $"e{e}[{BroadcastIndex(input.Shape, shape)}]";
+                }
+                sb.Append(indent).Append($"    const float {Letters[k]} = {value};\n");
+            }
+            sb.Append(indent).Append($"    t{n.Id} = {Template(prim, n)};\n").Append(indent).Append("}\n");
+        }
+        return (external, sb.ToString());
+    }
+
+    private static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, string comment)
+    {
+        var name = "nd_fused_" + root.Op + "_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ");
+        var sb = new StringBuilder(Header(comment));
+        sb.Append("// Fused: ").Append(string.Join(" -> ", chain.Select(n => n.Op))).Append('\n');
+        sb.Append("__kernel void ").Append(name).Append('(')
+            .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}").Append("__global float* restrict out")))
+            .AppendLine(")\n{");
+        sb.AppendLine("    const int i = get_global_id(0);");
+        Coordinates(sb, root.Shape, "i", "    ", new HashSet<int>(external.SelectMany(e => AxesRead(e.Shape, root.Shape))));
+        sb.Append(body).Append($"    out[i] = t{root.Id};\n}}\n");
+        return new NodeLaunch(name, external.Select(e => (object)e.Id).Append(root.Id).ToList(), new[] { root.Shape.Numel }, sb.ToString());
+    }
+
+    // The convolution kernel, with the chain applied to each output value before it is stored.
+    private static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string comment)
+    {
+        var root = chain[chain.Count - 1];
+        var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
+        var (external, body) = ChainCode(graph, chain, conv.Id, root.Shape, "            ");
+        var g = ConvGeometry.Of(conv, inputs[0].Shape, inputs[1].Shape, conv.Shape);
+        var plain = Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs,
+            comment + "\n// Fused: conv2d -> " + string.Join(" -> ", chain.Select(n => n.Op)));
+        // Splice the epilogue into the store loop and the extra tensors into the signature.
+        var store = $"        if (tl * {V} + v < {I(g.OCG)}) ob[v * {I(g.OH * g.OW)}] = lanes[v];";
+        var epilogue = $@"        if (tl * {V} + v < {I(g.OCG)})
+        {{
+            const int c0 = n, c1 = g * {I(g.OCG)} + tl * {V} + v, c2 = oy, c3 = ox;
+            const int i = ((c0 * {I(g.OC)} + c1) * {I(g.OH)} + c2) * {I(g.OW)} + c3;
+            const float t{conv.Id} = lanes[v];
+{body}            ob[v * {I(g.OH * g.OW)}] = t{root.Id};
+        }}";
+        var code = plain.Code!.Replace(store, epilogue)
+            .Replace("__global float* restrict out)", string.Concat(external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}, ")) + "__global float* restrict out)");
+        var args = plain.Args.Take(plain.Args.Count - 1).Concat(external.Select(e => (object)e.Id)).Append(root.Id).ToList();
+        return plain with { Code = code, Args = args };
+    }
+}

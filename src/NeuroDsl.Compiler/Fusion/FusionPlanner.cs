@@ -1,0 +1,66 @@
+using System.Collections.Generic;
+using System.Linq;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Fusion;
+
+/// <summary>A fused kernel: the root node whose value it writes and the producers computed inline before it.</summary>
+public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined);
+
+/// <summary>
+/// Decides which nodes share a kernel, from a small classification: an elementwise node absorbs a producer of
+/// the same shape that nothing else reads — another elementwise node (chains become one kernel) or a
+/// convolution (the chain becomes its epilogue). A value the caller or a later pass reads (an output, the loss,
+/// a gradient, anything with a second consumer) is never inlined, so no value is computed twice.
+/// </summary>
+public static class FusionPlanner
+{
+    public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned)
+    {
+        var consumers = new Dictionary<int, int>();
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)))
+            foreach (var input in node.Inputs.Distinct())
+                consumers[input] = consumers.TryGetValue(input, out var c) ? c + 1 : 1;
+
+        bool Absorbable(Node producer, Node consumer) =>
+            live.Contains(producer.Id) && !pinned.Contains(producer.Id) && producer.Kind == NodeKind.Op
+            && consumers.TryGetValue(producer.Id, out var c) && c == 1
+            && producer.Shape.Equals(consumer.Shape) && producer.IsBackward == consumer.IsBackward
+            && (Prims.Get(producer.Op).Kind == PrimKind.Elementwise || producer.Op == "conv2d");
+
+        var groups = new Dictionary<int, FusionGroup>();
+        var inlinedInto = new Dictionary<int, int>();
+        // Walk in reverse so each root collects its whole chain of producers.
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)).Reverse())
+        {
+            if (inlinedInto.ContainsKey(node.Id) || Prims.Get(node.Op).Kind != PrimKind.Elementwise) continue;
+            var members = new List<int>();
+            var frontier = new Stack<Node>();
+            frontier.Push(node);
+            var hasConv = false;
+            while (frontier.Count > 0)
+            {
+                var current = frontier.Pop();
+                foreach (var input in current.Inputs.Distinct().Select(i => graph[i]))
+                {
+                    if (!Absorbable(input, node)) continue;
+                    if (input.Op == "conv2d")
+                    {
+                        // One convolution per group, and only at the head of the chain.
+                        if (hasConv) continue;
+                        hasConv = true;
+                        members.Add(input.Id);
+                        continue;
+                    }
+                    members.Add(input.Id);
+                    frontier.Push(input);
+                }
+            }
+            if (members.Count == 0) continue;
+            var ordered = members.OrderBy(m => m).ToList();
+            foreach (var m in ordered) inlinedInto[m] = node.Id;
+            groups[node.Id] = new FusionGroup(node.Id, ordered);
+        }
+        return groups;
+    }
+}

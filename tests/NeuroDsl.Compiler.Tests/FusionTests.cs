@@ -1,0 +1,53 @@
+using System;
+using System.IO;
+using System.Linq;
+using Xunit;
+
+namespace NeuroDsl.Compiler.Tests;
+
+/// <summary>Kernel-count budgets (tinygrad-style): fusion must keep these, and tighten them when it improves.</summary>
+public sealed class FusionTests
+{
+    private static ModelOutput Compile(string text) => Assert.Single(NeuroCompiler.Compile("f.nd", text).Models);
+
+    private static ModelOutput Model(string file) =>
+        NeuroCompiler.Compile(file, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", file))).Models.Single();
+
+    private static int TrainingLaunches(ModelOutput m) => m.Plan.Forward.Count + m.Plan.Backward.Count(l => !l.InputGradientOnly) + 1;
+
+    [Fact]
+    public void AnElementwiseChain_IsOneKernel()
+    {
+        var m = Compile("model E {\n  input x: f32[N, 8]\n  output y = relu(tanh(x * 2 + 1) - 0.5)\n}\n");
+        var launch = Assert.Single(m.Plan.Forward);
+        Assert.StartsWith("nd_fused_relu", launch.Kernel);
+        Assert.Contains("// Fused: mul -> add -> tanh -> sub -> relu", m.KernelSource);
+    }
+
+    [Fact]
+    public void AConvolutionTakesItsActivationAsAnEpilogue()
+    {
+        var m = Compile("model C {\n  input x: f32[N, 3, 8, 8]\n  output y = x |> conv2d(4, kernel: 3) |> tanh\n}\n");
+        // The weight packing, then one kernel that convolves and applies tanh.
+        Assert.Equal(new[] { "nd_fused_conv2d_n4_pack", "nd_fused_conv2d_n4" }, m.Plan.Forward.Select(l => l.Kernel));
+    }
+
+    [Fact]
+    public void ValuesNeededElsewhere_AreNotFusedAway()
+    {
+        // x*x+1 is read by the division's gradient: it keeps its own kernel and buffer (x*x is fused into it).
+        // y is an output: its own kernel. y*r feeds a reduction, which does not take producers yet.
+        var m = Compile("model K {\n  input x: f32[N, 4]\n  input r: f32[N, 4]\n  output y = 1 / (x * x + 1)\n  loss mean(y * r)\n}\n");
+        Assert.Equal(new[] { "nd_fused_add", "nd_div", "nd_mul", "nd_mean" }, m.Plan.Forward.Select(l => l.Kernel.Substring(0, l.Kernel.LastIndexOf('_'))));
+    }
+
+    [Fact]
+    public void TrainingStepBudgets_HoldForTheZoo()
+    {
+        Assert.True(TrainingLaunches(Model("xor_mlp.nd")) <= 13);
+        Assert.True(TrainingLaunches(Model("mlp.nd")) <= 26);
+        var lenet = Model("lenet5.nd");
+        Assert.True(lenet.Plan.Forward.Count <= 13, $"LeNet-5 forward: {lenet.Plan.Forward.Count} launches");
+        Assert.True(TrainingLaunches(lenet) <= 45, $"LeNet-5 step: {TrainingLaunches(lenet)} launches");
+    }
+}
