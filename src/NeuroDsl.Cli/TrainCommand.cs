@@ -70,6 +70,7 @@ internal static class TrainCommand
         var targets = new float[batch];
         float loss = 0;
         double accuracy = 0;
+        var solvedAt = 0;
         for (var epoch = 1; epoch <= maxEpochs; epoch++)
         {
             for (var i = order.Length - 1; i > 0; i--)
@@ -97,7 +98,9 @@ internal static class TrainCommand
             eval.SetInput(inputs[1], data.Y);
             eval.Forward();
             accuracy = data.Accuracy(eval.Read(outputName));
-            if (epoch == 1 || epoch % 100 == 0 || accuracy >= 1.0 || epoch == maxEpochs)
+            var firstSolved = accuracy >= 1.0 && solvedAt == 0;
+            if (firstSolved) solvedAt = epoch;
+            if (epoch == 1 || epoch % 100 == 0 || firstSolved || epoch == maxEpochs)
                 Console.Out.WriteLine($"epoch {epoch,4}  loss {loss.ToString("F6", CultureInfo.InvariantCulture)}  accuracy {(accuracy * 100).ToString("F1", CultureInfo.InvariantCulture)}%");
             if (epochs is null && accuracy >= 1.0) break;
         }

@@ -143,6 +143,8 @@ public sealed class Device : IDisposable
 
     public void Dispose()
     {
+        LibraryOps.Release(this);
+        ProgramCache.Release(this);
         Cl.ReleaseCommandQueue(Queue);
         Cl.ReleaseContext(Context);
     }

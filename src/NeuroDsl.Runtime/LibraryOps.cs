@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Linq;
 using NeuroDsl.Runtime.OpenCl;
 
 namespace NeuroDsl.Runtime;
@@ -13,6 +14,13 @@ public static class LibraryOps
 
     private static Kernel Get(Device device, string name) =>
         Kernels.GetOrAdd((device, name), key => new Kernel(key.Item1, LibraryKernels.Program(key.Item1), key.Item2));
+
+    /// <summary>Releases the library kernels created for a device (called when the device is disposed).</summary>
+    internal static void Release(Device device)
+    {
+        foreach (var key in Kernels.Keys.Where(k => k.Item1 == device).ToList())
+            if (Kernels.TryRemove(key, out var kernel)) kernel.Dispose();
+    }
 
     /// <summary>Elements of the packed-B scratch the tiled GEMM needs for a K×N operand.</summary>
     public static long PackedSize(int k, int n) => (long)(n + 31) / 32 * 32 * k;

@@ -19,6 +19,20 @@ public sealed class DeviceAndCacheTests
     }
 
     [Fact]
+    public void ModelsOnASecondDevice_GetProgramsOfTheirOwnContext()
+    {
+        // Two devices (contexts) in one process, the first disposed before the second is used.
+        for (var round = 0; round < 2; round++)
+        {
+            using var device = Device.Open();
+            using var model = new NeuroDsl.Models.XorMlp(device, N: 4, seed: 1);
+            var data = NeuroDsl.Runtime.Training.SmallDataSet.Xor();
+            var loss = model.TrainStep(new Sgd(0.5f), data.X, data.Y);
+            Assert.True(float.IsFinite(loss));
+        }
+    }
+
+    [Fact]
     public void BuildErrors_ShowTheLogAndTheProgramName()
     {
         var e = Assert.Throws<ClException>(() =>

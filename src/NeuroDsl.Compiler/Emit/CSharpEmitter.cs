@@ -194,10 +194,14 @@ public static class CSharpEmitter
             }
             var comment = launch.SourceLine.Length == 0 ? "(gradient into the parameter arena)" : launch.SourceLine;
             var lineComment = "// " + Escaping.Comment(file + ":" + launch.Line.ToString(CultureInfo.InvariantCulture) + "  " + comment);
-            if (lineComment != lastComment)
+            var also = launch.AlsoCovers ?? System.Array.Empty<(int Line, string Text)>();
+            var key = lineComment + string.Concat(also.Select(a => a.Line));
+            if (key != lastComment)
             {
                 w.Line(lineComment);
-                lastComment = lineComment;
+                foreach (var a in also)
+                    w.Line("// " + Escaping.Comment(file + ":" + a.Line.ToString(CultureInfo.InvariantCulture) + "  " + a.Text) + "  (fused into the launch below)");
+                lastComment = key;
             }
             if (launch.Tile is { } tile)
             {

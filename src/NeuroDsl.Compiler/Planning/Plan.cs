@@ -39,8 +39,10 @@ public sealed record LaunchArg(int Buffer, Dim? Int, string? Runtime = null)
 
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
 /// <param name="Tile">When set: work-groups of one work-item, global size ceil(Global[d] / Tile[d]).</param>
+/// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
-    int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null);
+    int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null);
 
 /// <summary>An OpenCL kernel the compiler generated for one node.</summary>
 public sealed record KernelSource(string Name, string Code);

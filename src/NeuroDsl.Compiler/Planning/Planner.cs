@@ -82,10 +82,16 @@ public static class Planner
             if (!storage.ContainsKey(node.Id))
                 storage[node.Id] = AddBuffer(plan, node.Name, node.Shape.Numel, node.DType, StorageKind.Temp, 0);
 
+            // A fused kernel covers the source lines of every node it computes; list them all, in order.
+            groups.TryGetValue(node.Id, out var group);
+            var covered = (group?.Inlined ?? Array.Empty<int>()).Select(id => graph[id].Span.Line).Append(node.Span.Line)
+                .Where(l => l >= 1 && l <= lines.Length).Distinct().OrderBy(l => l).ToList();
             var line = node.Span.Line;
             var text = line >= 1 && line <= lines.Length ? lines[line - 1].Trim() : "";
-            var comment = Escaping.Comment($"{node.Span.File}:{line}  {text}");
-            var launch = OpenClKernels.Emit(graph, node, comment, groups.TryGetValue(node.Id, out var group) ? group : null);
+            var comment = covered.Count <= 1
+                ? Escaping.Comment($"{node.Span.File}:{line}  {text}")
+                : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l - 1].Trim()}")));
+            var launch = OpenClKernels.Emit(graph, node, comment, group);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
                 : -1;
@@ -101,7 +107,8 @@ public static class Planner
                     _ => LaunchArg.Size((Dim)a),
                 }).ToList();
                 target.Add(new Launch(step.Kernel, args, step.Global, line, text, new[] { node.Id },
-                    node.IsBackward && !paramOnly.Contains(node.Id), step.Tile));
+                    node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
+                    covered.Where(l => l != line).Select(l => (l, lines[l - 1].Trim())).ToList()));
             }
         }
 

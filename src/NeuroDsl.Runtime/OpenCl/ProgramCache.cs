@@ -36,7 +36,16 @@ public static class ProgramCache
     public static nint Get(Device device, string source, string options, string label)
     {
         var key = Key(device, source, options);
-        return Built.GetOrAdd(key, _ => Load(device, source, options, label, key));
+        // A program belongs to one OpenCL context: the in-process table is per context, the disk cache per device.
+        return Built.GetOrAdd(key + "@" + device.Context.ToString("x"), _ => Load(device, source, options, label, key));
+    }
+
+    /// <summary>Releases the programs built for a device's context (called when the device is disposed).</summary>
+    internal static void Release(Device device)
+    {
+        var suffix = "@" + device.Context.ToString("x");
+        foreach (var key in Built.Keys.Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).ToList())
+            if (Built.TryRemove(key, out var program)) Cl.ReleaseProgram(program);
     }
 
     internal static string Key(Device device, string source, string options)
