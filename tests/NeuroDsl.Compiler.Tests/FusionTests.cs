@@ -33,6 +33,14 @@ public sealed class FusionTests
     }
 
     [Fact]
+    public void OpsNd_CoversBothEpiloguePaths()
+    {
+        var ops = NeuroCompiler.Compile("ops.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd"))).Models;
+        Assert.Contains("vstore8(t", ops.Single(m => m.Name == "OpConvEpilogue").KernelSource);
+        Assert.Contains("const int c0 = n, c1 =", ops.Single(m => m.Name == "OpConvEpilogueBroadcast").KernelSource);
+    }
+
+    [Fact]
     public void ValuesNeededElsewhere_AreNotFusedAway()
     {
         // x*x+1 is read by the division's gradient: it keeps its own kernel and buffer (x*x is fused into it).

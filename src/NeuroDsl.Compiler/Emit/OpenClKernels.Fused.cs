@@ -25,7 +25,8 @@ public static partial class OpenClKernels
     /// inlined values are locals t&lt;id&gt;, external tensors e&lt;k&gt; read at their broadcast index, constants literals.
     /// Returns the external inputs in parameter order; the chain's value ends in t&lt;root&gt;.
     /// </summary>
-    private static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent)
+    private static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent,
+        string type = "float")
     {
         var inside = new HashSet<int>(chain.Select(n => n.Id));
         if (head is { } h) inside.Add(h);
@@ -34,7 +35,7 @@ public static partial class OpenClKernels
         foreach (var n in chain)
         {
             var prim = Prims.Get(n.Op);
-            sb.Append(indent).Append($"float t{n.Id};\n").Append(indent).Append("{\n");
+            sb.Append(indent).Append($"{type} t{n.Id};\n").Append(indent).Append("{\n");
             for (var k = 0; k < n.Inputs.Count; k++)
             {
                 var input = graph[n.Inputs[k]];
@@ -51,7 +52,7 @@ public static partial class OpenClKernels
                     }
                     value = $"e{e}[{BroadcastIndex(input.Shape, shape)}]";
                 }
-                sb.Append(indent).Append($"    const float {Letters[k]} = {value};\n");
+                sb.Append(indent).Append($"    const {type} {Letters[k]} = {value};\n");
             }
             sb.Append(indent).Append($"    t{n.Id} = {Template(prim, n)};\n").Append(indent).Append("}\n");
         }
@@ -78,10 +79,20 @@ public static partial class OpenClKernels
     {
         var root = chain[chain.Count - 1];
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
-        var (external, body) = ChainCode(graph, chain, conv.Id, root.Shape, "            ");
         var g = ConvGeometry.Of(conv, inputs[0].Shape, inputs[1].Shape, conv.Shape);
         var plain = Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs,
             comment + "\n// Fused: conv2d -> " + string.Join(" -> ", chain.Select(n => n.Op)));
+
+        // A chain that reads no other tensor runs on the whole float8 accumulator (vector built-ins, as a
+        // separate kernel would get from PoCL's vectorizer); otherwise it runs per output value, with coordinates.
+        var (vectorExternal, vectorBody) = ChainCode(graph, chain, conv.Id, root.Shape, "    ", $"float{V}");
+        if (vectorExternal.Count == 0)
+        {
+            var vstore = $"    vstore{V}(acc, 0, lanes);";
+            var vectorCode = plain.Code!.Replace(vstore, $"    const float{V} t{conv.Id} = acc;\n{vectorBody}    vstore{V}(t{root.Id}, 0, lanes);");
+            return plain with { Code = vectorCode, Args = plain.Args.Take(plain.Args.Count - 1).Append(root.Id).ToList() };
+        }
+        var (external, body) = ChainCode(graph, chain, conv.Id, root.Shape, "            ");
         // Splice the epilogue into the store loop and the extra tensors into the signature.
         var store = $"        if (tl * {V} + v < {I(g.OCG)}) ob[v * {I(g.OH * g.OW)}] = lanes[v];";
         var epilogue = $@"        if (tl * {V} + v < {I(g.OCG)})

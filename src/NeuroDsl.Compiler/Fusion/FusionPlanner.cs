@@ -15,6 +15,7 @@ public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined);
 /// </summary>
 public static class FusionPlanner
 {
+
     public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned)
     {
         var consumers = new Dictionary<int, int>();
