@@ -46,6 +46,20 @@ public sealed class ZooTests
     }
 
     [Fact]
+    public void ResNet18_ForwardAtBatch1()
+    {
+        using var m = new ResNet18(TestDevice.Instance, N: 1, seed: 1);
+        ForwardAtBatch1(m, "logits", 1000);
+    }
+
+    [Fact]
+    public void ResNet50_ForwardAtBatch1()
+    {
+        using var m = new ResNet50(TestDevice.Instance, N: 1, seed: 1);
+        ForwardAtBatch1(m, "logits", 1000);
+    }
+
+    [Fact]
     public void Dqn_MatchesTheReference_AndItsLossFallsOverAFewSteps()
     {
         using var m = new Dqn(TestDevice.Instance, N: 2, seed: 4);
