@@ -17,6 +17,7 @@ public static class Program
           neurodsl check FILE...                          report diagnostics (exit 0 clean, 65 errors)
           neurodsl summary FILE [--model NAME] [--json]   layers, shapes, parameters, multiply-adds, connections
           neurodsl ir FILE [--model NAME]                 the typed graph IR with its backward pass
+          neurodsl plan FILE [--model NAME]               the execution plan: arena, buffers, shared slots, launches
           neurodsl emit FILE [-o DIR]                     the generated C# and OpenCL C
           neurodsl graph FILE [--model NAME] [-o OUT.dot|OUT.svg]
                                                           the architecture as a Graphviz drawing (SVG needs graphviz)
@@ -71,6 +72,7 @@ public static class Program
                 "check" => Check(new Args(rest, new HashSet<string>())),
                 "summary" => Summary(new Args(rest, new HashSet<string> { "json" })),
                 "ir" => Ir(new Args(rest, new HashSet<string>())),
+                "plan" => PlanCommand(new Args(rest, new HashSet<string>())),
                 "emit" => Emit(new Args(rest, new HashSet<string>())),
                 "graph" => Graph(new Args(rest, new HashSet<string>())),
                 "train" => TrainCommand.Run(new Args(rest, new HashSet<string>())),
@@ -183,6 +185,22 @@ public static class Program
         {
             Console.Out.WriteLine($"# model {m.Name}");
             Console.Out.Write(m.Ir.Graph.Print());
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static int PlanCommand(Args args)
+    {
+        var name = args.Get("model");
+        args.CheckUnknown();
+        var path = OneFile(args);
+        var result = CompileFile(path);
+        if (result is null) return ExitCodes.DataError;
+        var models = name is null ? result.Models : new[] { PickModel(result, name, path) };
+        foreach (var m in models)
+        {
+            Console.Out.WriteLine($"# model {m.Name}");
+            Console.Out.Write(NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, Path.GetFileName(path)));
         }
         return ExitCodes.Ok;
     }

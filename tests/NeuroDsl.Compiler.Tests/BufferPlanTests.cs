@@ -61,3 +61,19 @@ public sealed class BufferPlanTests
         Assert.True(planned <= 0.65 * naive, $"planned {planned * 4} bytes, naive {naive * 4}");
     }
 }
+
+/// <summary>The plan has a printer, like every intermediate form.</summary>
+public sealed class PlanPrinterTests
+{
+    [Fact]
+    public void PlanPrinter_ListsEveryBufferSlotAndLaunch()
+    {
+        var m = NeuroCompiler.Compile("xor_mlp.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", "xor_mlp.nd"))).Models.Single();
+        var text = NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, "xor_mlp.nd");
+        Assert.Equal(m.Plan.Forward.Count + m.Plan.Backward.Count, text.Split('\n').Count(l => l.StartsWith("  nd_", StringComparison.Ordinal)));
+        Assert.Equal(m.Plan.Buffers.Count, text.Split('\n').Count(l => l.StartsWith("  b", StringComparison.Ordinal)));
+        Assert.Contains("slot 0: 2*N floats, shared by hidden.0, y.0", text);
+        Assert.Contains("nd_fused_sigmoid_grad_n13 [N] (b13(y), b9(target), b15(grad.y.0))  # xor_mlp.nd:11", text);
+        Assert.Contains("input gradients only", text);
+    }
+}

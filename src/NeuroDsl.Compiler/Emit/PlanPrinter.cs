@@ -1,0 +1,47 @@
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Planning;
+
+namespace NeuroDsl.Compiler.Emit;
+
+/// <summary>The printer for the plan stage (<c>neurodsl plan</c>): buffers and their slots, then every launch in order.</summary>
+public static class PlanPrinter
+{
+    public static string Print(Plan plan, string file)
+    {
+        var sb = new StringBuilder();
+        string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+        string Buffer(int b) => "b" + I(b) + "(" + plan.Buffers[b].Name + ")";
+        sb.Append("# parameters: arena of ").Append(I(plan.ArenaElements)).Append(" floats, trainable prefix ")
+            .Append(I(plan.TrainableElements)).Append('\n');
+        foreach (var p in plan.Params)
+            sb.Append("  +").Append(I(p.Offset)).Append(' ').Append(p.Name).Append(' ').Append(p.Shape)
+                .Append(' ').Append(p.Init).Append(p.Trainable ? "" : " (frozen)").Append('\n');
+        sb.Append("# buffers\n");
+        foreach (var b in plan.Buffers)
+        {
+            sb.Append("  b").Append(I(b.Index)).Append(' ').Append(b.Name).Append(": ").Append(b.Elements).Append(' ')
+                .Append(b.DType.ToString().ToLowerInvariant()).Append(", ").Append(b.Kind.ToString().ToLowerInvariant());
+            if (b.Kind is StorageKind.Param or StorageKind.Grad) sb.Append(" at +").Append(I(b.ArenaOffset));
+            if (b.Slot >= 0) sb.Append(" in slot ").Append(I(b.Slot));
+            sb.Append('\n');
+        }
+        for (var s = 0; s < plan.Slots.Count; s++)
+            sb.Append("  slot ").Append(I(s)).Append(": ").Append(plan.Slots[s]).Append(" floats, shared by ")
+                .Append(string.Join(", ", plan.Buffers.Where(b => b.Slot == s).Select(b => b.Name))).Append('\n');
+        foreach (var (title, launches) in new[] { ("forward", plan.Forward), ("backward", plan.Backward) })
+        {
+            sb.Append("# ").Append(title).Append(": ").Append(I(launches.Count)).Append(" launches\n");
+            foreach (var l in launches)
+            {
+                var args = string.Join(", ", l.Args.Select(a => a.Runtime ?? (a.Int is { } d ? d.ToString() : Buffer(a.Buffer))));
+                var global = l.Tile is null ? string.Join(" x ", l.Global) : string.Join(" x ", l.Global.Select((g, i) => $"ceil({g}/{l.Tile[i]})"));
+                sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append("] (").Append(args).Append(')')
+                    .Append(l.InputGradientOnly ? "  input gradients only" : "")
+                    .Append("  # ").Append(file).Append(':').Append(I(l.Line)).Append('\n');
+            }
+        }
+        return sb.ToString();
+    }
+}
