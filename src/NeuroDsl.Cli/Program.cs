@@ -173,34 +173,23 @@ public static class Program
         return ExitCodes.Ok;
     }
 
-    private static int Ir(Args args)
-    {
-        var name = args.Get("model");
-        args.CheckUnknown();
-        var path = OneFile(args);
-        var result = CompileFile(path);
-        if (result is null) return ExitCodes.DataError;
-        var models = name is null ? result.Models : new[] { PickModel(result, name, path) };
-        foreach (var m in models)
-        {
-            Console.Out.WriteLine($"# model {m.Name}");
-            Console.Out.Write(m.Ir.Graph.Print());
-        }
-        return ExitCodes.Ok;
-    }
+    private static int Ir(Args args) => PrintEach(args, (m, _) => m.Ir.Graph.Print());
 
-    private static int PlanCommand(Args args)
+    private static int PlanCommand(Args args) =>
+        PrintEach(args, (m, path) => NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, Path.GetFileName(path)));
+
+    /// <summary>Compiles FILE and prints one intermediate form of each model (or of --model NAME).</summary>
+    private static int PrintEach(Args args, Func<ModelOutput, string, string> print)
     {
         var name = args.Get("model");
         args.CheckUnknown();
         var path = OneFile(args);
         var result = CompileFile(path);
         if (result is null) return ExitCodes.DataError;
-        var models = name is null ? result.Models : new[] { PickModel(result, name, path) };
-        foreach (var m in models)
+        foreach (var m in name is null ? result.Models : new[] { PickModel(result, name, path) })
         {
             Console.Out.WriteLine($"# model {m.Name}");
-            Console.Out.Write(NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, Path.GetFileName(path)));
+            Console.Out.Write(print(m, path));
         }
         return ExitCodes.Ok;
     }
