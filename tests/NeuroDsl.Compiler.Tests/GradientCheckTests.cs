@@ -64,7 +64,8 @@ public sealed class GradientCheckTests
         var used = ops.SelectMany(m => m.Ir.Graph.Nodes).Where(n => n.Kind == NodeKind.Op).Select(n => n.Op).ToHashSet();
         var forward = new[] { "add", "sub", "mul", "div", "neg", "relu", "tanh", "sigmoid", "sign", "step", "exp", "log",
             "softmax", "linear", "matmul", "reshape", "mean", "mse", "bce", "bce_logits", "perceptron", "cross_entropy",
-            "conv2d", "pool2d", "concat", "bn_apply", "dropout", "scaled_tanh", "rbf" };
+            "conv2d", "pool2d", "concat", "bn_apply", "dropout", "scaled_tanh", "rbf",
+            "leaky_relu", "sum", "conv_transpose2d", "pad2d", "pad_axis", "instance_norm", "lrn" };
         foreach (var op in forward)
         {
             Assert.True(Autodiff.GradientRules.TryGet(op, out _), $"no gradient rule for {op}");

@@ -41,6 +41,8 @@ public static class GradientRules
         ["copy"] = (g, n, dy) => new Node?[] { dy },
         ["sum_to"] = (g, n, dy) => new Node?[] { g.Expand(dy, In(g, n, 0).Shape, n) },
         ["reshape"] = (g, n, dy) => new Node?[] { g.Reshape(dy, In(g, n, 0).Shape, n) },
+        ["sum"] = (g, n, dy) => new Node?[] { g.Expand(dy, In(g, n, 0).Shape, n) },
+        ["leaky_relu"] = (g, n, dy) => new Node?[] { g.Ew("leaky_relu_grad", n, n.Shape, n, dy, In(g, n, 1)), null },
         ["mean"] = (g, n, dy) => new Node?[] { g.Ew("mean_grad", n, In(g, n, 0).Shape, dy) },
         ["mse"] = LossRule("mse_grad"),
         ["bce"] = LossRule("bce_grad"),
@@ -49,7 +51,7 @@ public static class GradientRules
         ["softmax"] = (g, n, dy) => new Node?[] { g.Op("softmax_grad", n.Shape, null, n, n, dy) },
         ["cross_entropy"] = (g, n, dy) => new Node?[]
         {
-            g.Op("cross_entropy_grad", In(g, n, 0).Shape, null, n, In(g, n, 0), In(g, n, 1), dy), null,
+            g.Op("cross_entropy_grad", In(g, n, 0).Shape, n.Attrs, n, In(g, n, 0), In(g, n, 1), dy), null,
         },
         ["matmul"] = MatMulRule,
         ["linear"] = LinearRule,
@@ -59,6 +61,15 @@ public static class GradientRules
         ["concat"] = ConcatRule,
         ["bn_apply"] = BatchNormRule,
         ["dropout"] = (g, n, dy) => new Node?[] { g.Op("dropout_grad", n.Shape, n.Attrs, n, dy) },
+        ["conv_transpose2d"] = ConvTransposeRule,
+        ["pad2d"] = (g, n, dy) => new Node?[] { g.Op("pad2d_grad", In(g, n, 0).Shape, n.Attrs, n, dy) },
+        // Zero padding along one axis: the gradient is the slice the input occupies.
+        ["pad_axis"] = (g, n, dy) => new Node?[]
+        {
+            g.Op("slice", In(g, n, 0).Shape, new Dictionary<string, object> { ["axis"] = n.AttrInt("axis"), ["start"] = n.AttrInt("before") }, n, dy),
+        },
+        ["instance_norm"] = (g, n, dy) => new Node?[] { g.Op("instance_norm_grad", n.Shape, n.Attrs, n, In(g, n, 0), dy) },
+        ["lrn"] = (g, n, dy) => new Node?[] { g.Op("lrn_grad", n.Shape, n.Attrs, n, In(g, n, 0), dy) },
         ["rbf"] = (g, n, dy) => new Node?[]
         {
             g.Op("rbf_grad_input", In(g, n, 0).Shape, null, n, In(g, n, 0), In(g, n, 1), dy),
@@ -91,6 +102,19 @@ public static class GradientRules
             grads.Add(g.Reshape(g.SumTo(dy, new Shape(new[] { oc, (Dim)1, (Dim)1 }), n), new Shape(new[] { oc }), n));
         }
         return grads.ToArray();
+    }
+
+    // The transposed convolution is the input gradient of a convolution from its output to its input, so
+    // dx is that convolution applied to dy, and dw correlates dy (the convolution's input) with x (its output gradient).
+    private static Node?[] ConvTransposeRule(GradBuilder g, Node n, Node dy)
+    {
+        var x = In(g, n, 0);
+        var w = In(g, n, 1);
+        return new Node?[]
+        {
+            g.Op("conv2d", x.Shape, n.Attrs, n, dy, w),
+            g.Op("conv2d_grad_weight", w.Shape, n.Attrs, n, x, dy),
+        };
     }
 
     private static Node?[] ConcatRule(GradBuilder g, Node n, Node dy)

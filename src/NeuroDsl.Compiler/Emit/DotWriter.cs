@@ -81,9 +81,9 @@ public static class DotWriter
             lines.Add(row.Params.ToString("N0", CultureInfo.InvariantCulture) + " params" + (row.Frozen > 0 ? $" (+{row.Frozen:N0} frozen)" : ""));
         var fill = n.Layer switch
         {
-            "conv2d" or "dense" or "rbf" => "#dde8f8",
+            "conv2d" or "conv_transpose2d" or "dense" or "rbf" => "#dde8f8",
             "maxpool" or "avgpool" or "sumpool" or "subsample" or "global_avgpool" => "#f8ecd8",
-            "batchnorm" or "dropout" => "#f0e4f4",
+            "batchnorm" or "instance_norm" or "lrn" or "dropout" => "#f0e4f4",
             _ => "#f4f6fb",
         };
         return $"n{n.Id} [fillcolor=\"{fill}\", label={Quote(string.Join("\n", lines))}];";
@@ -94,7 +94,7 @@ public static class DotWriter
         string Pair(string attr) => n.Attrs.TryGetValue(attr, out var v) && v is long[] a ? (a[0] == a[1] ? a[0].ToString(CultureInfo.InvariantCulture) : $"{a[0]}x{a[1]}") : "";
         return n.Op switch
         {
-            "conv2d" => $" {n.Shape[1]} filters" + (Pair("stride") is "1" or "" ? "" : ", stride " + Pair("stride")),
+            "conv2d" or "conv_transpose2d" => $" {n.Shape[1]} filters" + (Pair("stride") is "1" or "" ? "" : ", stride " + Pair("stride")),
             "pool2d" => " " + Pair("kernel") + (Pair("stride") == Pair("kernel") ? "" : ", stride " + Pair("stride")),
             _ => "",
         };

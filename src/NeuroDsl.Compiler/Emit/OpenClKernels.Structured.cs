@@ -21,7 +21,7 @@ public static partial class OpenClKernels
         return node.Op switch
         {
             "conv2d" => Conv(name, node, inputs, comment),
-            "conv2d_grad_input" => ConvGradInput(name, node, inputs, comment),
+            "conv2d_grad_input" or "conv_transpose2d" => ConvGradInput(name, node, inputs, comment),
             "conv2d_grad_weight" => ConvGradWeight(name, node, inputs, comment),
             "pool2d" => Pool(name, node, inputs, comment),
             "pool2d_grad" => PoolGrad(name, node, inputs, comment),
@@ -33,6 +33,12 @@ public static partial class OpenClKernels
             "bn_grad_input" => BnGradInput(name, node, inputs, comment),
             "dropout" or "dropout_grad" => Dropout(name, node, inputs, comment),
             "rbf" or "rbf_grad_input" or "rbf_grad_weight" => Rbf(name, node, inputs, comment),
+            "pad2d" => Pad2d(name, node, inputs, comment),
+            "pad2d_grad" => Pad2dGrad(name, node, inputs, comment),
+            "pad_axis" => PadAxis(name, node, inputs, comment),
+            "instance_norm" or "instance_norm_grad" => InstanceNorm(name, node, inputs, comment),
+            "lrn" => Lrn(name, node, inputs, comment),
+            "lrn_grad" => LrnGrad(name, node, inputs, comment),
             _ => throw new InvalidOperationException("no kernel for " + node.Op),
         };
     }

@@ -188,7 +188,7 @@ public static partial class OpenClKernels
             var value = inputs[k].Kind == NodeKind.Const ? Lit(inputs[k].ConstValue) : $"in{k}[{(inputs[k].Shape.Numel == (Dim)1 && !shape.Equals(inputs[k].Shape) ? "0" : "i")}]";
             sb.Append($"        const float {Letters[k]} = {value};").AppendLine();
         }
-        sb.Append("        acc += ").Append(prim.CExpr).AppendLine(";\n    }");
+        sb.Append("        acc += ").Append(prim.CExpr!.Replace("NUMEL", "((float)" + shape.Numel.ToC() + ")")).AppendLine(";\n    }");
         sb.Append("    out[0] = acc / (float)").Append(shape.Numel.ToC()).AppendLine(";\n}");
         return new NodeLaunch(name, args, new Dim[] { 1 }, sb.ToString());
     }
@@ -265,36 +265,46 @@ public static partial class OpenClKernels
 ");
                 break;
             case "cross_entropy":
-                // One work-item: mean over rows of logsumexp(x) - x[label]. An out-of-range label gives NaN.
+            {
+                // One work-item: mean over rows of Σ_j p_j·(logsumexp(x) − x_j), p one-hot from a label (an
+                // out-of-range label gives NaN) or a given distribution.
+                var soft = node.AttrBool("soft");
+                var term = soft
+                    ? $"float ps = 0.0f, px = 0.0f;\n        for (int j = 0; j < {c}; j++) {{ const float p = in1[row * {c} + j]; ps += p; px += p * x[j]; }}\n        total += ps * (log(s) + m) - px;"
+                    : $"const int label = in1[row];\n        total += (label >= 0 && label < {c}) ? log(s) + m - x[label] : NAN;";
                 sb.Append($@"    float total = 0.0f;
     for (int row = 0; row < {rows.ToC()}; row++)
     {{
         const __global float* x = in0 + row * {c};
-        const int label = in1[row];
         float m = x[0];
         for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
         float s = 0.0f;
         for (int j = 0; j < {c}; j++) s += exp(x[j] - m);
-        total += (label >= 0 && label < {c}) ? log(s) + m - x[label] : NAN;
+        {term}
     }}
     out[0] = total / (float){rows.ToC()};
 ");
                 rows = 1;
                 break;
+            }
             case "cross_entropy_grad":
+            {
+                // d/dx_j = softmax_j·Σp − p_j, times dL over the rows.
+                var soft = node.AttrBool("soft");
                 sb.Append($@"    const int row = get_global_id(0);
     const __global float* x = in0 + row * {c};
     __global float* dx = out + row * {c};
-    const int label = in1[row];
+{(soft ? $"    const __global float* p = in1 + row * {c};\n    float ps = 0.0f;\n    for (int j = 0; j < {c}; j++) ps += p[j];" : "    const int label = in1[row];")}
     const float scale = {Dl()} / (float){rows.ToC()};
     float m = x[0];
     for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
     float s = 0.0f;
     for (int j = 0; j < {c}; j++) s += exp(x[j] - m);
     const float inv = 1.0f / s;
-    for (int j = 0; j < {c}; j++) dx[j] = (exp(x[j] - m) * inv - (j == label ? 1.0f : 0.0f)) * scale;
+    for (int j = 0; j < {c}; j++) dx[j] = (exp(x[j] - m) * inv{(soft ? " * ps - p[j]" : " - (j == label ? 1.0f : 0.0f)")}) * scale;
 ");
                 break;
+            }
             default:
                 throw new InvalidOperationException("no row kernel for " + node.Op);
         }

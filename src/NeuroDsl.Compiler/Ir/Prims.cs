@@ -67,11 +67,14 @@ public static class Prims
         Ew("log", 1, "log(a)", x => Math.Log(x[0]));
         Ew("expand", 1, "a", x => x[0]);
         Ew("copy", 1, "a", x => x[0]);
+        // b is the slope, a literal constant: max(x, slope·x) for slopes in [0, 1].
+        Ew("leaky_relu", 2, "(a > 0.0f ? a : a * b)", x => x[0] > 0 ? x[0] : x[0] * x[1]);
 
         // Elementwise gradient ops (a = saved value, b = incoming gradient, unless stated).
         Ew("relu_grad", 2, "(a > 0.0f ? b : 0.0f)", x => x[0] > 0 ? x[1] : 0);
         Ew("tanh_grad", 2, "b * (1.0f - a * a)", x => x[1] * (1 - x[0] * x[0]));
         Ew("sigmoid_grad", 2, "b * a * (1.0f - a)", x => x[1] * x[0] * (1 - x[0]));
+        Ew("leaky_relu_grad", 3, "(a > 0.0f ? b : b * c)", x => x[0] > 0 ? x[1] : x[1] * x[2]); // (y, dy, slope)
         Ew("div_grad_b", 3, "-a * b / (c * c)", x => -x[0] * x[1] / (x[2] * x[2])); // (dy, a, b)
 
         // Losses: mean over all elements of a term in (a = prediction, b = target); the gradient takes
@@ -93,6 +96,7 @@ public static class Prims
 
         Add(new Prim("sum_to", PrimKind.SumTo, 1));
         Add(new Prim("mean", PrimKind.LossMean, 1, "a", (x, _) => x[0]));
+        Add(new Prim("sum", PrimKind.LossMean, 1, "a * NUMEL", (x, n) => x[0] * n));
         Add(new Prim("mean_grad", PrimKind.Elementwise, 1, "a / NUMEL", (x, n) => x[0] / n));
         Add(new Prim("linear", PrimKind.Gemm, 3));
         Add(new Prim("matmul", PrimKind.Gemm, 2));
@@ -113,6 +117,8 @@ public static class Prims
                      "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "pool2d", "pool2d_grad", "concat", "slice",
                      "bn_stats", "bn_apply", "bn_grad_params", "bn_grad_input", "dropout", "dropout_grad",
                      "rbf", "rbf_grad_input", "rbf_grad_weight",
+                     "conv_transpose2d", "pad2d", "pad2d_grad", "pad_axis", "instance_norm", "instance_norm_grad",
+                     "lrn", "lrn_grad",
                  })
             Add(new Prim(name, PrimKind.Custom, -1));
     }

@@ -54,6 +54,14 @@ public static partial class ReferenceInterpreter
             case "rbf": return Rbf(ins[0], ins[1], shapes[1]);
             case "rbf_grad_input":
             case "rbf_grad_weight": return RbfGrad(node.Op, ins[0], ins[1], ins[2], shapes[0], shapes[1]);
+            case "conv_transpose2d": return ConvGradInput(node, ins[0], ins[1], outShape, shapes[1], shapes[0]);
+            case "pad2d": return Pad2d(node, ins[0], shapes[0], outShape);
+            case "pad2d_grad": return Pad2dGrad(node, ins[0], outShape, shapes[0]);
+            case "pad_axis": return PadAxis(node, ins[0], shapes[0], outShape);
+            case "instance_norm": return InstanceNorm(node, ins[0], null, shapes[0]);
+            case "instance_norm_grad": return InstanceNorm(node, ins[0], ins[1], shapes[0]);
+            case "lrn": return Lrn(node, ins[0], null, shapes[0]);
+            case "lrn_grad": return Lrn(node, ins[0], ins[1], shapes[0]);
             default: throw new InvalidOperationException("no reference for " + node.Op);
         }
     }

@@ -171,23 +171,33 @@ public static partial class ReferenceInterpreter
             }
             case "cross_entropy":
             {
+                var soft = node.AttrBool("soft");
                 var total = 0.0;
                 for (var r = 0; r < rows; r++)
                 {
-                    var label = (int)ins[1][r];
-                    total += label >= 0 && label < c ? -Math.Log(Softmax(r)[label]) : double.NaN;
+                    var p = Softmax(r);
+                    if (soft)
+                        for (var j = 0; j < c; j++) total -= ins[1][r * c + j] * Math.Log(p[j]);
+                    else
+                    {
+                        var label = (int)ins[1][r];
+                        total += label >= 0 && label < c ? -Math.Log(p[label]) : double.NaN;
+                    }
                 }
                 return new[] { total / rows };
             }
             case "cross_entropy_grad":
             {
+                var soft = node.AttrBool("soft");
                 var dx = new double[x.Length];
                 var scale = ins[2][0] / rows;
                 for (var r = 0; r < rows; r++)
                 {
                     var p = Softmax(r);
-                    var label = (int)ins[1][r];
-                    for (var j = 0; j < c; j++) dx[r * c + j] = (p[j] - (j == label ? 1 : 0)) * scale;
+                    var target = soft ? Enumerable.Range(0, c).Select(j => ins[1][r * c + j]).ToArray()
+                        : Enumerable.Range(0, c).Select(j => j == (int)ins[1][r] ? 1.0 : 0.0).ToArray();
+                    var mass = target.Sum();
+                    for (var j = 0; j < c; j++) dx[r * c + j] = (p[j] * mass - target[j]) * scale;
                 }
                 return dx;
             }

@@ -100,14 +100,28 @@ public sealed partial class Binder
         return new TensorValue(AddOp("mean", new[] { x.Id }, Shape.Scalar, DType.F32, null, span, "mean"));
     }
 
+    /// <summary>
+    /// Mean over rows of −Σ_j p_j·log softmax(x)_j: with class indices (i32[N]) p is one-hot; with a
+    /// distribution per row (f32[N, C], AlphaGo Zero's search probabilities) p is that distribution.
+    /// </summary>
     internal Value CrossEntropy(Node logits, Node labels, SourceSpan span)
     {
         RequireFloat("cross_entropy", span, logits);
-        if (labels.DType != DType.I32)
-            Fail(Codes.DTypeMismatch, span, "cross_entropy takes class indices as labels: i32[N]", "labels", "i32", labels.DType.ToString().ToLowerInvariant());
-        if (logits.Shape.Rank != 2 || labels.Shape.Rank != 1 || logits.Shape[0] != labels.Shape[0] || !logits.Shape[1].IsConstant)
-            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C] and labels [N]; got {logits.Shape} and {labels.Shape}", "cross_entropy");
-        return new TensorValue(AddOp("cross_entropy", new[] { logits.Id, labels.Id }, Shape.Scalar, DType.F32, null, span, "cross_entropy"));
+        if (logits.Shape.Rank != 2 || !logits.Shape[1].IsConstant)
+            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C]; got {logits.Shape}", "cross_entropy");
+        var soft = labels.DType == DType.F32;
+        if (soft && !labels.Shape.Equals(logits.Shape))
+            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C] and probabilities of the same shape; got {logits.Shape} and {labels.Shape}", "cross_entropy");
+        if (!soft && (labels.Shape.Rank != 1 || logits.Shape[0] != labels.Shape[0]))
+            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C] and labels [N] (or probabilities [N, C]); got {logits.Shape} and {labels.Shape}", "cross_entropy");
+        var attrs = soft ? new Dictionary<string, object> { ["soft"] = true } : null;
+        return new TensorValue(AddOp("cross_entropy", new[] { logits.Id, labels.Id }, Shape.Scalar, DType.F32, attrs, span, "cross_entropy"));
+    }
+
+    internal Value Sum(Node x, SourceSpan span)
+    {
+        RequireFloat("sum", span, x);
+        return new TensorValue(AddOp("sum", new[] { x.Id }, Shape.Scalar, DType.F32, null, span, "sum"));
     }
 
     private void RequireFloat(string op, SourceSpan span, params Node[] inputs)

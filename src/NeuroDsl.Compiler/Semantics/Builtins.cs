@@ -108,6 +108,7 @@ public static partial class Builtins
         Def("mean", c => c.Binder.Mean(c.Tensor("x"), c.Span), T("x"));
         Def("scaled_tanh", c => c.Binder.Elementwise("scaled_tanh", c.Span, c.Tensor("x")), T("x"));
         RegisterStructured();
+        RegisterZoo();
 
         // Initializers are values: `init: he_normal`, `init: uniform(-1, 1)`.
         foreach (var name in new[] { "glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal",

@@ -1,0 +1,130 @@
+using System;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Reference;
+
+/// <summary>Float64 references of padding, instance norm and local response normalization, from their definitions.</summary>
+public static partial class ReferenceInterpreter
+{
+    /// <summary>The input coordinate a padded coordinate copies, or -1 for a zero.</summary>
+    private static long PadSource(long o, long before, long size, bool reflect)
+    {
+        var i = o - before;
+        if (i >= 0 && i < size) return i;
+        if (!reflect) return -1;
+        return i < 0 ? -i : 2 * (size - 1) - i;
+    }
+
+    /// <summary>Visits (padded index, input index) for every padded position that copies an input value.</summary>
+    private static void ForEachPadded(Node node, long[] xs, long[] ys, Action<long, long> visit)
+    {
+        var p = node.AttrInts("pads");
+        var reflect = node.AttrString("mode") == "reflect";
+        for (long nc = 0; nc < xs[0] * xs[1]; nc++)
+            for (long oy = 0; oy < ys[2]; oy++)
+                for (long ox = 0; ox < ys[3]; ox++)
+                {
+                    var iy = PadSource(oy, p[0], xs[2], reflect);
+                    var ix = PadSource(ox, p[2], xs[3], reflect);
+                    if (iy >= 0 && ix >= 0) visit((nc * ys[2] + oy) * ys[3] + ox, (nc * xs[2] + iy) * xs[3] + ix);
+                }
+    }
+
+    private static double[] Pad2d(Node node, double[] x, long[] xs, long[] ys)
+    {
+        var y = new double[Numel(ys)];
+        ForEachPadded(node, xs, ys, (o, i) => y[o] = x[i]);
+        return y;
+    }
+
+    private static double[] Pad2dGrad(Node node, double[] dy, long[] xs, long[] ys)
+    {
+        var dx = new double[Numel(xs)];
+        ForEachPadded(node, xs, ys, (o, i) => dx[i] += dy[o]);
+        return dx;
+    }
+
+    private static double[] PadAxis(Node node, double[] x, long[] xs, long[] ys)
+    {
+        var axis = (int)node.AttrInt("axis");
+        var before = node.AttrInt("before");
+        long inner = 1;
+        for (var d = axis + 1; d < xs.Length; d++) inner *= xs[d];
+        var y = new double[Numel(ys)];
+        for (long i = 0; i < x.Length; i++)
+        {
+            var a = i / inner % xs[axis];
+            var outer = i / (inner * xs[axis]);
+            y[(outer * ys[axis] + a + before) * inner + i % inner] = x[i];
+        }
+        return y;
+    }
+
+    /// <summary>x̂ per (example, channel) plane; with dy, the gradient through the mean and variance.</summary>
+    private static double[] InstanceNorm(Node node, double[] x, double[]? dy, long[] xs)
+    {
+        var eps = node.AttrDouble("eps");
+        var hw = xs[2] * xs[3];
+        var y = new double[x.Length];
+        for (long plane = 0; plane < xs[0] * xs[1]; plane++)
+        {
+            var o = plane * hw;
+            double mean = 0, variance = 0;
+            for (long p = 0; p < hw; p++) mean += x[o + p];
+            mean /= hw;
+            for (long p = 0; p < hw; p++) variance += (x[o + p] - mean) * (x[o + p] - mean);
+            var inv = 1 / Math.Sqrt(variance / hw + eps);
+            if (dy is null)
+            {
+                for (long p = 0; p < hw; p++) y[o + p] = (x[o + p] - mean) * inv;
+                continue;
+            }
+            double sd = 0, sdx = 0;
+            for (long p = 0; p < hw; p++)
+            {
+                sd += dy[o + p];
+                sdx += dy[o + p] * (x[o + p] - mean) * inv;
+            }
+            for (long p = 0; p < hw; p++) y[o + p] = (dy[o + p] - sd / hw - (x[o + p] - mean) * inv * sdx / hw) * inv;
+        }
+        return y;
+    }
+
+    /// <summary>b_c = a_c·s_c^−β with s_c = k + α·Σ_{window(c)} a_j²; with dy, the gradient through every s_j.</summary>
+    private static double[] Lrn(Node node, double[] x, double[]? dy, long[] xs)
+    {
+        var size = node.AttrInt("size");
+        var alpha = node.AttrDouble("alpha");
+        var beta = node.AttrDouble("beta");
+        var k = node.AttrDouble("k");
+        var (c, hw) = (xs[1], xs[2] * xs[3]);
+        var result = new double[x.Length];
+        for (long n = 0; n < xs[0]; n++)
+            for (long p = 0; p < hw; p++)
+            {
+                long At(long ch) => (n * c + ch) * hw + p;
+                var s = new double[c];
+                for (long ch = 0; ch < c; ch++)
+                {
+                    var sum = 0.0;
+                    for (var j = Math.Max(0, ch - size / 2); j <= Math.Min(c - 1, ch + (size - 1) / 2); j++) sum += x[At(j)] * x[At(j)];
+                    s[ch] = k + alpha * sum;
+                }
+                for (long ch = 0; ch < c; ch++)
+                {
+                    if (dy is null)
+                    {
+                        result[At(ch)] = x[At(ch)] * Math.Pow(s[ch], -beta);
+                        continue;
+                    }
+                    // ∂b_j/∂a_c = δ_jc·s_j^−β − 2αβ·a_j·a_c·s_j^(−β−1) for every j whose window holds c.
+                    var g = dy[At(ch)] * Math.Pow(s[ch], -beta);
+                    for (long j = 0; j < c; j++)
+                        if (ch >= j - size / 2 && ch <= j + (size - 1) / 2)
+                            g -= 2 * alpha * beta * dy[At(j)] * x[At(j)] * x[At(ch)] * Math.Pow(s[j], -beta - 1);
+                    result[At(ch)] = g;
+                }
+            }
+        return result;
+    }
+}
