@@ -242,26 +242,39 @@ public sealed partial class Binder
                 Fail(Codes.ExpectShape, e.Span, $"expected {expected}, computed {node.Shape}", e.Subject.Text, expected, node.Shape);
             return;
         }
-        var number = RequireInt(Eval(e.Value!, scope), e.Subject.Text, e.Value!.Span);
+        var figure = Eval(e.Value!, scope);
+        double? within = null;
+        if (e.WithinPercent is not null)
+        {
+            within = Eval(e.WithinPercent, scope) is NumberValue { Number: >= 0 and < 100 } pct ? pct.Number
+                : Fail<double>(Codes.BadValue, e.WithinPercent.Span, null, "Give 'within' a percentage from 0 to 100");
+        }
+        var number = within is null ? RequireInt(figure, e.Subject.Text, e.Value!.Span)
+            : figure is NumberValue { Number: > 0 } n ? n.Number : Fail<double>(Codes.BadValue, e.Value!.Span, null, "Give '~=' a positive figure");
+        // A paper's rounded figure ("60 million parameters") holds within the stated percentage.
+        bool Holds(long computed) => within is { } w ? Math.Abs(computed - number) <= number * w / 100 : computed == number;
+        string Expected() => within is { } w ? $"{number:N0} ± {w}%" : $"{number:N0}";
+        string Off(long computed) => within is null ? "" : $" ({(computed - number) / number * 100:+0.0;-0.0}%)";
+        object Figure() => within is null ? (long)number : Expected();
         switch (e.Subject.Text)
         {
             case "params":
                 var count = _graph.TrainableParameterCount;
-                if (count != number)
-                    Fail(Codes.ExpectParams, e.Span, $"expected {number:N0}, computed {count:N0}{ParamBreakdown()}", number, count);
+                if (!Holds(count))
+                    Fail(Codes.ExpectParams, e.Span, $"expected {Expected()}, computed {count:N0}{Off(count)}{ParamBreakdown()}", Figure(), count);
                 break;
             case "flops":
                 var macs = _graph.MacsPerExample;
-                if (macs != number)
-                    Fail(Codes.ExpectFlops, e.Span, $"expected {number:N0}, computed {macs:N0} (multiply-adds per example)", number, macs);
+                if (!Holds(macs))
+                    Fail(Codes.ExpectFlops, e.Span, $"expected {Expected()}, computed {macs:N0}{Off(macs)} (multiply-adds per example)", Figure(), macs);
                 break;
             case "connections":
                 var connections = _graph.ConnectionsPerExample;
-                if (connections != number)
-                    Fail(Codes.ExpectConnections, e.Span, $"expected {number:N0}, computed {connections:N0} (inputs and biases feeding each unit, summed)", number, connections);
+                if (!Holds(connections))
+                    Fail(Codes.ExpectConnections, e.Span, $"expected {Expected()}, computed {connections:N0}{Off(connections)} (inputs and biases feeding each unit, summed)", Figure(), connections);
                 break;
             default:
-                Fail(Codes.ExpectUnknown, e.Subject.Span, "known: params == N, flops == N, connections == N, name: [dims]",
+                Fail(Codes.ExpectUnknown, e.Subject.Span, "known: params == N, params ~= N within P%, flops …, connections …, name: [dims]",
                     $"Expect 'params', 'flops', 'connections' or a value's shape, not '{e.Subject.Text}'");
                 break;
         }

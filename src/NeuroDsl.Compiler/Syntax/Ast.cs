@@ -48,7 +48,8 @@ public sealed record LossStmt(Expr Value) : Stmt;
 public sealed record ReturnStmt(Expr Value) : Stmt;
 
 /// <summary><c>expect params == 9</c>, <c>expect flops == 6</c>, <c>expect y: [N, 1]</c></summary>
-public sealed record ExpectStmt(Ident Subject, Expr? Value, IReadOnlyList<Expr>? Dims) : Stmt;
+/// <summary><c>expect params == N</c>, <c>expect params ~= N within P %</c> (a paper's rounded figure) or <c>expect x: [dims]</c>.</summary>
+public sealed record ExpectStmt(Ident Subject, Expr? Value, IReadOnlyList<Expr>? Dims, Expr? WithinPercent = null) : Stmt;
 
 // ---- Expressions -----------------------------------------------------------------------------
 

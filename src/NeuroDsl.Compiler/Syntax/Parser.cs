@@ -18,7 +18,7 @@ public sealed class Parser
     private static readonly HashSet<string> Keywords = new(StringComparer.Ordinal)
     {
         "model", "block", "input", "output", "loss", "return", "expect", "paper", "repeat", "if", "then", "else",
-        "and", "or", "not", "true", "false", "cell", "scan",
+        "and", "or", "not", "true", "false", "cell", "scan", "within",
     };
 
     private readonly string _file;
@@ -319,12 +319,18 @@ public sealed class Parser
                              select (Stmt)new LetStmt(name, value.GetOrDefault(), true));
         var loss = Spanned(from kw in Kw("loss") from v in expr select (Stmt)new LossStmt(v));
         var ret = Spanned(from kw in Kw("return") from v in expr select (Stmt)new ReturnStmt(v));
-        var expectValue = from eq in Sym("==", "'=='") from v in expr select (v, (IReadOnlyList<Expr>?)null);
-        var expectShape = from colon in Sym(":", "':'") from d in dims select ((Expr?)null, (IReadOnlyList<Expr>?)d);
+        var expectValue = from eq in Sym("==", "'=='") from v in expr select ((Expr?)v, (IReadOnlyList<Expr>?)null, (Expr?)null);
+        var expectApprox = from eq in Sym("~=", "'~='")
+                           from v in expr
+                           from kw in Kw("within")
+                           from t in expr
+                           from pct in Sym("%", "'%'")
+                           select ((Expr?)v, (IReadOnlyList<Expr>?)null, (Expr?)t);
+        var expectShape = from colon in Sym(":", "':'") from d in dims select ((Expr?)null, (IReadOnlyList<Expr>?)d, (Expr?)null);
         var expect = Spanned(from kw in Kw("expect")
                              from subject in ident
-                             from rest in expectValue.Select(x => ((Expr?)x.v, x.Item2)).Or(expectShape)
-                             select (Stmt)new ExpectStmt(subject, rest.Item1, rest.Item2));
+                             from rest in expectValue.Or(expectApprox).Or(expectShape)
+                             select (Stmt)new ExpectStmt(subject, rest.Item1, rest.Item2, rest.Item3));
         var let = Spanned(from name in ident
                           from eq in Sym("=", "'='")
                           from v in expr
