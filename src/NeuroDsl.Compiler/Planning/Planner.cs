@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Text.RegularExpressions;
 using NeuroDsl.Compiler.Diagnostics;
 using NeuroDsl.Compiler.Emit;
 using NeuroDsl.Compiler.Fusion;
@@ -70,6 +71,7 @@ public static class Planner
         var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
 
         var lines = sourceText.Replace("\r\n", "\n").Split('\n');
+        var shared = new Dictionary<string, SharedKernel>(StringComparer.Ordinal);
         foreach (var node in graph.Nodes)
         {
             if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
@@ -98,7 +100,7 @@ public static class Planner
             var target = node.IsBackward ? plan.Backward : plan.Forward;
             foreach (var step in launch.Before is null ? new[] { launch } : new[] { launch.Before, launch })
             {
-                if (step.Code is not null) plan.Kernels.Add(new KernelSource(step.Kernel, step.Code));
+                var kernel = step.Code is null ? step.Kernel : Share(plan, shared, step, launch.Kernel, $"{node.Span.File}:{line}");
                 var args = step.Args.Select(a => a switch
                 {
                     int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
@@ -106,10 +108,21 @@ public static class Planner
                     string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
                     _ => LaunchArg.Size((Dim)a),
                 }).ToList();
-                target.Add(new Launch(step.Kernel, args, step.Global, line, text, new[] { node.Id },
+                target.Add(new Launch(kernel, args, step.Global, line, text, new[] { node.Id },
                     node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
                     covered.Where(l => l != line).Select(l => (l, lines[l - 1].Trim())).ToList()));
             }
+        }
+
+        foreach (var k in shared.Values.Where(k => k.Users.Count > 1))
+        {
+            var source = plan.Kernels[k.Index];
+            var users = k.Users.Distinct().ToList();
+            var note = $"// The same code serves {k.Users.Count} launches: " + string.Join(", ", users.Take(8)) + (users.Count > 8 ? ", …" : "") + "\n";
+            var at = source.Code.IndexOf("__kernel", StringComparison.Ordinal);
+            var header = source.Code.Substring(0, at);
+            var tableEnd = header.LastIndexOf("//", StringComparison.Ordinal);
+            plan.Kernels[k.Index] = source with { Code = source.Code.Insert(header.IndexOf('\n', tableEnd) + 1, note) };
         }
 
         // Gradients that are not computed into the arena (shared, or a view) are copied there.
@@ -141,6 +154,33 @@ public static class Planner
                 plan.InputGradients.Add(new NamedBuffer("grad." + input.Name, b, input.Shape, DType.F32));
         BufferPlanner.Assign(plan);
         return plan;
+    }
+
+    private sealed class SharedKernel
+    {
+        public SharedKernel(int index) => Index = index;
+        public int Index { get; }
+        public List<string> Users { get; } = new();
+    }
+
+    /// <summary>
+    /// Identical generated kernels (the repeated blocks of a ResNet, say) become one kernel with several launches:
+    /// code is compared without its comments and its name, so a model compiles each distinct kernel once.
+    /// </summary>
+    private static string Share(Plan plan, Dictionary<string, SharedKernel> shared, NodeLaunch step, string baseName, string user)
+    {
+        var body = Regex.Replace(step.Code!, @"^//[^\n]*\n", "", RegexOptions.Multiline);
+        body = Regex.Replace(body, Regex.Escape(baseName) + "(?![0-9])", "@");
+        if (shared.TryGetValue(body, out var known))
+        {
+            known.Users.Add(user);
+            return plan.Kernels[known.Index].Name;
+        }
+        var entry = new SharedKernel(plan.Kernels.Count);
+        entry.Users.Add(user);
+        shared[body] = entry;
+        plan.Kernels.Add(new KernelSource(step.Kernel, step.Code!));
+        return step.Kernel;
     }
 
     private static int AddBuffer(Plan plan, string name, Dim elements, DType dtype, StorageKind kind, long offset)
