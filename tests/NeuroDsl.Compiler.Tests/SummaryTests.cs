@@ -29,6 +29,8 @@ public sealed class SummaryTests
             Assert.Equal(m.Ir.Graph.TrainableParameterCount, layers.Sum(l => l.Params));
             Assert.Equal(m.Ir.Graph.MacsPerExample, layers.Sum(l => l.Macs));
             Assert.Equal(m.Ir.Graph.ConnectionsPerExample, layers.Sum(l => l.Connections));
+            // Every layer has a name of its own (blocks and ops of one statement never share one).
+            Assert.Equal(layers.Count, layers.Select(l => l.Name).Distinct().Count());
             // Every parameter is counted by exactly one layer.
             Assert.Equal(m.Ir.Graph.Params.Select(p => p.Name).OrderBy(n => n), layers.SelectMany(l => l.ParamShapes.Select(p => p.Name)).OrderBy(n => n));
         }

@@ -385,7 +385,7 @@ public sealed partial class Binder
 
         FlushPendingParams(null);
         var instance = new Frame();
-        _frames.Peek().Children.Add(instance);
+        _frames.Peek().AddChild(instance);
         _frames.Push(instance);
         _blockStack.Push(block.Name.Text);
         try
@@ -419,7 +419,7 @@ public sealed partial class Binder
         for (var i = 0; i < count; i++)
         {
             var iteration = new Frame();
-            _frames.Peek().Children.Add(iteration);
+            _frames.Peek().AddChild(iteration);
             _frames.Push(iteration);
             try
             {

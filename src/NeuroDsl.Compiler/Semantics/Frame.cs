@@ -24,14 +24,35 @@ internal sealed class Frame
 
     public List<Node> All { get; } = new();
 
+    /// <summary>How many of this frame's own ops existed when each child was added (creation order).</summary>
+    private readonly List<int> _childAt = new();
+
+    public void AddChild(Frame child)
+    {
+        Children.Add(child);
+        _childAt.Add(Ops.Count);
+    }
+
     public void Close(string name, Node? final)
     {
+        // A statement made of blocks only names them name.0, name.1, … (or just name when there is one); when
+        // it also has ops of its own, ops and blocks are numbered together in the order they were created, so
+        // `s = x |> Block() |> maxpool(2)` gives s.0 (the block) and s (the pooling), never two names alike.
+        var mixed = Ops.Count > 0 && Children.Count > 0;
+        var prefixes = new string[Children.Count];
         var k = 0;
-        foreach (var op in Ops)
+        var child = 0;
+        for (var i = 0; i < Ops.Count; i++)
         {
+            var op = Ops[i];
+            for (; mixed && child < Children.Count && _childAt[child] <= i; child++)
+                prefixes[child] = Join(name, (k++).ToString(CultureInfo.InvariantCulture));
             op.Name = op == final ? name : Join(name, (k++).ToString(CultureInfo.InvariantCulture));
             All.Add(op);
         }
+        for (; child < Children.Count; child++)
+            prefixes[child] = mixed ? Join(name, (k++).ToString(CultureInfo.InvariantCulture))
+                : Children.Count == 1 ? name : Join(name, child.ToString(CultureInfo.InvariantCulture));
         var owners = Params.Select(p => p.Owner).Distinct().Count();
         foreach (var (param, owner, baseName) in Params)
         {
@@ -40,14 +61,11 @@ internal sealed class Frame
         }
         All.AddRange(Named);
         for (var i = 0; i < Children.Count; i++)
-        {
-            var prefix = Children.Count == 1 ? name : Join(name, i.ToString(CultureInfo.InvariantCulture));
             foreach (var node in Children[i].All)
             {
-                node.Name = Join(prefix, node.Name);
+                node.Name = Join(prefixes[i], node.Name);
                 All.Add(node);
             }
-        }
     }
 
     public static string Join(string a, string b) => a.Length == 0 ? b : b.Length == 0 ? a : a + "." + b;
