@@ -60,6 +60,42 @@ public sealed class ZooTests
     }
 
     [Fact]
+    public void AlexNet2012_ForwardAtBatch1()
+    {
+        using var m = new AlexNet2012(TestDevice.Instance, N: 1, seed: 1);
+        ForwardAtBatch1(m, "logits", 1000);
+    }
+
+    [Fact]
+    public void YoloV1_ForwardAtBatch1()
+    {
+        using var m = new YoloV1(TestDevice.Instance, N: 1, seed: 1);
+        ForwardAtBatch1(m, "detections", 7 * 7 * 30);
+    }
+
+    [Fact]
+    public void AlphaGoZero_ForwardAtBatch1_BothHeads()
+    {
+        using var m = new AlphaGoZero(TestDevice.Instance, N: 1, seed: 1);
+        ForwardAtBatch1(m, "policy", 362);
+        var v = m.Read("value");
+        Assert.Single(v);
+        Assert.InRange(v[0], -1f, 1f);
+    }
+
+    [Fact]
+    public void CycleGan_GeneratorAndPatchGan_ForwardAtBatch1()
+    {
+        using (var g = new CycleGanGenerator(TestDevice.Instance, N: 1, seed: 1))
+        {
+            ForwardAtBatch1(g, "translated", 3 * 256 * 256);
+            Assert.All(g.Read("translated"), v => Assert.InRange(v, -1f, 1f));
+        }
+        using var d = new PatchGan(TestDevice.Instance, N: 1, seed: 1);
+        ForwardAtBatch1(d, "scores", 30 * 30);
+    }
+
+    [Fact]
     public void Dqn_MatchesTheReference_AndItsLossFallsOverAFewSteps()
     {
         using var m = new Dqn(TestDevice.Instance, N: 2, seed: 4);

@@ -82,9 +82,14 @@ public static partial class Builtins
         {
             var bias = c.Binder.Param("bias", new Shape(filters), c.Init("bias_init"), og * kk, ch / groups * kk, c.Span);
             var map = c.Binder.AddOp("reshape", new[] { bias.Id }, new Shape(filters, 1, 1), DType.F32, null, c.Span);
-            node.Layer = null;
-            node = c.Binder.AddOp("add", new[] { node.Id, map.Id }, outShape, DType.F32, null, c.Span, "conv_transpose2d");
-            node.Connections = filters * oh * ow;
+            // The summary shows one row per layer: the add carries the layer's figures.
+            var conv = node;
+            conv.Layer = null;
+            node = c.Binder.AddOp("add", new[] { conv.Id, map.Id }, outShape, DType.F32, null, c.Span, "conv_transpose2d");
+            node.Macs = conv.Macs;
+            node.Connections = conv.Connections + filters * oh * ow;
+            conv.Macs = 0;
+            conv.Connections = 0;
         }
         c.Binder.OwnParams(node);
         return new TensorValue(node);
