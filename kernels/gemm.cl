@@ -1,10 +1,25 @@
-// GEMM: C[M, N] = op(A) · op(B) (+ bias[N]), row-major, op = transpose when ta/tb is 1.
-// One work-item per element of C; global size (N, M). A register-blocked, vectorized version
-// tuned per device replaces this in the performance work; this one is the correct baseline.
+// GEMM: C[M, N] = act(op(A) · op(B) (+ bias[N])), row-major, op = transpose when ta/tb is 1.
+// act is the fused activation epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid, 4 LeCun's 1.7159·tanh(2x/3).
+#define ND_ACT(T) \
+static T nd_act_##T(T v, const int act) \
+{ \
+    switch (act) \
+    { \
+        case 1: return fmax(v, (T)(0.0f)); \
+        case 2: return tanh(v); \
+        case 3: return (T)(1.0f) / ((T)(1.0f) + exp(-v)); \
+        case 4: return (T)(1.7159f) * tanh((T)(0.6666667f) * v); \
+        default: return v; \
+    } \
+}
+ND_ACT(float)
+ND_ACT(float16)
+
+// One work-item per element of C; global size (N, M): the kernel for products too small to tile.
 __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, const int tb,
                           __global const float* restrict A, __global const float* restrict B,
                           __global const float* restrict bias, const int has_bias,
-                          __global float* restrict C)
+                          __global float* restrict C, const int act)
 {
     const int j = get_global_id(0);
     const int i = get_global_id(1);
@@ -17,7 +32,7 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
     float acc = has_bias ? bias[j] : 0.0f;
     for (int p = 0; p < K; p++)
         acc = fma(A[i * a_row + p * a_col], B[p * b_row + j * b_col], acc);
-    C[i * N + j] = acc;
+    C[i * N + j] = nd_act_float(acc, act);
 }
 
 // ---- Register-tiled GEMM for the CPU (PoCL) and large shapes -------------------------------------------
@@ -42,12 +57,12 @@ __kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
 #define ND_T_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; \
     float16 c##r##a = (float16)(0.0f), c##r##b = (float16)(0.0f);
 #define ND_T_STEP(r) { const float16 s = (float16)(a##r[p]); c##r##a = fma(s, b0, c##r##a); c##r##b = fma(s, b1, c##r##b); }
-#define ND_T_STORE(r) if (i0 + r < M) { nd_store_row(C + (i0 + r) * N + j0, c##r##a, c##r##b, bias0, bias1, N - j0); }
+#define ND_T_STORE(r) if (i0 + r < M) { nd_store_row(C + (i0 + r) * N + j0, c##r##a, c##r##b, bias0, bias1, N - j0, act); }
 
-static void nd_store_row(__global float* c, float16 lo, float16 hi, float16 bias0, float16 bias1, int cols)
+static void nd_store_row(__global float* c, float16 lo, float16 hi, float16 bias0, float16 bias1, int cols, const int act)
 {
-    lo += bias0;
-    hi += bias1;
+    lo = nd_act_float16(lo + bias0, act);
+    hi = nd_act_float16(hi + bias1, act);
     if (cols >= 32)
     {
         vstore16(lo, 0, c);
@@ -64,7 +79,7 @@ __attribute__((reqd_work_group_size(1, 1, 1)))
 __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int ta,
                                 __global const float* restrict A, __global const float* restrict packed,
                                 __global const float* restrict bias, const int has_bias,
-                                __global float* restrict C)
+                                __global float* restrict C, const int act)
 {
     const int i0 = get_global_id(0) * 12;
     const int panel = get_global_id(1);

@@ -54,6 +54,7 @@ public static class LibraryOps
             gemm.Set(6, bias ?? c);
             gemm.Set(7, KernelArg.Of(bias is null ? 0 : 1));
             gemm.Set(8, c);
+            gemm.Set(9, KernelArg.Of(0));
             gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32);
         }
     }
@@ -75,6 +76,7 @@ public static class LibraryOps
             kernel.Set(7, bias ?? c);
             kernel.Set(8, KernelArg.Of(bias is null ? 0 : 1));
             kernel.Set(9, c);
+            kernel.Set(10, KernelArg.Of(0));
             kernel.Launch(n, m);
         }
     }

@@ -13,6 +13,8 @@ public static partial class OpenClKernels
     {
         if (group is null) return Emit(graph, node, comment);
         var members = group.Inlined.Select(id => graph[id]).ToList();
+        var gemm = members.FirstOrDefault(m => Prims.Get(m.Op).Kind == PrimKind.Gemm);
+        if (gemm is not null) return Gemm(gemm, gemm.Inputs.Select(i => graph[i]).ToArray(), node);
         var conv = members.FirstOrDefault(m => m.Op == "conv2d");
         var chain = members.Where(m => m != conv).Append(node).ToList();
         return conv is null

@@ -108,12 +108,31 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         packArgs.Add("$scratch");
         var packLaunch = new NodeLaunch(packName, packArgs, new Dim[] { g.Groups * (kkc + 1) * width }, pack);
 
+        return DirectConv(name, comment, g, inputs[0].Id, node.Id, node.Shape[0], packLaunch);
+    }
+
+    /// <summary>Output pixels per work-item along a row: the largest divisor of the row width up to 8.</summary>
+    private static long PixelBlock(long width) => Enumerable.Range(1, 8).Reverse().First(p => width % p == 0);
+
+    /// <summary>
+    /// The direct convolution over a packed weight panel ([group][c·ky·kx + 1][lanes], the last row the bias):
+    /// each work-item computes 8 output channels at P neighbouring pixels of a row, so every vector of weights
+    /// it loads feeds P FMAs. Serves the forward pass and, for stride 1, the input gradient (a convolution of dy
+    /// with the flipped, transposed filters).
+    /// </summary>
+    private static NodeLaunch DirectConv(string name, string comment, ConvGeometry g, int input, int output, Dim n, NodeLaunch pack)
+    {
+        var tg = Tiles(g.OCG);
+        var kkc = g.CG * g.KH * g.KW;
         var t = g.Groups * tg;
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float{V}* restrict packed, __global float* restrict out)
+        var p = PixelBlock(g.OW);
+        var blocks = g.OW / p;
+        var sb = new StringBuilder(Header(comment));
+        sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float{V}* restrict packed, __global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int ox = i % {I(g.OW)};
-    int r = i / {I(g.OW)};
+    const int ox0 = (i % {I(blocks)}) * {I(p)};
+    int r = i / {I(blocks)};
     const int oy = r % {I(g.OH)};
     r /= {I(g.OH)};
     const int t = r % {I(t)};
@@ -122,22 +141,36 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     const int tl = t % {I(tg)};
     const __global float* xb = x + (n * {I(g.C)} + g * {I(g.CG)}) * {I(g.H * g.W)};
     const __global float{V}* wp = packed + g * {I((kkc + 1) * tg)} + tl;
-    float{V} acc = wp[{I(kkc * tg)}];
-    for (int c = 0; c < {I(g.CG)}; c++)
+    const float{V} bias = wp[{I(kkc * tg)}];
+");
+        for (var q = 0; q < p; q++) sb.Append($"    float{V} acc{q} = bias;\n");
+        sb.Append($@"    for (int c = 0; c < {I(g.CG)}; c++)
         for (int ky = 0; ky < {I(g.KH)}; ky++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
-{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int kx = 0; kx < {I(g.KW)}; kx++)
+{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            const __global float* row = xb + (c * {I(g.H)} + iy) * {I(g.W)};
+            for (int kx = 0; kx < {I(g.KW)}; kx++)
             {{
-                const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
-{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma((float{V})(xb[(c * {I(g.H)} + iy) * {I(g.W)} + ix]), wp[((c * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tg)}], acc);
-            }}
-        }}
+                const float{V} w = wp[((c * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tg)}];
+                const int ix = ox0 * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
+");
+        for (var q = 0; q < p; q++)
+        {
+            var at = q == 0 ? "ix" : $"ix + {I(q * g.SW)}";
+            var load = g.PW > 0 ? $"(({at}) >= 0 && ({at}) < {I(g.W)} ? row[{at}] : 0.0f)" : $"row[{at}]";
+            sb.Append($"                acc{q} = fma((float{V})({load}), w, acc{q});\n");
+        }
+        sb.Append("            }\n        }\n");
+        for (var q = 0; q < p; q++)
+            sb.Append($@"    {{
+    const int ox = ox0 + {I(q)};
+    const float{V} acc = acc{q};
     __global float* ob = out + ((n * {I(g.OC)} + g * {I(g.OCG)} + tl * {V}) * {I(g.OH)} + oy) * {I(g.OW)} + ox;
-{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"ob[v * {I(g.OH * g.OW)}] = lanes[v]")}}}
-";
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, "$scratch", node.Id }, new[] { node.Shape[0] * t * g.OH * g.OW }, code,
-            (Dim)(g.Groups * (kkc + 1) * width), packLaunch);
+{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"ob[v * {I(g.OH * g.OW)}] = lanes[v]")}    }}
+");
+        sb.Append("}\n");
+        return new NodeLaunch(name, new List<object> { input, "$scratch", output }, new[] { n * (t * g.OH * blocks) }, sb.ToString(),
+            (Dim)(g.Groups * (kkc + 1) * tg * V), pack);
     }
 
     // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w; 8 input channels per work-item.
@@ -146,6 +179,8 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         var dy = inputs[0];
         var w = inputs[1];
         var g = ConvGeometry.Of(node, node.Shape, w.Shape, dy.Shape);
+        if (g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 && g.PH < g.KH && g.PW < g.KW)
+            return ConvGradInputAsConv(name, node, dy, w, g, comment);
         var tc = Tiles(g.CG);
         var kk = g.KH * g.KW;
         var width = tc * V;
@@ -203,6 +238,33 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
             (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
     }
 
+    // For stride 1: dx = dy convolved with the filters flipped in space and transposed in channels, padded by
+    // k − 1 − p, so it runs on the pixel-blocked direct convolution.
+    private static NodeLaunch ConvGradInputAsConv(string name, Node node, Node dy, Node w, ConvGeometry g, string comment)
+    {
+        var flipped = new ConvGeometry(g.OC, g.OH, g.OW, g.C, g.H, g.W, g.KH, g.KW, 1, 1, g.KH - 1 - g.PH, g.KW - 1 - g.PW, 1, 1, g.Groups, null);
+        var tc = Tiles(g.CG);
+        var kk = g.KH * g.KW;
+        var rows = g.OCG * kk;
+        var width = tc * V;
+        var packName = name + "_pack";
+        var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w flipped and transposed as [group][o·ky·kx + 1][{I(width)}]: input channels last, then a zero bias row.
+__kernel void {packName}(__global const float* restrict w, __global float* restrict packed)
+{{
+    const int j = get_global_id(0);
+    const int cl = j % {I(width)};
+    const int row = j / {I(width)};
+    const int g = row / {I(rows + 1)};
+    const int k = row % {I(rows + 1)};
+    const int o = g * {I(g.OCG)} + k / {I(kk)};
+    const int tap = {I(kk - 1)} - k % {I(kk)};
+    packed[j] = (cl < {I(g.CG)} && k < {I(rows)}) ? w[(o * {I(g.CG)} + cl) * {I(kk)} + tap]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
+}}
+";
+        var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * (rows + 1) * width }, pack);
+        return DirectConv(name, comment, flipped, dy.Id, node.Id, node.Shape[0], packLaunch);
+    }
+
     // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; 8 output channels per work-item, over dy packed
     // channel-last. Masked-out kernels get 0.
     private static NodeLaunch ConvGradWeight(string name, Node node, Node[] inputs, string comment)
@@ -228,6 +290,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 ";
         var packLaunch = new NodeLaunch(packName, new List<object> { dy.Id, "$scratch" }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
         var t = g.Groups * tg;
+        if (g.KW <= 12) return ConvGradWeightRows(name, g, x, node, n, t, tg, lanesAll, packLaunch, comment);
         var code = Header(comment) + MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{V}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -258,6 +321,55 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 {StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {V} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {V} + v", "cl")}")}}}
 ";
         return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
+            n * (g.OH * g.OW * lanesAll), packLaunch);
+    }
+
+    // The same sum with one work-item per (channel tile, input channel, ky) computing the whole row of kx taps:
+    // each vector of dy it loads feeds KW FMAs.
+    private static NodeLaunch ConvGradWeightRows(string name, ConvGeometry g, Node x, Node node, Dim n, long t, long tg, long lanesAll,
+        NodeLaunch packLaunch, string comment)
+    {
+        var sb = new StringBuilder(Header(comment) + MaskTable(name, g.Mask));
+        sb.Append($@"__kernel void {name}(__global const float{V}* restrict packed, __global const float* restrict x, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ky = i % {I(g.KH)};
+    int r = i / {I(g.KH)};
+    const int cl = r % {I(g.CG)};
+    const int t = r / {I(g.CG)};
+    const int g = t / {I(tg)};
+    const int tl = t % {I(tg)};
+    const int c = g * {I(g.CG)} + cl;
+");
+        for (var q = 0; q < g.KW; q++) sb.Append($"    float{V} acc{q} = (float{V})(0.0f);\n");
+        sb.Append($@"    for (int n = 0; n < {n.ToC()}; n++)
+    {{
+        const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
+        const __global float{V}* db = packed + n * {I(g.OH * g.OW * t)} + t;
+        for (int oy = 0; oy < {I(g.OH)}; oy++)
+        {{
+            const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
+{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            const __global float* row = xb + iy * {I(g.W)};
+            for (int ox = 0; ox < {I(g.OW)}; ox++)
+            {{
+                const float{V} d = db[(oy * {I(g.OW)} + ox) * {I(t)}];
+                const int ix = ox * {I(g.SW)} - {I(g.PW)};
+");
+        for (var q = 0; q < g.KW; q++)
+        {
+            var at = q == 0 ? "ix" : $"ix + {I(q * g.DW)}";
+            var load = g.PW > 0 ? $"(({at}) >= 0 && ({at}) < {I(g.W)} ? row[{at}] : 0.0f)" : $"row[{at}]";
+            sb.Append($"                acc{q} = fma(d, (float{V})({load}), acc{q});\n");
+        }
+        sb.Append("            }\n        }\n    }\n");
+        for (var q = 0; q < g.KW; q++)
+            sb.Append($@"    {{
+    const int kx = {I(q)};
+    const float{V} acc = acc{q};
+{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {V} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {V} + v", "cl")}")}    }}
+");
+        sb.Append("}\n");
+        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH }, sb.ToString(),
             n * (g.OH * g.OW * lanesAll), packLaunch);
     }
 

@@ -193,9 +193,17 @@ public static partial class OpenClKernels
         return new NodeLaunch(name, args, new Dim[] { 1 }, sb.ToString());
     }
 
-    private static NodeLaunch Gemm(Node node, Node[] inputs)
+    /// <summary>The activations the library GEMM applies in its store (the act argument of kernels/gemm.cl).</summary>
+    public static readonly IReadOnlyDictionary<string, int> GemmActivations = new Dictionary<string, int>
     {
-        // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C): C[M,N] = op(A)·op(B) (+ bias).
+        ["relu"] = 1, ["tanh"] = 2, ["sigmoid"] = 3, ["scaled_tanh"] = 4,
+    };
+
+    private static NodeLaunch Gemm(Node node, Node[] inputs, Node? activation = null)
+    {
+        // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C, act): C[M,N] = act(op(A)·op(B) (+ bias)).
+        var output = activation?.Id ?? node.Id;
+        var act = (Dim)(activation is null ? 0 : GemmActivations[activation.Op]);
         var a = inputs[0];
         var b = inputs[1];
         Dim m, k, n;
@@ -222,12 +230,12 @@ public static partial class OpenClKernels
         static long Estimate(Dim d) => d.PerExample * (d.IsConstant ? 1 : 32); // a symbol counts as a batch of 32
         if (!n.IsConstant || Estimate(m) * Estimate(n) * Estimate(k) < 32768)
         {
-            var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, hasBias ? inputs[2].Id : node.Id, (Dim)(hasBias ? 1 : 0), node.Id };
+            var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, hasBias ? inputs[2].Id : output, (Dim)(hasBias ? 1 : 0), output, act };
             return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
         }
         var panels = (Dim)((n.Coef + 31) / 32 * 32) * k;
         var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { panels }, null);
-        var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", hasBias ? inputs[2].Id : node.Id, (Dim)(hasBias ? 1 : 0), node.Id };
+        var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", hasBias ? inputs[2].Id : output, (Dim)(hasBias ? 1 : 0), output, act };
         return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 });
     }
 

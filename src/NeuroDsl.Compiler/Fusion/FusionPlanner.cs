@@ -31,10 +31,33 @@ public static class FusionPlanner
 
         var groups = new Dictionary<int, FusionGroup>();
         var inlinedInto = new Dictionary<int, int>();
+
+        // A matrix product followed (through at most one view) by an activation the GEMM kernel applies in its
+        // store: the product writes the activation's value and keeps no buffer of its own. The activation
+        // roots its group and is not inlined into a later elementwise chain.
+        var gemmRoots = new HashSet<int>();
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && Emit.OpenClKernels.GemmActivations.ContainsKey(n.Op)))
+        {
+            var producer = graph[node.Inputs[0]];
+            var path = new List<int>();
+            if (Prims.Get(producer.Op).Kind == PrimKind.View && Single(producer))
+            {
+                path.Add(producer.Id);
+                producer = graph[producer.Inputs[0]];
+            }
+            if (Prims.Get(producer.Op).Kind != PrimKind.Gemm || !Single(producer) || producer.IsBackward != node.IsBackward) continue;
+            path.Add(producer.Id);
+            foreach (var m in path) inlinedInto[m] = node.Id;
+            groups[node.Id] = new FusionGroup(node.Id, path.OrderBy(m => m).ToList());
+            gemmRoots.Add(node.Id);
+        }
+
+        bool Single(Node n) => live.Contains(n.Id) && !pinned.Contains(n.Id) && n.Kind == NodeKind.Op
+            && consumers.TryGetValue(n.Id, out var c) && c == 1;
         // Walk in reverse so each root collects its whole chain of producers.
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)).Reverse())
         {
-            if (inlinedInto.ContainsKey(node.Id) || Prims.Get(node.Op).Kind != PrimKind.Elementwise) continue;
+            if (inlinedInto.ContainsKey(node.Id) || gemmRoots.Contains(node.Id) || Prims.Get(node.Op).Kind != PrimKind.Elementwise) continue;
             var members = new List<int>();
             var frontier = new Stack<Node>();
             frontier.Push(node);
@@ -44,7 +67,7 @@ public static class FusionPlanner
                 var current = frontier.Pop();
                 foreach (var input in current.Inputs.Distinct().Select(i => graph[i]))
                 {
-                    if (!Absorbable(input, node)) continue;
+                    if (!Absorbable(input, node) || gemmRoots.Contains(input.Id)) continue;
                     if (input.Op == "conv2d")
                     {
                         // One convolution per group, and only at the head of the chain.

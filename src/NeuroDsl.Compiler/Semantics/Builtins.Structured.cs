@@ -94,6 +94,23 @@ public static partial class Builtins
         var inputs = new List<int> { x.Id, weight.Id };
         var bias = c.Bool("bias");
         if (bias) inputs.Add(c.Binder.Param("bias", new Shape(filters), c.Init("bias_init"), fanIn, filters * kk, c.Span, trainable).Id);
+
+        // A filter as large as its unpadded input (LeNet's C5) is a dense layer on the flattened input: lower it
+        // to the tiled GEMM through views, keeping the parameters' convolution shapes (and checkpoint layout).
+        if (oh == 1 && ow == 1 && k[0] == h && k[1] == w && p[0] == 0 && p[1] == 0 && groups == 1 && mask is null)
+        {
+            var n = x.Shape[0];
+            var flatX = c.Binder.AddOp("reshape", new[] { x.Id }, new Shape(new[] { n, (Dim)(ch * h * w) }), DType.F32, null, c.Span);
+            var flatW = c.Binder.AddOp("reshape", new[] { weight.Id }, new Shape(filters, ch * kk), DType.F32, null, c.Span);
+            inputs[0] = flatX.Id;
+            inputs[1] = flatW.Id;
+            var dense = c.Binder.AddOp("linear", inputs, new Shape(new[] { n, (Dim)filters }), DType.F32, null, c.Span);
+            var y = c.Binder.AddOp("reshape", new[] { dense.Id }, new Shape(new[] { n, (Dim)filters, (Dim)1, (Dim)1 }), DType.F32, null, c.Span, "conv2d");
+            y.Macs = connected * kk;
+            y.Connections = connected * kk + (bias ? filters : 0);
+            c.Binder.OwnParams(y);
+            return new TensorValue(y);
+        }
         var attrs = new Dictionary<string, object>
         {
             ["stride"] = s, ["padding"] = p, ["dilation"] = d, ["groups"] = groups,
