@@ -55,9 +55,10 @@ public sealed class BufferPlanTests
     public void LeNet5_AtBatch64_StaysWithinItsMemoryBudget()
     {
         // Budget set from the plan when it was written (5.8 MiB, 64% of one buffer per value); tighten when it improves.
+        // (C5 became a GEMM: its packed-panel scratch adds 0.2%; its weight gradient goes straight into the arena.)
         var m = NeuroCompiler.Compile("lenet5.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", "lenet5.nd"))).Models.Single();
         var (planned, naive) = BufferPlanner.Elements(m.Plan, new Dictionary<string, long> { ["N"] = 64 });
-        Assert.True(planned * 4 <= 6_100_000, $"planned {planned * 4} bytes");
+        Assert.True(planned * 4 <= 6_150_000, $"planned {planned * 4} bytes");
         Assert.True(planned <= 0.65 * naive, $"planned {planned * 4} bytes, naive {naive * 4}");
     }
 }
@@ -72,8 +73,9 @@ public sealed class PlanPrinterTests
         var text = NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, "xor_mlp.nd");
         Assert.Equal(m.Plan.Forward.Count + m.Plan.Backward.Count, text.Split('\n').Count(l => l.StartsWith("  nd_", StringComparison.Ordinal)));
         Assert.Equal(m.Plan.Buffers.Count, text.Split('\n').Count(l => l.StartsWith("  b", StringComparison.Ordinal)));
-        Assert.Contains("slot 0: 2*N floats, shared by hidden.0, y.0", text);
-        Assert.Contains("nd_fused_sigmoid_grad_n13 [N] (b13(y), b9(target), b15(grad.y.0))  # xor_mlp.nd:11", text);
+        // The dense layers write their sigmoid outputs directly (GEMM epilogue); gradients share slots.
+        Assert.Contains("slot 1: 2*N floats, shared by grad.y.0, grad.hidden.0", text);
+        Assert.Contains("nd_fused_sigmoid_grad_n13 [N] (b11(y), b9(target), b13(grad.y.0))  # xor_mlp.nd:11", text);
         Assert.Contains("input gradients only", text);
     }
 }

@@ -53,6 +53,17 @@ public static class Planner
                 claimed.Add(g);
                 storage[g] = AddBuffer(plan, "grad." + p.Name, p.Shape.Numel, DType.F32, StorageKind.Grad, slot.Offset);
             }
+            else if (gn.Kind == NodeKind.Op && Prims.Get(gn.Op).Kind == PrimKind.View && !claimed.Contains(g)
+                     && graph[gn.Inputs[0]] is { Kind: NodeKind.Op } under && Prims.Get(under.Op).Kind != PrimKind.View
+                     && !claimed.Contains(under.Id) && !gradOf.ContainsValue(under.Id)
+                     && graph.Nodes.Count(n => live.Contains(n.Id) && n.Inputs.Contains(under.Id)) == 1)
+            {
+                // A gradient that is a view of a value nothing else reads (C5's weight gradient, a reshaped GEMM
+                // result): that value is computed straight into the arena, and the view aliases it.
+                claimed.Add(g);
+                claimed.Add(under.Id);
+                storage[under.Id] = AddBuffer(plan, "grad." + p.Name, p.Shape.Numel, DType.F32, StorageKind.Grad, slot.Offset);
+            }
         }
 
         foreach (var input in graph.Inputs)
