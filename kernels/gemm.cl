@@ -42,15 +42,30 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
 // twelve scalar broadcasts of A with explicit fma. Global size (ceil(M/12), ceil(N/32)), local size 1:
 // consecutive work-items walk down M and reuse the same B panel from cache.
 
+// One work-item per (panel, k): the 32 values of row k of the panel, stored as two float16.
 __kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
                                  __global const float* restrict B, __global float* restrict packed)
 {
     const int j = get_global_id(0);
-    const int panel = j / (K * 32);
-    const int rest = j - panel * K * 32;
-    const int k = rest / 32;
-    const int col = panel * 32 + (rest & 31);
-    packed[j] = col < N ? (tb ? B[col * K + k] : B[k * N + col]) : 0.0f;
+    const int panel = j / K;
+    const int k = j - panel * K;
+    const int col0 = panel * 32;
+    __global float* dst = packed + j * 32;
+    if (!tb && col0 + 32 <= N)
+    {
+        const __global float* src = B + k * N + col0;
+        vstore16(vload16(0, src), 0, dst);
+        vstore16(vload16(1, src), 1, dst);
+        return;
+    }
+    float lanes[32];
+    for (int l = 0; l < 32; l++)
+    {
+        const int col = col0 + l;
+        lanes[l] = col < N ? (tb ? B[col * K + k] : B[k * N + col]) : 0.0f;
+    }
+    vstore16(vload16(0, lanes), 0, dst);
+    vstore16(vload16(1, lanes), 1, dst);
 }
 
 #define ND_T_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)

@@ -41,7 +41,7 @@ public static class LibraryOps
             pack.Set(2, KernelArg.Of(transposeB ? 1 : 0));
             pack.Set(3, b);
             pack.Set(4, packed);
-            pack.Launch(PackedSize(k, n));
+            pack.Launch(PackedSize(k, n) / 32); // one work-item per panel row of 32
         }
         lock (gemm)
         {

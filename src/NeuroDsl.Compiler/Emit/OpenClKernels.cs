@@ -234,7 +234,8 @@ public static partial class OpenClKernels
             return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
         }
         var panels = (Dim)((n.Coef + 31) / 32 * 32) * k;
-        var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { panels }, null);
+        // One work-item per 32-value row of a panel.
+        var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
         var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", hasBias ? inputs[2].Id : output, (Dim)(hasBias ? 1 : 0), output, act };
         return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 });
     }
