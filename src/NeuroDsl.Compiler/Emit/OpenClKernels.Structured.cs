@@ -421,6 +421,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         var x = inputs[0];
         var dy = inputs[1];
         var g = PoolGeometry.Of(node, x.Shape, dy.Shape);
+        if (g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.H == g.OH * g.KH && g.W == g.OW * g.KW)
+            return TilingPoolGrad(name, node, x, dy, g, comment);
         var sb = new StringBuilder(Header(comment));
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
@@ -463,6 +465,47 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
             sb.Append($"            acc += dyb[oy * {I(g.OW)} + ox];\n");
         sb.Append($"        }}\n    out[i] = acc{(g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "")};\n}}\n");
         return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    // Windows that tile the image exactly (stride = kernel, no padding, no remainder): each input pixel is in one
+    // window, so one work-item per window writes all of its pixels — the gradient where the window's first
+    // maximum is (or its share of an average or sum), 0 elsewhere.
+    private static NodeLaunch TilingPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
+    {
+        var max = g.Mode == "max";
+        var sb = new StringBuilder(Header(comment));
+        sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ox = i % {I(g.OW)};
+    int r = i / {I(g.OW)};
+    const int oy = r % {I(g.OH)};
+    const int nc = r / {I(g.OH)};
+    const int at = (nc * {I(g.H)} + oy * {I(g.KH)}) * {I(g.W)} + ox * {I(g.KW)};
+    const float d = dy[i];
+");
+        if (max)
+            sb.Append($@"    int best = 0;
+    float m = x[at];
+    for (int ky = 0; ky < {I(g.KH)}; ky++)
+        for (int kx = 0; kx < {I(g.KW)}; kx++)
+        {{
+            const float v = x[at + ky * {I(g.W)} + kx];
+            if (v > m) {{ m = v; best = ky * {I(g.KW)} + kx; }}
+        }}
+    for (int ky = 0; ky < {I(g.KH)}; ky++)
+        for (int kx = 0; kx < {I(g.KW)}; kx++)
+            out[at + ky * {I(g.W)} + kx] = ky * {I(g.KW)} + kx == best ? d : 0.0f;
+}}
+");
+        else
+            sb.Append($@"    const float share = d{(g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "")};
+    for (int ky = 0; ky < {I(g.KH)}; ky++)
+        for (int kx = 0; kx < {I(g.KW)}; kx++)
+            out[at + ky * {I(g.W)} + kx] = share;
+}}
+");
+        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { dy.Shape.Numel }, sb.ToString());
     }
 
     /// <summary>outer × axis × inner decomposition of a shape around one axis.</summary>
