@@ -32,6 +32,31 @@ internal static class BenchCommand
         return ExitCodes.Ok;
     }
 
+    /// <summary>sgemm at 256…2048: pack + register-tiled kernel, queued back to back, one finish per repetition.</summary>
+    private static IEnumerable<(string Key, double Ms)> OurGemm(Device device)
+    {
+        foreach (var n in new[] { 256, 512, 1024, 2048 })
+        {
+            var rng = new Random(n);
+            using var a = DeviceBuffer.Allocate(device, (long)n * n);
+            using var b = DeviceBuffer.Allocate(device, (long)n * n);
+            using var c = DeviceBuffer.Allocate(device, (long)n * n);
+            using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(n, n));
+            a.Write<float>(Enumerable.Range(0, n * n).Select(_ => (float)rng.NextDouble()).ToArray());
+            b.Write<float>(Enumerable.Range(0, n * n).Select(_ => (float)rng.NextDouble()).ToArray());
+            var reps = Math.Max(5, (int)(2e10 / (2.0 * n * n * n)));
+            var samples = new List<double>();
+            for (var r = 0; r < reps + 3; r++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                LibraryOps.GemmTiled(device, a, b, c, packed, n, n, n, false, false);
+                device.Finish();
+                if (r >= 3) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+            yield return ($"sgemm_{n}_ms", Median(samples));
+        }
+    }
+
     /// <summary>Median training-step and forward times of a model on random inputs; launches per step; device bytes.</summary>
     private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps)
     {
@@ -87,74 +112,90 @@ internal static class BenchCommand
         return samples[samples.Count / 2];
     }
 
-    /// <summary><c>neurodsl bench</c>: the whole comparison table, NeuroDsl and the baselines measured in one run.</summary>
+    /// <summary>
+    /// <c>neurodsl bench</c>: the whole comparison table. NeuroDsl and the baselines are measured in alternating
+    /// rounds (ours, theirs, ours, theirs, …) so that a drift of the machine's speed during the run — common on
+    /// shared hosts — falls on both sides; each cell is the median over rounds of per-round medians.
+    /// </summary>
     private static int Table(Args args)
     {
         var models = args.Get("models") ?? "models";
+        var rounds = args.Int("rounds", 3);
         args.CheckUnknown();
         using var device = Device.Open();
-        Console.Error.WriteLine($"bench: NeuroDsl on {device.Info.Name} ({device.Info.Platform}); baselines next, with /usr/bin/python3");
+        Console.Error.WriteLine($"bench: NeuroDsl on {device.Info.Name} ({device.Info.Platform}) and the baselines (/usr/bin/python3), {rounds} alternating rounds");
         var rows = new List<(string Case, string Ours, string Theirs, string Ratio, string Note)>();
 
-        // sgemm: pack + register-tiled kernel, queued back to back, one finish per repetition.
-        var ourGemm = new Dictionary<int, double>();
+        var cases = new[] { ("mlp", "mlp.nd", 128), ("lenet5", "lenet5.nd", 64) };
+        var compiled = cases.ToDictionary(c => c.Item1, c =>
+        {
+            var path = System.IO.Path.Combine(models, c.Item2);
+            return Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
+        });
+        var ours = new Dictionary<string, List<double>>();
+        var theirs = new Dictionary<string, List<double>>();
+        var launches = new Dictionary<string, (int Launches, long Bytes)>();
+        void Add(Dictionary<string, List<double>> into, string key, double value)
+        {
+            if (!into.TryGetValue(key, out var list)) into[key] = list = new List<double>();
+            list.Add(value);
+        }
+        string? why = null;
+        string? torchVersion = null;
+        for (var round = 0; round < rounds; round++)
+        {
+            foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
+            foreach (var (key, _, batch) in cases)
+            {
+                var step = StepTimes(compiled[key].Models[0], device, batch, 60);
+                Add(ours, $"{key}_train_ms", step.Train);
+                Add(ours, $"{key}_forward_ms", step.Forward);
+                launches[key] = (step.Launches, step.Bytes);
+            }
+            using var baseline = RunBaselines(out why);
+            if (baseline is null) continue;
+            foreach (var p in baseline.RootElement.EnumerateObject())
+                if (p.Value.ValueKind == System.Text.Json.JsonValueKind.Number) Add(theirs, p.Name, p.Value.GetDouble());
+                else if (p.Name == "torch_version") torchVersion = p.Value.GetString();
+            Console.Error.WriteLine($"bench: round {round + 1} of {rounds} done");
+        }
+
+        string Ms(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " ms";
+        double Ours(string k) => Median(new List<double>(ours[k]));
+        double? Base(string k) => theirs.TryGetValue(k, out var v) ? Median(new List<double>(v)) : null;
+        // The spread of the per-round ratios, when there is more than one round.
+        string Spread(string k, bool gemm)
+        {
+            if (!theirs.TryGetValue(k, out var t) || t.Count < 2 || ours[k].Count != t.Count) return "";
+            var ratios = ours[k].Zip(t, (o, b) => gemm ? b / o : o / b).OrderBy(r => r).ToList();
+            return $" (rounds {ratios[0].ToString("F2", CultureInfo.InvariantCulture)}–{ratios[^1].ToString("F2", CultureInfo.InvariantCulture)})";
+        }
         foreach (var n in new[] { 256, 512, 1024, 2048 })
         {
-            var rng = new Random(n);
-            using var a = DeviceBuffer.Allocate(device, (long)n * n);
-            using var b = DeviceBuffer.Allocate(device, (long)n * n);
-            using var c = DeviceBuffer.Allocate(device, (long)n * n);
-            using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(n, n));
-            a.Write<float>(Enumerable.Range(0, n * n).Select(_ => (float)rng.NextDouble()).ToArray());
-            b.Write<float>(Enumerable.Range(0, n * n).Select(_ => (float)rng.NextDouble()).ToArray());
-            var reps = Math.Max(5, (int)(2e10 / (2.0 * n * n * n)));
-            var samples = new List<double>();
-            for (var r = 0; r < reps + 3; r++)
-            {
-                var start = Stopwatch.GetTimestamp();
-                LibraryOps.GemmTiled(device, a, b, c, packed, n, n, n, false, false);
-                device.Finish();
-                if (r >= 3) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            }
-            ourGemm[n] = Median(samples);
-        }
-
-        var cases = new[] { ("mlp", "mlp.nd", 128), ("lenet5", "lenet5.nd", 64) };
-        var ourSteps = new Dictionary<string, (double Train, double Forward, int Launches, long Bytes)>();
-        foreach (var (key, file, batch) in cases)
-        {
-            var path = System.IO.Path.Combine(models, file);
-            var result = Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
-            ourSteps[key] = StepTimes(result.Models[0], device, batch, 60);
-        }
-
-        var baseline = RunBaselines(out var why);
-        string Ms(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " ms";
-        double? Base(string k) => baseline is not null && baseline.RootElement.TryGetProperty(k, out var v) ? v.GetDouble() : null;
-        foreach (var n in ourGemm.Keys)
-        {
+            var key = $"sgemm_{n}_ms";
             var flops = 2.0 * n * n * n;
-            var theirs = Base($"sgemm_{n}_ms");
-            rows.Add(($"sgemm {n}³", $"{Ms(ourGemm[n])} ({flops / ourGemm[n] / 1e6:F0} GFLOP/s)",
-                theirs is { } t ? $"{Ms(t)} ({flops / t / 1e6:F0} GFLOP/s)" : "n/a",
-                theirs is { } t2 ? (t2 / ourGemm[n]).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" : "-", "pack + tiled kernel vs numpy (OpenBLAS)"));
+            var mine = Ours(key);
+            var base0 = Base(key);
+            rows.Add(($"sgemm {n}³", $"{Ms(mine)} ({flops / mine / 1e6:F0} GFLOP/s)",
+                base0 is { } t ? $"{Ms(t)} ({flops / t / 1e6:F0} GFLOP/s)" : "n/a",
+                base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
+                "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
-        foreach (var (key, file, batch) in cases)
-        {
-            var ours = ourSteps[key];
-            foreach (var (kind, value) in new[] { ("train", ours.Train), ("forward", ours.Forward) })
+        foreach (var (key, _, batch) in cases)
+            foreach (var kind in new[] { "train", "forward" })
             {
-                var theirs = Base($"{key}_{kind}_ms");
-                rows.Add(($"{key} {(kind == "train" ? "training step (Adam)" : "forward")}, batch {batch}", Ms(value), theirs is { } t ? Ms(t) : "n/a",
-                    theirs is { } t2 ? (value / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" : "-",
-                    kind == "train" ? $"{ours.Launches} launches per step, {ours.Bytes / 1024.0 / 1024.0:F1} MiB on the device" : "upload + forward + finish"));
+                var k = $"{key}_{kind}_ms";
+                var mine = Ours(k);
+                var base0 = Base(k);
+                rows.Add(($"{key} {(kind == "train" ? "training step (Adam)" : "forward")}, batch {batch}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
+                    base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
+                    kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device" : "upload + forward + finish"));
             }
-        }
         Console.Out.WriteLine($"| case | NeuroDsl ({device.Info.Name}) | baseline | ratio | notes |");
         Console.Out.WriteLine("| --- | --- | --- | --- | --- |");
         foreach (var r in rows) Console.Out.WriteLine($"| {r.Case} | {r.Ours} | {r.Theirs} | {r.Ratio} | {r.Note} |");
-        if (baseline is null) Console.Out.WriteLine($"\nbaselines skipped: {why}");
-        else Console.Out.WriteLine($"\nbaselines: numpy/OpenBLAS and PyTorch {(baseline.RootElement.TryGetProperty("torch_version", out var tv) ? tv.GetString() : "?")}, 2 threads, OMP_WAIT_POLICY=PASSIVE; medians after warm-up. GEMM ratio > 1 means NeuroDsl is faster; step ratio < 1 means NeuroDsl is faster.");
+        if (theirs.Count == 0) Console.Out.WriteLine($"\nbaselines skipped: {why}");
+        else Console.Out.WriteLine($"\nbaselines: numpy/OpenBLAS and PyTorch {torchVersion ?? "?"}, 2 threads, OMP_WAIT_POLICY=PASSIVE; {rounds} alternating rounds, each a median after warm-up; cells are medians over rounds, with the range of the per-round ratios. GEMM ratio > 1 means NeuroDsl is faster; step ratio < 1 means NeuroDsl is faster.");
         return ExitCodes.Ok;
     }
 
