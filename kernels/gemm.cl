@@ -121,3 +121,38 @@ __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int
     }
     ND_T_ROWS(ND_T_STORE)
 }
+
+// ---- The same tiles for a GPU -----------------------------------------------------------------------------
+// A work-group of 32 work-items computes one 12×32 tile of C: work-item l owns column j0 + l for the 12 rows.
+// Per k, the 32 lanes read one packed panel row (consecutive addresses: one coalesced load) and the 12 A values
+// of the tile's rows (the same address in every lane: a broadcast). Global size (ceil(M/12), 32·ceil(N/32)),
+// local size (1, 32). Same arguments and packed layout as nd_gemm_tiled_f32, so a plan runs either.
+
+#define ND_W_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; float c##r = 0.0f;
+#define ND_W_STEP(r) c##r = fma(a##r[p], b, c##r);
+#define ND_W_STORE(r) if (i0 + r < M) C[(i0 + r) * N + j] = nd_act_float(c##r + bj, act);
+
+__attribute__((reqd_work_group_size(1, 32, 1)))
+__kernel void nd_gemm_tiled_f32_wg(const int M, const int N, const int K, const int ta,
+                                   __global const float* restrict A, __global const float* restrict packed,
+                                   __global const float* restrict bias, const int has_bias,
+                                   __global float* restrict C, const int act)
+{
+    const int i0 = get_group_id(0) * 12;
+    const int panel = get_group_id(1);
+    const int lane = get_local_id(1);
+    const int j = panel * 32 + lane;
+    const int a_row = ta ? 1 : K;
+    const int a_col = ta ? M : 1;
+    ND_T_ROWS(ND_W_DECL)
+    const __global float* bp = packed + panel * K * 32 + lane;
+    for (int k = 0; k < K; k++)
+    {
+        const float b = bp[k * 32];
+        const int p = k * a_col;
+        ND_T_ROWS(ND_W_STEP)
+    }
+    if (j >= N) return;
+    const float bj = has_bias ? bias[j] : 0.0f;
+    ND_T_ROWS(ND_W_STORE)
+}

@@ -77,16 +77,19 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 
-    /// <summary>Enqueues over a 2-D range with work-groups of one work-item (what reqd_work_group_size(1,1,1) asks).</summary>
-    public unsafe void LaunchLocal(long global0, long global1)
+    /// <summary>
+    /// Enqueues <paramref name="groups0"/> × <paramref name="groups1"/> work-groups of 1 × <paramref name="width1"/>
+    /// work-items (what the kernel's reqd_work_group_size asks: 1 × 1 for the CPU GEMM, 1 × 32 for the GPU one).
+    /// </summary>
+    public unsafe void LaunchLocal(long groups0, long groups1, int width1 = 1)
     {
-        if (global0 <= 0 || global1 <= 0) return;
+        if (groups0 <= 0 || groups1 <= 0) return;
         var global = stackalloc nuint[2];
         var local = stackalloc nuint[2];
-        global[0] = (nuint)global0;
-        global[1] = (nuint)global1;
+        global[0] = (nuint)groups0;
+        global[1] = (nuint)(groups1 * width1);
         local[0] = 1;
-        local[1] = 1;
+        local[1] = (nuint)width1;
         var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 2, null, global, local, 0, 0, 0);
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }

@@ -27,6 +27,20 @@ public static class LibraryKernels
 
     public const string Options = "-cl-std=CL1.2";
 
+    /// <summary>
+    /// The tiled GEMM's shape for a device — the small tuning table of this library. Both variants compute a 12×32
+    /// tile of C per work-group over the same packed B panels, with the same arguments: on a CPU (PoCL runs a
+    /// work-group as a loop on one core) one work-item holds the whole tile in 24 float16 registers; on a GPU a
+    /// work-group of 32 work-items holds one column each, reading the panel coalesced and A as a broadcast.
+    /// NEURODSL_GEMM=cpu|gpu overrides the choice (the tests run the GPU shape on PoCL for correctness).
+    /// </summary>
+    public static (string Kernel, int Width) TiledGemm(Device device) =>
+        (System.Environment.GetEnvironmentVariable("NEURODSL_GEMM") ?? (device.Info.IsGpu ? "gpu" : "cpu")) switch
+        {
+            "gpu" => ("nd_gemm_tiled_f32_wg", 32),
+            _ => ("nd_gemm_tiled_f32", 1),
+        };
+
     /// <summary>The library program for a device: built once (and cached on disk), shared by every model.</summary>
     public static nint Program(Device device) => OpenCl.ProgramCache.Get(device, Source, Options, "library");
 }

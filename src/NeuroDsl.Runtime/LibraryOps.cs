@@ -27,13 +27,19 @@ public static class LibraryOps
 
     /// <summary>
     /// Enqueues C[M,N] = op(A)·op(B) (+ bias) with the register-tiled GEMM: B is packed into <paramref name="packed"/>
-    /// (of <see cref="PackedSize"/> elements) first.
+    /// (of <see cref="PackedSize"/> elements) first. <paramref name="gpuShape"/> picks the variant (default: the device's).
     /// </summary>
     public static void GemmTiled(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, DeviceBuffer packed,
-        int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null)
+        int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null)
     {
         var pack = Get(device, "nd_gemm_pack_b_f32");
-        var gemm = Get(device, "nd_gemm_tiled_f32");
+        var (variant, width) = gpuShape switch
+        {
+            true => ("nd_gemm_tiled_f32_wg", 32),
+            false => ("nd_gemm_tiled_f32", 1),
+            null => LibraryKernels.TiledGemm(device),
+        };
+        var gemm = Get(device, variant);
         lock (pack)
         {
             pack.Set(0, KernelArg.Of(k));
@@ -55,7 +61,7 @@ public static class LibraryOps
             gemm.Set(7, KernelArg.Of(bias is null ? 0 : 1));
             gemm.Set(8, c);
             gemm.Set(9, KernelArg.Of(0));
-            gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32);
+            gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32, width);
         }
     }
 

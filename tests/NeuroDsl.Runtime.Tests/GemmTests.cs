@@ -22,7 +22,15 @@ public sealed class GemmTests
     [InlineData(true, true, true)]
     public void TiledGemm_MatchesReference_OnEdgeShapes(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: true);
 
-    private static void Check(bool ta, bool tb, bool bias, bool tiled)
+    // The GPU shape of the tiled GEMM (32 work-items per tile), run on whatever device the tests have.
+    [Theory]
+    [InlineData(false, false, false)]
+    [InlineData(false, true, true)]
+    [InlineData(true, false, false)]
+    [InlineData(true, true, true)]
+    public void TiledGemm_GpuShape_MatchesReference_OnEdgeShapes(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: true, gpuShape: true);
+
+    private static void Check(bool ta, bool tb, bool bias, bool tiled, bool gpuShape = false)
     {
         var device = TestDevice.Instance;
         var rng = new Random(42);
@@ -39,7 +47,7 @@ public sealed class GemmTests
             db.Write<float>(b);
             dbias.Write<float>(c0);
             using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(k, n));
-            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null);
+            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null, gpuShape: gpuShape ? true : null);
             else LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
             var c = dc.ReadFloats();
             for (var i = 0; i < m; i++)
