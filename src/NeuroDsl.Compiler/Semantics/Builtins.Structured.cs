@@ -52,19 +52,36 @@ public static partial class Builtins
         return o;
     }
 
-    private static Value Conv2d(OpCall c)
+    /// <summary>The arguments convolutions share, with the checks they share: filters, kernel, stride, padding, dilation, groups.</summary>
+    private static (long Filters, long[] K, long[] S, long[] P, long[] D, long Groups) ReadConv(OpCall c, string op, long ch)
     {
-        var x = c.Tensor("x");
-        var (ch, h, w) = RequireImage(c, x, "conv2d");
         var filters = c.Int("filters");
         var k = c.Ints("kernel", 2);
         var s = c.Ints("stride", 2);
         var p = c.Ints("padding", 2);
         var d = c.Ints("dilation", 2);
         var groups = c.Int("groups");
-        if (filters <= 0) c.Fail(Codes.BadValue, null, $"Give conv2d a positive number of filters, not {filters}");
+        if (filters <= 0) c.Fail(Codes.BadValue, null, $"Give {op} a positive number of filters, not {filters}");
         if (groups < 1 || ch % groups != 0 || filters % groups != 0)
-            c.Fail(Codes.ShapeMismatch, $"groups {groups} must divide the input channels {ch} and the filters {filters}", "conv2d");
+            c.Fail(Codes.ShapeMismatch, $"groups {groups} must divide the input channels {ch} and the filters {filters}", op);
+        return (filters, k, s, p, d, groups);
+    }
+
+    /// <summary>y = x·weight[c] + bias[c] for each channel map: subsampling's coefficient and bias, an affine norm's γ and β.</summary>
+    private static Node ScaleShiftPerMap(OpCall c, Node x, Node weight, Node bias, string layer)
+    {
+        var perMap = new Shape(weight.Shape[0].Coef, 1, 1);
+        var weightMap = c.Binder.AddOp("reshape", new[] { weight.Id }, perMap, DType.F32, null, c.Span);
+        var biasMap = c.Binder.AddOp("reshape", new[] { bias.Id }, perMap, DType.F32, null, c.Span);
+        var scaled = c.Binder.AddOp("mul", new[] { x.Id, weightMap.Id }, x.Shape, DType.F32, null, c.Span);
+        return c.Binder.AddOp("add", new[] { scaled.Id, biasMap.Id }, x.Shape, DType.F32, null, c.Span, layer);
+    }
+
+    private static Value Conv2d(OpCall c)
+    {
+        var x = c.Tensor("x");
+        var (ch, h, w) = RequireImage(c, x, "conv2d");
+        var (filters, k, s, p, d, groups) = ReadConv(c, "conv2d", ch);
         var oh = OutSize(c, "conv2d", h, k[0], s[0], p[0], d[0], "height");
         var ow = OutSize(c, "conv2d", w, k[1], s[1], p[1], d[1], "width");
         var cg = ch / groups;
@@ -234,11 +251,7 @@ public static partial class Builtins
         pool.Layer = null;
         var coef = c.Binder.Param("weight", new Shape(ch), c.Init("init"), k[0] * k[1], 1, c.Span);
         var bias = c.Binder.Param("bias", new Shape(ch), c.Init("bias_init"), k[0] * k[1], 1, c.Span);
-        var perMap = new Shape(ch, 1, 1);
-        var coefMap = c.Binder.AddOp("reshape", new[] { coef.Id }, perMap, DType.F32, null, c.Span);
-        var biasMap = c.Binder.AddOp("reshape", new[] { bias.Id }, perMap, DType.F32, null, c.Span);
-        var scaled = c.Binder.AddOp("mul", new[] { pool.Id, coefMap.Id }, pool.Shape, DType.F32, null, c.Span);
-        var y = c.Binder.AddOp("add", new[] { scaled.Id, biasMap.Id }, pool.Shape, DType.F32, null, c.Span, "subsample");
+        var y = ScaleShiftPerMap(c, pool, coef, bias, "subsample");
         y.Connections = pool.Shape.Numel.PerExample * (k[0] * k[1] + 1);
         c.Binder.OwnParams(y);
         return new TensorValue(y);

@@ -51,20 +51,12 @@ public static partial class Builtins
     {
         var x = c.Tensor("x");
         var (ch, h, w) = RequireImage(c, x, "conv_transpose2d");
-        var filters = c.Int("filters");
-        var k = c.Ints("kernel", 2);
-        var s = c.Ints("stride", 2);
-        var p = c.Ints("padding", 2);
+        var (filters, k, s, p, d, groups) = ReadConv(c, "conv_transpose2d", ch);
         var op = c.Ints("output_padding", 2);
-        var d = c.Ints("dilation", 2);
-        var groups = c.Int("groups");
-        if (filters <= 0) c.Fail(Codes.BadValue, null, $"Give conv_transpose2d a positive number of filters, not {filters}");
         if (k.Any(v => v < 1) || s.Any(v => v < 1) || d.Any(v => v < 1) || p.Any(v => v < 0))
             c.Fail(Codes.BadValue, null, "Give conv_transpose2d a positive kernel, stride and dilation and a padding of 0 or more");
         if (op.Zip(s, (o, st) => o < 0 || (o >= st && o >= d[0])).Any(b => b))
             c.Fail(Codes.BadValue, null, "Give conv_transpose2d an output_padding smaller than its stride");
-        if (groups < 1 || ch % groups != 0 || filters % groups != 0)
-            c.Fail(Codes.ShapeMismatch, $"groups {groups} must divide the input channels {ch} and the filters {filters}", "conv_transpose2d");
         var oh = (h - 1) * s[0] - 2 * p[0] + d[0] * (k[0] - 1) + op[0] + 1;
         var ow = (w - 1) * s[1] - 2 * p[1] + d[1] * (k[1] - 1) + op[1] + 1;
         if (oh < 1 || ow < 1)
@@ -144,12 +136,8 @@ public static partial class Builtins
         if (!c.Bool("affine")) return new TensorValue(node);
         var gamma = c.Binder.Param("weight", new Shape(ch), new InitSpec("ones"), ch, ch, c.Span);
         var beta = c.Binder.Param("bias", new Shape(ch), new InitSpec("zeros"), ch, ch, c.Span);
-        var perMap = new Shape(ch, 1, 1);
         node.Layer = null;
-        var g = c.Binder.AddOp("reshape", new[] { gamma.Id }, perMap, DType.F32, null, c.Span);
-        var b = c.Binder.AddOp("reshape", new[] { beta.Id }, perMap, DType.F32, null, c.Span);
-        var scaled = c.Binder.AddOp("mul", new[] { node.Id, g.Id }, x.Shape, DType.F32, null, c.Span);
-        var y = c.Binder.AddOp("add", new[] { scaled.Id, b.Id }, x.Shape, DType.F32, null, c.Span, "instance_norm");
+        var y = ScaleShiftPerMap(c, node, gamma, beta, "instance_norm");
         c.Binder.OwnParams(y);
         return new TensorValue(y);
     }
