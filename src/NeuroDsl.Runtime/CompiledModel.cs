@@ -17,7 +17,6 @@ public abstract class CompiledModel : IDisposable
 {
     private readonly nint _program;
     private readonly nint _library;
-    private readonly (string Kernel, int Width) _tiledGemm;
     private readonly List<DeviceBuffer> _owned = new();
     private readonly List<Kernel> _kernels = new();
     private readonly Dictionary<string, NamedTensor> _inputs = new(StringComparer.Ordinal);
@@ -48,7 +47,6 @@ public abstract class CompiledModel : IDisposable
         // program, built once per device, so a model build compiles only its own kernels.
         _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
         _library = LibraryKernels.Program(device);
-        _tiledGemm = LibraryKernels.TiledGemm(device);
 
         _seed32 = (uint)(seed ^ (seed >> 32));
         ParameterArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
@@ -196,8 +194,9 @@ public abstract class CompiledModel : IDisposable
     protected Kernel Kernel(string name, params KernelArg[] args)
     {
         // The plan names the tiled GEMM; the device's variant of it runs (LibraryKernels.TiledGemm).
-        if (name == "nd_gemm_tiled_f32") name = _tiledGemm.Kernel;
-        var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name);
+        var width = 1;
+        if (name == "nd_gemm_tiled_f32") (name, width) = LibraryKernels.TiledGemm(Device);
+        var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name) { GroupWidth = width };
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i].Kind)
@@ -241,9 +240,8 @@ public abstract class CompiledModel : IDisposable
     /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)
     {
-        var width = kernel.Name == _tiledGemm.Kernel ? _tiledGemm.Width : 1;
-        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1, width));
-        else kernel.LaunchLocal(tiles0, tiles1, width);
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1));
+        else kernel.LaunchLocal(tiles0, tiles1);
         LaunchCount++;
     }
 

@@ -43,6 +43,9 @@ public sealed class Kernel : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>Work-items per work-group along dimension 1 for <see cref="LaunchLocal"/> (the tiled GEMM's shape).</summary>
+    public int GroupWidth { get; init; } = 1;
     internal nint Handle { get; }
 
     public unsafe void Set(int index, KernelArg arg)
@@ -81,7 +84,10 @@ public sealed class Kernel : IDisposable
     /// Enqueues <paramref name="groups0"/> × <paramref name="groups1"/> work-groups of 1 × <paramref name="width1"/>
     /// work-items (what the kernel's reqd_work_group_size asks: 1 × 1 for the CPU GEMM, 1 × 32 for the GPU one).
     /// </summary>
-    public unsafe void LaunchLocal(long groups0, long groups1, int width1 = 1)
+    public void LaunchLocal(long groups0, long groups1) => LaunchLocal(groups0, groups1, GroupWidth);
+
+    /// <summary>As <see cref="LaunchLocal(long, long)"/> with an explicit work-group width.</summary>
+    public unsafe void LaunchLocal(long groups0, long groups1, int width1)
     {
         if (groups0 <= 0 || groups1 <= 0) return;
         var global = stackalloc nuint[2];

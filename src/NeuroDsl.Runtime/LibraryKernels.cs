@@ -34,12 +34,18 @@ public static class LibraryKernels
     /// work-group of 32 work-items holds one column each, reading the panel coalesced and A as a broadcast.
     /// NEURODSL_GEMM=cpu|gpu overrides the choice (the tests run the GPU shape on PoCL for correctness).
     /// </summary>
-    public static (string Kernel, int Width) TiledGemm(Device device) =>
-        (System.Environment.GetEnvironmentVariable("NEURODSL_GEMM") ?? (device.Info.IsGpu ? "gpu" : "cpu")) switch
-        {
-            "gpu" => ("nd_gemm_tiled_f32_wg", 32),
-            _ => ("nd_gemm_tiled_f32", 1),
-        };
+    public static (string Kernel, int Width) TiledGemm(Device device) => TiledGemm(GemmOverride ?? device.Info.IsGpu);
+
+    /// <summary>The tiled GEMM's GPU shape (32 work-items per tile) or its CPU shape (one).</summary>
+    public static (string Kernel, int Width) TiledGemm(bool gpuShape) =>
+        gpuShape ? ("nd_gemm_tiled_f32_wg", 32) : ("nd_gemm_tiled_f32", 1);
+
+    private static readonly bool? GemmOverride = System.Environment.GetEnvironmentVariable("NEURODSL_GEMM") switch
+    {
+        "gpu" => true,
+        "cpu" => false,
+        _ => null,
+    };
 
     /// <summary>The library program for a device: built once (and cached on disk), shared by every model.</summary>
     public static nint Program(Device device) => OpenCl.ProgramCache.Get(device, Source, Options, "library");

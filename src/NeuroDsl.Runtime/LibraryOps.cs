@@ -33,12 +33,7 @@ public static class LibraryOps
         int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null)
     {
         var pack = Get(device, "nd_gemm_pack_b_f32");
-        var (variant, width) = gpuShape switch
-        {
-            true => ("nd_gemm_tiled_f32_wg", 32),
-            false => ("nd_gemm_tiled_f32", 1),
-            null => LibraryKernels.TiledGemm(device),
-        };
+        var (variant, width) = gpuShape is { } shape ? LibraryKernels.TiledGemm(shape) : LibraryKernels.TiledGemm(device);
         var gemm = Get(device, variant);
         lock (pack)
         {
