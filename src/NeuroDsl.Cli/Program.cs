@@ -60,7 +60,8 @@ public static class Program
 
     public static int Main(string[] argv)
     {
-        if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
+        // `neurodsl --help`, `neurodsl help` and `neurodsl COMMAND --help` all print the usage.
+        if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help" || argv.Skip(1).Any(a => a is "-h" or "--help"))
         {
             Console.Out.Write(Usage);
             return argv.Length == 0 ? ExitCodes.Usage : ExitCodes.Ok;

@@ -55,6 +55,9 @@ public sealed class CliTests : IDisposable
         Assert.Equal(64, Run("summary", Model("xor_mlp.nd"), "--colour").Code);
         Assert.Equal(66, Run("summary", Path.Combine(_dir, "missing.nd")).Code);
         Assert.Contains("neurodsl check FILE", Run("--help").Out);
+        var bench = Run("bench", "--help");
+        Assert.Equal(0, bench.Code);
+        Assert.Contains("neurodsl bench step FILE", bench.Out);
     }
 
     [Fact]
