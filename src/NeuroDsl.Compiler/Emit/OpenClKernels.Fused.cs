@@ -76,37 +76,14 @@ public static partial class OpenClKernels
         return new NodeLaunch(name, external.Select(e => (object)e.Id).Append(root.Id).ToList(), new[] { root.Shape.Numel }, sb.ToString());
     }
 
-    // The convolution kernel, with the chain applied to each output value before it is stored.
+    // The convolution kernel, with the chain applied to each output value before it is stored: on the whole
+    // accumulator vector when the chain reads no other tensor, otherwise per value with its coordinates.
     private static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string comment)
     {
         var root = chain[chain.Count - 1];
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
-        var g = ConvGeometry.Of(conv, inputs[0].Shape, inputs[1].Shape, conv.Shape);
-        var plain = Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs,
-            comment + "\n// Fused: conv2d -> " + string.Join(" -> ", chain.Select(n => n.Op)));
-
-        // A chain that reads no other tensor runs on the whole float8 accumulator (vector built-ins, as a
-        // separate kernel would get from PoCL's vectorizer); otherwise it runs per output value, with coordinates.
-        var (vectorExternal, vectorBody) = ChainCode(graph, chain, conv.Id, root.Shape, "    ", $"float{V}");
-        if (vectorExternal.Count == 0)
-        {
-            var vstore = $"    vstore{V}(acc, 0, lanes);";
-            var vectorCode = plain.Code!.Replace(vstore, $"    const float{V} t{conv.Id} = acc;\n{vectorBody}    vstore{V}(t{root.Id}, 0, lanes);");
-            return plain with { Code = vectorCode, Args = plain.Args.Take(plain.Args.Count - 1).Append(root.Id).ToList() };
-        }
-        var (external, body) = ChainCode(graph, chain, conv.Id, root.Shape, "            ");
-        // Splice the epilogue into the store loop and the extra tensors into the signature.
-        var store = $"        if (tl * {V} + v < {I(g.OCG)}) ob[v * {I(g.OH * g.OW)}] = lanes[v];";
-        var epilogue = $@"        if (tl * {V} + v < {I(g.OCG)})
-        {{
-            const int c0 = n, c1 = g * {I(g.OCG)} + tl * {V} + v, c2 = oy, c3 = ox;
-            const int i = ((c0 * {I(g.OC)} + c1) * {I(g.OH)} + c2) * {I(g.OW)} + c3;
-            const float t{conv.Id} = lanes[v];
-{body}            ob[v * {I(g.OH * g.OW)}] = t{root.Id};
-        }}";
-        var code = plain.Code!.Replace(store, epilogue)
-            .Replace("__global float* restrict out)", string.Concat(external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}, ")) + "__global float* restrict out)");
-        var args = plain.Args.Take(plain.Args.Count - 1).Concat(external.Select(e => (object)e.Id)).Append(root.Id).ToList();
-        return plain with { Code = code, Args = args };
+        var launch = Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs, comment,
+            new ConvEpilogue(graph, conv, chain));
+        return launch;
     }
 }

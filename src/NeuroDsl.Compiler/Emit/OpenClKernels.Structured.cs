@@ -63,30 +63,34 @@ public static partial class OpenClKernels
     private static string MaskTable(string name, long[]? mask) => mask is null ? "" :
         $"__constant uchar {name}_mask[{I(mask.Length)}] = {{ {string.Join(", ", mask.Select(I))} }};\n";
 
-    // Convolutions compute 8 channels per work-item with float8 FMAs. A packing launch first lays the weights
-    // (or, for the weight gradient, dy) out channel-last in a scratch buffer, padded to whole vectors, so the
-    // inner loop does one broadcast load, one vector load and one vector FMA per tap.
+    // Convolutions compute 8 (or 16) channels per work-item with vector FMAs. A packing launch first lays the
+    // weights (or, for the weight gradient, dy) out channel-last in a scratch buffer, padded to whole vectors, so
+    // the inner loop does one broadcast load, one vector load and one vector FMA per tap.
     private const int V = 8;
 
-    private static long Tiles(long channels) => (channels + V - 1) / V;
+    private static long Tiles(long channels, int lanes = V) => (channels + lanes - 1) / lanes;
+
+    /// <summary>Channels per vector: 16 where they fill whole float16s, else 8.</summary>
+    private static int ChannelLanes(long channels) => channels % 16 == 0 ? 16 : V;
 
     private static string MaskFactor(string name, ConvGeometry g, string o, string c) =>
         g.Mask is null ? "" : $" * (float){name}_mask[({o}) * {I(g.CG)} + ({c})]";
 
-    private static string StoreLanes(string acc, string cond, string target) => $@"    float lanes[{V}];
-    vstore{V}({acc}, 0, lanes);
-    for (int v = 0; v < {V}; v++)
+    private static string StoreLanes(int lanes, string acc, string cond, string target) => $@"    float lanes[{lanes}];
+    vstore{lanes}({acc}, 0, lanes);
+    for (int v = 0; v < {lanes}; v++)
         if ({cond}) {target};
 ";
 
     // y[n, o, oy, ox] = b[o] + Σ_c Σ_ky Σ_kx x[n, c, iy, ix] · w[o, c, ky, kx]
-    private static NodeLaunch Conv(string name, Node node, Node[] inputs, string comment)
+    private static NodeLaunch Conv(string name, Node node, Node[] inputs, string comment, ConvEpilogue? ep = null)
     {
         var g = ConvGeometry.Of(node, inputs[0].Shape, inputs[1].Shape, node.Shape);
         var bias = inputs.Length > 2;
-        var tg = Tiles(g.OCG);
+        var lanes = RowsFit(g) ? V : ChannelLanes(g.OCG);
+        var tg = Tiles(g.OCG, lanes);
         var kkc = g.CG * g.KH * g.KW;
-        var width = tg * V;
+        var width = tg * lanes;
         var packName = name + "_pack";
         var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w (and b) as [group][c·ky·kx + 1][{I(width)}]: output channels last, then a bias row.
 __kernel void {packName}(__global const float* restrict w, {(bias ? "__global const float* restrict bias, " : "")}__global float* restrict packed)
@@ -108,27 +112,33 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         packArgs.Add("$scratch");
         var packLaunch = new NodeLaunch(packName, packArgs, new Dim[] { g.Groups * (kkc + 1) * width }, pack);
 
-        return DirectConv(name, comment, g, inputs[0].Id, node.Id, node.Shape[0], packLaunch);
+        var output = ep?.Root.Id ?? node.Id;
+        return RowsFit(g)
+            ? RowConv(name, comment, g, inputs[0].Id, output, node.Shape[0], packLaunch, ep)
+            : DirectConv(name, comment, g, lanes, inputs[0].Id, output, node.Shape[0], packLaunch, ep);
     }
 
-    /// <summary>Output pixels per work-item along a row: the largest divisor of the row width up to 8.</summary>
-    private static long PixelBlock(long width) => Enumerable.Range(1, 8).Reverse().First(p => width % p == 0);
+    /// <summary>Output pixels per work-item along a row: the largest divisor of the row width up to <paramref name="most"/>.</summary>
+    private static long PixelBlock(long width, int most) => Enumerable.Range(1, most).Reverse().First(p => width % p == 0);
 
     /// <summary>
     /// The direct convolution over a packed weight panel ([group][c·ky·kx + 1][lanes], the last row the bias):
-    /// each work-item computes 8 output channels at P neighbouring pixels of a row, so every vector of weights
-    /// it loads feeds P FMAs. Serves the forward pass and, for stride 1, the input gradient (a convolution of dy
-    /// with the flipped, transposed filters).
+    /// each work-item computes 8 or 16 output channels at P neighbouring pixels of a row, so every vector of
+    /// weights it loads feeds P FMAs. Serves the forward pass and, for stride 1, the input gradient (a convolution
+    /// of dy with the flipped, transposed filters).
     /// </summary>
-    private static NodeLaunch DirectConv(string name, string comment, ConvGeometry g, int input, int output, Dim n, NodeLaunch pack)
+    private static NodeLaunch DirectConv(string name, string comment, ConvGeometry g, int lanes, int input, int output, Dim n,
+        NodeLaunch pack, ConvEpilogue? ep)
     {
-        var tg = Tiles(g.OCG);
+        var tg = Tiles(g.OCG, lanes);
         var kkc = g.CG * g.KH * g.KW;
         var t = g.Groups * tg;
-        var p = PixelBlock(g.OW);
+        var p = PixelBlock(g.OW, lanes == 16 ? 10 : 8);
         var blocks = g.OW / p;
+        var (extraParams, extraArgs) = EpilogueParams(ep);
         var sb = new StringBuilder(Header(comment));
-        sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float{V}* restrict packed, __global float* restrict out)
+        if (ep is not null) sb.Append("// Fused: conv2d -> ").Append(ep.Ops).Append('\n');
+        sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float{lanes}* restrict packed, {extraParams}__global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ox0 = (i % {I(blocks)}) * {I(p)};
@@ -140,10 +150,10 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     const int g = t / {I(tg)};
     const int tl = t % {I(tg)};
     const __global float* xb = x + (n * {I(g.C)} + g * {I(g.CG)}) * {I(g.H * g.W)};
-    const __global float{V}* wp = packed + g * {I((kkc + 1) * tg)} + tl;
-    const float{V} bias = wp[{I(kkc * tg)}];
+    const __global float{lanes}* wp = packed + g * {I((kkc + 1) * tg)} + tl;
+    const float{lanes} bias = wp[{I(kkc * tg)}];
 ");
-        for (var q = 0; q < p; q++) sb.Append($"    float{V} acc{q} = bias;\n");
+        for (var q = 0; q < p; q++) sb.Append($"    float{lanes} acc{q} = bias;\n");
         sb.Append($@"    for (int c = 0; c < {I(g.CG)}; c++)
         for (int ky = 0; ky < {I(g.KH)}; ky++)
         {{
@@ -151,26 +161,29 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            const __global float* row = xb + (c * {I(g.H)} + iy) * {I(g.W)};
             for (int kx = 0; kx < {I(g.KW)}; kx++)
             {{
-                const float{V} w = wp[((c * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tg)}];
+                const float{lanes} w = wp[((c * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tg)}];
                 const int ix = ox0 * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
 ");
         for (var q = 0; q < p; q++)
         {
             var at = q == 0 ? "ix" : $"ix + {I(q * g.SW)}";
             var load = g.PW > 0 ? $"(({at}) >= 0 && ({at}) < {I(g.W)} ? row[{at}] : 0.0f)" : $"row[{at}]";
-            sb.Append($"                acc{q} = fma((float{V})({load}), w, acc{q});\n");
+            sb.Append($"                acc{q} = fma((float{lanes})({load}), w, acc{q});\n");
         }
         sb.Append("            }\n        }\n");
         for (var q = 0; q < p; q++)
             sb.Append($@"    {{
     const int ox = ox0 + {I(q)};
-    const float{V} acc = acc{q};
-    __global float* ob = out + ((n * {I(g.OC)} + g * {I(g.OCG)} + tl * {V}) * {I(g.OH)} + oy) * {I(g.OW)} + ox;
-{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"ob[v * {I(g.OH * g.OW)}] = lanes[v]")}    }}
+    __global float* ob = out + ((n * {I(g.OC)} + g * {I(g.OCG)} + tl * {lanes}) * {I(g.OH)} + oy) * {I(g.OW)} + ox;
+{StoreThrough(ep, $"acc{q}", lanes, "    ", $"ob[v * {I(g.OH * g.OW)}] = VALUE", $"c0 = n, c1 = g * {I(g.OCG)} + tl * {lanes} + v, c2 = oy, c3 = ox",
+    g.OCG % lanes == 0 ? null : $"tl * {lanes} + v < {I(g.OCG)}", null, g)}    }}
 ");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<object> { input, "$scratch", output }, new[] { n * (t * g.OH * blocks) }, sb.ToString(),
-            (Dim)(g.Groups * (kkc + 1) * tg * V), pack);
+        var args = new List<object> { input, "$scratch" };
+        args.AddRange(extraArgs);
+        args.Add(output);
+        return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks), 1 }, sb.ToString(),
+            (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack, Tile: new long[] { 1, 1 });
     }
 
     // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w; 8 input channels per work-item.
@@ -232,21 +245,23 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
         }}
     }}
     __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
-{StoreLanes("acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
+{StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
         return new NodeLaunch(name, new List<object> { dy.Id, "$scratch", node.Id }, new[] { node.Shape[0] * t * g.H * g.W }, code,
             (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
     }
 
     // For stride 1: dx = dy convolved with the filters flipped in space and transposed in channels, padded by
-    // k − 1 − p, so it runs on the pixel-blocked direct convolution.
+    // k − 1 − p, so it runs on the direct convolution (channels or pixels in the vector).
     private static NodeLaunch ConvGradInputAsConv(string name, Node node, Node dy, Node w, ConvGeometry g, string comment)
     {
         var flipped = new ConvGeometry(g.OC, g.OH, g.OW, g.C, g.H, g.W, g.KH, g.KW, 1, 1, g.KH - 1 - g.PH, g.KW - 1 - g.PW, 1, 1, g.Groups, null);
-        var tc = Tiles(g.CG);
+        var rowsFit = RowsFit(flipped);
+        var lanes = rowsFit ? V : ChannelLanes(g.CG);
+        var tc = Tiles(g.CG, lanes);
         var kk = g.KH * g.KW;
         var rows = g.OCG * kk;
-        var width = tc * V;
+        var width = tc * lanes;
         var packName = name + "_pack";
         var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w flipped and transposed as [group][o·ky·kx + 1][{I(width)}]: input channels last, then a zero bias row.
 __kernel void {packName}(__global const float* restrict w, __global float* restrict packed)
@@ -262,7 +277,9 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
 }}
 ";
         var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * (rows + 1) * width }, pack);
-        return DirectConv(name, comment, flipped, dy.Id, node.Id, node.Shape[0], packLaunch);
+        return rowsFit
+            ? RowConv(name, comment, flipped, dy.Id, node.Id, node.Shape[0], packLaunch, null)
+            : DirectConv(name, comment, flipped, lanes, dy.Id, node.Id, node.Shape[0], packLaunch, null);
     }
 
     // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; 8 output channels per work-item, over dy packed
@@ -272,26 +289,28 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
         var dy = inputs[0];
         var x = inputs[1];
         var g = ConvGeometry.Of(node, x.Shape, node.Shape, dy.Shape);
-        var tg = Tiles(g.OCG);
-        var lanesAll = g.Groups * tg * V;
         var n = x.Shape[0];
+        if (GradWeightRowsFit(g)) return RowConvGradWeight(name, comment, g, dy, x, node, n);
+        var L = ChannelLanes(g.OCG);
+        var tg = Tiles(g.OCG, L);
+        var lanesAll = g.Groups * tg * L;
         var packName = name + "_pack";
-        var pack = Header(comment) + $@"// Packs dy as [n·oy·ox][group][{I(tg * V)}]: output channels last.
+        var pack = Header(comment) + $@"// Packs dy as [n·oy·ox][group][{I(tg * L)}]: output channels last.
 __kernel void {packName}(__global const float* restrict dy, __global float* restrict packed)
 {{
     const int j = get_global_id(0);
     const int lane = j % {I(lanesAll)};
     const int p = j / {I(lanesAll)};
-    const int g = lane / {I(tg * V)};
-    const int ol = lane % {I(tg * V)};
+    const int g = lane / {I(tg * L)};
+    const int ol = lane % {I(tg * L)};
     const int n = p / {I(g.OH * g.OW)};
     packed[j] = ol < {I(g.OCG)} ? dy[(n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)} + p % {I(g.OH * g.OW)}] : 0.0f;
 }}
 ";
         var packLaunch = new NodeLaunch(packName, new List<object> { dy.Id, "$scratch" }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
         var t = g.Groups * tg;
-        if (g.KW <= 12) return ConvGradWeightRows(name, g, x, node, n, t, tg, lanesAll, packLaunch, comment);
-        var code = Header(comment) + MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{V}* restrict packed, __global const float* restrict x, __global float* restrict out)
+        if (g.KW <= 12) return ConvGradWeightRows(name, g, L, x, node, n, t, tg, lanesAll, packLaunch, comment);
+        var code = Header(comment) + MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int kx = i % {I(g.KW)};
@@ -303,22 +322,22 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     const int g = t / {I(tg)};
     const int tl = t % {I(tg)};
     const int c = g * {I(g.CG)} + cl;
-    float{V} acc = (float{V})(0.0f);
+    float{L} acc = (float{L})(0.0f);
     for (int n = 0; n < {n.ToC()}; n++)
     {{
         const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
-        const __global float{V}* db = packed + n * {I(g.OH * g.OW * t)} + t;
+        const __global float{L}* db = packed + n * {I(g.OH * g.OW * t)} + t;
         for (int oy = 0; oy < {I(g.OH)}; oy++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int ox = 0; ox < {I(g.OW)}; ox++)
             {{
                 const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
-{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(db[(oy * {I(g.OW)} + ox) * {I(t)}], (float{V})(xb[iy * {I(g.W)} + ix]), acc);
+{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(db[(oy * {I(g.OW)} + ox) * {I(t)}], (float{L})(xb[iy * {I(g.W)} + ix]), acc);
             }}
         }}
     }}
-{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {V} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {V} + v", "cl")}")}}}
+{StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}}}
 ";
         return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
             n * (g.OH * g.OW * lanesAll), packLaunch);
@@ -326,11 +345,11 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 
     // The same sum with one work-item per (channel tile, input channel, ky) computing the whole row of kx taps:
     // each vector of dy it loads feeds KW FMAs.
-    private static NodeLaunch ConvGradWeightRows(string name, ConvGeometry g, Node x, Node node, Dim n, long t, long tg, long lanesAll,
+    private static NodeLaunch ConvGradWeightRows(string name, ConvGeometry g, int L, Node x, Node node, Dim n, long t, long tg, long lanesAll,
         NodeLaunch packLaunch, string comment)
     {
         var sb = new StringBuilder(Header(comment) + MaskTable(name, g.Mask));
-        sb.Append($@"__kernel void {name}(__global const float{V}* restrict packed, __global const float* restrict x, __global float* restrict out)
+        sb.Append($@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ky = i % {I(g.KH)};
@@ -341,32 +360,32 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     const int tl = t % {I(tg)};
     const int c = g * {I(g.CG)} + cl;
 ");
-        for (var q = 0; q < g.KW; q++) sb.Append($"    float{V} acc{q} = (float{V})(0.0f);\n");
+        for (var q = 0; q < g.KW; q++) sb.Append($"    float{L} acc{q} = (float{L})(0.0f);\n");
         sb.Append($@"    for (int n = 0; n < {n.ToC()}; n++)
     {{
         const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
-        const __global float{V}* db = packed + n * {I(g.OH * g.OW * t)} + t;
+        const __global float{L}* db = packed + n * {I(g.OH * g.OW * t)} + t;
         for (int oy = 0; oy < {I(g.OH)}; oy++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            const __global float* row = xb + iy * {I(g.W)};
             for (int ox = 0; ox < {I(g.OW)}; ox++)
             {{
-                const float{V} d = db[(oy * {I(g.OW)} + ox) * {I(t)}];
+                const float{L} d = db[(oy * {I(g.OW)} + ox) * {I(t)}];
                 const int ix = ox * {I(g.SW)} - {I(g.PW)};
 ");
         for (var q = 0; q < g.KW; q++)
         {
             var at = q == 0 ? "ix" : $"ix + {I(q * g.DW)}";
             var load = g.PW > 0 ? $"(({at}) >= 0 && ({at}) < {I(g.W)} ? row[{at}] : 0.0f)" : $"row[{at}]";
-            sb.Append($"                acc{q} = fma(d, (float{V})({load}), acc{q});\n");
+            sb.Append($"                acc{q} = fma(d, (float{L})({load}), acc{q});\n");
         }
         sb.Append("            }\n        }\n    }\n");
         for (var q = 0; q < g.KW; q++)
             sb.Append($@"    {{
     const int kx = {I(q)};
-    const float{V} acc = acc{q};
-{StoreLanes("acc", $"tl * {V} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {V} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {V} + v", "cl")}")}    }}
+    const float{L} acc = acc{q};
+{StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}    }}
 ");
         sb.Append("}\n");
         return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH }, sb.ToString(),
@@ -389,6 +408,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         var g = PoolGeometry.Of(node, inputs[0].Shape, node.Shape);
         var max = g.Mode == "max";
         var scale = g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "";
+        if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 && g.OW >= 8)
+            return PairPool(name, node, inputs[0], g, comment);
         var sb = new StringBuilder(Header(comment));
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
@@ -413,6 +434,29 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 }}
 ");
         return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    // 2×2 windows with stride 2: a work-item reads two rows of 16 inputs as vectors and writes 8 outputs; the even
+    // and odd lanes are the two columns of each window. A row's last 8 outputs are shifted left to end at the row's end.
+    private static NodeLaunch PairPool(string name, Node node, Node x, PoolGeometry g, string comment)
+    {
+        var segs = (g.OW + 7) / 8;
+        var value = g.Mode == "max"
+            ? "fmax(fmax(a.even, a.odd), fmax(b.even, b.odd))"
+            : g.Mode == "avg" ? "(a.even + a.odd + b.even + b.odd) * 0.25f" : "a.even + a.odd + b.even + b.odd";
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ox0 = {(g.OW % 8 == 0 ? $"(i % {I(segs)}) * 8" : $"min((i % {I(segs)}) * 8, {I(g.OW - 8)})")};
+    const int r = i / {I(segs)};
+    const int oy = r % {I(g.OH)};
+    const __global float* xr = x + ((r / {I(g.OH)}) * {I(g.H)} + oy * 2) * {I(g.W)} + ox0 * 2;
+    const float16 a = vload16(0, xr);
+    const float16 b = vload16(0, xr + {I(g.W)});
+    vstore8({value}, 0, out + r * {I(g.OW)} + ox0);
+}}
+";
+        return new NodeLaunch(name, new List<object> { x.Id, node.Id }, new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
     }
 
     // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.

@@ -10,10 +10,15 @@ namespace NeuroDsl.Compiler.Emit;
 /// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
 /// <param name="Args">Node ids (their buffers), <see cref="Dim"/> sizes or "$training"/"$seed"/"$step", in kernel parameter order.</param>
 /// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node ("$scratch" in Args).</param>
-/// <param name="Before">A launch that runs first and fills the scratch buffer (a packing step).</param>
+/// <param name="Before">A launch that runs first and fills the scratch buffers (a packing step); it may have a Before of its own.</param>
 /// <param name="Tile">When set, the launch has work-groups of one work-item and global size ceil(Global[d] / Tile[d]).</param>
+/// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input ("$padded" in Args).</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code,
-    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null);
+    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null)
+{
+    /// <summary>The launches in the order they run: every Before first, then this one.</summary>
+    public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);
+}
 
 /// <summary>
 /// Writes the OpenCL C of one node's kernel from its primitive's template. Sizes that depend on symbols
@@ -166,15 +171,38 @@ public static partial class OpenClKernels
                 runs[runs.Count - 1] = (runs[runs.Count - 1].Size * inShape[d], strides[d]);
             else runs.Add((inShape[d], strides[d]));
         }
+        // A contiguous innermost run of 16 or more is summed 16 lanes at a time (the bias gradient of a convolution
+        // adds up whole maps), the lanes added at the end.
+        var last = runs.Count - 1;
+        var vector = last >= 0 && runs[last].Stride == (Dim)1 && runs[last].Size.IsConstant && runs[last].Size.Coef >= 16;
         sb.AppendLine("    float acc = 0.0f;");
+        if (vector) sb.AppendLine("    float16 acc16 = (float16)(0.0f);");
         var indent = "    ";
-        for (var r = 0; r < runs.Count; r++)
+        for (var r = 0; r < (vector ? last : runs.Count); r++)
         {
             sb.Append(indent).Append($"for (int r{r} = 0; r{r} < {runs[r].Size.ToC()}; r{r}++)").AppendLine();
             indent += "    ";
         }
         var offsets = runs.Select((run, r) => run.Stride == (Dim)1 ? $"r{r}" : $"r{r} * {run.Stride.ToC()}");
-        sb.Append(indent).Append("acc += in0[").Append(string.Join(" + ", offsets.Prepend("base"))).AppendLine("];");
+        var at = string.Join(" + ", offsets.Prepend("base"));
+        if (vector)
+        {
+            var size = runs[last].Size.Coef;
+            var whole = size / 16 * 16;
+            var outer = string.Join(" + ", offsets.Take(last).Prepend("base"));
+            sb.Append(indent).AppendLine("{");
+            sb.Append(indent).AppendLine($"    const __global float* p = in0 + {outer};");
+            sb.Append(indent).AppendLine($"    for (int r{last} = 0; r{last} < {I(whole)}; r{last} += 16)");
+            sb.Append(indent).AppendLine($"        acc16 += vload16(0, p + r{last});");
+            if (whole < size)
+            {
+                sb.Append(indent).AppendLine($"    for (int r{last} = {I(whole)}; r{last} < {I(size)}; r{last}++)");
+                sb.Append(indent).AppendLine($"        acc += p[r{last}];");
+            }
+            sb.Append(indent).AppendLine("}");
+            sb.AppendLine("    acc += dot(acc16.lo.lo + acc16.lo.hi + acc16.hi.lo + acc16.hi.hi, (float4)(1.0f));");
+        }
+        else sb.Append(indent).Append("acc += in0[").Append(at).AppendLine("];");
         sb.AppendLine("    out[i] = acc;\n}");
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
     }

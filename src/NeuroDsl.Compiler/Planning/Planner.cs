@@ -108,14 +108,18 @@ public static class Planner
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
                 : -1;
+            var padded = launch.Padded is { } copy
+                ? AddBuffer(plan, node.Name + ".padded", copy, DType.F32, StorageKind.Temp, 0)
+                : -1;
             var target = node.IsBackward ? plan.Backward : plan.Forward;
-            foreach (var step in launch.Before is null ? new[] { launch } : new[] { launch.Before, launch })
+            foreach (var step in launch.Steps())
             {
                 var kernel = step.Code is null ? step.Kernel : Share(plan, shared, step, launch.Kernel, $"{node.Span.File}:{line}");
                 var args = step.Args.Select(a => a switch
                 {
                     int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
                     "$scratch" => LaunchArg.Of(scratch),
+                    "$padded" => LaunchArg.Of(padded),
                     string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
                     _ => LaunchArg.Size((Dim)a),
                 }).ToList();
