@@ -15,6 +15,7 @@ internal static class BenchCommand
 {
     public static int Run(Args args)
     {
+        if (args.Positional.Count > 0 && args.Positional[0] == "gemm") return Gemm(args);
         if (args.Positional.Count == 0 || args.Positional[0] != "step") return Table(args);
         var batch = args.Int("batch", 64);
         var steps = args.Int("steps", 30);
@@ -32,10 +33,26 @@ internal static class BenchCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>sgemm at 256…2048: pack + register-tiled kernel, queued back to back, one finish per repetition.</summary>
-    private static IEnumerable<(string Key, double Ms)> OurGemm(Device device)
+    /// <summary><c>bench gemm [--sizes 256,512,…]</c>: our sgemm alone, for tuning the kernel without the baselines.</summary>
+    private static int Gemm(Args args)
     {
-        foreach (var n in new[] { 256, 512, 1024, 2048 })
+        var sizes = (args.Get("sizes") ?? "256,512,1024,2048").Split(',').Select(s =>
+            int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException($"--sizes takes positive integers, not '{s}'")).ToArray();
+        args.CheckUnknown();
+        if (args.Positional.Count != 1) throw new UsageException("usage: neurodsl bench gemm [--sizes N,N,...]");
+        using var device = Device.Open();
+        foreach (var (key, ms) in OurGemm(device, sizes))
+        {
+            var n = sizes.First(s => key == $"sgemm_{s}_ms");
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sgemm {n}³ on {device.Info.Name}: {ms:F2} ms, {2.0 * n * n * n / ms / 1e6:F0} GFLOP/s (median)"));
+        }
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>sgemm at 256…2048: pack + register-tiled kernel, queued back to back, one finish per repetition.</summary>
+    private static IEnumerable<(string Key, double Ms)> OurGemm(Device device, IEnumerable<int>? sizes = null)
+    {
+        foreach (var n in sizes ?? new[] { 256, 512, 1024, 2048 })
         {
             var rng = new Random(n);
             using var a = DeviceBuffer.Allocate(device, (long)n * n);

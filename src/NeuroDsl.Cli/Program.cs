@@ -30,6 +30,7 @@ public static class Program
                                                           training steps vs PyTorch, in R alternating rounds (3)
                                                           (run 'bash .ci/bench-setup' first)
           neurodsl bench step FILE [--batch B] [--steps S]  median training-step and forward times of one model
+          neurodsl bench gemm [--sizes 256,512,...]       the library sgemm alone (GFLOP/s), for tuning
 
         train options:
           --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist (or --data-dir DIR)

@@ -137,4 +137,14 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         Assert.Contains("accuracy 100.0%", stdout);
     }
+
+    [Fact]
+    public void BenchGemm_PrintsOneLinePerSize()
+    {
+        var (code, stdout, stderr) = Run("bench", "gemm", "--sizes", "64,96");
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Matches(@"sgemm 64³ on .*: [0-9.]+ ms, [0-9]+ GFLOP/s", stdout);
+        Assert.Contains("sgemm 96³", stdout);
+        Assert.Equal(64, Run("bench", "gemm", "--sizes", "64,x").Code);
+    }
 }
