@@ -153,8 +153,8 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
         var args = new List<object> { padded ? "$padded" : input, "$scratch" };
         args.AddRange(extraArgs);
         args.Add(output);
-        var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs), 1 }, sb.ToString(),
-            (Dim)(g.Groups * (kkc + 1) * tg * V), pack, Tile: new long[] { 1, 1 });
+        var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs) }, sb.ToString(),
+            (Dim)(g.Groups * (kkc + 1) * tg * V), pack);
         if (!padded) return launch;
 
         // The padded copy: rows of PW zeros, the input row, PW zeros.

@@ -133,7 +133,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         var tg = Tiles(g.OCG, lanes);
         var kkc = g.CG * g.KH * g.KW;
         var t = g.Groups * tg;
-        var p = PixelBlock(g.OW, lanes == 16 ? 10 : 8);
+        var p = PixelBlock(g.OW, 8);
         var blocks = g.OW / p;
         var (extraParams, extraArgs) = EpilogueParams(ep);
         var sb = new StringBuilder(Header(comment));
@@ -182,8 +182,8 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         var args = new List<object> { input, "$scratch" };
         args.AddRange(extraArgs);
         args.Add(output);
-        return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks), 1 }, sb.ToString(),
-            (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack, Tile: new long[] { 1, 1 });
+        return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks) }, sb.ToString(),
+            (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack);
     }
 
     // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w; 8 input channels per work-item.
@@ -517,6 +517,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     private static NodeLaunch TilingPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
     {
         var max = g.Mode == "max";
+        if (!max && g.KH == 2 && g.KW == 2 && g.OW >= 8) return PairPoolGrad(name, node, x, dy, g, comment);
         var sb = new StringBuilder(Header(comment));
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
@@ -550,6 +551,26 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 }}
 ");
         return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { dy.Shape.Numel }, sb.ToString());
+    }
+
+    // The average (or sum) of 2×2 windows backward: a work-item spreads 8 values of dy over two rows of 16, each
+    // value twice in a row (a shuffle). A row's last 8 are shifted left to end at the row's end.
+    private static NodeLaunch PairPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
+    {
+        var segs = (g.OW + 7) / 8;
+        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
+{{
+    const int i = get_global_id(0);
+    const int ox0 = {(g.OW % 8 == 0 ? $"(i % {I(segs)}) * 8" : $"min((i % {I(segs)}) * 8, {I(g.OW - 8)})")};
+    const int r = i / {I(segs)};
+    const float8 d = vload8(0, dy + r * {I(g.OW)} + ox0){(g.Mode == "avg" ? " * 0.25f" : "")};
+    const float16 v = shuffle(d, (uint16)(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    __global float* o = out + ((r / {I(g.OH)}) * {I(g.H)} + (r % {I(g.OH)}) * 2) * {I(g.W)} + ox0 * 2;
+    vstore16(v, 0, o);
+    vstore16(v, 0, o + {I(g.W)});
+}}
+";
+        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
     }
 
     /// <summary>outer × axis × inner decomposition of a shape around one axis.</summary>
