@@ -90,14 +90,16 @@ public static partial class OpenClKernels
         var kkc = g.CG * g.KH * g.KW;
         var t = g.Groups * tg;
         var co = (int)Math.Min(V, g.OCG);
-        var vw = g.OW >= 16 ? 16 : 8;
+        var padded = g.PW > 0;
+        // A padded copy can be made wide enough for one float16 over a row of 9 to 15 pixels, stored in part.
+        var partial = padded && g.OW > 8 && g.OW < 16;
+        var vw = g.OW >= 16 || partial ? 16 : 8;
         var segs = (g.OW + vw - 1) / vw;
         var rmax = Math.Max(1, Math.Min(4, 18 / co));
         var rows = Enumerable.Range(1, rmax).Reverse().First(r => g.OH % r == 0);
         if (rows * 2 <= rmax) rows = (int)Math.Min(rmax, g.OH);
         var blocks = (g.OH + rows - 1) / rows;
-        var rw = g.W + 2 * g.PW;
-        var padded = g.PW > 0;
+        var rw = Math.Max(g.W + 2 * g.PW, partial ? vw + g.KW - 1 : 0);
         var (extraParams, extraArgs) = EpilogueParams(ep);
         var sb = new StringBuilder(Header(comment));
         if (ep is not null) sb.Append("// Fused: conv2d -> ").Append(ep.Ops).Append('\n');
@@ -105,7 +107,7 @@ public static partial class OpenClKernels
 __kernel void {name}(__global const float* restrict x, __global const float* restrict packed, {extraParams}__global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int x0 = {(g.OW % vw == 0 ? $"(i % {I(segs)}) * {vw}" : $"min((i % {I(segs)}) * {vw}, {I(g.OW - vw)})")};
+    const int x0 = {(g.OW % vw == 0 || partial ? $"(i % {I(segs)}) * {vw}" : $"min((i % {I(segs)}) * {vw}, {I(g.OW - vw)})")};
     int r = i / {I(segs)};
     const int y0 = {(g.OH % rows == 0 ? $"(r % {I(blocks)}) * {rows}" : $"min((r % {I(blocks)}) * {rows}, {I(g.OH - rows)})")};
     r /= {I(blocks)};
@@ -145,7 +147,8 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
                 sb.Append(guard ? $"    if (tl * {V} + {o} < {I(g.OCG)})\n    {{\n" : "    {\n");
                 sb.Append($"    __global float* ob = out + ((n * {I(g.OC)} + g * {I(g.OCG)} + tl * {V} + {o}) * {I(g.OH)} + y0 + {r}) * {I(g.OW)} + x0;\n");
                 sb.Append(StoreThrough(ep, $"acc{r}_{o}", vw, "    ", "ob[v] = VALUE",
-                    $"c0 = n, c1 = g * {I(g.OCG)} + tl * {V} + {o}, c2 = y0 + {r}, c3 = x0 + v", null, value => $"vstore{vw}({value}, 0, ob);", g));
+                    $"c0 = n, c1 = g * {I(g.OCG)} + tl * {V} + {o}, c2 = y0 + {r}, c3 = x0 + v", partial ? $"v < {I(g.OW)}" : null,
+                    value => partial ? PartialStore(value, g.OW, "ob") : $"vstore{vw}({value}, 0, ob);", g));
                 sb.Append("    }\n");
             }
         sb.Append("}\n");
@@ -170,6 +173,22 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
 ";
         var padLaunch = new NodeLaunch(padName, new List<object> { input, "$padded" }, new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
         return launch with { Before = padLaunch, Padded = n * (g.C * g.H * rw) };
+    }
+
+    /// <summary>Stores the first <paramref name="count"/> lanes of a float16 as vstore8/4/2 and a scalar.</summary>
+    private static string PartialStore(string value, long count, string target)
+    {
+        const string digits = "0123456789abcdef";
+        var parts = new List<string>();
+        var at = 0;
+        foreach (var size in new[] { 8, 4, 2, 1 })
+        {
+            if (count - at < size) continue;
+            var lanes = ".s" + digits.Substring(at, size);
+            parts.Add(size == 1 ? $"{target}[{at}] = ({value}){lanes};" : $"vstore{size}(({value}){lanes}, 0, {target} + {at});");
+            at += size;
+        }
+        return string.Join(" ", parts);
     }
 
     /// <summary>When the weight gradient's row kernel serves: stride and dilation 1, no padding, few output channels, rows of 8 or more.</summary>

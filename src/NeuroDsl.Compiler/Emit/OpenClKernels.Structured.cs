@@ -388,8 +388,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}    }}
 ");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH }, sb.ToString(),
-            n * (g.OH * g.OW * lanesAll), packLaunch);
+        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
+            n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 });
     }
 
     private sealed record PoolGeometry(string Mode, long C, long H, long W, long OH, long OW, long KH, long KW, long SH, long SW, long PH, long PW)
