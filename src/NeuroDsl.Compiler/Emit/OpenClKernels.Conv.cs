@@ -33,7 +33,8 @@ public static partial class OpenClKernels
         public Node Root => _chain[_chain.Count - 1];
         public List<Node> External { get; }
         public bool IsVector => External.Count == 0;
-        public string Ops => string.Join(" -> ", _chain.Select(n => n.Op));
+        /// <summary>The comment line naming what the kernel computes after the convolution.</summary>
+        public string Comment => "// Fused: conv2d -> " + string.Join(" -> ", _chain.Select(n => n.Op)) + "\n";
         public string Body(string type, string indent) => ChainCode(_graph, _chain, ConvId, Root.Shape, indent, type).Code;
     }
 
@@ -102,14 +103,14 @@ public static partial class OpenClKernels
         var rw = Math.Max(g.W + 2 * g.PW, partial ? vw + g.KW - 1 : 0);
         var (extraParams, extraArgs) = EpilogueParams(ep);
         var sb = new StringBuilder(Header(comment));
-        if (ep is not null) sb.Append("// Fused: conv2d -> ").Append(ep.Ops).Append('\n');
+        sb.Append(ep?.Comment);
         sb.Append($@"// {co} output channel{(co == 1 ? "" : "s")} × {rows} row{(rows == 1 ? "" : "s")} × {vw} pixels per work-item{(padded ? $"; the input is read from its copy padded to rows of {I(rw)}" : "")}.
 __kernel void {name}(__global const float* restrict x, __global const float* restrict packed, {extraParams}__global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int x0 = {(g.OW % vw == 0 || partial ? $"(i % {I(segs)}) * {vw}" : $"min((i % {I(segs)}) * {vw}, {I(g.OW - vw)})")};
+    const int x0 = {BlockStart("i", segs, vw, partial ? segs * vw : g.OW)};
     int r = i / {I(segs)};
-    const int y0 = {(g.OH % rows == 0 ? $"(r % {I(blocks)}) * {rows}" : $"min((r % {I(blocks)}) * {rows}, {I(g.OH - rows)})")};
+    const int y0 = {BlockStart("r", blocks, rows, g.OH)};
     r /= {I(blocks)};
     const int t = r % {I(t)};
     const int n = r / {I(t)};
@@ -174,6 +175,19 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
         var padLaunch = new NodeLaunch(padName, new List<object> { input, "$padded" }, new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
         return launch with { Before = padLaunch, Padded = n * (g.C * g.H * rw) };
     }
+
+    /// <summary>
+    /// The first index of block <c>index % blocks</c> of <paramref name="size"/> along an axis of <paramref name="total"/>:
+    /// the last block is shifted back to end at the axis's end (it recomputes a few items rather than run past it).
+    /// </summary>
+    private static string BlockStart(string index, long blocks, long size, long total) => total % size == 0
+        ? $"({index} % {I(blocks)}) * {I(size)}"
+        : $"min(({index} % {I(blocks)}) * {I(size)}, {I(total - size)})";
+
+    /// <summary>The sum of the lanes of a float8 or float16 value.</summary>
+    private static string LaneSum(string v, int width) => width == 16
+        ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
+        : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
 
     /// <summary>Stores the first <paramref name="count"/> lanes of a float16 as vstore8/4/2 and a scalar.</summary>
     private static string PartialStore(string value, long count, string target)
@@ -256,7 +270,7 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
             sb.Append("            }\n");
         }
         sb.Append("        }\n");
-        var sum = vw == 16 ? "dot(a.lo.lo + a.lo.hi + a.hi.lo + a.hi.hi, (float4)(1.0f))" : "dot(a.lo + a.hi, (float4)(1.0f))";
+        var sum = LaneSum("a", vw);
         for (var o = 0; o < co; o++)
             for (var k = 0; k < g.KW; k++)
                 sb.Append($"    {{\n    const float{vw} a = acc{o}_{k};\n    out[((o0 + {o}) * {I(g.CG)} + cl) * {I(g.KH * g.KW)} + ky * {I(g.KW)} + {k}] = {sum}"

@@ -82,8 +82,7 @@ public static partial class OpenClKernels
     {
         var root = chain[chain.Count - 1];
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
-        var launch = Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs, comment,
+        return Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs, comment,
             new ConvEpilogue(graph, conv, chain));
-        return launch;
     }
 }

@@ -137,7 +137,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         var blocks = g.OW / p;
         var (extraParams, extraArgs) = EpilogueParams(ep);
         var sb = new StringBuilder(Header(comment));
-        if (ep is not null) sb.Append("// Fused: conv2d -> ").Append(ep.Ops).Append('\n');
+        sb.Append(ep?.Comment);
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float{lanes}* restrict packed, {extraParams}__global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -447,7 +447,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int ox0 = {(g.OW % 8 == 0 ? $"(i % {I(segs)}) * 8" : $"min((i % {I(segs)}) * 8, {I(g.OW - 8)})")};
+    const int ox0 = {BlockStart("i", segs, 8, g.OW)};
     const int r = i / {I(segs)};
     const int oy = r % {I(g.OH)};
     const __global float* xr = x + ((r / {I(g.OH)}) * {I(g.H)} + oy * 2) * {I(g.W)} + ox0 * 2;
@@ -561,7 +561,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int ox0 = {(g.OW % 8 == 0 ? $"(i % {I(segs)}) * 8" : $"min((i % {I(segs)}) * 8, {I(g.OW - 8)})")};
+    const int ox0 = {BlockStart("i", segs, 8, g.OW)};
     const int r = i / {I(segs)};
     const float8 d = vload8(0, dy + r * {I(g.OW)} + ox0){(g.Mode == "avg" ? " * 0.25f" : "")};
     const float16 v = shuffle(d, (uint16)(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));

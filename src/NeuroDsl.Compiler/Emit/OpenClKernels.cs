@@ -200,7 +200,7 @@ public static partial class OpenClKernels
                 sb.Append(indent).AppendLine($"        acc += p[r{last}];");
             }
             sb.Append(indent).AppendLine("}");
-            sb.AppendLine("    acc += dot(acc16.lo.lo + acc16.lo.hi + acc16.hi.lo + acc16.hi.hi, (float4)(1.0f));");
+            sb.AppendLine($"    acc += {LaneSum("acc16", 16)};");
         }
         else sb.Append(indent).Append("acc += in0[").Append(at).AppendLine("];");
         sb.AppendLine("    out[i] = acc;\n}");
