@@ -34,20 +34,19 @@ public static class Differentiator
         {
             var node = graph[id];
             if (node.Kind != NodeKind.Op || !needs[id] || !grads.TryGetValue(id, out var dy)) continue;
-            if (!GradientRules.TryGet(node.Op, out var rule))
+            var firstNew = graph.Nodes.Count;
+            if (node.Def.Gradient(g, node, dy) is not { } inputGrads)
             {
                 diagnostics.Error(Codes.Internal, node.Span, null, $"no gradient rule for '{node.Op}'");
                 return;
             }
-            var firstNew = graph.Nodes.Count;
-            var inputGrads = rule(g, node, dy);
             for (var i = 0; i < node.Inputs.Count; i++)
             {
                 var input = node.Inputs[i];
                 if (inputGrads[i] is not { } gi || !needs[input]) continue;
                 // Name a gradient after the value it is the gradient of: grad.hidden, grad.x.
                 if (gi.Id >= firstNew && graph[input].Kind != NodeKind.Const) gi.Name = "grad." + graph[input].Name;
-                grads[input] = grads.TryGetValue(input, out var sum) ? g.Ew("add", graph[input], sum, gi) : gi;
+                grads[input] = grads.TryGetValue(input, out var sum) ? g.Ew(Ops.Arithmetic.Add, graph[input], sum, gi) : gi;
             }
         }
         foreach (var leaf in graph.Params.Concat(graph.Inputs))

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Ops;
 
 namespace NeuroDsl.Compiler.Autodiff;
 
@@ -13,43 +14,50 @@ public sealed class GradBuilder
 
     public Node Of(int id) => _graph[id];
 
-    public Node Op(string prim, Shape shape, IReadOnlyDictionary<string, object>? attrs, Node origin, params Node[] inputs)
+    /// <summary>The node's <paramref name="i"/>-th input.</summary>
+    public Node In(Node node, int i) => _graph[node.Inputs[i]];
+
+    public Node Op(OpDef op, Shape shape, IReadOnlyDictionary<string, object>? attrs, Node origin, params Node[] inputs)
     {
-        var node = _graph.Add(NodeKind.Op, prim, inputs.Select(i => i.Id).ToArray(), shape, DType.F32, attrs, origin.Span);
+        var node = _graph.Add(NodeKind.Op, op, inputs.Select(i => i.Id).ToArray(), shape, DType.F32, attrs, origin.Span);
         node.IsBackward = true;
-        node.Name = "grad." + origin.Name + "." + prim;
+        node.Name = "grad." + origin.Name + "." + op.Name;
         return node;
     }
 
+    /// <summary>Transitional: an op not yet given a typed definition field, by its IR name.</summary>
+    public Node Op(string prim, Shape shape, IReadOnlyDictionary<string, object>? attrs, Node origin, params Node[] inputs) =>
+        Op(OpRegistry.Get(prim), shape, attrs, origin, inputs);
+
     /// <summary>An elementwise node whose output shape is the broadcast of its inputs, or <paramref name="shape"/>.</summary>
-    public Node Ew(string prim, Node origin, Shape? shape, params Node[] inputs)
+    public Node Ew(OpDef op, Node origin, Shape? shape, params Node[] inputs)
     {
         var result = shape ?? inputs.Skip(1).Aggregate(inputs[0].Shape, (s, n) => Shape.Broadcast(s, n.Shape)!);
-        return Op(prim, result, null, origin, inputs);
+        return Op(op, result, null, origin, inputs);
     }
 
-    public Node Ew(string prim, Node origin, params Node[] inputs) => Ew(prim, origin, null, inputs);
+    public Node Ew(OpDef op, Node origin, params Node[] inputs) => Ew(op, origin, null, inputs);
 
     /// <summary>Sums a broadcast gradient back to the shape of the operand it came from.</summary>
     public Node SumTo(Node dy, Shape shape, Node origin) =>
-        dy.Shape.Equals(shape) ? dy : Op("sum_to", shape, null, origin, dy);
+        dy.Shape.Equals(shape) ? dy : Op(Broadcasting.SumTo, shape, null, origin, dy);
 
     public Node Expand(Node x, Shape shape, Node origin) =>
-        x.Shape.Equals(shape) ? x : Op("expand", shape, null, origin, x);
+        x.Shape.Equals(shape) ? x : Op(Broadcasting.Expand, shape, null, origin, x);
 
     public Node Reshape(Node x, Shape shape, Node origin) =>
-        x.Shape.Equals(shape) ? x : Op("reshape", shape, null, origin, x);
+        x.Shape.Equals(shape) ? x : Op(Reshaping.Reshape, shape, null, origin, x);
 
     public Node MatMul(Node a, Node b, bool ta, bool tb, Node origin)
     {
         var m = ta ? a.Shape[1] : a.Shape[0];
         var n = tb ? b.Shape[0] : b.Shape[1];
-        return Op("matmul", new Shape(new[] { m, n }), new Dictionary<string, object> { ["ta"] = ta, ["tb"] = tb }, origin, a, b);
+        return Op(Ops.MatMul.Product, new Shape(new[] { m, n }), new Dictionary<string, object> { ["ta"] = ta, ["tb"] = tb }, origin, a, b);
     }
 
     public Node Const(double value, Node origin)
     {
-        var node = _graph.Add(NodeKind.Const, "const", System.Array.Empty<int>(), Shape.Scalar, DType.F32,
+        var node = _graph.Add(NodeKind.Const, Leaves.Const, System.Array.Empty<int>(), Shape.Scalar, DType.F32,
             new Dictionary<string, object> { ["value"] = value }, origin.Span);
         node.IsBackward = true;
         node.Name = "const";

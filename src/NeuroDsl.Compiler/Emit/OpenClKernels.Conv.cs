@@ -16,7 +16,7 @@ public static partial class OpenClKernels
     /// An elementwise chain applied to a convolution's values before they are stored (a fused epilogue): on whole
     /// vectors when it reads no other tensor, otherwise per value with its coordinates c0..c3 and flat index i.
     /// </summary>
-    private sealed class ConvEpilogue
+    internal sealed class ConvEpilogue
     {
         private readonly Graph _graph;
         private readonly IReadOnlyList<Node> _chain;
@@ -43,7 +43,7 @@ public static partial class OpenClKernels
     /// the value in <c>VALUE</c>; <paramref name="coords"/> declares c0..c3 of lane v; <paramref name="guard"/> (or null)
     /// says which lanes exist. <paramref name="vector"/>, when given, stores a whole vector result at once.
     /// </summary>
-    private static string StoreThrough(ConvEpilogue? ep, string acc, int width, string indent, string target, string coords,
+    internal static string StoreThrough(ConvEpilogue? ep, string acc, int width, string indent, string target, string coords,
         string? guard, Func<string, string>? vector, ConvGeometry g)
     {
         var sb = new StringBuilder();
@@ -68,12 +68,12 @@ public static partial class OpenClKernels
     }
 
     /// <summary>Kernel parameters and launch arguments for an epilogue's extra tensors.</summary>
-    private static (string Params, IEnumerable<object> Args) EpilogueParams(ConvEpilogue? ep) => ep is null
+    internal static (string Params, IEnumerable<object> Args) EpilogueParams(ConvEpilogue? ep) => ep is null
         ? ("", Enumerable.Empty<object>())
         : (string.Concat(ep.External.Select((e, k) => $"__global const {CType(e)}* restrict e{k}, ")), ep.External.Select(e => (object)e.Id));
 
     /// <summary>When the row kernel serves a convolution: stride and dilation 1, at most 8 output channels per group, rows of 8 or more.</summary>
-    private static bool RowsFit(ConvGeometry g) =>
+    internal static bool RowsFit(ConvGeometry g) =>
         g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 && g.OCG <= V && g.OW >= 8;
 
     /// <summary>
@@ -84,7 +84,7 @@ public static partial class OpenClKernels
     /// end at the row's end (it recomputes a few pixels rather than store a partial vector); columns of padding come
     /// from a zero-padded copy of the input made first, rows of padding are skipped.
     /// </summary>
-    private static NodeLaunch RowConv(string name, string comment, ConvGeometry g, int input, int output, Dim n, NodeLaunch pack,
+    internal static NodeLaunch RowConv(string name, string comment, ConvGeometry g, int input, int output, Dim n, NodeLaunch pack,
         ConvEpilogue? ep)
     {
         var tg = Tiles(g.OCG);
@@ -180,17 +180,17 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
     /// The first index of block <c>index % blocks</c> of <paramref name="size"/> along an axis of <paramref name="total"/>:
     /// the last block is shifted back to end at the axis's end (it recomputes a few items rather than run past it).
     /// </summary>
-    private static string BlockStart(string index, long blocks, long size, long total) => total % size == 0
+    internal static string BlockStart(string index, long blocks, long size, long total) => total % size == 0
         ? $"({index} % {I(blocks)}) * {I(size)}"
         : $"min(({index} % {I(blocks)}) * {I(size)}, {I(total - size)})";
 
     /// <summary>The sum of the lanes of a float8 or float16 value.</summary>
-    private static string LaneSum(string v, int width) => width == 16
+    internal static string LaneSum(string v, int width) => width == 16
         ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
         : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
 
     /// <summary>Stores the first <paramref name="count"/> lanes of a float16 as vstore8/4/2 and a scalar.</summary>
-    private static string PartialStore(string value, long count, string target)
+    internal static string PartialStore(string value, long count, string target)
     {
         const string digits = "0123456789abcdef";
         var parts = new List<string>();
@@ -206,7 +206,7 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
     }
 
     /// <summary>When the weight gradient's row kernel serves: stride and dilation 1, no padding, few output channels, rows of 8 or more.</summary>
-    private static bool GradWeightRowsFit(ConvGeometry g) =>
+    internal static bool GradWeightRowsFit(ConvGeometry g) =>
         g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 && g.PH == 0 && g.PW == 0 && g.OCG <= V && g.OW >= 8;
 
     /// <summary>
@@ -215,7 +215,7 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
     /// per row it loads CO vectors of dy and KW shifted vectors of x. A row's last vector is shifted left to end at
     /// the row's end, its lanes already counted masked off in dy. The lanes are added up at the end.
     /// </summary>
-    private static NodeLaunch RowConvGradWeight(string name, string comment, ConvGeometry g, Node dy, Node x, Node node, Dim n)
+    internal static NodeLaunch RowConvGradWeight(string name, string comment, ConvGeometry g, Node dy, Node x, Node node, Dim n)
     {
         var vw = g.OW >= 16 ? 16 : 8;
         var segs = (g.OW + vw - 1) / vw;

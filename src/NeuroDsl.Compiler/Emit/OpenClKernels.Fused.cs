@@ -13,9 +13,9 @@ public static partial class OpenClKernels
     {
         if (group is null) return Emit(graph, node, comment);
         var members = group.Inlined.Select(id => graph[id]).ToList();
-        var gemm = members.FirstOrDefault(m => Prims.Get(m.Op).Kind == PrimKind.Gemm);
-        if (gemm is not null) return Gemm(gemm, gemm.Inputs.Select(i => graph[i]).ToArray(), node);
-        var conv = members.FirstOrDefault(m => m.Op == "conv2d");
+        var gemm = members.FirstOrDefault(m => m.Def.Kind == PrimKind.Gemm);
+        if (gemm is not null) return Ops.MatMul.Launch(gemm, gemm.Inputs.Select(i => graph[i]).ToArray(), node);
+        var conv = members.FirstOrDefault(m => m.Def.Fusion == Ops.FusionRole.EpilogueHead);
         var chain = members.Where(m => m != conv).Append(node).ToList();
         return conv is null
             ? FusedElementwise(graph, node, chain, comment)
@@ -27,7 +27,7 @@ public static partial class OpenClKernels
     /// inlined values are locals t&lt;id&gt;, external tensors e&lt;k&gt; read at their broadcast index, constants literals.
     /// Returns the external inputs in parameter order; the chain's value ends in t&lt;root&gt;.
     /// </summary>
-    private static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent,
+    internal static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent,
         string type = "float")
     {
         var inside = new HashSet<int>(chain.Select(n => n.Id));
@@ -36,7 +36,7 @@ public static partial class OpenClKernels
         var sb = new StringBuilder();
         foreach (var n in chain)
         {
-            var prim = Prims.Get(n.Op);
+            var prim = (Ops.ElementwiseOp)n.Def;
             sb.Append(indent).Append($"{type} t{n.Id};\n").Append(indent).Append("{\n");
             for (var k = 0; k < n.Inputs.Count; k++)
             {
@@ -61,7 +61,7 @@ public static partial class OpenClKernels
         return (external, sb.ToString());
     }
 
-    private static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, string comment)
+    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, string comment)
     {
         var name = "nd_fused_" + root.Op + "_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ");
@@ -78,7 +78,7 @@ public static partial class OpenClKernels
 
     // The convolution kernel, with the chain applied to each output value before it is stored: on the whole
     // accumulator vector when the chain reads no other tensor, otherwise per value with its coordinates.
-    private static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string comment)
+    internal static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string comment)
     {
         var root = chain[chain.Count - 1];
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();

@@ -14,9 +14,9 @@ namespace NeuroDsl.Compiler.Emit;
 /// </summary>
 public static partial class OpenClKernels
 {
-    private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+    internal static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
 
-    private static NodeLaunch Structured(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Structured(string name, Node node, Node[] inputs, string comment)
     {
         return node.Op switch
         {
@@ -44,7 +44,7 @@ public static partial class OpenClKernels
     }
 
     /// <summary>Geometry of a convolution, from the forward node's attributes and shapes.</summary>
-    private sealed record ConvGeometry(long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
+    internal sealed record ConvGeometry(long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
         long SH, long SW, long PH, long PW, long DH, long DW, long Groups, long[]? Mask)
     {
         public long CG => C / Groups;
@@ -60,7 +60,7 @@ public static partial class OpenClKernels
         }
     }
 
-    private static string MaskTable(string name, long[]? mask) => mask is null ? "" :
+    internal static string MaskTable(string name, long[]? mask) => mask is null ? "" :
         $"__constant uchar {name}_mask[{I(mask.Length)}] = {{ {string.Join(", ", mask.Select(I))} }};\n";
 
     // Convolutions compute 8 (or 16) channels per work-item with vector FMAs. A packing launch first lays the
@@ -68,22 +68,22 @@ public static partial class OpenClKernels
     // the inner loop does one broadcast load, one vector load and one vector FMA per tap.
     private const int V = 8;
 
-    private static long Tiles(long channels, int lanes = V) => (channels + lanes - 1) / lanes;
+    internal static long Tiles(long channels, int lanes = V) => (channels + lanes - 1) / lanes;
 
     /// <summary>Channels per vector: 16 where they fill whole float16s, else 8.</summary>
-    private static int ChannelLanes(long channels) => channels % 16 == 0 ? 16 : V;
+    internal static int ChannelLanes(long channels) => channels % 16 == 0 ? 16 : V;
 
-    private static string MaskFactor(string name, ConvGeometry g, string o, string c) =>
+    internal static string MaskFactor(string name, ConvGeometry g, string o, string c) =>
         g.Mask is null ? "" : $" * (float){name}_mask[({o}) * {I(g.CG)} + ({c})]";
 
-    private static string StoreLanes(int lanes, string acc, string cond, string target) => $@"    float lanes[{lanes}];
+    internal static string StoreLanes(int lanes, string acc, string cond, string target) => $@"    float lanes[{lanes}];
     vstore{lanes}({acc}, 0, lanes);
     for (int v = 0; v < {lanes}; v++)
         if ({cond}) {target};
 ";
 
     // y[n, o, oy, ox] = b[o] + Σ_c Σ_ky Σ_kx x[n, c, iy, ix] · w[o, c, ky, kx]
-    private static NodeLaunch Conv(string name, Node node, Node[] inputs, string comment, ConvEpilogue? ep = null)
+    internal static NodeLaunch Conv(string name, Node node, Node[] inputs, string comment, ConvEpilogue? ep = null)
     {
         var g = ConvGeometry.Of(node, inputs[0].Shape, inputs[1].Shape, node.Shape);
         var bias = inputs.Length > 2;
@@ -119,7 +119,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     }
 
     /// <summary>Output pixels per work-item along a row: the largest divisor of the row width up to <paramref name="most"/>.</summary>
-    private static long PixelBlock(long width, int most) => Enumerable.Range(1, most).Reverse().First(p => width % p == 0);
+    internal static long PixelBlock(long width, int most) => Enumerable.Range(1, most).Reverse().First(p => width % p == 0);
 
     /// <summary>
     /// The direct convolution over a packed weight panel ([group][c·ky·kx + 1][lanes], the last row the bias):
@@ -127,7 +127,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     /// weights it loads feeds P FMAs. Serves the forward pass and, for stride 1, the input gradient (a convolution
     /// of dy with the flipped, transposed filters).
     /// </summary>
-    private static NodeLaunch DirectConv(string name, string comment, ConvGeometry g, int lanes, int input, int output, Dim n,
+    internal static NodeLaunch DirectConv(string name, string comment, ConvGeometry g, int lanes, int input, int output, Dim n,
         NodeLaunch pack, ConvEpilogue? ep)
     {
         var tg = Tiles(g.OCG, lanes);
@@ -187,7 +187,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     }
 
     // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w; 8 input channels per work-item.
-    private static NodeLaunch ConvGradInput(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch ConvGradInput(string name, Node node, Node[] inputs, string comment)
     {
         var dy = inputs[0];
         var w = inputs[1];
@@ -253,7 +253,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
 
     // For stride 1: dx = dy convolved with the filters flipped in space and transposed in channels, padded by
     // k − 1 − p, so it runs on the direct convolution (channels or pixels in the vector).
-    private static NodeLaunch ConvGradInputAsConv(string name, Node node, Node dy, Node w, ConvGeometry g, string comment)
+    internal static NodeLaunch ConvGradInputAsConv(string name, Node node, Node dy, Node w, ConvGeometry g, string comment)
     {
         var flipped = new ConvGeometry(g.OC, g.OH, g.OW, g.C, g.H, g.W, g.KH, g.KW, 1, 1, g.KH - 1 - g.PH, g.KW - 1 - g.PW, 1, 1, g.Groups, null);
         var rowsFit = RowsFit(flipped);
@@ -284,7 +284,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
 
     // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; 8 output channels per work-item, over dy packed
     // channel-last. Masked-out kernels get 0.
-    private static NodeLaunch ConvGradWeight(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch ConvGradWeight(string name, Node node, Node[] inputs, string comment)
     {
         var dy = inputs[0];
         var x = inputs[1];
@@ -345,7 +345,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 
     // The same sum with one work-item per (channel tile, input channel, ky) computing the whole row of kx taps:
     // each vector of dy it loads feeds KW FMAs.
-    private static NodeLaunch ConvGradWeightRows(string name, ConvGeometry g, int L, Node x, Node node, Dim n, long t, long tg, long lanesAll,
+    internal static NodeLaunch ConvGradWeightRows(string name, ConvGeometry g, int L, Node x, Node node, Dim n, long t, long tg, long lanesAll,
         NodeLaunch packLaunch, string comment)
     {
         var sb = new StringBuilder(Header(comment) + MaskTable(name, g.Mask));
@@ -392,7 +392,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
             n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 });
     }
 
-    private sealed record PoolGeometry(string Mode, long C, long H, long W, long OH, long OW, long KH, long KW, long SH, long SW, long PH, long PW)
+    internal sealed record PoolGeometry(string Mode, long C, long H, long W, long OH, long OW, long KH, long KW, long SH, long SW, long PH, long PW)
     {
         public static PoolGeometry Of(Node node, Shape x, Shape y)
         {
@@ -403,7 +403,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         }
     }
 
-    private static NodeLaunch Pool(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Pool(string name, Node node, Node[] inputs, string comment)
     {
         var g = PoolGeometry.Of(node, inputs[0].Shape, node.Shape);
         var max = g.Mode == "max";
@@ -438,7 +438,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 
     // 2×2 windows with stride 2: a work-item reads two rows of 16 inputs as vectors and writes 8 outputs; the even
     // and odd lanes are the two columns of each window. A row's last 8 outputs are shifted left to end at the row's end.
-    private static NodeLaunch PairPool(string name, Node node, Node x, PoolGeometry g, string comment)
+    internal static NodeLaunch PairPool(string name, Node node, Node x, PoolGeometry g, string comment)
     {
         var segs = (g.OW + 7) / 8;
         var value = g.Mode == "max"
@@ -460,7 +460,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }
 
     // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.
-    private static NodeLaunch PoolGrad(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch PoolGrad(string name, Node node, Node[] inputs, string comment)
     {
         var x = inputs[0];
         var dy = inputs[1];
@@ -514,7 +514,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     // Windows that tile the image exactly (stride = kernel, no padding, no remainder): each input pixel is in one
     // window, so one work-item per window writes all of its pixels — the gradient where the window's first
     // maximum is (or its share of an average or sum), 0 elsewhere.
-    private static NodeLaunch TilingPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
+    internal static NodeLaunch TilingPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
     {
         var max = g.Mode == "max";
         if (!max && g.KH == 2 && g.KW == 2 && g.OW >= 8) return PairPoolGrad(name, node, x, dy, g, comment);
@@ -555,7 +555,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 
     // The average (or sum) of 2×2 windows backward: a work-item spreads 8 values of dy over two rows of 16, each
     // value twice in a row (a shuffle). A row's last 8 are shifted left to end at the row's end.
-    private static NodeLaunch PairPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
+    internal static NodeLaunch PairPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
     {
         var segs = (g.OW + 7) / 8;
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
@@ -574,10 +574,10 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }
 
     /// <summary>outer × axis × inner decomposition of a shape around one axis.</summary>
-    private static (Dim Outer, long Axis, long Inner) Around(Shape s, int axis) =>
+    internal static (Dim Outer, long Axis, long Inner) Around(Shape s, int axis) =>
         (s.Dims.Take(axis).Aggregate((Dim)1, (a, b) => a * b), s[axis].Coef, s.Dims.Skip(axis + 1).Aggregate(1L, (a, b) => a * b.Coef));
 
-    private static NodeLaunch Concat(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Concat(string name, Node node, Node[] inputs, string comment)
     {
         var axis = (int)node.AttrInt("axis");
         var (_, total, inner) = Around(node.Shape, axis);
@@ -599,7 +599,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         return new NodeLaunch(name, inputs.Select(x => (object)x.Id).Append(node.Id).ToList(), new[] { node.Shape.Numel }, sb.ToString());
     }
 
-    private static NodeLaunch Slice(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Slice(string name, Node node, Node[] inputs, string comment)
     {
         var axis = (int)node.AttrInt("axis");
         var start = node.AttrInt("start");
@@ -618,12 +618,12 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }
 
     /// <summary>Batch-norm geometry: C channels, HW positions per channel and image, M = N·HW values per channel.</summary>
-    private static (long C, long HW, string M) BnGeometry(Shape x) =>
+    internal static (long C, long HW, string M) BnGeometry(Shape x) =>
         (x[1].Coef, x.Dims.Skip(2).Aggregate(1L, (a, b) => a * b.Coef), (x[0] * x.Dims.Skip(2).Aggregate((Dim)1, (a, b) => a * b)).ToC());
 
     // Per channel: batch mean and 1/sqrt(var + eps) in training (and the running averages updated, with the
     // unbiased variance as torch does), or the running statistics in evaluation. out = [mean; invstd].
-    private static NodeLaunch BnStats(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch BnStats(string name, Node node, Node[] inputs, string comment)
     {
         var (c, hw, m) = BnGeometry(inputs[0].Shape);
         var eps = Lit(node.AttrDouble("eps"));
@@ -656,7 +656,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         return new NodeLaunch(name, new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id, "$training" }, new Dim[] { c }, code);
     }
 
-    private static NodeLaunch BnApply(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch BnApply(string name, Node node, Node[] inputs, string comment)
     {
         var (c, hw, _) = BnGeometry(inputs[0].Shape);
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
@@ -671,7 +671,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }
 
     // Per channel: [Σ dy·x̂; Σ dy] — the gradients of gamma and beta, and the sums dx needs.
-    private static NodeLaunch BnGradParams(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch BnGradParams(string name, Node node, Node[] inputs, string comment)
     {
         var (c, hw, _) = BnGeometry(inputs[0].Shape);
         var n = inputs[0].Shape[0].ToC();
@@ -696,7 +696,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         return new NodeLaunch(name, new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id }, new Dim[] { c }, code);
     }
 
-    private static NodeLaunch BnGradInput(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch BnGradInput(string name, Node node, Node[] inputs, string comment)
     {
         var (c, hw, m) = BnGeometry(inputs[0].Shape);
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
@@ -725,7 +725,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 
     // Inverted dropout: keep with probability 1 - p and scale by 1/(1 - p); the mask is a pure function of
     // (seed, step, node, element), so backward recomputes it instead of storing it.
-    private static NodeLaunch Dropout(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Dropout(string name, Node node, Node[] inputs, string comment)
     {
         var p = node.AttrDouble("p");
         var stream = node.AttrInt("stream");
@@ -742,7 +742,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id, "$seed", "$step", "$training" }, new[] { node.Shape.Numel }, code);
     }
 
-    private static NodeLaunch Rbf(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Rbf(string name, Node node, Node[] inputs, string comment)
     {
         var x = inputs[0];
         var w = inputs[1];

@@ -8,7 +8,7 @@ namespace NeuroDsl.Compiler.Emit;
 public static partial class OpenClKernels
 {
     // out[n, c, oy, ox] = x[n, c, src(oy), src(ox)]: the mirror image without repeating the edge, or 0 outside.
-    private static NodeLaunch Pad2d(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Pad2d(string name, Node node, Node[] inputs, string comment)
     {
         var x = inputs[0].Shape;
         var (h, w, oh, ow) = (x[2].Coef, x[3].Coef, node.Shape[2].Coef, node.Shape[3].Coef);
@@ -34,7 +34,7 @@ public static partial class OpenClKernels
 
     // dx[n, c, iy, ix] gathers dy from every padded position that copies (iy, ix): itself and, when reflecting,
     // its mirror images above/below and left/right of the image (up to 3 × 3 positions).
-    private static NodeLaunch Pad2dGrad(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Pad2dGrad(string name, Node node, Node[] inputs, string comment)
     {
         var (h, w) = (node.Shape[2].Coef, node.Shape[3].Coef);
         var dy = inputs[0].Shape;
@@ -65,7 +65,7 @@ public static partial class OpenClKernels
         return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
     }
 
-    private static NodeLaunch PadAxis(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch PadAxis(string name, Node node, Node[] inputs, string comment)
     {
         var axis = (int)node.AttrInt("axis");
         var before = node.AttrInt("before");
@@ -85,7 +85,7 @@ public static partial class OpenClKernels
 
     // One work-item per (example, channel) plane: the mean and variance over H·W in two passes, then either
     // y = x̂ or, for the gradient, dx = (dy − mean(dy) − x̂·mean(dy·x̂)) / σ.
-    private static NodeLaunch InstanceNorm(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch InstanceNorm(string name, Node node, Node[] inputs, string comment)
     {
         var shape = inputs[0].Shape;
         var hw = shape[2].Coef * shape[3].Coef;
@@ -117,18 +117,18 @@ public static partial class OpenClKernels
         return new NodeLaunch(name, inputs.Select(t => (object)t.Id).Append(node.Id).ToList(), new[] { planes }, code);
     }
 
-    private static (long C, long HW, long Size, string Alpha, string Beta, string K) LrnGeometry(Node node, Shape x) =>
+    internal static (long C, long HW, long Size, string Alpha, string Beta, string K) LrnGeometry(Node node, Shape x) =>
         (x[1].Coef, x[2].Coef * x[3].Coef, node.AttrInt("size"), Lit(node.AttrDouble("alpha")), Lit(node.AttrDouble("beta")), Lit(node.AttrDouble("k")));
 
     /// <summary>s_c = k + α·Σ x_j² over window(c) at the same example and position, as C source.</summary>
-    private static string LrnScale(string target, string channel, long c, long hw, long size, string alpha, string k) =>
+    internal static string LrnScale(string target, string channel, long c, long hw, long size, string alpha, string k) =>
         $@"float {target} = 0.0f;
         for (int j = max(0, {channel} - {I(size / 2)}); j <= min({I(c - 1)}, {channel} + {I((size - 1) / 2)}); j++)
         {{ const float v = xb[j * {I(hw)}]; {target} = fma(v, v, {target}); }}
         {target} = {k} + {alpha} * {target};";
 
     // b_c = a_c · s_c^−β
-    private static NodeLaunch Lrn(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch Lrn(string name, Node node, Node[] inputs, string comment)
     {
         var (c, hw, size, alpha, beta, k) = LrnGeometry(node, inputs[0].Shape);
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
@@ -147,7 +147,7 @@ public static partial class OpenClKernels
     }
 
     // dx_c = dy_c·s_c^−β − 2αβ·x_c·Σ_{j : c ∈ window(j)} dy_j·x_j·s_j^(−β−1)
-    private static NodeLaunch LrnGrad(string name, Node node, Node[] inputs, string comment)
+    internal static NodeLaunch LrnGrad(string name, Node node, Node[] inputs, string comment)
     {
         var (c, hw, size, alpha, beta, k) = LrnGeometry(node, inputs[0].Shape);
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Ops;
 
 namespace NeuroDsl.Compiler.Fusion;
 
@@ -27,7 +28,7 @@ public static class FusionPlanner
             live.Contains(producer.Id) && !pinned.Contains(producer.Id) && producer.Kind == NodeKind.Op
             && consumers.TryGetValue(producer.Id, out var c) && c == 1
             && producer.Shape.Equals(consumer.Shape) && producer.IsBackward == consumer.IsBackward
-            && (Prims.Get(producer.Op).Kind == PrimKind.Elementwise || producer.Op == "conv2d");
+            && producer.Def.Fusion != FusionRole.None;
 
         var groups = new Dictionary<int, FusionGroup>();
         var inlinedInto = new Dictionary<int, int>();
@@ -36,16 +37,16 @@ public static class FusionPlanner
         // store: the product writes the activation's value and keeps no buffer of its own. The activation
         // roots its group and is not inlined into a later elementwise chain.
         var gemmRoots = new HashSet<int>();
-        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && Emit.OpenClKernels.GemmActivations.ContainsKey(n.Op)))
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && n.Def is ElementwiseOp { GemmEpilogue: > 0 }))
         {
             var producer = graph[node.Inputs[0]];
             var path = new List<int>();
-            if (Prims.Get(producer.Op).Kind == PrimKind.View && Single(producer))
+            if (producer.Def.Kind == PrimKind.View && Single(producer))
             {
                 path.Add(producer.Id);
                 producer = graph[producer.Inputs[0]];
             }
-            if (Prims.Get(producer.Op).Kind != PrimKind.Gemm || !Single(producer) || producer.IsBackward != node.IsBackward) continue;
+            if (producer.Def.Kind != PrimKind.Gemm || !Single(producer) || producer.IsBackward != node.IsBackward) continue;
             path.Add(producer.Id);
             foreach (var m in path) inlinedInto[m] = node.Id;
             groups[node.Id] = new FusionGroup(node.Id, path.OrderBy(m => m).ToList());
@@ -57,7 +58,7 @@ public static class FusionPlanner
         // Walk in reverse so each root collects its whole chain of producers.
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)).Reverse())
         {
-            if (inlinedInto.ContainsKey(node.Id) || gemmRoots.Contains(node.Id) || Prims.Get(node.Op).Kind != PrimKind.Elementwise) continue;
+            if (inlinedInto.ContainsKey(node.Id) || gemmRoots.Contains(node.Id) || node.Def.Fusion != FusionRole.Elementwise) continue;
             var members = new List<int>();
             var frontier = new Stack<Node>();
             frontier.Push(node);
@@ -68,7 +69,7 @@ public static class FusionPlanner
                 foreach (var input in current.Inputs.Distinct().Select(i => graph[i]))
                 {
                     if (!Absorbable(input, node) || gemmRoots.Contains(input.Id)) continue;
-                    if (input.Op == "conv2d")
+                    if (input.Def.Fusion == FusionRole.EpilogueHead)
                     {
                         // One convolution per group, and only at the head of the chain.
                         if (hasConv) continue;

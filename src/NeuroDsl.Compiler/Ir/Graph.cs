@@ -34,7 +34,7 @@ public sealed class Graph
     public IEnumerable<Node> Backward => BackwardStart < 0 ? Enumerable.Empty<Node>() : _nodes.Skip(BackwardStart);
 
     /// <summary>Adds a node; inputs must already exist, which keeps the list topologically ordered.</summary>
-    public Node Add(NodeKind kind, string op, IReadOnlyList<int> inputs, Shape shape, DType dtype,
+    public Node Add(NodeKind kind, Ops.OpDef op, IReadOnlyList<int> inputs, Shape shape, DType dtype,
         IReadOnlyDictionary<string, object>? attrs, SourceSpan span)
     {
         var node = new Node(_nodes.Count, kind, op, inputs, shape, dtype,
@@ -59,14 +59,26 @@ public sealed class Graph
     public string Print()
     {
         var sb = new StringBuilder();
+        Print(sb, "");
+        return sb.ToString();
+    }
+
+    private void Print(StringBuilder sb, string indent)
+    {
         foreach (var node in _nodes)
         {
-            if (node.Id == BackwardStart) sb.AppendLine("# backward");
-            sb.AppendLine(node.ToString());
+            if (node.Id == BackwardStart) sb.Append(indent).AppendLine("# backward");
+            sb.Append(indent).AppendLine(node.ToString());
+            if (node.Body is { } body)
+            {
+                // A node that owns a graph (a loop body) prints it nested under itself.
+                sb.Append(indent).AppendLine("{");
+                body.Print(sb, indent + "  ");
+                sb.Append(indent).AppendLine("}");
+            }
         }
-        foreach (var o in Outputs) sb.AppendLine($"output {o.Key} = %{o.Value}");
-        if (LossId is { } l) sb.AppendLine($"loss %{l}");
-        foreach (var g in Gradients.OrderBy(g => g.Key)) sb.AppendLine($"grad {_nodes[g.Key].Name} = %{g.Value}");
-        return sb.ToString();
+        foreach (var o in Outputs) sb.Append(indent).AppendLine($"output {o.Key} = %{o.Value}");
+        if (LossId is { } l) sb.Append(indent).AppendLine($"loss %{l}");
+        foreach (var g in Gradients.OrderBy(g => g.Key)) sb.Append(indent).AppendLine($"grad {_nodes[g.Key].Name} = %{g.Value}");
     }
 }

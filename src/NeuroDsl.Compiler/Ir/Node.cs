@@ -40,12 +40,12 @@ public sealed record ParamInfo(string Name, InitSpec Init, long FanIn, long FanO
 /// </summary>
 public sealed class Node
 {
-    public Node(int id, NodeKind kind, string op, IReadOnlyList<int> inputs, Shape shape, DType dtype,
+    public Node(int id, NodeKind kind, Ops.OpDef def, IReadOnlyList<int> inputs, Shape shape, DType dtype,
         IReadOnlyDictionary<string, object> attrs, SourceSpan span)
     {
         Id = id;
         Kind = kind;
-        Op = op;
+        Def = def;
         Inputs = inputs;
         Shape = shape;
         DType = dtype;
@@ -57,8 +57,14 @@ public sealed class Node
     public int Id { get; }
     public NodeKind Kind { get; }
 
-    /// <summary>The IR primitive (a key of <see cref="Prims"/>); for leaves, "input", "param" or "const".</summary>
-    public string Op { get; }
+    /// <summary>The op's definition: every pass dispatches through it.</summary>
+    public Ops.OpDef Def { get; }
+
+    /// <summary>The op's IR name (printers); for leaves, "input", "param" or "const".</summary>
+    public string Op => Def.Name;
+
+    /// <summary>A graph this node runs (the body of a loop over time); null for every op that owns none.</summary>
+    public Graph? Body { get; internal set; }
 
     public IReadOnlyList<int> Inputs { get; }
     public Shape Shape { get; }

@@ -48,13 +48,13 @@ public static class Planner
             if (!gradOf.TryGetValue(p.Id, out var g)) continue;
             var gn = graph[g];
             var slot = plan.Params.First(s => s.Name == p.Name);
-            if (gn.Kind == NodeKind.Op && Prims.Get(gn.Op).Kind != PrimKind.View && !claimed.Contains(g) && !graph.Params.Any(q => q.Id == g))
+            if (gn.Kind == NodeKind.Op && gn.Def.Kind != PrimKind.View && !claimed.Contains(g) && !graph.Params.Any(q => q.Id == g))
             {
                 claimed.Add(g);
                 storage[g] = AddBuffer(plan, "grad." + p.Name, p.Shape.Numel, DType.F32, StorageKind.Grad, slot.Offset);
             }
-            else if (gn.Kind == NodeKind.Op && Prims.Get(gn.Op).Kind == PrimKind.View && !claimed.Contains(g)
-                     && graph[gn.Inputs[0]] is { Kind: NodeKind.Op } under && Prims.Get(under.Op).Kind != PrimKind.View
+            else if (gn.Kind == NodeKind.Op && gn.Def.Kind == PrimKind.View && !claimed.Contains(g)
+                     && graph[gn.Inputs[0]] is { Kind: NodeKind.Op } under && under.Def.Kind != PrimKind.View
                      && !claimed.Contains(under.Id) && !gradOf.ContainsValue(under.Id)
                      && graph.Nodes.Count(n => live.Contains(n.Id) && n.Inputs.Contains(under.Id)) == 1)
             {
@@ -86,8 +86,7 @@ public static class Planner
         foreach (var node in graph.Nodes)
         {
             if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
-            var prim = Prims.Get(node.Op);
-            if (prim.Kind == PrimKind.View)
+            if (node.Def.Kind == PrimKind.View)
             {
                 storage[node.Id] = storage[node.Inputs[0]];
                 continue;

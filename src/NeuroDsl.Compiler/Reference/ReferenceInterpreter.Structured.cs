@@ -13,7 +13,7 @@ public static partial class ReferenceInterpreter
     public const string SeedSymbol = "__seed";
     public const string StepSymbol = "__step";
 
-    private static double[] Structured(Node node, double[][] ins, long[][] shapes, long[] outShape, IReadOnlyDictionary<string, long> symbols)
+    internal static double[] Structured(Node node, double[][] ins, long[][] shapes, long[] outShape, IReadOnlyDictionary<string, long> symbols)
     {
         var training = !symbols.TryGetValue(TrainingSymbol, out var t) || t != 0;
         switch (node.Op)
@@ -70,7 +70,7 @@ public static partial class ReferenceInterpreter
     public static uint DropoutHash(uint seed, uint step, uint stream, uint index) =>
         Mix(seed ^ Mix(step ^ Mix(stream ^ Mix(index))));
 
-    private static uint Mix(uint h)
+    internal static uint Mix(uint h)
     {
         unchecked
         {
@@ -83,7 +83,7 @@ public static partial class ReferenceInterpreter
         }
     }
 
-    private readonly record struct Geometry(long N, long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
+    internal readonly record struct Geometry(long N, long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
         long SH, long SW, long PH, long PW, long DH, long DW, long G, long[]? Mask)
     {
         public long CG => C / G;
@@ -91,7 +91,7 @@ public static partial class ReferenceInterpreter
         public bool Connected(long o, long cl) => Mask is null || Mask[o * CG + cl] != 0;
     }
 
-    private static Geometry ConvGeometry(Node node, long[] x, long[] w, long[] y)
+    internal static Geometry ConvGeometry(Node node, long[] x, long[] w, long[] y)
     {
         var s = node.AttrInts("stride");
         var p = node.AttrInts("padding");
@@ -101,7 +101,7 @@ public static partial class ReferenceInterpreter
     }
 
     /// <summary>Visits every (output, input, weight) index triple of a convolution: the definition itself.</summary>
-    private static void ForEachTap(Geometry g, Action<long, long, long> visit)
+    internal static void ForEachTap(Geometry g, Action<long, long, long> visit)
     {
         for (long n = 0; n < g.N; n++)
             for (long o = 0; o < g.OC; o++)
@@ -123,7 +123,7 @@ public static partial class ReferenceInterpreter
                 }
     }
 
-    private static double[] Conv(Node node, double[] x, double[] w, double[]? b, long[] xs, long[] ws, long[] ys)
+    internal static double[] Conv(Node node, double[] x, double[] w, double[]? b, long[] xs, long[] ws, long[] ys)
     {
         var g = ConvGeometry(node, xs, ws, ys);
         var y = new double[Numel(ys)];
@@ -133,7 +133,7 @@ public static partial class ReferenceInterpreter
         return y;
     }
 
-    private static double[] ConvGradInput(Node node, double[] dy, double[] w, long[] xs, long[] ws, long[] ys)
+    internal static double[] ConvGradInput(Node node, double[] dy, double[] w, long[] xs, long[] ws, long[] ys)
     {
         var g = ConvGeometry(node, xs, ws, ys);
         var dx = new double[Numel(xs)];
@@ -141,7 +141,7 @@ public static partial class ReferenceInterpreter
         return dx;
     }
 
-    private static double[] ConvGradWeight(Node node, double[] dy, double[] x, long[] xs, long[] ws, long[] ys)
+    internal static double[] ConvGradWeight(Node node, double[] dy, double[] x, long[] xs, long[] ws, long[] ys)
     {
         var g = ConvGeometry(node, xs, ws, ys);
         var dw = new double[Numel(ws)];
@@ -150,7 +150,7 @@ public static partial class ReferenceInterpreter
     }
 
     /// <summary>Visits each pooling window: (output index, the input indices inside the image).</summary>
-    private static void ForEachWindow(Node node, long[] xs, long[] ys, Action<long, List<long>> visit)
+    internal static void ForEachWindow(Node node, long[] xs, long[] ys, Action<long, List<long>> visit)
     {
         var k = node.AttrInts("kernel");
         var s = node.AttrInts("stride");
@@ -172,7 +172,7 @@ public static partial class ReferenceInterpreter
                 }
     }
 
-    private static double[] Pool(Node node, double[] x, long[] xs, long[] ys)
+    internal static double[] Pool(Node node, double[] x, long[] xs, long[] ys)
     {
         var mode = node.AttrString("mode");
         var k = node.AttrInts("kernel");
@@ -186,7 +186,7 @@ public static partial class ReferenceInterpreter
         return y;
     }
 
-    private static double[] PoolGrad(Node node, double[] x, double[] dy, long[] xs, long[] ys)
+    internal static double[] PoolGrad(Node node, double[] x, double[] dy, long[] xs, long[] ys)
     {
         var mode = node.AttrString("mode");
         var k = node.AttrInts("kernel");
@@ -204,7 +204,7 @@ public static partial class ReferenceInterpreter
         return dx;
     }
 
-    private static double[] Concat(Node node, double[][] ins, long[][] shapes, long[] outShape)
+    internal static double[] Concat(Node node, double[][] ins, long[][] shapes, long[] outShape)
     {
         var axis = (int)node.AttrInt("axis");
         var outer = outShape.Take(axis).Aggregate(1L, (a, b) => a * b);
@@ -219,7 +219,7 @@ public static partial class ReferenceInterpreter
         return y.ToArray();
     }
 
-    private static double[] Slice(Node node, double[] x, long[] xs, long[] ys)
+    internal static double[] Slice(Node node, double[] x, long[] xs, long[] ys)
     {
         var axis = (int)node.AttrInt("axis");
         var start = node.AttrInt("start");
@@ -231,7 +231,7 @@ public static partial class ReferenceInterpreter
         return y.ToArray();
     }
 
-    private static double[] BnMap(long[] xs, Func<long, long, double> f)
+    internal static double[] BnMap(long[] xs, Func<long, long, double> f)
     {
         var hw = xs.Skip(2).Aggregate(1L, (a, b) => a * b);
         var y = new double[Numel(xs)];
@@ -239,14 +239,14 @@ public static partial class ReferenceInterpreter
         return y;
     }
 
-    private static IEnumerable<long> ChannelIndices(long[] xs, long c)
+    internal static IEnumerable<long> ChannelIndices(long[] xs, long c)
     {
         var hw = xs.Skip(2).Aggregate(1L, (a, b) => a * b);
         for (long n = 0; n < xs[0]; n++)
             for (long p = 0; p < hw; p++) yield return (n * xs[1] + c) * hw + p;
     }
 
-    private static double[] BnStats(Node node, double[] x, double[] runningMean, double[] runningVar, long[] xs, bool training)
+    internal static double[] BnStats(Node node, double[] x, double[] runningMean, double[] runningVar, long[] xs, bool training)
     {
         var ch = xs[1];
         var eps = node.AttrDouble("eps");
@@ -267,7 +267,7 @@ public static partial class ReferenceInterpreter
         return stats;
     }
 
-    private static double[] BnGradParams(double[] x, double[] stats, double[] dy, long[] xs)
+    internal static double[] BnGradParams(double[] x, double[] stats, double[] dy, long[] xs)
     {
         var ch = xs[1];
         var sums = new double[2 * ch];
@@ -280,7 +280,7 @@ public static partial class ReferenceInterpreter
         return sums;
     }
 
-    private static double[] Rbf(double[] x, double[] w, long[] ws)
+    internal static double[] Rbf(double[] x, double[] w, long[] ws)
     {
         long units = ws[0], d = ws[1], rows = x.Length / d;
         var y = new double[rows * units];
@@ -290,7 +290,7 @@ public static partial class ReferenceInterpreter
         return y;
     }
 
-    private static double[] RbfGrad(string op, double[] x, double[] w, double[] dy, long[] xs, long[] ws)
+    internal static double[] RbfGrad(string op, double[] x, double[] w, double[] dy, long[] xs, long[] ws)
     {
         long units = ws[0], d = ws[1], rows = x.Length / d;
         var g = new double[op == "rbf_grad_input" ? x.Length : w.Length];

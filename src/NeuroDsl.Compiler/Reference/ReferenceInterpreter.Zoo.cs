@@ -7,7 +7,7 @@ namespace NeuroDsl.Compiler.Reference;
 public static partial class ReferenceInterpreter
 {
     /// <summary>The input coordinate a padded coordinate copies, or -1 for a zero.</summary>
-    private static long PadSource(long o, long before, long size, bool reflect)
+    internal static long PadSource(long o, long before, long size, bool reflect)
     {
         var i = o - before;
         if (i >= 0 && i < size) return i;
@@ -16,7 +16,7 @@ public static partial class ReferenceInterpreter
     }
 
     /// <summary>Visits (padded index, input index) for every padded position that copies an input value.</summary>
-    private static void ForEachPadded(Node node, long[] xs, long[] ys, Action<long, long> visit)
+    internal static void ForEachPadded(Node node, long[] xs, long[] ys, Action<long, long> visit)
     {
         var p = node.AttrInts("pads");
         var reflect = node.AttrString("mode") == "reflect";
@@ -30,21 +30,21 @@ public static partial class ReferenceInterpreter
                 }
     }
 
-    private static double[] Pad2d(Node node, double[] x, long[] xs, long[] ys)
+    internal static double[] Pad2d(Node node, double[] x, long[] xs, long[] ys)
     {
         var y = new double[Numel(ys)];
         ForEachPadded(node, xs, ys, (o, i) => y[o] = x[i]);
         return y;
     }
 
-    private static double[] Pad2dGrad(Node node, double[] dy, long[] xs, long[] ys)
+    internal static double[] Pad2dGrad(Node node, double[] dy, long[] xs, long[] ys)
     {
         var dx = new double[Numel(xs)];
         ForEachPadded(node, xs, ys, (o, i) => dx[i] += dy[o]);
         return dx;
     }
 
-    private static double[] PadAxis(Node node, double[] x, long[] xs, long[] ys)
+    internal static double[] PadAxis(Node node, double[] x, long[] xs, long[] ys)
     {
         var axis = (int)node.AttrInt("axis");
         var before = node.AttrInt("before");
@@ -61,7 +61,7 @@ public static partial class ReferenceInterpreter
     }
 
     /// <summary>x̂ per (example, channel) plane; with dy, the gradient through the mean and variance.</summary>
-    private static double[] InstanceNorm(Node node, double[] x, double[]? dy, long[] xs)
+    internal static double[] InstanceNorm(Node node, double[] x, double[]? dy, long[] xs)
     {
         var eps = node.AttrDouble("eps");
         var hw = xs[2] * xs[3];
@@ -91,7 +91,7 @@ public static partial class ReferenceInterpreter
     }
 
     /// <summary>b_c = a_c·s_c^−β with s_c = k + α·Σ_{window(c)} a_j²; with dy, the gradient through every s_j.</summary>
-    private static double[] Lrn(Node node, double[] x, double[]? dy, long[] xs)
+    internal static double[] Lrn(Node node, double[] x, double[]? dy, long[] xs)
     {
         var size = node.AttrInt("size");
         var alpha = node.AttrDouble("alpha");

@@ -94,7 +94,7 @@ public sealed partial class Binder
         switch (u.Op, operand)
         {
             case ("-", NumberValue n): return new NumberValue(-n.Number, n.IsInteger);
-            case ("-", TensorValue t): return Elementwise("neg", u.Span, t.Node);
+            case ("-", TensorValue t): return Elementwise(Ops.Arithmetic.Neg, u.Span, t.Node);
             case ("not", BoolValue b): return new BoolValue(!b.Flag);
             default: return Fail<Value>(Codes.WrongKind, u.Span, null, u.Op, u.Op == "not" ? "a boolean" : "a number or tensor", operand.KindName);
         }
@@ -139,8 +139,8 @@ public sealed partial class Binder
         var a = AsTensor(left, b.Left.Span);
         var c = AsTensor(right, b.Right.Span);
         if (b.Op == "@") return MatMul(a, c, b.Span);
-        var prim = b.Op switch { "+" => "add", "-" => "sub", "*" => "mul", _ => "div" };
-        return Elementwise(prim, b.Span, a, c);
+        var op = b.Op switch { "+" => Ops.Arithmetic.Add, "-" => Ops.Arithmetic.Sub, "*" => Ops.Arithmetic.Mul, _ => Ops.Arithmetic.Div };
+        return Elementwise(op, b.Span, a, c);
     }
 
     private Node AsTensor(Value value, SourceSpan span) => value switch

@@ -9,19 +9,24 @@ namespace NeuroDsl.Compiler.Semantics;
 /// <summary>Graph construction with shape rules; each failure is a located diagnostic with the shapes in its note.</summary>
 public sealed partial class Binder
 {
-    internal Node AddOp(string prim, IReadOnlyList<int> inputs, Shape shape, DType dtype,
+    internal Node AddOp(Ops.OpDef op, IReadOnlyList<int> inputs, Shape shape, DType dtype,
         IReadOnlyDictionary<string, object>? attrs, SourceSpan span, string? layer = null)
     {
-        var node = _graph.Add(NodeKind.Op, prim, inputs, shape, dtype, attrs, span);
+        var node = _graph.Add(NodeKind.Op, op, inputs, shape, dtype, attrs, span);
         node.Layer = layer;
         _frames.Peek().Ops.Add(node);
         return node;
     }
 
+    /// <summary>Transitional: an op not yet given a typed definition field, by its IR name.</summary>
+    internal Node AddOp(string prim, IReadOnlyList<int> inputs, Shape shape, DType dtype,
+        IReadOnlyDictionary<string, object>? attrs, SourceSpan span, string? layer = null) =>
+        AddOp(Ops.OpRegistry.Get(prim), inputs, shape, dtype, attrs, span, layer);
+
     internal Node Param(string baseName, Shape shape, InitSpec init, long fanIn, long fanOut, SourceSpan span,
         bool trainable = true, long[]? mask = null, long maskBlock = 1)
     {
-        var node = _graph.Add(NodeKind.Param, "param", Array.Empty<int>(), shape, DType.F32, null, span);
+        var node = _graph.Add(NodeKind.Param, Ops.Leaves.Param, Array.Empty<int>(), shape, DType.F32, null, span);
         node.Param = new ParamInfo(baseName, init, fanIn, fanOut, trainable, mask, maskBlock);
         _graph.ParamIds.Add(node.Id);
         _pendingParams.Add((node, baseName));
@@ -43,14 +48,15 @@ public sealed partial class Binder
 
     internal Node Const(double value, SourceSpan span)
     {
-        var node = _graph.Add(NodeKind.Const, "const", Array.Empty<int>(), Shape.Scalar, DType.F32,
+        var node = _graph.Add(NodeKind.Const, Ops.Leaves.Const, Array.Empty<int>(), Shape.Scalar, DType.F32,
             new Dictionary<string, object> { ["value"] = value }, span);
         node.Name = "const";
         return node;
     }
 
-    internal Value Elementwise(string prim, SourceSpan span, params Node[] inputs)
+    internal Value Elementwise(Ops.OpDef op, SourceSpan span, params Node[] inputs)
     {
+        var prim = op.Name;
         RequireFloat(prim, span, inputs);
         var shape = inputs[0].Shape;
         foreach (var other in inputs.Skip(1))
@@ -62,69 +68,37 @@ public sealed partial class Binder
                     prim);
             shape = next!;
         }
-        return new TensorValue(AddOp(prim, inputs.Select(i => i.Id).ToArray(), shape, DType.F32, null, span, prim));
+        return new TensorValue(AddOp(op, inputs.Select(i => i.Id).ToArray(), shape, DType.F32, null, span, prim));
     }
 
-    internal Value Unary(string prim, Node x, SourceSpan span, int requireRank)
+    internal Value Unary(Ops.OpDef op, Node x, SourceSpan span, int requireRank)
     {
+        var prim = op.Name;
         RequireFloat(prim, span, x);
         if (x.Shape.Rank < requireRank)
             Fail(Codes.RankMismatch, span, $"{prim} works over the last axis; got {x.Shape}", prim, $"{requireRank} or more");
-        return new TensorValue(AddOp(prim, new[] { x.Id }, x.Shape, DType.F32, null, span, prim));
+        return new TensorValue(AddOp(op, new[] { x.Id }, x.Shape, DType.F32, null, span, prim));
     }
 
-    internal Value MatMul(Node a, Node b, SourceSpan span)
-    {
-        RequireFloat("matmul", span, a, b);
-        if (a.Shape.Rank != 2 || b.Shape.Rank != 2)
-            Fail(Codes.RankMismatch, span, $"matmul takes [M, K] @ [K, N]; got {a.Shape} @ {b.Shape}", "matmul", 2);
-        if (a.Shape[1] != b.Shape[0])
-            Fail(Codes.ShapeMismatch, span, $"matmul takes [M, K] @ [K, N]; got {a.Shape} @ {b.Shape} ({a.Shape[1]} ≠ {b.Shape[0]})", "matmul");
-        var attrs = new Dictionary<string, object> { ["ta"] = false, ["tb"] = false };
-        var node = AddOp("matmul", new[] { a.Id, b.Id }, new Shape(new[] { a.Shape[0], b.Shape[1] }), DType.F32, attrs, span, "matmul");
-        if (a.Shape[1].IsConstant && b.Shape[1].IsConstant) node.Macs = a.Shape[0].PerExample * a.Shape[1].Coef * b.Shape[1].Coef;
-        return new TensorValue(node);
-    }
+    internal Value MatMul(Node a, Node b, SourceSpan span) => Ops.MatMul.Bind(this, a, b, span);
 
-    internal Value LossMean(string prim, Node prediction, Node target, SourceSpan span)
+    internal Value LossMean(Ops.OpDef op, Node prediction, Node target, SourceSpan span)
     {
+        var prim = op.Name;
         RequireFloat(prim, span, prediction, target);
         if (!prediction.Shape.Equals(target.Shape))
             Fail(Codes.ShapeMismatch, span, $"{prim} takes a prediction and a target of one shape; got {prediction.Shape} and {target.Shape}", prim);
-        return new TensorValue(AddOp(prim, new[] { prediction.Id, target.Id }, Shape.Scalar, DType.F32, null, span, prim));
+        return new TensorValue(AddOp(op, new[] { prediction.Id, target.Id }, Shape.Scalar, DType.F32, null, span, prim));
     }
 
-    internal Value Mean(Node x, SourceSpan span)
+    /// <summary>A reduction of the whole tensor to a scalar (mean, sum).</summary>
+    internal Value Reduce(Ops.OpDef op, Node x, SourceSpan span)
     {
-        RequireFloat("mean", span, x);
-        return new TensorValue(AddOp("mean", new[] { x.Id }, Shape.Scalar, DType.F32, null, span, "mean"));
+        RequireFloat(op.Name, span, x);
+        return new TensorValue(AddOp(op, new[] { x.Id }, Shape.Scalar, DType.F32, null, span, op.Name));
     }
 
-    /// <summary>
-    /// Mean over rows of −Σ_j p_j·log softmax(x)_j: with class indices (i32[N]) p is one-hot; with a
-    /// distribution per row (f32[N, C], AlphaGo Zero's search probabilities) p is that distribution.
-    /// </summary>
-    internal Value CrossEntropy(Node logits, Node labels, SourceSpan span)
-    {
-        RequireFloat("cross_entropy", span, logits);
-        if (logits.Shape.Rank != 2 || !logits.Shape[1].IsConstant)
-            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C]; got {logits.Shape}", "cross_entropy");
-        var soft = labels.DType == DType.F32;
-        if (soft && !labels.Shape.Equals(logits.Shape))
-            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C] and probabilities of the same shape; got {logits.Shape} and {labels.Shape}", "cross_entropy");
-        if (!soft && (labels.Shape.Rank != 1 || logits.Shape[0] != labels.Shape[0]))
-            Fail(Codes.ShapeMismatch, span, $"cross_entropy takes logits [N, C] and labels [N] (or probabilities [N, C]); got {logits.Shape} and {labels.Shape}", "cross_entropy");
-        var attrs = soft ? new Dictionary<string, object> { ["soft"] = true } : null;
-        return new TensorValue(AddOp("cross_entropy", new[] { logits.Id, labels.Id }, Shape.Scalar, DType.F32, attrs, span, "cross_entropy"));
-    }
-
-    internal Value Sum(Node x, SourceSpan span)
-    {
-        RequireFloat("sum", span, x);
-        return new TensorValue(AddOp("sum", new[] { x.Id }, Shape.Scalar, DType.F32, null, span, "sum"));
-    }
-
-    private void RequireFloat(string op, SourceSpan span, params Node[] inputs)
+    internal void RequireFloat(string op, SourceSpan span, params Node[] inputs)
     {
         foreach (var input in inputs)
             if (input.DType != DType.F32)

@@ -183,7 +183,7 @@ public sealed partial class Binder
         };
         var dims = input.Dims.Select(d => EvalDim(d, scope)).ToArray();
         if (scope.Lookup(input.Name.Text) is not null) Fail(Codes.Duplicate, input.Name.Span, null, input.Name.Text);
-        var node = _graph.Add(NodeKind.Input, "input", Array.Empty<int>(), new Shape(dims), dtype, null, input.Span);
+        var node = _graph.Add(NodeKind.Input, Ops.Leaves.Input, Array.Empty<int>(), new Shape(dims), dtype, null, input.Span);
         node.Name = input.Name.Text;
         _graph.InputIds.Add(node.Id);
         CheckGeneratedName(input.Name, "input");

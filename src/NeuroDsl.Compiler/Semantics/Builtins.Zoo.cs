@@ -14,7 +14,6 @@ public static partial class Builtins
 {
     private static void RegisterZoo()
     {
-        Def("leaky_relu", LeakyRelu, T("x"), P("slope", ArgKind.Number, new NumberValue(0.01, false)));
         Def("conv_transpose2d", ConvTranspose2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
             P("stride", ArgKind.Ints, One), P("padding", ArgKind.Ints, ZeroInt), P("output_padding", ArgKind.Ints, ZeroInt),
             P("dilation", ArgKind.Ints, One), P("groups", ArgKind.Int, One), P("bias", ArgKind.Bool, True),
@@ -28,18 +27,6 @@ public static partial class Builtins
             P("alpha", ArgKind.Number, new NumberValue(1e-4, false)), P("beta", ArgKind.Number, new NumberValue(0.75, false)),
             P("k", ArgKind.Number, new NumberValue(2, false)));
         Def("untied_bias", UntiedBias, T("x"), P("init", ArgKind.Init, Zeros));
-        Def("sum", c => c.Binder.Sum(c.Tensor("x"), c.Span), T("x"));
-    }
-
-    // max(x, slope·x); the slope is a literal in the kernel.
-    private static Value LeakyRelu(OpCall c)
-    {
-        var slope = c.Number("slope");
-        if (slope < 0 || slope > 1) c.Fail(Codes.BadValue, null, $"Give leaky_relu a slope in [0, 1], not {slope}");
-        var x = c.Tensor("x");
-        if (x.DType != DType.F32) c.Fail(Codes.DTypeMismatch, null, "leaky_relu", "f32", x.DType.ToString().ToLowerInvariant());
-        var k = c.Binder.Const(slope, c.Span);
-        return new TensorValue(c.Binder.AddOp("leaky_relu", new[] { x.Id, k.Id }, x.Shape, DType.F32, null, c.Span, "leaky_relu"));
     }
 
     /// <summary>

@@ -1,0 +1,64 @@
+using System;
+using System.Linq;
+using NeuroDsl.Compiler.Autodiff;
+using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Reference;
+
+namespace NeuroDsl.Compiler.Ops;
+
+/// <summary>The gradient rule of one op, as a delegate (the shape of tinygrad's rule table).</summary>
+public delegate Node?[] GradientRule(GradBuilder g, Node node, Node dy);
+
+/// <summary>
+/// An op computed element by element over broadcast inputs: <see cref="CExpr"/> is its OpenCL expression over
+/// the inputs <c>a</c>, <c>b</c>, <c>c</c> (<c>NUMEL</c> stands for the output's element count), and
+/// <see cref="Eval"/> the same function in float64. Elementwise ops share one kernel template, and chains of
+/// them fuse into one kernel.
+/// </summary>
+public sealed class ElementwiseOp : OpDef
+{
+    private readonly GradientRule? _gradient;
+
+    public ElementwiseOp(string name, int arity, string cExpr, Func<double[], double> eval, GradientRule? gradient = null,
+        int gemmEpilogue = 0)
+        : this(name, arity, cExpr, (x, _) => eval(x), gradient, gemmEpilogue)
+    {
+    }
+
+    public ElementwiseOp(string name, int arity, string cExpr, Func<double[], double, double> eval, GradientRule? gradient = null,
+        int gemmEpilogue = 0)
+        : base(name, PrimKind.Elementwise, arity)
+    {
+        CExpr = cExpr;
+        Eval = eval;
+        _gradient = gradient;
+        GemmEpilogue = gemmEpilogue;
+    }
+
+    public string CExpr { get; }
+
+    /// <summary>The float64 function of the input values and the output's element count.</summary>
+    public Func<double[], double, double> Eval { get; }
+
+    /// <summary>The <c>act</c> code of kernels/gemm.cl when the library GEMM can apply this op in its store; 0 when not.</summary>
+    public int GemmEpilogue { get; }
+
+    public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
+
+    public override double[] Reference(RefCall call)
+    {
+        var numel = call.Numel;
+        var result = new double[numel];
+        var args = new double[call.Inputs.Length];
+        var maps = call.InputShapes.Select(s => ReferenceInterpreter.BroadcastMap(s, call.OutShape)).ToArray();
+        for (var i = 0; i < numel; i++)
+        {
+            for (var k = 0; k < args.Length; k++) args[k] = call.Inputs[k][maps[k](i)];
+            result[i] = Eval(args, numel);
+        }
+        return result;
+    }
+
+    public override NodeLaunch Lower(KernelCall call) => OpenClKernels.Elementwise(call, this);
+}
