@@ -13,13 +13,13 @@ public sealed class BufferPlanTests
 {
     public static IEnumerable<object[]> Models() =>
         Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd").Select(f => new object[] { Path.GetFileName(f) })
-            .Append(new object[] { "ops.nd" });
+            .Concat(ReferenceOps.Files.Select(f => new object[] { "Ops/" + Path.GetFileName(f) }));
 
     [Theory]
     [MemberData(nameof(Models))]
     public void BuffersSharingASlot_AreNeverLiveTogether_AndFitTheirSlot(string file)
     {
-        var path = file == "ops.nd" ? Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd") : Path.Combine(AppContext.BaseDirectory, "Models", file);
+        var path = file.StartsWith("Ops/", StringComparison.Ordinal) ? Path.Combine(AppContext.BaseDirectory, "Cases", file) : Path.Combine(AppContext.BaseDirectory, "Models", file);
         var result = NeuroCompiler.Compile(file, File.ReadAllText(path));
         Assert.True(result.Success);
         foreach (var m in result.Models)

@@ -60,12 +60,12 @@ public sealed class GradientCheckTests
     [Fact]
     public void EveryRegisteredOp_IsExercisedByOpsNd()
     {
-        // ops.nd drives both this finite-difference check and the kernel-vs-reference check (KernelTests), so an op
+        // The op cases (tests/Shared/Ops/*.nd) drive both this finite-difference check and the kernel-vs-reference check (KernelTests), so an op
         // it exercises has both; the differentiator refuses a forward op without a gradient rule, so every op in
-        // a compiled ops.nd forward pass has one.
+        // a compiled case's forward pass has one.
         var used = ReferenceOps.Compile().SelectMany(m => m.Ir.Graph.Nodes).Select(n => n.Def).ToHashSet();
         var missing = Ops.OpRegistry.All.Where(d => d.Kind != PrimKind.Leaf && !used.Contains(d)).Select(d => d.Name).ToList();
-        Assert.True(missing.Count == 0, "not exercised by tests/Shared/ops.nd: " + string.Join(", ", missing));
+        Assert.True(missing.Count == 0, "not exercised by tests/Shared/Ops/*.nd: " + string.Join(", ", missing));
     }
 
     [Fact]
@@ -73,6 +73,6 @@ public sealed class GradientCheckTests
     {
         var layers = ReferenceOps.Compile().SelectMany(m => m.Ir.Graph.Nodes).Select(n => n.Layer).ToHashSet();
         var missing = Ops.OpRegistry.Surface.Names.Where(name => !layers.Contains(name)).OrderBy(n => n, StringComparer.Ordinal).ToList();
-        Assert.True(missing.Count == 0, "surface ops no model of tests/Shared/ops.nd calls: " + string.Join(", ", missing));
+        Assert.True(missing.Count == 0, "surface ops no model of tests/Shared/Ops/*.nd calls: " + string.Join(", ", missing));
     }
 }

@@ -19,7 +19,7 @@ public sealed class RobustnessTests
     public void MutatedFiles_NeverCrash_AndEveryDiagnosticIsLocated()
     {
         var sources = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd")
-            .Concat(new[] { Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd") })
+            .Concat(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops"), "*.nd"))
             .Select(File.ReadAllText).ToList();
         var rng = new Random(20261121);
         var runs = 0;

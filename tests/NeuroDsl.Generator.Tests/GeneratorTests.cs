@@ -43,7 +43,7 @@ public sealed class GeneratorTests
     public void EveryModelAndOpCase_GeneratesCodeThatCompilesWithoutWarnings()
     {
         var files = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd")
-            .Append(Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd"))
+            .Concat(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops"), "*.nd").OrderBy(f => f, StringComparer.Ordinal))
             .Select(f => (AdditionalText)new InMemoryText(f, File.ReadAllText(f))).ToArray();
         var (result, output, diagnostics) = GeneratorHarness.Run(files);
         Assert.Empty(diagnostics);

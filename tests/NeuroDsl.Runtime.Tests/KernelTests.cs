@@ -10,7 +10,7 @@ using Xunit;
 namespace NeuroDsl.Runtime.Tests;
 
 /// <summary>
-/// Every op's forward and backward kernels, as generated into this assembly from ops.nd, against the float64
+/// Every op's forward and backward kernels, as generated into this assembly from tests/Shared/Ops/*.nd, against the float64
 /// reference on fresh random inputs: outputs, the loss, and every parameter and input gradient.
 /// </summary>
 public sealed class KernelTests

@@ -9,14 +9,19 @@ using NeuroDsl.Compiler.Semantics;
 
 namespace NeuroDsl.Testing;
 
-/// <summary>Random leaves for the op models of ops.nd, respecting each op's domain (positive divisors, ±1 labels…).</summary>
+/// <summary>Random leaves for the op models of tests/Shared/Ops/*.nd, respecting each op's domain (positive divisors, ±1 labels…).</summary>
 public static class ReferenceOps
 {
-    public static string OpsText => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "ops.nd"));
+    /// <summary>The op-case files (tests/Shared/Ops/*.nd: one per op family), in name order.</summary>
+    public static IReadOnlyList<string> Files =>
+        Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops"), "*.nd").OrderBy(f => f, StringComparer.Ordinal).ToList();
 
-    public static IReadOnlyList<ModelOutput> Compile()
+    /// <summary>Every op model of every case file.</summary>
+    public static IReadOnlyList<ModelOutput> Compile() => Files.SelectMany(CompileFile).ToList();
+
+    public static IReadOnlyList<ModelOutput> CompileFile(string path)
     {
-        var result = NeuroCompiler.Compile("ops.nd", OpsText);
+        var result = NeuroCompiler.Compile(Path.GetFileName(path), File.ReadAllText(path));
         if (!result.Success) throw new InvalidOperationException(string.Join("\n", result.Diagnostics));
         return result.Models;
     }
