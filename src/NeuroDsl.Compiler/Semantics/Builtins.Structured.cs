@@ -8,7 +8,7 @@ namespace NeuroDsl.Compiler.Semantics;
 /// <summary>Convolution, pooling, normalization, dropout and the LeNet-1998 layers.</summary>
 public static partial class Builtins
 {
-    private static void RegisterStructured()
+    internal static void RegisterStructured()
     {
         // conv2d(x, filters, kernel, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true, table: none, …)
         Def("conv2d", Conv2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
@@ -31,17 +31,17 @@ public static partial class Builtins
             Def(name, _ => new InitValue(new InitSpec(name)));
     }
 
-    private static readonly Value One = new NumberValue(1, true);
-    private static readonly Value ZeroInt = new NumberValue(0, true);
+    internal static readonly Value One = new NumberValue(1, true);
+    internal static readonly Value ZeroInt = new NumberValue(0, true);
 
-    private static (long C, long H, long W) RequireImage(OpCall c, Node x, string op)
+    internal static (long C, long H, long W) RequireImage(OpCall c, Node x, string op)
     {
         if (x.Shape.Rank != 4 || !x.Shape[1].IsConstant || !x.Shape[2].IsConstant || !x.Shape[3].IsConstant)
             c.Fail(Codes.RankMismatch, $"{op} expects [N, C, H, W] with constant C, H, W; got {x.Shape}", op, 4);
         return (x.Shape[1].Coef, x.Shape[2].Coef, x.Shape[3].Coef);
     }
 
-    private static long OutSize(OpCall c, string op, long size, long kernel, long stride, long pad, long dilation, string axis)
+    internal static long OutSize(OpCall c, string op, long size, long kernel, long stride, long pad, long dilation, string axis)
     {
         var span = dilation * (kernel - 1) + 1;
         if (stride < 1 || pad < 0 || dilation < 1 || kernel < 1)
@@ -53,7 +53,7 @@ public static partial class Builtins
     }
 
     /// <summary>The arguments convolutions share, with the checks they share: filters, kernel, stride, padding, dilation, groups.</summary>
-    private static (long Filters, long[] K, long[] S, long[] P, long[] D, long Groups) ReadConv(OpCall c, string op, long ch)
+    internal static (long Filters, long[] K, long[] S, long[] P, long[] D, long Groups) ReadConv(OpCall c, string op, long ch)
     {
         var filters = c.Int("filters");
         var k = c.Ints("kernel", 2);
@@ -68,7 +68,7 @@ public static partial class Builtins
     }
 
     /// <summary>y = x·weight[c] + bias[c] for each channel map: subsampling's coefficient and bias, an affine norm's γ and β.</summary>
-    private static Node ScaleShiftPerMap(OpCall c, Node x, Node weight, Node bias, string layer)
+    internal static Node ScaleShiftPerMap(OpCall c, Node x, Node weight, Node bias, string layer)
     {
         var perMap = new Shape(weight.Shape[0].Coef, 1, 1);
         var weightMap = c.Binder.AddOp("reshape", new[] { weight.Id }, perMap, DType.F32, null, c.Span);
@@ -77,7 +77,7 @@ public static partial class Builtins
         return c.Binder.AddOp("add", new[] { scaled.Id, biasMap.Id }, x.Shape, DType.F32, null, c.Span, layer);
     }
 
-    private static Value Conv2d(OpCall c)
+    internal static Value Conv2d(OpCall c)
     {
         var x = c.Tensor("x");
         var (ch, h, w) = RequireImage(c, x, "conv2d");
@@ -140,7 +140,7 @@ public static partial class Builtins
         return new TensorValue(node);
     }
 
-    private static Value Pool(OpCall c, string mode)
+    internal static Value Pool(OpCall c, string mode)
     {
         var x = c.Tensor("x");
         var (ch, h, w) = RequireImage(c, x, mode + "pool");
@@ -155,7 +155,7 @@ public static partial class Builtins
         return new TensorValue(node);
     }
 
-    private static Value GlobalAvgPool(OpCall c)
+    internal static Value GlobalAvgPool(OpCall c)
     {
         var x = c.Tensor("x");
         var (ch, h, w) = RequireImage(c, x, "global_avgpool");
@@ -166,7 +166,7 @@ public static partial class Builtins
     }
 
     /// <summary><c>reshape(x, [d1, d2, …])</c>: new dimensions after the batch axis; one of them may be -1.</summary>
-    private static Value Reshape(OpCall c)
+    internal static Value Reshape(OpCall c)
     {
         var x = c.Tensor("x");
         var dims = c.Args["shape"] is NumberValue ? c.Ints("shape", 1) : c.Ints("shape", ((ListValue)c.Args["shape"]).Items.Count);
@@ -182,7 +182,7 @@ public static partial class Builtins
         return new TensorValue(c.Binder.AddOp("reshape", new[] { x.Id }, shape, x.DType, null, c.Span, "reshape"));
     }
 
-    private static Value Concat(OpCall c)
+    internal static Value Concat(OpCall c)
     {
         var xs = c.Tensors("tensors");
         var axis = c.Int("axis");
@@ -206,7 +206,7 @@ public static partial class Builtins
             new Dictionary<string, object> { ["axis"] = axis }, c.Span, "concat"));
     }
 
-    private static Value BatchNorm(OpCall c)
+    internal static Value BatchNorm(OpCall c)
     {
         var x = c.Tensor("x");
         if ((x.Shape.Rank != 2 && x.Shape.Rank != 4) || !x.Shape[1].IsConstant)
@@ -227,7 +227,7 @@ public static partial class Builtins
         return new TensorValue(y);
     }
 
-    private static Value Dropout(OpCall c)
+    internal static Value Dropout(OpCall c)
     {
         var x = c.Tensor("x");
         var p = c.Number("p");
@@ -238,7 +238,7 @@ public static partial class Builtins
         return new TensorValue(node);
     }
 
-    private static Value Subsample(OpCall c)
+    internal static Value Subsample(OpCall c)
     {
         var x = c.Tensor("x");
         var (ch, _, _) = RequireImage(c, x, "subsample");
@@ -258,7 +258,7 @@ public static partial class Builtins
     }
 
     /// <summary>y[n, i] = Σ_j (x[n, j] − w[i, j])²: the Euclidean RBF units of LeNet-5's output layer.</summary>
-    private static Value Rbf(OpCall c)
+    internal static Value Rbf(OpCall c)
     {
         var x = c.Tensor("x");
         var units = c.Int("units");

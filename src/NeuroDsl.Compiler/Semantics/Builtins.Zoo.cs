@@ -12,7 +12,7 @@ namespace NeuroDsl.Compiler.Semantics;
 /// </summary>
 public static partial class Builtins
 {
-    private static void RegisterZoo()
+    internal static void RegisterZoo()
     {
         Def("conv_transpose2d", ConvTranspose2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
             P("stride", ArgKind.Ints, One), P("padding", ArgKind.Ints, ZeroInt), P("output_padding", ArgKind.Ints, ZeroInt),
@@ -34,7 +34,7 @@ public static partial class Builtins
     /// filter-sized patch, stride apart. Output size (H − 1)·stride − 2·padding + dilation·(kernel − 1) +
     /// output_padding + 1; the weight is [in, out / groups, kh, kw] as in PyTorch.
     /// </summary>
-    private static Value ConvTranspose2d(OpCall c)
+    internal static Value ConvTranspose2d(OpCall c)
     {
         var x = c.Tensor("x");
         var (ch, h, w) = RequireImage(c, x, "conv_transpose2d");
@@ -75,7 +75,7 @@ public static partial class Builtins
     }
 
     /// <summary>Pads H and W by [all], [vertical, horizontal] or [top, bottom, left, right].</summary>
-    private static Value Pad2d(OpCall c, string mode)
+    internal static Value Pad2d(OpCall c, string mode)
     {
         var op = mode == "reflect" ? "reflection_pad" : "zero_pad";
         var x = c.Tensor("x");
@@ -98,7 +98,7 @@ public static partial class Builtins
     }
 
     /// <summary>Zero channels before and after the input's (the parameter-free "option A" shortcut of He et al.).</summary>
-    private static Value PadChannels(OpCall c)
+    internal static Value PadChannels(OpCall c)
     {
         var x = c.Tensor("x");
         if (x.Shape.Rank < 2 || !x.Shape[1].IsConstant) c.Fail(Codes.RankMismatch, $"pad_channels expects [N, C, ...]; got {x.Shape}", "pad_channels", "2 or more");
@@ -112,7 +112,7 @@ public static partial class Builtins
     }
 
     /// <summary>Per example and channel: (x − mean) / sqrt(var + eps) over H·W (Ulyanov et al. 2016), then γ, β if affine.</summary>
-    private static Value InstanceNorm(OpCall c)
+    internal static Value InstanceNorm(OpCall c)
     {
         var x = c.Tensor("x");
         var (ch, _, _) = RequireImage(c, x, "instance_norm");
@@ -134,7 +134,7 @@ public static partial class Builtins
     /// b_c = a_c / (k + α·Σ_{j in window(c)} a_j²)^β, window(c) = [c − size/2, c + (size − 1)/2] clipped to the
     /// channels. α is the paper's (PyTorch's LocalResponseNorm divides its alpha by size: pass alpha·size there).
     /// </summary>
-    private static Value Lrn(OpCall c)
+    internal static Value Lrn(OpCall c)
     {
         var x = c.Tensor("x");
         RequireImage(c, x, "lrn");
@@ -149,7 +149,7 @@ public static partial class Builtins
     }
 
     /// <summary>One trainable bias per unit (per channel and position), as in LeCun et al. 1989.</summary>
-    private static Value UntiedBias(OpCall c)
+    internal static Value UntiedBias(OpCall c)
     {
         var x = c.Tensor("x");
         if (x.Shape.Rank < 2 || x.Shape.Dims.Skip(1).Any(d => !d.IsConstant))

@@ -80,13 +80,13 @@ public sealed class OpCall
 /// <summary>The table of surface ops. Each entry's Apply checks shapes and emits IR primitives.</summary>
 public static partial class Builtins
 {
-    private static readonly Dictionary<string, Builtin> Table = new(StringComparer.Ordinal);
+    internal static readonly Dictionary<string, Builtin> Table = new(StringComparer.Ordinal);
 
-    private static readonly Value True = new BoolValue(true);
-    private static readonly Value False = new BoolValue(false);
-    private static readonly Value None = new NoneValue();
-    private static readonly Value GlorotUniform = new InitValue(new InitSpec("glorot_uniform"));
-    private static readonly Value Zeros = new InitValue(new InitSpec("zeros"));
+    internal static readonly Value True = new BoolValue(true);
+    internal static readonly Value False = new BoolValue(false);
+    internal static readonly Value None = new NoneValue();
+    internal static readonly Value GlorotUniform = new InitValue(new InitSpec("glorot_uniform"));
+    internal static readonly Value Zeros = new InitValue(new InitSpec("zeros"));
 
     static Builtins()
     {
@@ -100,15 +100,15 @@ public static partial class Builtins
 
     public static IEnumerable<string> Names => Table.Keys.Concat(Ops.OpRegistry.Surface.Names).OrderBy(k => k, StringComparer.Ordinal);
 
-    private static ParamSpec T(string name) => new(name, ArgKind.Tensor);
+    internal static ParamSpec T(string name) => new(name, ArgKind.Tensor);
 
-    private static ParamSpec P(string name, ArgKind kind, Value? dflt = null) => new(name, kind, dflt);
+    internal static ParamSpec P(string name, ArgKind kind, Value? dflt = null) => new(name, kind, dflt);
 
-    private static void Def(string name, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
+    internal static void Def(string name, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
         Table.Add(name, new Builtin(name, ps, apply));
 
     /// <summary>Initializers are values: <c>init: he_normal</c>, <c>init: uniform(-1, 1)</c>.</summary>
-    private static void Initializers()
+    internal static void Initializers()
     {
         foreach (var name in new[] { "glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal",
                      "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "zeros", "ones" })
