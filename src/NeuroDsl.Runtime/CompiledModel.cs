@@ -158,7 +158,7 @@ public abstract class CompiledModel : IDisposable
         if (source.Spec.Name != Spec.Name || source.Spec.ArenaElements != Spec.ArenaElements || source.Device != Device)
             throw new ArgumentException($"cannot copy parameters of {source.Spec.Name} into {Spec.Name}");
         ClException.Check(Cl.EnqueueCopyBuffer(Device.Queue, source.ParameterArena.Handle, ParameterArena.Handle, 0, 0,
-            (nuint)ParameterArena.Bytes, 0, 0, 0), "clEnqueueCopyBuffer");
+            (nuint)ParameterArena.Bytes), "clEnqueueCopyBuffer");
     }
 
     public void InitializeParameters(ulong seed)
@@ -201,14 +201,14 @@ public abstract class CompiledModel : IDisposable
         {
             switch (args[i].Kind)
             {
-                case 3:
+                case KernelArgKind.Training:
                     _trainingArgs.Add((kernel, i));
                     kernel.Set(i, KernelArg.Of(_training ? 1 : 0));
                     break;
-                case 4:
+                case KernelArgKind.Seed:
                     kernel.Set(i, KernelArg.Of((int)_seed32));
                     break;
-                case 5:
+                case KernelArgKind.Step:
                     _stepArgs.Add((kernel, i));
                     kernel.Set(i, KernelArg.Of((int)_step));
                     break;

@@ -1,4 +1,6 @@
 using System;
+using Silk.NET.OpenCL;
+using ClDeviceInfo = Silk.NET.OpenCL.DeviceInfo;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
@@ -29,12 +31,12 @@ public sealed class Device : IDisposable
         unsafe
         {
             var device = id;
-            Context = Cl.CreateContext(null, 1, &device, 0, 0, out var status);
+            Context = Cl.CreateContext(&device, 1, out var status);
             ClException.Check(status, "clCreateContext");
         }
-        Queue = Cl.CreateCommandQueue(Context, id, 0, out var qs);
+        Queue = Cl.CreateCommandQueue(Context, id, out var qs);
         ClException.Check(qs, "clCreateCommandQueue");
-        BaseAddressAlignBytes = (int)(GetUInt(id, Cl.DeviceMemBaseAddrAlign) / 8);
+        BaseAddressAlignBytes = (int)(GetUInt(id, ClDeviceInfo.MemBaseAddrAlign) / 8);
     }
 
     public DeviceInfo Info { get; }
@@ -92,23 +94,23 @@ public sealed class Device : IDisposable
         ClException.Check(Cl.GetPlatformIDs(count, platforms, out _), "clGetPlatformIDs");
         foreach (var platform in platforms)
         {
-            var pname = GetPlatformString(platform, Cl.PlatformName);
-            if (Cl.GetDeviceIDs(platform, Cl.DeviceTypeAll, 0, null, out var n) != 0 || n == 0) continue;
+            var pname = GetPlatformString(platform, PlatformInfo.Name);
+            if (Cl.GetDeviceIDs(platform, DeviceType.All, 0, null, out var n) != 0 || n == 0) continue;
             var devices = new nint[n];
-            ClException.Check(Cl.GetDeviceIDs(platform, Cl.DeviceTypeAll, n, devices, out _), "clGetDeviceIDs");
+            ClException.Check(Cl.GetDeviceIDs(platform, DeviceType.All, n, devices, out _), "clGetDeviceIDs");
             foreach (var d in devices)
             {
-                var type = GetULong(d, Cl.DeviceType);
-                var info = new DeviceInfo(result.Count, GetString(d, Cl.DeviceName).Trim(), GetString(d, Cl.DeviceVendor).Trim(),
-                    pname.Trim(), GetString(d, Cl.DriverVersion).Trim(), GetString(d, Cl.DeviceVersion).Trim(),
-                    (type & Cl.DeviceTypeGpu) != 0, (int)GetUInt(d, Cl.DeviceMaxComputeUnits), (long)GetULong(d, Cl.DeviceGlobalMemSize));
+                var type = GetULong(d, ClDeviceInfo.Type);
+                var info = new DeviceInfo(result.Count, GetString(d, ClDeviceInfo.Name).Trim(), GetString(d, ClDeviceInfo.Vendor).Trim(),
+                    pname.Trim(), GetString(d, ClDeviceInfo.DriverVersion).Trim(), GetString(d, ClDeviceInfo.Version).Trim(),
+                    (type & (ulong)DeviceType.Gpu) != 0, (int)GetUInt(d, ClDeviceInfo.MaxComputeUnits), (long)GetULong(d, ClDeviceInfo.GlobalMemSize));
                 result.Add((platform, d, info));
             }
         }
         return result;
     }
 
-    private static unsafe string GetPlatformString(nint platform, uint param)
+    private static unsafe string GetPlatformString(nint platform, PlatformInfo param)
     {
         ClException.Check(Cl.GetPlatformInfo(platform, param, 0, null, out var size), "clGetPlatformInfo");
         var buffer = new byte[(int)size];
@@ -116,7 +118,7 @@ public sealed class Device : IDisposable
         return Encoding.UTF8.GetString(buffer).TrimEnd('\0');
     }
 
-    private static unsafe string GetString(nint device, uint param)
+    private static unsafe string GetString(nint device, ClDeviceInfo param)
     {
         ClException.Check(Cl.GetDeviceInfo(device, param, 0, null, out var size), "clGetDeviceInfo");
         var buffer = new byte[(int)size];
@@ -124,14 +126,14 @@ public sealed class Device : IDisposable
         return Encoding.UTF8.GetString(buffer).TrimEnd('\0');
     }
 
-    private static unsafe ulong GetULong(nint device, uint param)
+    private static unsafe ulong GetULong(nint device, ClDeviceInfo param)
     {
         ulong value = 0;
         ClException.Check(Cl.GetDeviceInfo(device, param, sizeof(ulong), &value, out _), "clGetDeviceInfo");
         return value;
     }
 
-    private static unsafe uint GetUInt(nint device, uint param)
+    private static unsafe uint GetUInt(nint device, ClDeviceInfo param)
     {
         uint value = 0;
         ClException.Check(Cl.GetDeviceInfo(device, param, sizeof(uint), &value, out _), "clGetDeviceInfo");

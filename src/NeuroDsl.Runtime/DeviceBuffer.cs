@@ -28,7 +28,7 @@ public sealed class DeviceBuffer : IDisposable
     public static DeviceBuffer Allocate(Device device, long elements, bool isInt = false)
     {
         var bytes = Math.Max(4, elements * 4);
-        var handle = Cl.CreateBuffer(device.Context, Cl.MemReadWrite, (nuint)bytes, 0, out var status);
+        var handle = Cl.CreateBuffer(device.Context, (nuint)bytes, out var status);
         ClException.Check(status, $"clCreateBuffer ({bytes} bytes)");
         var buffer = new DeviceBuffer(device, handle, elements, isInt, owned: true);
         buffer.Fill(0f);
@@ -41,7 +41,7 @@ public sealed class DeviceBuffer : IDisposable
         var region = stackalloc nuint[2];
         region[0] = (nuint)(offset * 4);
         region[1] = (nuint)(Math.Max(1, count) * 4);
-        var handle = Cl.CreateSubBuffer(Handle, Cl.MemReadWrite, Cl.BufferCreateTypeRegion, region, out var status);
+        var handle = Cl.CreateSubBuffer(Handle, region, out var status);
         ClException.Check(status, $"clCreateSubBuffer (offset {offset * 4} bytes, alignment {_device.BaseAddressAlignBytes})");
         return new DeviceBuffer(_device, handle, count, IsInt, owned: false);
     }
@@ -50,7 +50,7 @@ public sealed class DeviceBuffer : IDisposable
     {
         if (Elements == 0) return;
         var pattern = value;
-        ClException.Check(Cl.EnqueueFillBuffer(_device.Queue, Handle, &pattern, 4, 0, (nuint)(Elements * 4), 0, 0, 0), "clEnqueueFillBuffer");
+        ClException.Check(Cl.EnqueueFillBuffer(_device.Queue, Handle, &pattern, 4, 0, (nuint)(Elements * 4)), "clEnqueueFillBuffer");
     }
 
     /// <summary>Upload. Blocking, because the span may move once this returns; launches queued after it see the data.</summary>
@@ -59,7 +59,7 @@ public sealed class DeviceBuffer : IDisposable
         if (data.Length * sizeof(T) != Elements * 4)
             throw new ArgumentException($"expected {Elements} elements, got {data.Length}");
         fixed (T* p = data)
-            ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, 1, 0, (nuint)(Elements * 4), p, 0, 0, 0), "clEnqueueWriteBuffer");
+            ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, true, 0, (nuint)(Elements * 4), p), "clEnqueueWriteBuffer");
     }
 
     /// <summary>Blocking download (waits for the launches queued before it).</summary>
@@ -68,7 +68,7 @@ public sealed class DeviceBuffer : IDisposable
         if (destination.Length * sizeof(T) != Elements * 4)
             throw new ArgumentException($"expected {Elements} elements, got {destination.Length}");
         fixed (T* p = destination)
-            ClException.Check(Cl.EnqueueReadBuffer(_device.Queue, Handle, 1, 0, (nuint)(Elements * 4), p, 0, 0, 0), "clEnqueueReadBuffer");
+            ClException.Check(Cl.EnqueueReadBuffer(_device.Queue, Handle, true, 0, (nuint)(Elements * 4), p), "clEnqueueReadBuffer");
     }
 
     public float[] ReadFloats()

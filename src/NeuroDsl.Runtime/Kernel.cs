@@ -3,10 +3,27 @@ using NeuroDsl.Runtime.OpenCl;
 
 namespace NeuroDsl.Runtime;
 
-/// <summary>A kernel argument: a buffer, an int or a float.</summary>
+/// <summary>What a <see cref="KernelArg"/> holds.</summary>
+public enum KernelArgKind
+{
+    Buffer,
+    Int,
+    Float,
+
+    /// <summary>The model's training flag (1 or 0), kept current by the model.</summary>
+    Training,
+
+    /// <summary>The model's dropout seed.</summary>
+    Seed,
+
+    /// <summary>The model's forward-pass counter.</summary>
+    Step,
+}
+
+/// <summary>A kernel argument: a buffer, an int or a float, or a value the model keeps current.</summary>
 public readonly struct KernelArg
 {
-    private KernelArg(DeviceBuffer? buffer, int i, float f, int kind)
+    private KernelArg(DeviceBuffer? buffer, int i, float f, KernelArgKind kind)
     {
         Buffer = buffer;
         Int = i;
@@ -17,16 +34,16 @@ public readonly struct KernelArg
     public DeviceBuffer? Buffer { get; }
     public int Int { get; }
     public float Float { get; }
-    public int Kind { get; }
+    public KernelArgKind Kind { get; }
 
-    public static implicit operator KernelArg(DeviceBuffer b) => new(b, 0, 0, 0);
-    public static KernelArg Of(int value) => new(null, value, 0, 1);
-    public static KernelArg Of(float value) => new(null, 0, value, 2);
+    public static implicit operator KernelArg(DeviceBuffer b) => new(b, 0, 0, KernelArgKind.Buffer);
+    public static KernelArg Of(int value) => new(null, value, 0, KernelArgKind.Int);
+    public static KernelArg Of(float value) => new(null, 0, value, KernelArgKind.Float);
 
     /// <summary>Placeholders a model keeps current: training flag, dropout seed, forward-pass counter.</summary>
-    internal static readonly KernelArg Training = new(null, 0, 0, 3);
-    internal static readonly KernelArg Seed = new(null, 0, 0, 4);
-    internal static readonly KernelArg Step = new(null, 0, 0, 5);
+    internal static readonly KernelArg Training = new(null, 0, 0, KernelArgKind.Training);
+    internal static readonly KernelArg Seed = new(null, 0, 0, KernelArgKind.Seed);
+    internal static readonly KernelArg Step = new(null, 0, 0, KernelArgKind.Step);
 }
 
 /// <summary>An OpenCL kernel whose arguments are bound once; launching only enqueues it.</summary>
@@ -53,18 +70,20 @@ public sealed class Kernel : IDisposable
         int status;
         switch (arg.Kind)
         {
-            case 0:
+            case KernelArgKind.Buffer:
                 var handle = arg.Buffer!.Handle;
                 status = Cl.SetKernelArg(Handle, (uint)index, (nuint)sizeof(nint), &handle);
                 break;
-            case 1:
+            case KernelArgKind.Int:
                 var i = arg.Int;
                 status = Cl.SetKernelArg(Handle, (uint)index, sizeof(int), &i);
                 break;
-            default:
+            case KernelArgKind.Float:
                 var f = arg.Float;
                 status = Cl.SetKernelArg(Handle, (uint)index, sizeof(float), &f);
                 break;
+            default:
+                throw new ArgumentException($"{arg.Kind} is bound by the model, not set directly", nameof(arg));
         }
         if (status != 0) throw new ClException($"clSetKernelArg({Name}, {index})", status);
     }
@@ -76,7 +95,7 @@ public sealed class Kernel : IDisposable
         var global = stackalloc nuint[2];
         global[0] = (nuint)global0;
         global[1] = (nuint)Math.Max(1, global1);
-        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, global1 > 0 ? 2u : 1u, null, global, null, 0, 0, 0);
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, global1 > 0 ? 2u : 1u, global, null);
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 
@@ -96,7 +115,7 @@ public sealed class Kernel : IDisposable
         global[1] = (nuint)(groups1 * width1);
         local[0] = 1;
         local[1] = (nuint)width1;
-        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 2, null, global, local, 0, 0, 0);
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 2, global, local);
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 

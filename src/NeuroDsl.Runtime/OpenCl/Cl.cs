@@ -1,112 +1,137 @@
 using System;
-using System.Runtime.InteropServices;
+using Silk.NET.OpenCL;
+using ClDeviceInfo = Silk.NET.OpenCL.DeviceInfo;
 
 namespace NeuroDsl.Runtime.OpenCl;
 
 /// <summary>
-/// Thin bindings to the OpenCL ICD loader (<c>libOpenCL.so.1</c>): only the calls NeuroDsl uses.
-/// Handles are <see cref="nint"/>; every status is checked by <see cref="ClException.Check"/> at the call site.
+/// The OpenCL calls NeuroDsl makes, over Silk.NET.OpenCL's binding of the ICD loader. Handles are
+/// <see cref="nint"/> and parameter names are Silk.NET's enums; this layer only fixes the shapes the runtime uses
+/// (out parameters, no event lists) — every status is checked by <see cref="ClException.Check"/> at the call site,
+/// which names the call and the error.
 /// </summary>
-internal static partial class Cl
+internal static unsafe class Cl
 {
-    private const string Lib = "libOpenCL.so.1";
+    private static readonly Lazy<CL> Lazy = new(CL.GetApi);
 
-    public const uint DeviceTypeGpu = 1 << 2;
-    public const uint DeviceTypeAll = 0xFFFFFFFF;
-    public const uint PlatformName = 0x0902;
-    public const uint PlatformVersion = 0x0901;
-    public const uint DeviceType = 0x1000;
-    public const uint DeviceName = 0x102B;
-    public const uint DeviceVendor = 0x102C;
-    public const uint DriverVersion = 0x102D;
-    public const uint DeviceVersion = 0x102F;
-    public const uint DeviceMemBaseAddrAlign = 0x1019;
-    public const uint DeviceMaxComputeUnits = 0x1002;
-    public const uint DeviceGlobalMemSize = 0x101F;
-    public const uint ProgramBuildLog = 0x1183;
-    public const uint ProgramBinarySizes = 0x1165;
-    public const uint ProgramBinaries = 0x1166;
-    public const ulong MemReadWrite = 1 << 0;
-    public const uint BufferCreateTypeRegion = 0x1220;
+    /// <summary>The binding; throws <see cref="DllNotFoundException"/> when no OpenCL loader is installed.</summary>
+    private static CL Api
+    {
+        get
+        {
+            try
+            {
+                return Lazy.Value;
+            }
+            catch (Exception e) when (e is not DllNotFoundException)
+            {
+                throw new DllNotFoundException("libOpenCL.so.1 could not be loaded: " + e.Message, e);
+            }
+        }
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clGetPlatformIDs")]
-    public static partial int GetPlatformIDs(uint numEntries, nint[]? platforms, out uint numPlatforms);
+    public static int GetPlatformIDs(uint numEntries, nint[]? platforms, out uint numPlatforms)
+    {
+        fixed (nint* p = platforms)
+        fixed (uint* n = &numPlatforms)
+            return Api.GetPlatformIDs(numEntries, p, n);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clGetPlatformInfo")]
-    public static unsafe partial int GetPlatformInfo(nint platform, uint name, nuint size, void* value, out nuint sizeRet);
+    public static int GetPlatformInfo(nint platform, PlatformInfo name, nuint size, void* value, out nuint sizeRet)
+    {
+        fixed (nuint* r = &sizeRet) return Api.GetPlatformInfo(platform, name, size, value, r);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clGetDeviceIDs")]
-    public static partial int GetDeviceIDs(nint platform, ulong type, uint numEntries, nint[]? devices, out uint numDevices);
+    public static int GetDeviceIDs(nint platform, DeviceType type, uint numEntries, nint[]? devices, out uint numDevices)
+    {
+        fixed (nint* d = devices)
+        fixed (uint* n = &numDevices)
+            return Api.GetDeviceIDs(platform, type, numEntries, d, n);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clGetDeviceInfo")]
-    public static unsafe partial int GetDeviceInfo(nint device, uint name, nuint size, void* value, out nuint sizeRet);
+    public static int GetDeviceInfo(nint device, ClDeviceInfo name, nuint size, void* value, out nuint sizeRet)
+    {
+        fixed (nuint* r = &sizeRet) return Api.GetDeviceInfo(device, name, size, value, r);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clCreateContext")]
-    public static unsafe partial nint CreateContext(nint* properties, uint numDevices, nint* devices, nint callback, nint userData, out int status);
+    public static nint CreateContext(nint* devices, uint numDevices, out int status)
+    {
+        fixed (int* s = &status) return Api.CreateContext(null, numDevices, devices, null, null, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clCreateCommandQueue")]
-    public static partial nint CreateCommandQueue(nint context, nint device, ulong properties, out int status);
+    public static nint CreateCommandQueue(nint context, nint device, out int status)
+    {
+        fixed (int* s = &status) return Api.CreateCommandQueue(context, device, CommandQueueProperties.None, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clCreateBuffer")]
-    public static partial nint CreateBuffer(nint context, ulong flags, nuint size, nint hostPtr, out int status);
+    public static nint CreateBuffer(nint context, nuint size, out int status)
+    {
+        fixed (int* s = &status) return Api.CreateBuffer(context, MemFlags.ReadWrite, size, null, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clCreateSubBuffer")]
-    public static unsafe partial nint CreateSubBuffer(nint buffer, ulong flags, uint type, nuint* region, out int status);
+    /// <summary>A sub-buffer over <paramref name="region"/> (origin and size in bytes).</summary>
+    public static nint CreateSubBuffer(nint buffer, nuint* region, out int status)
+    {
+        fixed (int* s = &status) return Api.CreateSubBuffer(buffer, MemFlags.ReadWrite, BufferCreateType.Region, region, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clEnqueueWriteBuffer")]
-    public static unsafe partial int EnqueueWriteBuffer(nint queue, nint buffer, uint blocking, nuint offset, nuint size, void* ptr, uint numEvents, nint events, nint evt);
+    public static int EnqueueWriteBuffer(nint queue, nint buffer, bool blocking, nuint offset, nuint size, void* ptr) =>
+        Api.EnqueueWriteBuffer(queue, buffer, blocking, offset, size, ptr, 0, null, null);
 
-    [LibraryImport(Lib, EntryPoint = "clEnqueueReadBuffer")]
-    public static unsafe partial int EnqueueReadBuffer(nint queue, nint buffer, uint blocking, nuint offset, nuint size, void* ptr, uint numEvents, nint events, nint evt);
+    public static int EnqueueReadBuffer(nint queue, nint buffer, bool blocking, nuint offset, nuint size, void* ptr) =>
+        Api.EnqueueReadBuffer(queue, buffer, blocking, offset, size, ptr, 0, null, null);
 
-    [LibraryImport(Lib, EntryPoint = "clEnqueueFillBuffer")]
-    public static unsafe partial int EnqueueFillBuffer(nint queue, nint buffer, void* pattern, nuint patternSize, nuint offset, nuint size, uint numEvents, nint events, nint evt);
+    public static int EnqueueFillBuffer(nint queue, nint buffer, void* pattern, nuint patternSize, nuint offset, nuint size) =>
+        Api.EnqueueFillBuffer(queue, buffer, pattern, patternSize, offset, size, 0, null, null);
 
-    [LibraryImport(Lib, EntryPoint = "clEnqueueCopyBuffer")]
-    public static partial int EnqueueCopyBuffer(nint queue, nint src, nint dst, nuint srcOffset, nuint dstOffset, nuint size, uint numEvents, nint events, nint evt);
+    public static int EnqueueCopyBuffer(nint queue, nint src, nint dst, nuint srcOffset, nuint dstOffset, nuint size) =>
+        Api.EnqueueCopyBuffer(queue, src, dst, srcOffset, dstOffset, size, 0, null, null);
 
-    [LibraryImport(Lib, EntryPoint = "clCreateProgramWithSource")]
-    public static unsafe partial nint CreateProgramWithSource(nint context, uint count, byte** strings, nuint* lengths, out int status);
+    public static nint CreateProgramWithSource(nint context, byte** strings, nuint* lengths, out int status)
+    {
+        fixed (int* s = &status) return Api.CreateProgramWithSource(context, 1, strings, lengths, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clCreateProgramWithBinary")]
-    public static unsafe partial nint CreateProgramWithBinary(nint context, uint numDevices, nint* devices, nuint* lengths, byte** binaries, int* binaryStatus, out int status);
+    public static nint CreateProgramWithBinary(nint context, nint* device, nuint* length, byte** binary, int* binaryStatus,
+        out int status)
+    {
+        fixed (int* s = &status) return Api.CreateProgramWithBinary(context, 1, device, length, binary, binaryStatus, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clBuildProgram", StringMarshalling = StringMarshalling.Utf8)]
-    public static unsafe partial int BuildProgram(nint program, uint numDevices, nint* devices, string options, nint callback, nint userData);
+    public static int BuildProgram(nint program, nint* device, string options) =>
+        Api.BuildProgram(program, 1, device, options, null, null);
 
-    [LibraryImport(Lib, EntryPoint = "clGetProgramBuildInfo")]
-    public static unsafe partial int GetProgramBuildInfo(nint program, nint device, uint name, nuint size, void* value, out nuint sizeRet);
+    public static int GetProgramBuildInfo(nint program, nint device, ProgramBuildInfo name, nuint size, void* value, out nuint sizeRet)
+    {
+        fixed (nuint* r = &sizeRet) return Api.GetProgramBuildInfo(program, device, name, size, value, r);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clGetProgramInfo")]
-    public static unsafe partial int GetProgramInfo(nint program, uint name, nuint size, void* value, out nuint sizeRet);
+    public static int GetProgramInfo(nint program, ProgramInfo name, nuint size, void* value, out nuint sizeRet)
+    {
+        fixed (nuint* r = &sizeRet) return Api.GetProgramInfo(program, name, size, value, r);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clCreateKernel", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial nint CreateKernel(nint program, string name, out int status);
+    public static nint CreateKernel(nint program, string name, out int status)
+    {
+        fixed (int* s = &status) return Api.CreateKernel(program, name, s);
+    }
 
-    [LibraryImport(Lib, EntryPoint = "clSetKernelArg")]
-    public static unsafe partial int SetKernelArg(nint kernel, uint index, nuint size, void* value);
+    public static int SetKernelArg(nint kernel, uint index, nuint size, void* value) => Api.SetKernelArg(kernel, index, size, value);
 
-    [LibraryImport(Lib, EntryPoint = "clEnqueueNDRangeKernel")]
-    public static unsafe partial int EnqueueNDRangeKernel(nint queue, nint kernel, uint workDim, nuint* offset, nuint* global, nuint* local, uint numEvents, nint events, nint evt);
+    public static int EnqueueNDRangeKernel(nint queue, nint kernel, uint workDim, nuint* global, nuint* local) =>
+        Api.EnqueueNdrangeKernel(queue, kernel, workDim, null, global, local, 0, null, null);
 
-    [LibraryImport(Lib, EntryPoint = "clFinish")]
-    public static partial int Finish(nint queue);
+    public static int Finish(nint queue) => Api.Finish(queue);
 
-    [LibraryImport(Lib, EntryPoint = "clFlush")]
-    public static partial int Flush(nint queue);
+    public static int Flush(nint queue) => Api.Flush(queue);
 
-    [LibraryImport(Lib, EntryPoint = "clReleaseMemObject")]
-    public static partial int ReleaseMemObject(nint mem);
+    public static int ReleaseMemObject(nint mem) => Api.ReleaseMemObject(mem);
 
-    [LibraryImport(Lib, EntryPoint = "clReleaseKernel")]
-    public static partial int ReleaseKernel(nint kernel);
+    public static int ReleaseKernel(nint kernel) => Api.ReleaseKernel(kernel);
 
-    [LibraryImport(Lib, EntryPoint = "clReleaseProgram")]
-    public static partial int ReleaseProgram(nint program);
+    public static int ReleaseProgram(nint program) => Api.ReleaseProgram(program);
 
-    [LibraryImport(Lib, EntryPoint = "clReleaseCommandQueue")]
-    public static partial int ReleaseCommandQueue(nint queue);
+    public static int ReleaseCommandQueue(nint queue) => Api.ReleaseCommandQueue(queue);
 
-    [LibraryImport(Lib, EntryPoint = "clReleaseContext")]
-    public static partial int ReleaseContext(nint context);
+    public static int ReleaseContext(nint context) => Api.ReleaseContext(context);
 }

@@ -1,4 +1,5 @@
 using System;
+using Silk.NET.OpenCL;
 using System.Collections.Concurrent;
 using System.IO;
 using System.Linq;
@@ -111,9 +112,9 @@ public static class ProgramCache
             var length = (nuint)binary.Length;
             var bp = p;
             int binaryStatus;
-            var program = Cl.CreateProgramWithBinary(device.Context, 1, &d, &length, &bp, &binaryStatus, out var status);
+            var program = Cl.CreateProgramWithBinary(device.Context, &d, &length, &bp, &binaryStatus, out var status);
             if (status != 0 || binaryStatus != 0) return 0;
-            if (Cl.BuildProgram(program, 1, &d, options, 0, 0) != 0)
+            if (Cl.BuildProgram(program, &d, options) != 0)
             {
                 Cl.ReleaseProgram(program);
                 return 0;
@@ -129,10 +130,10 @@ public static class ProgramCache
         {
             var bp = p;
             var length = (nuint)bytes.Length;
-            var program = Cl.CreateProgramWithSource(device.Context, 1, &bp, &length, out var status);
+            var program = Cl.CreateProgramWithSource(device.Context, &bp, &length, out var status);
             ClException.Check(status, "clCreateProgramWithSource");
             var d = device.Id;
-            var build = Cl.BuildProgram(program, 1, &d, options, 0, 0);
+            var build = Cl.BuildProgram(program, &d, options);
             if (build != 0)
             {
                 var log = BuildLog(program, device);
@@ -145,9 +146,9 @@ public static class ProgramCache
 
     private static unsafe string BuildLog(nint program, Device device)
     {
-        if (Cl.GetProgramBuildInfo(program, device.Id, Cl.ProgramBuildLog, 0, null, out var size) != 0) return "(no build log)";
+        if (Cl.GetProgramBuildInfo(program, device.Id, ProgramBuildInfo.BuildLog, 0, null, out var size) != 0) return "(no build log)";
         var buffer = new byte[(int)size];
-        fixed (byte* p = buffer) Cl.GetProgramBuildInfo(program, device.Id, Cl.ProgramBuildLog, size, p, out _);
+        fixed (byte* p = buffer) Cl.GetProgramBuildInfo(program, device.Id, ProgramBuildInfo.BuildLog, size, p, out _);
         return Encoding.UTF8.GetString(buffer).TrimEnd('\0', '\n');
     }
 
@@ -156,12 +157,12 @@ public static class ProgramCache
         try
         {
             nuint size = 0;
-            if (Cl.GetProgramInfo(program, Cl.ProgramBinarySizes, (nuint)sizeof(nuint), &size, out _) != 0 || size == 0) return;
+            if (Cl.GetProgramInfo(program, ProgramInfo.BinarySizes, (nuint)sizeof(nuint), &size, out _) != 0 || size == 0) return;
             var binary = new byte[(int)size];
             fixed (byte* p = binary)
             {
                 var bp = p;
-                if (Cl.GetProgramInfo(program, Cl.ProgramBinaries, (nuint)sizeof(nint), &bp, out _) != 0) return;
+                if (Cl.GetProgramInfo(program, ProgramInfo.Binaries, (nuint)sizeof(nint), &bp, out _) != 0) return;
             }
             System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             var temp = path + "." + Environment.ProcessId + ".tmp";
