@@ -11,21 +11,21 @@ public static partial class Builtins
     internal static void RegisterStructured()
     {
         // conv2d(x, filters, kernel, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true, table: none, …)
-        Def("conv2d", Conv2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
+        Def("conv2d", LayerCategory.Weighted, Conv2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
             P("stride", ArgKind.Ints, One), P("padding", ArgKind.Ints, ZeroInt), P("dilation", ArgKind.Ints, One),
             P("groups", ArgKind.Int, One), P("bias", ArgKind.Bool, True), P("table", ArgKind.Table, None),
             P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros), P("trainable", ArgKind.Bool, True));
         foreach (var mode in new[] { "avg", "max", "sum" })
-            Def(mode + "pool", c => Pool(c, mode), T("x"), P("kernel", ArgKind.Ints), P("stride", ArgKind.Ints, None), P("padding", ArgKind.Ints, ZeroInt));
-        Def("global_avgpool", GlobalAvgPool, T("x"));
+            Def(mode + "pool", LayerCategory.Pooling, c => Pool(c, mode), T("x"), P("kernel", ArgKind.Ints), P("stride", ArgKind.Ints, None), P("padding", ArgKind.Ints, ZeroInt));
+        Def("global_avgpool", LayerCategory.Pooling, GlobalAvgPool, T("x"));
         Def("reshape", Reshape, T("x"), P("shape", ArgKind.Ints));
         Def("concat", Concat, P("tensors", ArgKind.TensorList), P("axis", ArgKind.Int, One));
-        Def("batchnorm", BatchNorm, T("x"), P("momentum", ArgKind.Number, new NumberValue(0.1, false)), P("eps", ArgKind.Number, new NumberValue(1e-5, false)));
-        Def("dropout", Dropout, T("x"), P("p", ArgKind.Number, new NumberValue(0.5, false)));
+        Def("batchnorm", LayerCategory.Normalization, BatchNorm, T("x"), P("momentum", ArgKind.Number, new NumberValue(0.1, false)), P("eps", ArgKind.Number, new NumberValue(1e-5, false)));
+        Def("dropout", LayerCategory.Normalization, Dropout, T("x"), P("p", ArgKind.Number, new NumberValue(0.5, false)));
         // LeCun et al. 1998: trainable subsampling (one coefficient and one bias per map) and the RBF output layer.
-        Def("subsample", Subsample, T("x"), P("kernel", ArgKind.Ints, new NumberValue(2, true)),
+        Def("subsample", LayerCategory.Pooling, Subsample, T("x"), P("kernel", ArgKind.Ints, new NumberValue(2, true)),
             P("init", ArgKind.Init, new InitValue(new InitSpec("lecun98_uniform"))), P("bias_init", ArgKind.Init, Zeros));
-        Def("rbf", Rbf, T("x"), P("units", ArgKind.Int), P("init", ArgKind.Init, new InitValue(new InitSpec("bipolar"))),
+        Def("rbf", LayerCategory.Weighted, Rbf, T("x"), P("units", ArgKind.Int), P("init", ArgKind.Init, new InitValue(new InitSpec("bipolar"))),
             P("trainable", ArgKind.Bool, True));
         foreach (var name in new[] { "lecun98_uniform", "bipolar" })
             Def(name, _ => new InitValue(new InitSpec(name)));

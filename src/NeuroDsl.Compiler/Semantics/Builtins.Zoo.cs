@@ -14,16 +14,16 @@ public static partial class Builtins
 {
     internal static void RegisterZoo()
     {
-        Def("conv_transpose2d", ConvTranspose2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
+        Def("conv_transpose2d", LayerCategory.Weighted, ConvTranspose2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
             P("stride", ArgKind.Ints, One), P("padding", ArgKind.Ints, ZeroInt), P("output_padding", ArgKind.Ints, ZeroInt),
             P("dilation", ArgKind.Ints, One), P("groups", ArgKind.Int, One), P("bias", ArgKind.Bool, True),
             P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros));
         Def("reflection_pad", c => Pad2d(c, "reflect"), T("x"), P("padding", ArgKind.Ints));
         Def("zero_pad", c => Pad2d(c, "zeros"), T("x"), P("padding", ArgKind.Ints));
         Def("pad_channels", PadChannels, T("x"), P("before", ArgKind.Int), P("after", ArgKind.Int, None));
-        Def("instance_norm", InstanceNorm, T("x"), P("eps", ArgKind.Number, new NumberValue(1e-5, false)),
+        Def("instance_norm", LayerCategory.Normalization, InstanceNorm, T("x"), P("eps", ArgKind.Number, new NumberValue(1e-5, false)),
             P("affine", ArgKind.Bool, False));
-        Def("lrn", Lrn, T("x"), P("size", ArgKind.Int, new NumberValue(5, true)),
+        Def("lrn", LayerCategory.Normalization, Lrn, T("x"), P("size", ArgKind.Int, new NumberValue(5, true)),
             P("alpha", ArgKind.Number, new NumberValue(1e-4, false)), P("beta", ArgKind.Number, new NumberValue(0.75, false)),
             P("k", ArgKind.Number, new NumberValue(2, false)));
         Def("untied_bias", UntiedBias, T("x"), P("init", ArgKind.Init, Zeros));
