@@ -96,7 +96,6 @@ public static class DotWriter
         return n.Op switch
         {
             "conv2d" or "conv_transpose2d" => $" {n.Shape[1]} filters" + (Pair("stride") is "1" or "" ? "" : ", stride " + Pair("stride")),
-            "pool2d" => " " + Pair("kernel") + (Pair("stride") == Pair("kernel") ? "" : ", stride " + Pair("stride")),
             _ => n.Def.Detail(n),
         };
     }
