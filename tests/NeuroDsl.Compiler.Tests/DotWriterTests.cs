@@ -44,4 +44,23 @@ public sealed class DotWriterTests
         Assert.Contains("label=\"z.0\"", dot);
         Assert.Contains("R — Say \\\"hi\\\" \\\\ bye", dot);
     }
+
+    [Fact]
+    public void Boxes_AreColouredByTheirSurfaceOpsCategory()
+    {
+        var result = NeuroCompiler.Compile("c.nd", """
+            model C {
+              input x: f32[N, 1, 8, 8]
+              output y = x |> conv2d(2, kernel: 3) |> maxpool(2) |> batchnorm |> flatten |> dense(3) |> tanh
+            }
+            """);
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
+        var dot = DotWriter.Write(result.Models[0].Ir);
+        string Fill(string op) => Regex.Match(dot, $"fillcolor=\"(#[0-9a-f]+)\", label=\"[^\"]*\\\\n{op}[ \\\\]").Groups[1].Value;
+        Assert.Equal("#dde8f8", Fill("conv2d"));
+        Assert.Equal("#dde8f8", Fill("dense"));
+        Assert.Equal("#f8ecd8", Fill("maxpool"));
+        Assert.Equal("#f0e4f4", Fill("batchnorm"));
+        Assert.Equal("#f4f6fb", Fill("tanh"));
+    }
 }

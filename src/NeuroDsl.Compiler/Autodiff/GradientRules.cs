@@ -16,17 +16,9 @@ public static class GradientRules
     private static readonly Dictionary<string, GradientRule> Table = new(StringComparer.Ordinal)
     {
         ["conv2d"] = ConvRule,
-        ["pool2d"] = (g, n, dy) => new Node?[] { g.Op("pool2d_grad", In(g, n, 0).Shape, n.Attrs, n, In(g, n, 0), dy) },
-        ["concat"] = ConcatRule,
         ["bn_apply"] = BatchNormRule,
         ["dropout"] = (g, n, dy) => new Node?[] { g.Op("dropout_grad", n.Shape, n.Attrs, n, dy) },
         ["conv_transpose2d"] = ConvTransposeRule,
-        ["pad2d"] = (g, n, dy) => new Node?[] { g.Op("pad2d_grad", In(g, n, 0).Shape, n.Attrs, n, dy) },
-        // Zero padding along one axis: the gradient is the slice the input occupies.
-        ["pad_axis"] = (g, n, dy) => new Node?[]
-        {
-            g.Op("slice", In(g, n, 0).Shape, new Dictionary<string, object> { ["axis"] = n.AttrInt("axis"), ["start"] = n.AttrInt("before") }, n, dy),
-        },
         ["instance_norm"] = (g, n, dy) => new Node?[] { g.Op("instance_norm_grad", n.Shape, n.Attrs, n, In(g, n, 0), dy) },
         ["lrn"] = (g, n, dy) => new Node?[] { g.Op("lrn_grad", n.Shape, n.Attrs, n, In(g, n, 0), dy) },
         ["rbf"] = (g, n, dy) => new Node?[]
@@ -71,20 +63,6 @@ public static class GradientRules
             g.Op("conv2d", x.Shape, n.Attrs, n, dy, w),
             g.Op("conv2d_grad_weight", w.Shape, n.Attrs, n, x, dy),
         };
-    }
-
-    private static Node?[] ConcatRule(GradBuilder g, Node n, Node dy)
-    {
-        var axis = n.AttrInt("axis");
-        var start = 0L;
-        var grads = new Node?[n.Inputs.Count];
-        for (var i = 0; i < grads.Length; i++)
-        {
-            var shape = In(g, n, i).Shape;
-            grads[i] = g.Op("slice", shape, new Dictionary<string, object> { ["axis"] = axis, ["start"] = start }, n, dy);
-            start += shape[(int)axis].Coef;
-        }
-        return grads;
     }
 
     // y = x̂·γ + β with x̂ = (x − μ)·σ⁻¹ over the batch: the full batch-norm backward, through μ and σ.

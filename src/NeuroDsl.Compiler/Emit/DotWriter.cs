@@ -79,11 +79,12 @@ public static class DotWriter
         lines.Add(n.Shape.ToString());
         if (layers.TryGetValue(n.Name, out var row) && (row.Params > 0 || row.Frozen > 0))
             lines.Add(row.Params.ToString("N0", CultureInfo.InvariantCulture) + " params" + (row.Frozen > 0 ? $" (+{row.Frozen:N0} frozen)" : ""));
-        var fill = n.Layer switch
+        var category = n.Layer is not null && Builtins.TryGet(n.Layer, out var op) ? op.Category : LayerCategory.Other;
+        var fill = category switch
         {
-            "conv2d" or "conv_transpose2d" or "dense" or "rbf" => "#dde8f8",
-            "maxpool" or "avgpool" or "sumpool" or "subsample" or "global_avgpool" => "#f8ecd8",
-            "batchnorm" or "instance_norm" or "lrn" or "dropout" => "#f0e4f4",
+            LayerCategory.Weighted => "#dde8f8",
+            LayerCategory.Pooling => "#f8ecd8",
+            LayerCategory.Normalization => "#f0e4f4",
             _ => "#f4f6fb",
         };
         return $"n{n.Id} [fillcolor=\"{fill}\", label={Quote(string.Join("\n", lines))}];";
@@ -95,8 +96,7 @@ public static class DotWriter
         return n.Op switch
         {
             "conv2d" or "conv_transpose2d" => $" {n.Shape[1]} filters" + (Pair("stride") is "1" or "" ? "" : ", stride " + Pair("stride")),
-            "pool2d" => " " + Pair("kernel") + (Pair("stride") == Pair("kernel") ? "" : ", stride " + Pair("stride")),
-            _ => "",
+            _ => n.Def.Detail(n),
         };
     }
 

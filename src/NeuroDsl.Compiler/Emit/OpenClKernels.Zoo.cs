@@ -4,85 +4,9 @@ using NeuroDsl.Compiler.Ir;
 
 namespace NeuroDsl.Compiler.Emit;
 
-/// <summary>Kernels of the zoo's ops: padding, instance norm and local response normalization.</summary>
+/// <summary>Kernels of the zoo's ops: instance norm and local response normalization.</summary>
 public static partial class OpenClKernels
 {
-    // out[n, c, oy, ox] = x[n, c, src(oy), src(ox)]: the mirror image without repeating the edge, or 0 outside.
-    internal static NodeLaunch Pad2d(string name, Node node, Node[] inputs, string comment)
-    {
-        var x = inputs[0].Shape;
-        var (h, w, oh, ow) = (x[2].Coef, x[3].Coef, node.Shape[2].Coef, node.Shape[3].Coef);
-        var p = node.AttrInts("pads");
-        var reflect = node.AttrString("mode") == "reflect";
-        var fetch = reflect
-            ? $@"    iy = iy < 0 ? -iy : (iy >= {I(h)} ? {I(2 * (h - 1))} - iy : iy);
-    ix = ix < 0 ? -ix : (ix >= {I(w)} ? {I(2 * (w - 1))} - ix : ix);
-    out[i] = x[(nc * {I(h)} + iy) * {I(w)} + ix];"
-            : $@"    out[i] = (iy >= 0 && iy < {I(h)} && ix >= 0 && ix < {I(w)}) ? x[(nc * {I(h)} + iy) * {I(w)} + ix] : 0.0f;";
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
-{{
-    const int i = get_global_id(0);
-    int ix = i % {I(ow)} - {I(p[2])};
-    int r = i / {I(ow)};
-    int iy = r % {I(oh)} - {I(p[0])};
-    const int nc = r / {I(oh)};
-{fetch}
-}}
-";
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
-    }
-
-    // dx[n, c, iy, ix] gathers dy from every padded position that copies (iy, ix): itself and, when reflecting,
-    // its mirror images above/below and left/right of the image (up to 3 × 3 positions).
-    internal static NodeLaunch Pad2dGrad(string name, Node node, Node[] inputs, string comment)
-    {
-        var (h, w) = (node.Shape[2].Coef, node.Shape[3].Coef);
-        var dy = inputs[0].Shape;
-        var (oh, ow) = (dy[2].Coef, dy[3].Coef);
-        var p = node.AttrInts("pads");
-        var reflect = node.AttrString("mode") == "reflect";
-        string Sources(string v, string a, long size, long before, long after) => reflect
-            ? $@"    int {a}[3];
-    int n{a} = 0;
-    {a}[n{a}++] = {v} + {I(before)};
-    if ({v} >= 1 && {v} <= {I(before)}) {a}[n{a}++] = {I(before)} - {v};
-    if ({v} <= {I(size - 2)} && {v} >= {I(size - 1 - after)}) {a}[n{a}++] = {I(before + 2 * (size - 1))} - {v};
-"
-            : $"    const int {a}[1] = {{ {v} + {I(before)} }};\n    const int n{a} = 1;\n";
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict dy, __global float* restrict out)
-{{
-    const int i = get_global_id(0);
-    const int ix = i % {I(w)};
-    int r = i / {I(w)};
-    const int iy = r % {I(h)};
-    const int nc = r / {I(h)};
-{Sources("iy", "ys", h, p[0], p[1])}{Sources("ix", "xs", w, p[2], p[3])}    float acc = 0.0f;
-    for (int a = 0; a < nys; a++)
-        for (int b = 0; b < nxs; b++) acc += dy[(nc * {I(oh)} + ys[a]) * {I(ow)} + xs[b]];
-    out[i] = acc;
-}}
-";
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
-    }
-
-    internal static NodeLaunch PadAxis(string name, Node node, Node[] inputs, string comment)
-    {
-        var axis = (int)node.AttrInt("axis");
-        var before = node.AttrInt("before");
-        var (_, total, inner) = Around(node.Shape, axis);
-        var length = inputs[0].Shape[axis].Coef;
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
-{{
-    const int i = get_global_id(0);
-    const int inner = i % {I(inner)};
-    const int a = (i / {I(inner)}) % {I(total)} - {I(before)};
-    const int outer = i / {I(inner * total)};
-    out[i] = (a >= 0 && a < {I(length)}) ? in0[(outer * {I(length)} + a) * {I(inner)} + inner] : 0.0f;
-}}
-";
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
-    }
-
     // One work-item per (example, channel) plane: the mean and variance over H·W in two passes, then either
     // y = x̂ or, for the gradient, dx = (dy − mean(dy) − x̂·mean(dy·x̂)) / σ.
     internal static NodeLaunch InstanceNorm(string name, Node node, Node[] inputs, string comment)

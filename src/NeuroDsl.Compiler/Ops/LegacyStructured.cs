@@ -15,10 +15,10 @@ public sealed class LegacyStructured : OpFamily
 {
     private static readonly string[] Names =
     {
-        "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "pool2d", "pool2d_grad", "concat", "slice",
+        "conv2d", "conv2d_grad_input", "conv2d_grad_weight",
         "bn_stats", "bn_apply", "bn_grad_params", "bn_grad_input", "dropout", "dropout_grad",
         "rbf", "rbf_grad_input", "rbf_grad_weight",
-        "conv_transpose2d", "pad2d", "pad2d_grad", "pad_axis", "instance_norm", "instance_norm_grad",
+        "conv_transpose2d", "instance_norm", "instance_norm_grad",
         "lrn", "lrn_grad",
     };
 

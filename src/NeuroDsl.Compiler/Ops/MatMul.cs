@@ -137,7 +137,7 @@ public sealed class MatMul : OpFamily
     public override void Surface(SurfaceTable table)
     {
         // dense(x, units, bias: true, init: glorot_uniform, bias_init: zeros): y = x·Wᵀ + b over the last axis.
-        table.Def("dense", Dense, T("x"), P("units", ArgKind.Int), P("bias", ArgKind.Bool, True),
+        table.Def("dense", LayerCategory.Weighted, Dense, T("x"), P("units", ArgKind.Int), P("bias", ArgKind.Bool, True),
             P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros), P("trainable", ArgKind.Bool, True));
         table.Def("matmul", c => c.Binder.MatMul(c.Tensor("a"), c.Tensor("b"), c.Span), T("a"), T("b"));
     }

@@ -28,7 +28,11 @@ public sealed class Reshaping : OpFamily
             throw new System.InvalidOperationException("a view has no kernel: it shares its input's buffer");
     }
 
-    public override void Surface(SurfaceTable table) => table.Def("flatten", Flatten, T("x"));
+    public override void Surface(SurfaceTable table)
+    {
+        table.Def("flatten", Flatten, T("x"));
+        table.Def("reshape", BindReshape, T("x"), P("shape", ArgKind.Ints));
+    }
 
     private static Value Flatten(OpCall c)
     {
@@ -37,5 +41,22 @@ public sealed class Reshaping : OpFamily
         var rest = x.Shape.Dims.Skip(1).Aggregate((Dim)1, (a, d) => a * d);
         var shape = new Shape(new[] { x.Shape[0], rest });
         return new TensorValue(c.Binder.AddOp(Reshape, new[] { x.Id }, shape, x.DType, null, c.Span, "flatten"));
+    }
+
+    /// <summary><c>reshape(x, [d1, d2, …])</c>: new dimensions after the batch axis; one of them may be -1.</summary>
+    private static Value BindReshape(OpCall c)
+    {
+        var x = c.Tensor("x");
+        var dims = c.Args["shape"] is NumberValue ? c.Ints("shape", 1) : c.Ints("shape", ((ListValue)c.Args["shape"]).Items.Count);
+        if (x.Shape.Rank < 1) c.Fail(Codes.RankMismatch, $"reshape keeps the batch axis; got {x.Shape}", "reshape", "1 or more");
+        var rest = x.Shape.Dims.Skip(1).Aggregate((Dim)1, (a, b) => a * b);
+        if (!rest.IsConstant) c.Fail(Codes.BadDimension, $"reshape needs constant dimensions after the batch axis; got {x.Shape}", "Reshape only constant dimensions");
+        var known = dims.Where(v => v != -1).Aggregate(1L, (a, b) => a * b);
+        if (dims.Count(v => v == -1) > 1 || dims.Any(v => v == 0 || v < -1)) c.Fail(Codes.BadValue, null, "Use positive dimensions and at most one -1");
+        var filled = dims.Select(v => v == -1 ? (known == 0 ? 0 : rest.Coef / known) : v).ToArray();
+        if (filled.Aggregate(1L, (a, b) => a * b) != rest.Coef)
+            c.Fail(Codes.ShapeMismatch, $"reshape of {x.Shape} to [{x.Shape[0]}, {string.Join(", ", dims)}]: {rest.Coef} elements per example do not fit", "reshape");
+        var shape = new Shape(new[] { x.Shape[0] }.Concat(filled.Select(v => (Dim)v)).ToArray());
+        return new TensorValue(c.Binder.AddOp(Reshape, new[] { x.Id }, shape, x.DType, null, c.Span, "reshape"));
     }
 }

@@ -21,10 +21,6 @@ public static partial class ReferenceInterpreter
             case "conv2d": return Conv(node, ins[0], ins[1], ins.Length > 2 ? ins[2] : null, shapes[0], shapes[1], outShape);
             case "conv2d_grad_input": return ConvGradInput(node, ins[0], ins[1], outShape, shapes[1], shapes[0]);
             case "conv2d_grad_weight": return ConvGradWeight(node, ins[0], ins[1], shapes[1], outShape, shapes[0]);
-            case "pool2d": return Pool(node, ins[0], shapes[0], outShape);
-            case "pool2d_grad": return PoolGrad(node, ins[0], ins[1], shapes[0], shapes[1]);
-            case "concat": return Concat(node, ins, shapes, outShape);
-            case "slice": return Slice(node, ins[0], shapes[0], outShape);
             case "bn_stats": return BnStats(node, ins[0], ins[1], ins[2], shapes[0], training);
             case "bn_apply": return BnMap(shapes[0], (i, c) => (ins[0][i] - ins[1][c]) * ins[1][shapes[0][1] + c] * ins[2][c] + ins[3][c]);
             case "bn_grad_params": return BnGradParams(ins[0], ins[1], ins[2], shapes[0]);
@@ -55,9 +51,6 @@ public static partial class ReferenceInterpreter
             case "rbf_grad_input":
             case "rbf_grad_weight": return RbfGrad(node.Op, ins[0], ins[1], ins[2], shapes[0], shapes[1]);
             case "conv_transpose2d": return ConvGradInput(node, ins[0], ins[1], outShape, shapes[1], shapes[0]);
-            case "pad2d": return Pad2d(node, ins[0], shapes[0], outShape);
-            case "pad2d_grad": return Pad2dGrad(node, ins[0], outShape, shapes[0]);
-            case "pad_axis": return PadAxis(node, ins[0], shapes[0], outShape);
             case "instance_norm": return InstanceNorm(node, ins[0], null, shapes[0]);
             case "instance_norm_grad": return InstanceNorm(node, ins[0], ins[1], shapes[0]);
             case "lrn": return Lrn(node, ins[0], null, shapes[0]);
@@ -147,88 +140,6 @@ public static partial class ReferenceInterpreter
         var dw = new double[Numel(ws)];
         ForEachTap(g, (yi, xi, wi) => dw[wi] += dy[yi] * x[xi]);
         return dw;
-    }
-
-    /// <summary>Visits each pooling window: (output index, the input indices inside the image).</summary>
-    internal static void ForEachWindow(Node node, long[] xs, long[] ys, Action<long, List<long>> visit)
-    {
-        var k = node.AttrInts("kernel");
-        var s = node.AttrInts("stride");
-        var p = node.AttrInts("padding");
-        var taps = new List<long>();
-        for (long nc = 0; nc < xs[0] * xs[1]; nc++)
-            for (long oy = 0; oy < ys[2]; oy++)
-                for (long ox = 0; ox < ys[3]; ox++)
-                {
-                    taps.Clear();
-                    for (long ky = 0; ky < k[0]; ky++)
-                        for (long kx = 0; kx < k[1]; kx++)
-                        {
-                            var iy = oy * s[0] - p[0] + ky;
-                            var ix = ox * s[1] - p[1] + kx;
-                            if (iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3]) taps.Add((nc * xs[2] + iy) * xs[3] + ix);
-                        }
-                    visit((nc * ys[2] + oy) * ys[3] + ox, taps);
-                }
-    }
-
-    internal static double[] Pool(Node node, double[] x, long[] xs, long[] ys)
-    {
-        var mode = node.AttrString("mode");
-        var k = node.AttrInts("kernel");
-        var y = new double[Numel(ys)];
-        ForEachWindow(node, xs, ys, (o, taps) => y[o] = mode switch
-        {
-            "max" => taps.Max(i => x[i]),
-            "avg" => taps.Sum(i => x[i]) / (k[0] * k[1]),
-            _ => taps.Sum(i => x[i]),
-        });
-        return y;
-    }
-
-    internal static double[] PoolGrad(Node node, double[] x, double[] dy, long[] xs, long[] ys)
-    {
-        var mode = node.AttrString("mode");
-        var k = node.AttrInts("kernel");
-        var dx = new double[Numel(xs)];
-        ForEachWindow(node, xs, ys, (o, taps) =>
-        {
-            if (mode == "max")
-            {
-                var best = taps[0];
-                foreach (var i in taps) if (x[i] > x[best]) best = i;
-                dx[best] += dy[o];
-            }
-            else foreach (var i in taps) dx[i] += mode == "avg" ? dy[o] / (k[0] * k[1]) : dy[o];
-        });
-        return dx;
-    }
-
-    internal static double[] Concat(Node node, double[][] ins, long[][] shapes, long[] outShape)
-    {
-        var axis = (int)node.AttrInt("axis");
-        var outer = outShape.Take(axis).Aggregate(1L, (a, b) => a * b);
-        var inner = outShape.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
-        var y = new List<double>();
-        for (long o = 0; o < outer; o++)
-            for (var k = 0; k < ins.Length; k++)
-            {
-                var chunk = shapes[k][axis] * inner;
-                y.AddRange(ins[k].Skip((int)(o * chunk)).Take((int)chunk));
-            }
-        return y.ToArray();
-    }
-
-    internal static double[] Slice(Node node, double[] x, long[] xs, long[] ys)
-    {
-        var axis = (int)node.AttrInt("axis");
-        var start = node.AttrInt("start");
-        var outer = xs.Take(axis).Aggregate(1L, (a, b) => a * b);
-        var inner = xs.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
-        var y = new List<double>();
-        for (long o = 0; o < outer; o++)
-            y.AddRange(x.Skip((int)((o * xs[axis] + start) * inner)).Take((int)(ys[axis] * inner)));
-        return y.ToArray();
     }
 
     internal static double[] BnMap(long[] xs, Func<long, long, double> f)

@@ -3,63 +3,9 @@ using NeuroDsl.Compiler.Ir;
 
 namespace NeuroDsl.Compiler.Reference;
 
-/// <summary>Float64 references of padding, instance norm and local response normalization, from their definitions.</summary>
+/// <summary>Float64 references of instance norm and local response normalization, from their definitions.</summary>
 public static partial class ReferenceInterpreter
 {
-    /// <summary>The input coordinate a padded coordinate copies, or -1 for a zero.</summary>
-    internal static long PadSource(long o, long before, long size, bool reflect)
-    {
-        var i = o - before;
-        if (i >= 0 && i < size) return i;
-        if (!reflect) return -1;
-        return i < 0 ? -i : 2 * (size - 1) - i;
-    }
-
-    /// <summary>Visits (padded index, input index) for every padded position that copies an input value.</summary>
-    internal static void ForEachPadded(Node node, long[] xs, long[] ys, Action<long, long> visit)
-    {
-        var p = node.AttrInts("pads");
-        var reflect = node.AttrString("mode") == "reflect";
-        for (long nc = 0; nc < xs[0] * xs[1]; nc++)
-            for (long oy = 0; oy < ys[2]; oy++)
-                for (long ox = 0; ox < ys[3]; ox++)
-                {
-                    var iy = PadSource(oy, p[0], xs[2], reflect);
-                    var ix = PadSource(ox, p[2], xs[3], reflect);
-                    if (iy >= 0 && ix >= 0) visit((nc * ys[2] + oy) * ys[3] + ox, (nc * xs[2] + iy) * xs[3] + ix);
-                }
-    }
-
-    internal static double[] Pad2d(Node node, double[] x, long[] xs, long[] ys)
-    {
-        var y = new double[Numel(ys)];
-        ForEachPadded(node, xs, ys, (o, i) => y[o] = x[i]);
-        return y;
-    }
-
-    internal static double[] Pad2dGrad(Node node, double[] dy, long[] xs, long[] ys)
-    {
-        var dx = new double[Numel(xs)];
-        ForEachPadded(node, xs, ys, (o, i) => dx[i] += dy[o]);
-        return dx;
-    }
-
-    internal static double[] PadAxis(Node node, double[] x, long[] xs, long[] ys)
-    {
-        var axis = (int)node.AttrInt("axis");
-        var before = node.AttrInt("before");
-        long inner = 1;
-        for (var d = axis + 1; d < xs.Length; d++) inner *= xs[d];
-        var y = new double[Numel(ys)];
-        for (long i = 0; i < x.Length; i++)
-        {
-            var a = i / inner % xs[axis];
-            var outer = i / (inner * xs[axis]);
-            y[(outer * ys[axis] + a + before) * inner + i % inner] = x[i];
-        }
-        return y;
-    }
-
     /// <summary>x̂ per (example, channel) plane; with dy, the gradient through the mean and variance.</summary>
     internal static double[] InstanceNorm(Node node, double[] x, double[]? dy, long[] xs)
     {

@@ -7,23 +7,20 @@ namespace NeuroDsl.Compiler.Semantics;
 
 /// <summary>
 /// The ops the convolutional zoo needs beyond LeNet: leaky ReLU (DCGAN, YOLO), transposed convolution (DCGAN,
-/// CycleGAN), reflection and zero padding, channel padding (ResNet option A), instance norm (CycleGAN), local
-/// response normalization (AlexNet), untied biases (LeCun 1989) and sum (for gradients fed in from outside).
+/// CycleGAN), instance norm (CycleGAN), local response normalization (AlexNet), untied biases (LeCun 1989) and
+/// sum (for gradients fed in from outside).
 /// </summary>
 public static partial class Builtins
 {
     internal static void RegisterZoo()
     {
-        Def("conv_transpose2d", ConvTranspose2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
+        Def("conv_transpose2d", LayerCategory.Weighted, ConvTranspose2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
             P("stride", ArgKind.Ints, One), P("padding", ArgKind.Ints, ZeroInt), P("output_padding", ArgKind.Ints, ZeroInt),
             P("dilation", ArgKind.Ints, One), P("groups", ArgKind.Int, One), P("bias", ArgKind.Bool, True),
             P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros));
-        Def("reflection_pad", c => Pad2d(c, "reflect"), T("x"), P("padding", ArgKind.Ints));
-        Def("zero_pad", c => Pad2d(c, "zeros"), T("x"), P("padding", ArgKind.Ints));
-        Def("pad_channels", PadChannels, T("x"), P("before", ArgKind.Int), P("after", ArgKind.Int, None));
-        Def("instance_norm", InstanceNorm, T("x"), P("eps", ArgKind.Number, new NumberValue(1e-5, false)),
+        Def("instance_norm", LayerCategory.Normalization, InstanceNorm, T("x"), P("eps", ArgKind.Number, new NumberValue(1e-5, false)),
             P("affine", ArgKind.Bool, False));
-        Def("lrn", Lrn, T("x"), P("size", ArgKind.Int, new NumberValue(5, true)),
+        Def("lrn", LayerCategory.Normalization, Lrn, T("x"), P("size", ArgKind.Int, new NumberValue(5, true)),
             P("alpha", ArgKind.Number, new NumberValue(1e-4, false)), P("beta", ArgKind.Number, new NumberValue(0.75, false)),
             P("k", ArgKind.Number, new NumberValue(2, false)));
         Def("untied_bias", UntiedBias, T("x"), P("init", ArgKind.Init, Zeros));
@@ -72,43 +69,6 @@ public static partial class Builtins
         }
         c.Binder.OwnParams(node);
         return new TensorValue(node);
-    }
-
-    /// <summary>Pads H and W by [all], [vertical, horizontal] or [top, bottom, left, right].</summary>
-    internal static Value Pad2d(OpCall c, string mode)
-    {
-        var op = mode == "reflect" ? "reflection_pad" : "zero_pad";
-        var x = c.Tensor("x");
-        var (ch, h, w) = RequireImage(c, x, op);
-        var raw = c.Args["padding"] is ListValue l ? l.Items.Count : 1;
-        if (raw != 1 && raw != 2 && raw != 4) c.Fail(Codes.BadValue, null, $"Give '{op}' one padding, two (vertical, horizontal) or four (top, bottom, left, right)");
-        var given = c.Ints("padding", raw);
-        var pads = raw switch
-        {
-            1 => new[] { given[0], given[0], given[0], given[0] },
-            2 => new[] { given[0], given[0], given[1], given[1] },
-            _ => given,
-        };
-        if (pads.Any(v => v < 0)) c.Fail(Codes.BadValue, null, $"Give '{op}' paddings of 0 or more");
-        if (mode == "reflect" && (pads[0] >= h || pads[1] >= h || pads[2] >= w || pads[3] >= w))
-            c.Fail(Codes.ShapeMismatch, $"reflection_pad of {x.Shape}: each padding must be smaller than its axis ({h}×{w})", op);
-        var shape = new Shape(new[] { x.Shape[0], (Dim)ch, (Dim)(h + pads[0] + pads[1]), (Dim)(w + pads[2] + pads[3]) });
-        return new TensorValue(c.Binder.AddOp("pad2d", new[] { x.Id }, shape, DType.F32,
-            new Dictionary<string, object> { ["mode"] = mode, ["pads"] = pads }, c.Span, op));
-    }
-
-    /// <summary>Zero channels before and after the input's (the parameter-free "option A" shortcut of He et al.).</summary>
-    internal static Value PadChannels(OpCall c)
-    {
-        var x = c.Tensor("x");
-        if (x.Shape.Rank < 2 || !x.Shape[1].IsConstant) c.Fail(Codes.RankMismatch, $"pad_channels expects [N, C, ...]; got {x.Shape}", "pad_channels", "2 or more");
-        var before = c.Int("before");
-        var after = c.Has("after") ? c.Int("after") : before;
-        if (before < 0 || after < 0) c.Fail(Codes.BadValue, null, "Give pad_channels counts of 0 or more");
-        var dims = x.Shape.Dims.ToArray();
-        dims[1] = x.Shape[1].Coef + before + after;
-        return new TensorValue(c.Binder.AddOp("pad_axis", new[] { x.Id }, new Shape(dims), DType.F32,
-            new Dictionary<string, object> { ["axis"] = 1L, ["before"] = before }, c.Span, "pad_channels"));
     }
 
     /// <summary>Per example and channel: (x − mean) / sqrt(var + eps) over H·W (Ulyanov et al. 2016), then γ, β if affine.</summary>

@@ -28,8 +28,25 @@ public enum ArgKind
 /// <summary>One parameter of a builtin: its name, kind and default (null default = required).</summary>
 public sealed record ParamSpec(string Name, ArgKind Kind, Value? Default = null);
 
-/// <summary>A surface op the language offers: its signature and how it elaborates into IR nodes.</summary>
-public sealed record Builtin(string Name, IReadOnlyList<ParamSpec> Params, Func<OpCall, Value> Apply)
+/// <summary>What kind of layer a surface op makes, for the architecture diagram's colours.</summary>
+public enum LayerCategory
+{
+    /// <summary>Everything else: activations, arithmetic, views, losses.</summary>
+    Other,
+
+    /// <summary>A layer of learned connections: dense, convolutions, RBF units.</summary>
+    Weighted,
+
+    /// <summary>Downsampling over windows: pooling, LeCun's trainable subsampling.</summary>
+    Pooling,
+
+    /// <summary>Normalization and regularization: batch, instance and local response norm, dropout.</summary>
+    Normalization,
+}
+
+/// <summary>A surface op the language offers: its signature, how it elaborates into IR nodes, and its kind of layer.</summary>
+public sealed record Builtin(string Name, IReadOnlyList<ParamSpec> Params, Func<OpCall, Value> Apply,
+    LayerCategory Category = LayerCategory.Other)
 {
     public int Required => Params.Count(p => p.Default is null);
 }
@@ -106,6 +123,9 @@ public static partial class Builtins
 
     internal static void Def(string name, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
         Table.Add(name, new Builtin(name, ps, apply));
+
+    internal static void Def(string name, LayerCategory category, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
+        Table.Add(name, new Builtin(name, ps, apply, category));
 
     /// <summary>Initializers are values: <c>init: he_normal</c>, <c>init: uniform(-1, 1)</c>.</summary>
     internal static void Initializers()
