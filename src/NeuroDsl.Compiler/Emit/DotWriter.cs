@@ -79,26 +79,28 @@ public static class DotWriter
         lines.Add(n.Shape.ToString());
         if (layers.TryGetValue(n.Name, out var row) && (row.Params > 0 || row.Frozen > 0))
             lines.Add(row.Params.ToString("N0", CultureInfo.InvariantCulture) + " params" + (row.Frozen > 0 ? $" (+{row.Frozen:N0} frozen)" : ""));
-        var fill = n.Layer switch
+        // Surface ops not yet in an op family are named here.
+        var fill = (Ops.OpRegistry.Surface.KindOf(n.Layer), n.Layer) switch
         {
-            "conv2d" or "conv_transpose2d" or "dense" or "rbf" => "#dde8f8",
-            "maxpool" or "avgpool" or "sumpool" or "subsample" or "global_avgpool" => "#f8ecd8",
-            "batchnorm" or "instance_norm" or "lrn" or "dropout" => "#f0e4f4",
+            (LayerKind.Weighted, _) or (_, "dense" or "rbf") => "#dde8f8",
+            (LayerKind.Pooling, _) or (_, "maxpool" or "avgpool" or "sumpool" or "subsample" or "global_avgpool") => "#f8ecd8",
+            (LayerKind.Normalization, _) or (_, "batchnorm" or "instance_norm" or "lrn" or "dropout") => "#f0e4f4",
             _ => "#f4f6fb",
         };
         return $"n{n.Id} [fillcolor=\"{fill}\", label={Quote(string.Join("\n", lines))}];";
     }
 
-    private static string Detail(Node n)
+    private static string Detail(Node n) => n.Op switch
     {
-        string Pair(string attr) => n.Attrs.TryGetValue(attr, out var v) && v is long[] a ? (a[0] == a[1] ? a[0].ToString(CultureInfo.InvariantCulture) : $"{a[0]}x{a[1]}") : "";
-        return n.Op switch
-        {
-            "conv2d" or "conv_transpose2d" => $" {n.Shape[1]} filters" + (Pair("stride") is "1" or "" ? "" : ", stride " + Pair("stride")),
-            "pool2d" => " " + Pair("kernel") + (Pair("stride") == Pair("kernel") ? "" : ", stride " + Pair("stride")),
-            _ => "",
-        };
-    }
+        "pool2d" => " " + Pair(n, "kernel") + (Pair(n, "stride") == Pair(n, "kernel") ? "" : ", stride " + Pair(n, "stride")),
+        _ => n.Def.Detail(n),
+    };
+
+    /// <summary>A [h, w] attribute as the diagram shows it: "2" when both agree, else "2x3"; "" when absent.</summary>
+    internal static string Pair(Node n, string attr) =>
+        n.Attrs.TryGetValue(attr, out var v) && v is long[] a
+            ? (a[0] == a[1] ? a[0].ToString(CultureInfo.InvariantCulture) : $"{a[0]}x{a[1]}")
+            : "";
 
     private static string Title(ModelIr model) =>
         model.Name + (model.Paper.Title is null ? "" : " — " + model.Paper.Title + (model.Paper.Year is null ? "" : $" ({model.Paper.Year})"))

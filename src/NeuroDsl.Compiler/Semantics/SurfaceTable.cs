@@ -9,6 +9,7 @@ namespace NeuroDsl.Compiler.Semantics;
 public sealed class SurfaceTable
 {
     private readonly Dictionary<string, Builtin> _table = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LayerKind> _kinds = new(StringComparer.Ordinal);
 
     public static readonly Value True = new BoolValue(true);
     public static readonly Value False = new BoolValue(false);
@@ -23,7 +24,18 @@ public sealed class SurfaceTable
         _table.Add(name, new Builtin(name, ps, apply));
     }
 
+    /// <summary>Adds a surface op whose layers are of <paramref name="kind"/> (how diagrams draw them).</summary>
+    public void Def(string name, LayerKind kind, Func<OpCall, Value> apply, params ParamSpec[] ps)
+    {
+        Def(name, apply, ps);
+        _kinds.Add(name, kind);
+    }
+
     public bool TryGet(string name, out Builtin op) => _table.TryGetValue(name, out op!);
+
+    /// <summary>The kind of layer a surface op makes (a node's <c>Layer</c> names its surface op).</summary>
+    public LayerKind KindOf(string? layer) =>
+        layer is not null && _kinds.TryGetValue(layer, out var kind) ? kind : LayerKind.Other;
 
     public IEnumerable<string> Names => _table.Keys;
 
