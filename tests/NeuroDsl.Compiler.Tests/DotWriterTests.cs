@@ -25,6 +25,22 @@ public sealed class DotWriterTests
     }
 
     [Fact]
+    public void ConvolutionLayers_AreDrawnAsWeightedLayers_WithTheirFiltersAndStride()
+    {
+        var result = NeuroCompiler.Compile("c.nd", """
+            model C {
+              input x: f32[N, 3, 8, 8]
+              h = x |> conv2d(4, kernel: 3, stride: 2, padding: 1)
+              output y = h |> conv_transpose2d(2, kernel: 2, stride: 2, bias: false)
+            }
+            """);
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
+        var dot = DotWriter.Write(result.Models[0].Ir);
+        Assert.Contains("fillcolor=\"#dde8f8\", label=\"h\\nconv2d 4 filters, stride 2\\n", dot);
+        Assert.Contains("fillcolor=\"#dde8f8\", label=\"y\\nconv_transpose2d 2 filters, stride 2\\n", dot);
+    }
+
+    [Fact]
     public void Blocks_AreClustered_AndLabelsAreEscaped()
     {
         var result = NeuroCompiler.Compile("r.nd", """

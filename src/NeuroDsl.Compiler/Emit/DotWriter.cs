@@ -90,15 +90,13 @@ public static class DotWriter
         return $"n{n.Id} [fillcolor=\"{fill}\", label={Quote(string.Join("\n", lines))}];";
     }
 
-    private static string Detail(Node n)
-    {
-        string Pair(string attr) => n.Attrs.TryGetValue(attr, out var v) && v is long[] a ? (a[0] == a[1] ? a[0].ToString(CultureInfo.InvariantCulture) : $"{a[0]}x{a[1]}") : "";
-        return n.Op switch
-        {
-            "conv2d" or "conv_transpose2d" => $" {n.Shape[1]} filters" + (Pair("stride") is "1" or "" ? "" : ", stride " + Pair("stride")),
-            _ => n.Def.Detail(n),
-        };
-    }
+    private static string Detail(Node n) => n.Def.Detail(n);
+
+    /// <summary>A [h, w] attribute as the diagram shows it: "2" when both agree, else "2x3"; "" when absent.</summary>
+    internal static string Pair(Node n, string attr) =>
+        n.Attrs.TryGetValue(attr, out var v) && v is long[] a
+            ? (a[0] == a[1] ? a[0].ToString(CultureInfo.InvariantCulture) : $"{a[0]}x{a[1]}")
+            : "";
 
     private static string Title(ModelIr model) =>
         model.Name + (model.Paper.Title is null ? "" : " — " + model.Paper.Title + (model.Paper.Year is null ? "" : $" ({model.Paper.Year})"))

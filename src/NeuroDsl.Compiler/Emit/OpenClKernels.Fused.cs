@@ -82,7 +82,8 @@ public static partial class OpenClKernels
     {
         var root = chain[chain.Count - 1];
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
-        return Conv("nd_fused_conv2d_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), conv, inputs, comment,
-            new ConvEpilogue(graph, conv, chain));
+        var name = "nd_fused_" + conv.Op + "_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return ConvolutionKernels.Forward(new Ops.KernelCall(graph, conv, inputs, name, comment),
+            new ConvolutionKernels.Epilogue(graph, conv, chain));
     }
 }

@@ -107,6 +107,19 @@ public static partial class OpenClKernels
             if (shape[d] != (Dim)1) yield return d + pad;
     }
 
+    /// <summary>
+    /// The first index of block <c>index % blocks</c> of <paramref name="size"/> along an axis of <paramref name="total"/>:
+    /// the last block is shifted back to end at the axis's end (it recomputes a few items rather than run past it).
+    /// </summary>
+    internal static string BlockStart(string index, long blocks, long size, long total) => total % size == 0
+        ? $"({index} % {I(blocks)}) * {I(size)}"
+        : $"min(({index} % {I(blocks)}) * {I(size)}, {I(total - size)})";
+
+    /// <summary>The sum of the lanes of a float8 or float16 value.</summary>
+    internal static string LaneSum(string v, int width) => width == 16
+        ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
+        : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
+
     internal static string Header(string comment) => "// " + comment + "\n";
 
     internal static string Template(ElementwiseOp op, Node node) =>

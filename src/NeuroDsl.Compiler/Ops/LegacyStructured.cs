@@ -15,10 +15,9 @@ public sealed class LegacyStructured : OpFamily
 {
     private static readonly string[] Names =
     {
-        "conv2d", "conv2d_grad_input", "conv2d_grad_weight",
         "bn_stats", "bn_apply", "bn_grad_params", "bn_grad_input", "dropout", "dropout_grad",
         "rbf", "rbf_grad_input", "rbf_grad_weight",
-        "conv_transpose2d", "instance_norm", "instance_norm_grad",
+        "instance_norm", "instance_norm_grad",
         "lrn", "lrn_grad",
     };
 
@@ -31,8 +30,6 @@ public sealed class LegacyStructured : OpFamily
         public StructuredOp(string name) : base(name, PrimKind.Custom, -1)
         {
         }
-
-        public override FusionRole Fusion => Name == "conv2d" ? FusionRole.EpilogueHead : FusionRole.None;
 
         public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) =>
             GradientRules.TryGet(Name, out var rule) ? rule(g, node, dy) : null;

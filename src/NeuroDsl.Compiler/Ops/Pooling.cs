@@ -53,10 +53,8 @@ public sealed class Pooling : OpFamily
 
         public override string Detail(Node node)
         {
-            string Pair(string attr) => node.Attrs.TryGetValue(attr, out var v) && v is long[] a
-                ? (a[0] == a[1] ? a[0].ToString(CultureInfo.InvariantCulture) : $"{a[0]}x{a[1]}")
-                : "";
-            return " " + Pair("kernel") + (Pair("stride") == Pair("kernel") ? "" : ", stride " + Pair("stride"));
+            var (kernel, stride) = (DotWriter.Pair(node, "kernel"), DotWriter.Pair(node, "stride"));
+            return " " + kernel + (stride == kernel ? "" : ", stride " + stride);
         }
     }
 

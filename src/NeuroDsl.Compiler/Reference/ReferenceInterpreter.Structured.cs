@@ -18,9 +18,6 @@ public static partial class ReferenceInterpreter
         var training = !symbols.TryGetValue(TrainingSymbol, out var t) || t != 0;
         switch (node.Op)
         {
-            case "conv2d": return Conv(node, ins[0], ins[1], ins.Length > 2 ? ins[2] : null, shapes[0], shapes[1], outShape);
-            case "conv2d_grad_input": return ConvGradInput(node, ins[0], ins[1], outShape, shapes[1], shapes[0]);
-            case "conv2d_grad_weight": return ConvGradWeight(node, ins[0], ins[1], shapes[1], outShape, shapes[0]);
             case "bn_stats": return BnStats(node, ins[0], ins[1], ins[2], shapes[0], training);
             case "bn_apply": return BnMap(shapes[0], (i, c) => (ins[0][i] - ins[1][c]) * ins[1][shapes[0][1] + c] * ins[2][c] + ins[3][c]);
             case "bn_grad_params": return BnGradParams(ins[0], ins[1], ins[2], shapes[0]);
@@ -50,7 +47,6 @@ public static partial class ReferenceInterpreter
             case "rbf": return Rbf(ins[0], ins[1], shapes[1]);
             case "rbf_grad_input":
             case "rbf_grad_weight": return RbfGrad(node.Op, ins[0], ins[1], ins[2], shapes[0], shapes[1]);
-            case "conv_transpose2d": return ConvGradInput(node, ins[0], ins[1], outShape, shapes[1], shapes[0]);
             case "instance_norm": return InstanceNorm(node, ins[0], null, shapes[0]);
             case "instance_norm_grad": return InstanceNorm(node, ins[0], ins[1], shapes[0]);
             case "lrn": return Lrn(node, ins[0], null, shapes[0]);
@@ -74,72 +70,6 @@ public static partial class ReferenceInterpreter
             h ^= h >> 16;
             return h;
         }
-    }
-
-    internal readonly record struct Geometry(long N, long C, long H, long W, long OC, long OH, long OW, long KH, long KW,
-        long SH, long SW, long PH, long PW, long DH, long DW, long G, long[]? Mask)
-    {
-        public long CG => C / G;
-        public long OCG => OC / G;
-        public bool Connected(long o, long cl) => Mask is null || Mask[o * CG + cl] != 0;
-    }
-
-    internal static Geometry ConvGeometry(Node node, long[] x, long[] w, long[] y)
-    {
-        var s = node.AttrInts("stride");
-        var p = node.AttrInts("padding");
-        var d = node.AttrInts("dilation");
-        return new Geometry(x[0], x[1], x[2], x[3], y[1], y[2], y[3], w[2], w[3], s[0], s[1], p[0], p[1], d[0], d[1],
-            node.AttrInt("groups"), node.Attrs.TryGetValue("mask", out var m) ? (long[])m : null);
-    }
-
-    /// <summary>Visits every (output, input, weight) index triple of a convolution: the definition itself.</summary>
-    internal static void ForEachTap(Geometry g, Action<long, long, long> visit)
-    {
-        for (long n = 0; n < g.N; n++)
-            for (long o = 0; o < g.OC; o++)
-                for (long cl = 0; cl < g.CG; cl++)
-                {
-                    if (!g.Connected(o, cl)) continue;
-                    var c = o / g.OCG * g.CG + cl;
-                    for (long oy = 0; oy < g.OH; oy++)
-                        for (long ox = 0; ox < g.OW; ox++)
-                            for (long ky = 0; ky < g.KH; ky++)
-                                for (long kx = 0; kx < g.KW; kx++)
-                                {
-                                    var iy = oy * g.SH - g.PH + ky * g.DH;
-                                    var ix = ox * g.SW - g.PW + kx * g.DW;
-                                    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-                                    visit(((n * g.OC + o) * g.OH + oy) * g.OW + ox, ((n * g.C + c) * g.H + iy) * g.W + ix,
-                                        ((o * g.CG + cl) * g.KH + ky) * g.KW + kx);
-                                }
-                }
-    }
-
-    internal static double[] Conv(Node node, double[] x, double[] w, double[]? b, long[] xs, long[] ws, long[] ys)
-    {
-        var g = ConvGeometry(node, xs, ws, ys);
-        var y = new double[Numel(ys)];
-        if (b is not null)
-            for (var i = 0; i < y.Length; i++) y[i] = b[i / (g.OH * g.OW) % g.OC];
-        ForEachTap(g, (yi, xi, wi) => y[yi] += x[xi] * w[wi]);
-        return y;
-    }
-
-    internal static double[] ConvGradInput(Node node, double[] dy, double[] w, long[] xs, long[] ws, long[] ys)
-    {
-        var g = ConvGeometry(node, xs, ws, ys);
-        var dx = new double[Numel(xs)];
-        ForEachTap(g, (yi, xi, wi) => dx[xi] += dy[yi] * w[wi]);
-        return dx;
-    }
-
-    internal static double[] ConvGradWeight(Node node, double[] dy, double[] x, long[] xs, long[] ws, long[] ys)
-    {
-        var g = ConvGeometry(node, xs, ws, ys);
-        var dw = new double[Numel(ws)];
-        ForEachTap(g, (yi, xi, wi) => dw[wi] += dy[yi] * x[xi]);
-        return dw;
     }
 
     internal static double[] BnMap(long[] xs, Func<long, long, double> f)

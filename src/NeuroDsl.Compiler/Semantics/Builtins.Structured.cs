@@ -5,16 +5,11 @@ using NeuroDsl.Compiler.Ir;
 
 namespace NeuroDsl.Compiler.Semantics;
 
-/// <summary>Convolution, normalization, dropout and LeNet-1998's RBF layer.</summary>
+/// <summary>Normalization, dropout, LeCun-1998's RBF layer, and the argument checks of image layers.</summary>
 public static partial class Builtins
 {
     internal static void RegisterStructured()
     {
-        // conv2d(x, filters, kernel, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true, table: none, …)
-        Def("conv2d", LayerCategory.Weighted, Conv2d, T("x"), P("filters", ArgKind.Int), P("kernel", ArgKind.Ints),
-            P("stride", ArgKind.Ints, One), P("padding", ArgKind.Ints, ZeroInt), P("dilation", ArgKind.Ints, One),
-            P("groups", ArgKind.Int, One), P("bias", ArgKind.Bool, True), P("table", ArgKind.Table, None),
-            P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros), P("trainable", ArgKind.Bool, True));
         Def("batchnorm", LayerCategory.Normalization, BatchNorm, T("x"), P("momentum", ArgKind.Number, new NumberValue(0.1, false)), P("eps", ArgKind.Number, new NumberValue(1e-5, false)));
         Def("dropout", LayerCategory.Normalization, Dropout, T("x"), P("p", ArgKind.Number, new NumberValue(0.5, false)));
         // LeCun et al. 1998: the RBF output layer.
@@ -68,69 +63,6 @@ public static partial class Builtins
         var biasMap = c.Binder.AddOp(Ops.Reshaping.Reshape, new[] { bias.Id }, perMap, DType.F32, null, c.Span);
         var scaled = c.Binder.AddOp(Ops.Arithmetic.Mul, new[] { x.Id, weightMap.Id }, x.Shape, DType.F32, null, c.Span);
         return c.Binder.AddOp(Ops.Arithmetic.Add, new[] { scaled.Id, biasMap.Id }, x.Shape, DType.F32, null, c.Span, layer);
-    }
-
-    internal static Value Conv2d(OpCall c)
-    {
-        var x = c.Tensor("x");
-        var (ch, h, w) = RequireImage(c, x, "conv2d");
-        var (filters, k, s, p, d, groups) = ReadConv(c, "conv2d", ch);
-        var oh = OutSize(c, "conv2d", h, k[0], s[0], p[0], d[0], "height");
-        var ow = OutSize(c, "conv2d", w, k[1], s[1], p[1], d[1], "width");
-        var cg = ch / groups;
-
-        long[]? mask = null;
-        if (c.Has("table"))
-        {
-            var table = ((ListValue)c.Args["table"]).Items.Select(r => ((ListValue)r).Items.Select(i => (long)((NumberValue)i).Number).ToArray()).ToArray();
-            if (groups != 1) c.Fail(Codes.BadValue, null, "Use either groups or a connection table, not both");
-            if (table.Length != filters)
-                c.Fail(Codes.ShapeMismatch, $"the table has {table.Length} rows; conv2d has {filters} filters (one row each)", "conv2d");
-            mask = new long[filters * ch];
-            for (var o = 0; o < filters; o++)
-                foreach (var i in table[o])
-                {
-                    if (i < 0 || i >= ch) c.Fail(Codes.BadValue, null, $"Table row {o} names input map {i}; there are {ch} (0..{ch - 1})");
-                    mask[o * ch + i] = 1;
-                }
-        }
-
-        var kk = k[0] * k[1];
-        var connected = mask?.Sum() ?? filters * cg;
-        var fanIn = connected / filters * kk;
-        var trainable = c.Bool("trainable");
-        var weight = c.Binder.Param("weight", new Shape(filters, cg, k[0], k[1]), c.Init("init"), fanIn, filters / groups * kk, c.Span,
-            trainable, mask, kk);
-        var inputs = new List<int> { x.Id, weight.Id };
-        var bias = c.Bool("bias");
-        if (bias) inputs.Add(c.Binder.Param("bias", new Shape(filters), c.Init("bias_init"), fanIn, filters * kk, c.Span, trainable).Id);
-
-        // A filter as large as its unpadded input (LeNet's C5) is a dense layer on the flattened input: lower it
-        // to the tiled GEMM through views, keeping the parameters' convolution shapes (and checkpoint layout).
-        if (oh == 1 && ow == 1 && k[0] == h && k[1] == w && p[0] == 0 && p[1] == 0 && groups == 1 && mask is null)
-        {
-            var n = x.Shape[0];
-            var flatX = c.Binder.AddOp("reshape", new[] { x.Id }, new Shape(new[] { n, (Dim)(ch * h * w) }), DType.F32, null, c.Span);
-            var flatW = c.Binder.AddOp("reshape", new[] { weight.Id }, new Shape(filters, ch * kk), DType.F32, null, c.Span);
-            inputs[0] = flatX.Id;
-            inputs[1] = flatW.Id;
-            var dense = c.Binder.AddOp("linear", inputs, new Shape(new[] { n, (Dim)filters }), DType.F32, null, c.Span);
-            var y = c.Binder.AddOp("reshape", new[] { dense.Id }, new Shape(new[] { n, (Dim)filters, (Dim)1, (Dim)1 }), DType.F32, null, c.Span, "conv2d");
-            y.Macs = connected * kk;
-            y.Connections = connected * kk + (bias ? filters : 0);
-            c.Binder.OwnParams(y);
-            return new TensorValue(y);
-        }
-        var attrs = new Dictionary<string, object>
-        {
-            ["stride"] = s, ["padding"] = p, ["dilation"] = d, ["groups"] = groups,
-        };
-        if (mask is not null) attrs["mask"] = mask;
-        var node = c.Binder.AddOp("conv2d", inputs, new Shape(new[] { x.Shape[0], (Dim)filters, (Dim)oh, (Dim)ow }), DType.F32, attrs, c.Span, "conv2d");
-        node.Macs = oh * ow * connected * kk;
-        node.Connections = oh * ow * (connected * kk + (bias ? filters : 0));
-        c.Binder.OwnParams(node);
-        return new TensorValue(node);
     }
 
     internal static Value BatchNorm(OpCall c)
