@@ -47,7 +47,9 @@ public sealed class LossOp : OpDef
     public override NodeLaunch Lower(KernelCall call) => OpenClKernels.LossMean(call, this);
 }
 
-/// <summary>Losses that average a per-element term (MSE, BCE, the perceptron criterion), and mean and sum.</summary>
+/// <summary>
+/// Losses that average a per-element term (MSE, BCE, the perceptron criterion), and the mean and sum of all elements.
+/// </summary>
 public sealed class Losses : OpFamily
 {
     public static readonly ElementwiseOp MseGrad = new("mse_grad", 3, "2.0f * (a - b) * c / NUMEL",
@@ -91,7 +93,14 @@ public sealed class Losses : OpFamily
         foreach (var loss in new[] { Mse, Bce, BceLogits, Perceptron })
             table.Def(loss.Name, c => c.Binder.LossMean(loss, c.Tensor("prediction"), c.Tensor("target"), c.Span),
                 T("prediction"), T("target"));
-        table.Def("mean", c => c.Binder.Reduce(Mean, c.Tensor("x"), c.Span), T("x"));
-        table.Def("sum", c => c.Binder.Reduce(Sum, c.Tensor("x"), c.Span), T("x"));
+        // sum(x) and mean(x) are scalars (a loss); given axes, or keepdims, they reduce over axes (Reductions).
+        table.Def("mean", c => Total(c, Mean, Reductions.Mean), T("x"), P("axis", ArgKind.Ints, None),
+            P("keepdims", ArgKind.Bool, False));
+        table.Def("sum", c => Total(c, Sum, Reductions.Sum), T("x"), P("axis", ArgKind.Ints, None),
+            P("keepdims", ArgKind.Bool, False));
     }
+
+    private static Value Total(OpCall c, LossOp total, OpDef overAxes) => c.Has("axis") || c.Bool("keepdims")
+        ? Reductions.Bind(c, overAxes)
+        : c.Binder.Reduce(total, c.Tensor("x"), c.Span);
 }

@@ -13,15 +13,23 @@ using static NeuroDsl.Compiler.Semantics.SurfaceTable;
 namespace NeuroDsl.Compiler.Ops;
 
 /// <summary>
-/// Computations over the last axis, one row per work-item: softmax and its gradient, and cross-entropy on
-/// logits (with class labels or a target distribution per row) and its gradient.
+/// Computations along one axis, one row per work-item: softmax, log-softmax and their gradients, and cross-entropy
+/// on logits (with class labels or a target distribution per row) and its gradient. Rows lie along the last axis
+/// unless the node has an <c>axis</c> attribute; then a row's elements are a stride apart (<c>softmax(x, axis: 1)</c>).
 /// </summary>
 public sealed class Softmax : OpFamily
 {
     /// <summary>(y, dy): dx = y·(dy − Σ y·dy).</summary>
     public static readonly OpDef Grad = new RowOp("softmax_grad", 2, null);
 
-    public static readonly OpDef Forward = new RowOp("softmax", 1, (g, n, dy) => new Node?[] { g.Op(Grad, n.Shape, null, n, n, dy) });
+    public static readonly OpDef Forward = new RowOp("softmax", 1, (g, n, dy) => new Node?[] { g.Op(Grad, n.Shape, n.Attrs, n, n, dy) });
+
+    /// <summary>(y, dy): dx = dy − exp(y)·Σ dy.</summary>
+    public static readonly OpDef LogGrad = new RowOp("log_softmax_grad", 2, null);
+
+    /// <summary>x − max − log Σ exp(x − max), the max and the sum taken along the row.</summary>
+    public static readonly OpDef LogForward = new RowOp("log_softmax", 1,
+        (g, n, dy) => new Node?[] { g.Op(LogGrad, n.Shape, n.Attrs, n, n, dy) });
 
     /// <summary>(logits, labels, dL).</summary>
     public static readonly OpDef CrossEntropyGrad = new RowOp("cross_entropy_grad", 3, null);
@@ -49,34 +57,59 @@ public sealed class Softmax : OpFamily
 
         public override double[] Reference(RefCall call) => RowReference(call);
 
-        public override NodeLaunch Lower(KernelCall call) => RowKernel(call);
+        public override NodeLaunch Lower(KernelCall call) =>
+            call.Node.Attrs.ContainsKey("axis") || call.Node.Def == LogForward || call.Node.Def == LogGrad
+                ? StridedRowKernel(call)
+                : RowKernel(call);
     }
+
+    /// <summary>The axis a row lies along: the last unless the node says otherwise.</summary>
+    private static int RowAxis(Node node, int rank) =>
+        node.Attrs.ContainsKey("axis") ? (int)node.AttrInt("axis") : rank - 1;
 
     private static double[] RowReference(RefCall call)
     {
         var node = call.Node;
         var ins = call.Inputs;
         var shape = call.InputShapes[0];
-        var c = (int)shape[shape.Length - 1];
+        var axis = RowAxis(node, shape.Length);
+        var c = (int)shape[axis];
+        var inner = (int)ReferenceInterpreter.Numel(shape.Skip(axis + 1).ToArray());
         var rows = (int)(ReferenceInterpreter.Numel(shape) / c);
         var x = ins[0];
+        // Element j of row r: rows are numbered in row-major order of the other axes.
+        int At(int r, int j) => r / inner * c * inner + j * inner + r % inner;
         double[] Probabilities(int row)
         {
-            var m = Enumerable.Range(0, c).Max(j => x[row * c + j]);
-            var e = Enumerable.Range(0, c).Select(j => Math.Exp(x[row * c + j] - m)).ToArray();
+            var m = Enumerable.Range(0, c).Max(j => x[At(row, j)]);
+            var e = Enumerable.Range(0, c).Select(j => Math.Exp(x[At(row, j)] - m)).ToArray();
             var s = e.Sum();
             return e.Select(v => v / s).ToArray();
         }
-        if (node.Def == Forward) return Enumerable.Range(0, rows).SelectMany(Probabilities).ToArray();
-        if (node.Def == Grad)
+        if (node.Def == Forward || node.Def == LogForward)
+        {
+            var y = new double[x.Length];
+            for (var r = 0; r < rows; r++)
+            {
+                var p = Probabilities(r);
+                var m = Enumerable.Range(0, c).Max(j => x[At(r, j)]);
+                var lse = m + Math.Log(Enumerable.Range(0, c).Sum(j => Math.Exp(x[At(r, j)] - m)));
+                for (var j = 0; j < c; j++) y[At(r, j)] = node.Def == Forward ? p[j] : x[At(r, j)] - lse;
+            }
+            return y;
+        }
+        if (node.Def == Grad || node.Def == LogGrad)
         {
             var dy = ins[1];
             var dx = new double[x.Length];
             for (var r = 0; r < rows; r++)
             {
                 var dot = 0.0;
-                for (var j = 0; j < c; j++) dot += x[r * c + j] * dy[r * c + j];
-                for (var j = 0; j < c; j++) dx[r * c + j] = x[r * c + j] * (dy[r * c + j] - dot);
+                for (var j = 0; j < c; j++) dot += node.Def == Grad ? x[At(r, j)] * dy[At(r, j)] : dy[At(r, j)];
+                for (var j = 0; j < c; j++)
+                    dx[At(r, j)] = node.Def == Grad
+                        ? x[At(r, j)] * (dy[At(r, j)] - dot)
+                        : dy[At(r, j)] - Math.Exp(x[At(r, j)]) * dot;
             }
             return dx;
         }
@@ -185,10 +218,87 @@ public sealed class Softmax : OpFamily
         return new NodeLaunch(name, args, new[] { rows }, sb.ToString());
     }
 
+    // A row per work-item whose elements lie `inner` apart (1 along the last axis): row r starts at
+    // (r / inner)·width·inner + r % inner.
+    private static NodeLaunch StridedRowKernel(KernelCall call)
+    {
+        var (node, inputs, name) = (call.Node, call.Inputs, call.Name);
+        var (ps, args) = OpenClKernels.Signature(node, inputs);
+        var shape = inputs[0].Shape;
+        var axis = RowAxis(node, shape.Rank);
+        var width = shape[axis];
+        var c = width.ToC();
+        var inner = shape.Dims.Skip(axis + 1).Aggregate((Dim)1, (a, d) => a * d);
+        var rows = shape.Numel.DivideBy(width)!.Value;
+        var start = inner == (Dim)1
+            ? $"row * {c}"
+            : $"row / {inner.ToC()} * {(width * inner).ToC()} + row % {inner.ToC()}";
+        var j = inner == (Dim)1 ? "[j]" : $"[j * {inner.ToC()}]";
+        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
+        sb.AppendLine("    const int row = get_global_id(0);");
+        sb.AppendLine($"    const int start = {start};");
+        if (node.Def == Forward || node.Def == LogForward)
+        {
+            sb.Append($@"    const __global float* x = in0 + start;
+    __global float* y = out + start;
+    float m = x[0];
+    for (int j = 1; j < {c}; j++) m = fmax(m, x{j});
+    float s = 0.0f;
+");
+            sb.Append(node.Def == Forward
+                ? $@"    for (int j = 0; j < {c}; j++) {{ const float e = exp(x{j} - m); y{j} = e; s += e; }}
+    const float inv = 1.0f / s;
+    for (int j = 0; j < {c}; j++) y{j} *= inv;
+"
+                : $@"    for (int j = 0; j < {c}; j++) s += exp(x{j} - m);
+    const float lse = m + log(s);
+    for (int j = 0; j < {c}; j++) y{j} = x{j} - lse;
+");
+        }
+        else
+        {
+            sb.Append($@"    const __global float* y = in0 + start;
+    const __global float* dy = in1 + start;
+    __global float* dx = out + start;
+");
+            sb.Append(node.Def == Grad
+                ? $@"    float dot = 0.0f;
+    for (int j = 0; j < {c}; j++) dot += y{j} * dy{j};
+    for (int j = 0; j < {c}; j++) dx{j} = y{j} * (dy{j} - dot);
+"
+                : $@"    float total = 0.0f;
+    for (int j = 0; j < {c}; j++) total += dy{j};
+    for (int j = 0; j < {c}; j++) dx{j} = dy{j} - exp(y{j}) * total;
+");
+        }
+        sb.AppendLine("}");
+        return new NodeLaunch(name, args, new[] { rows }, sb.ToString());
+    }
+
     public override void Surface(SurfaceTable table)
     {
-        table.Def("softmax", c => c.Binder.Unary(Forward, c.Tensor("x"), c.Span, requireRank: 1), T("x"));
+        table.Def("softmax", c => BindRow(c, Forward), T("x"), P("axis", ArgKind.Int, Int(-1)));
+        table.Def("log_softmax", c => BindRow(c, LogForward), T("x"), P("axis", ArgKind.Int, Int(-1)));
         table.Def("cross_entropy", c => BindCrossEntropy(c, c.Tensor("logits"), c.Tensor("labels")), T("logits"), T("labels"));
+    }
+
+    /// <summary><c>softmax(x, axis: -1)</c>, <c>log_softmax</c>: along the last axis, the node has no attribute.</summary>
+    private static Value BindRow(OpCall c, OpDef op)
+    {
+        var x = c.Tensor("x");
+        if (x.Shape.Rank >= 1)
+        {
+            var axis = Axes.One(c, "axis", c.Int("axis"), x.Shape);
+            if (axis != x.Shape.Rank - 1)
+            {
+                c.Binder.RequireFloat(c.Op.Name, c.Span, x);
+                var attrs = new Dictionary<string, object> { ["axis"] = (long)axis };
+                var node = c.Binder.AddOp(op, new[] { x.Id }, x.Shape, DType.F32, attrs, c.Span, c.Op.Name);
+                return new TensorValue(node);
+            }
+        }
+        return c.Binder.Unary(op, x, c.Span, requireRank: 1);
     }
 
     /// <summary>

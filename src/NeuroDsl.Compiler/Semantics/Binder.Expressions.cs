@@ -278,7 +278,7 @@ public sealed partial class Binder
             if (value is NoneValue) continue;
             bound[p.Name] = Coerce(op, p, value, where[p.Name]);
         }
-        return op.Apply(new OpCall(this, op, span, bound));
+        return op.Apply(new OpCall(this, op, span, bound, where));
     }
 
     private Value Coerce(Builtin op, ParamSpec p, Value value, SourceSpan span)

@@ -54,12 +54,17 @@ public sealed record Builtin(string Name, IReadOnlyList<ParamSpec> Params, Func<
 /// <summary>A call being elaborated: bound arguments plus the graph-building services of the binder.</summary>
 public sealed class OpCall
 {
-    internal OpCall(Binder binder, Builtin op, SourceSpan span, IReadOnlyDictionary<string, Value> args)
+    // Where each argument was written (the value, or the name of a named one), for errors about one argument.
+    private readonly IReadOnlyDictionary<string, SourceSpan>? _where;
+
+    internal OpCall(Binder binder, Builtin op, SourceSpan span, IReadOnlyDictionary<string, Value> args,
+        IReadOnlyDictionary<string, SourceSpan>? where = null)
     {
         Binder = binder;
         Op = op;
         Span = span;
         Args = args;
+        _where = where;
     }
 
     internal Binder Binder { get; }
@@ -90,6 +95,16 @@ public sealed class OpCall
     public void Fail(DiagnosticCode code, string? note, params object[] args)
     {
         Binder.Diagnostics.Error(code, Span, note, args);
+        throw new ReportedException();
+    }
+
+    /// <summary>Where argument <paramref name="name"/> was written; the call's span when it took its default.</summary>
+    public SourceSpan SpanOf(string name) => _where is not null && _where.TryGetValue(name, out var at) ? at : Span;
+
+    /// <summary>Reports a bad argument at the argument itself (<c>transpose(x, 1, 7)</c> points at the 7).</summary>
+    public void FailAt(string name, DiagnosticCode code, string? note, params object[] args)
+    {
+        Binder.Diagnostics.Error(code, SpanOf(name), note, args);
         throw new ReportedException();
     }
 }
