@@ -36,12 +36,14 @@ public static class NeuroCompiler
             var models = Binder.Bind(syntax, diagnostics);
             if (diagnostics.HasErrors) return Fail(diagnostics);
 
+            var lines = new SourceLines(file, text);
             var outputs = new List<ModelOutput>();
             foreach (var model in models)
             {
+                model.Source = lines;
                 Differentiator.Differentiate(model.Graph, diagnostics);
                 if (diagnostics.HasErrors) return Fail(diagnostics);
-                var plan = Planner.Build(model, text);
+                var plan = Planner.Build(model);
                 var kernels = KernelText(plan);
                 var csharp = CSharpEmitter.Emit(model, plan, kernels, ns ?? DefaultNamespace);
                 outputs.Add(new ModelOutput(model.Name, model, plan, kernels, csharp));

@@ -76,7 +76,7 @@ public sealed class PlanPrinterTests
         Assert.Equal(m.Plan.Buffers.Count, text.Split('\n').Count(l => l.StartsWith("  b", StringComparison.Ordinal)));
         // The dense layers write their sigmoid outputs directly (GEMM epilogue); gradients share slots.
         Assert.Contains("slot 1: 2*N floats, shared by grad.y.0, grad.hidden.0", text);
-        Assert.Contains("nd_fused_sigmoid_grad_n13 [N] (b11(y), b9(target), b13(grad.y.0))  # xor_mlp.nd:11", text);
+        Assert.Contains("nd_fused_grad_y_0_sigmoid_grad [N] (b11(y), b9(target), b13(grad.y.0))  # xor_mlp.nd:11", text);
         Assert.Contains("input gradients only", text);
     }
 }

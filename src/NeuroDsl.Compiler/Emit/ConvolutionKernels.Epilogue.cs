@@ -36,6 +36,10 @@ internal static partial class ConvolutionKernels
         /// <summary>The comment line naming what the kernel computes after the convolution.</summary>
         public string Comment => "// Fused: " + _head + " -> " + string.Join(" -> ", _chain.Select(n => n.Op)) + "\n";
         public string Body(string type, string indent) => ChainCode(_graph, _chain, ConvId, Root.Shape, indent, type).Code;
+
+        /// <summary>The locals holding the convolution's value and the chain's result.</summary>
+        public string HeadLocal => Local(_chain, ConvId, ConvId);
+        public string RootLocal => Local(_chain, ConvId, Root.Id);
     }
 
     /// <summary>
@@ -50,8 +54,8 @@ internal static partial class ConvolutionKernels
         var value = acc;
         if (ep is not null && ep.IsVector)
         {
-            sb.Append($"{indent}const float{width} t{ep.ConvId} = {acc};\n").Append(ep.Body($"float{width}", indent));
-            value = $"t{ep.Root.Id}";
+            sb.Append($"{indent}const float{width} {ep.HeadLocal} = {acc};\n").Append(ep.Body($"float{width}", indent));
+            value = ep.RootLocal;
         }
         if (vector is not null && (ep is null || ep.IsVector))
             return sb.Append(indent).Append(vector(value)).Append('\n').ToString();
@@ -62,8 +66,8 @@ internal static partial class ConvolutionKernels
         sb.Append(guard is null ? $"{inner}{{\n" : $"{inner}if ({guard})\n{inner}{{\n");
         sb.Append($"{inner}    const int {coords};\n");
         sb.Append($"{inner}    const int i = ((c0 * {I(g.OC)} + c1) * {I(g.OH)} + c2) * {I(g.OW)} + c3;\n");
-        sb.Append($"{inner}    const float t{ep.ConvId} = lanes[v];\n").Append(ep.Body("float", inner + "    "));
-        sb.Append($"{inner}    {target.Replace("VALUE", $"t{ep.Root.Id}")};\n{inner}}}\n");
+        sb.Append($"{inner}    const float {ep.HeadLocal} = lanes[v];\n").Append(ep.Body("float", inner + "    "));
+        sb.Append($"{inner}    {target.Replace("VALUE", ep.RootLocal)};\n{inner}}}\n");
         return sb.ToString();
     }
 

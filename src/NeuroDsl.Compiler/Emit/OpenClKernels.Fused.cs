@@ -9,17 +9,18 @@ namespace NeuroDsl.Compiler.Emit;
 /// <summary>Kernels for fusion groups: elementwise chains in one kernel, and convolutions with an elementwise epilogue.</summary>
 public static partial class OpenClKernels
 {
-    public static NodeLaunch Emit(Graph graph, Node node, string comment, FusionGroup? group)
+    /// <summary>The launches of a node, or of the fusion group it roots, under the kernel name <paramref name="name"/>.</summary>
+    public static NodeLaunch Emit(Graph graph, Node node, string name, string comment, FusionGroup? group)
     {
-        if (group is null) return Emit(graph, node, comment);
+        if (group is null) return Emit(graph, node, name, comment);
         var members = group.Inlined.Select(id => graph[id]).ToList();
         var gemm = members.FirstOrDefault(m => m.Def.Kind == PrimKind.Gemm);
         if (gemm is not null) return Ops.MatMul.Launch(gemm, gemm.Inputs.Select(i => graph[i]).ToArray(), node);
         var conv = members.FirstOrDefault(m => m.Def.Fusion == Ops.FusionRole.EpilogueHead);
         var chain = members.Where(m => m != conv).Append(node).ToList();
         return conv is null
-            ? FusedElementwise(graph, node, chain, comment)
-            : FusedConv(graph, conv, chain, comment);
+            ? FusedElementwise(graph, node, chain, name, comment)
+            : FusedConv(graph, conv, chain, name, comment);
     }
 
     /// <summary>
@@ -37,12 +38,12 @@ public static partial class OpenClKernels
         foreach (var n in chain)
         {
             var prim = (Ops.ElementwiseOp)n.Def;
-            sb.Append(indent).Append($"{type} t{n.Id};\n").Append(indent).Append("{\n");
+            sb.Append(indent).Append($"{type} {Local(chain, head, n.Id)};\n").Append(indent).Append("{\n");
             for (var k = 0; k < n.Inputs.Count; k++)
             {
                 var input = graph[n.Inputs[k]];
                 string value;
-                if (inside.Contains(input.Id)) value = $"t{input.Id}";
+                if (inside.Contains(input.Id)) value = Local(chain, head, input.Id);
                 else if (input.Kind == NodeKind.Const) value = Lit(input.ConstValue);
                 else
                 {
@@ -56,14 +57,25 @@ public static partial class OpenClKernels
                 }
                 sb.Append(indent).Append($"    const {type} {Letters[k]} = {value};\n");
             }
-            sb.Append(indent).Append($"    t{n.Id} = {Template(prim, n)};\n").Append(indent).Append("}\n");
+            sb.Append(indent).Append($"    {Local(chain, head, n.Id)} = {Template(prim, n)};\n").Append(indent).Append("}\n");
         }
         return (external, sb.ToString());
     }
 
-    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, string comment)
+    /// <summary>
+    /// The local holding a chain member's value: t0 for the head (a convolution's accumulator), t1… in chain order,
+    /// so identical chains in different layers give identical kernels.
+    /// </summary>
+    internal static string Local(IReadOnlyList<Node> chain, int? head, int id)
     {
-        var name = "nd_fused_" + root.Op + "_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (head == id) return "t0";
+        for (var i = 0; i < chain.Count; i++)
+            if (chain[i].Id == id) return "t" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        throw new System.ArgumentException($"%{id} is not in the chain");
+    }
+
+    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, string name, string comment)
+    {
         var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ");
         var sb = new StringBuilder(Header(comment));
         sb.Append("// Fused: ").Append(string.Join(" -> ", chain.Select(n => n.Op))).Append('\n');
@@ -72,17 +84,15 @@ public static partial class OpenClKernels
             .AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, root.Shape, "i", "    ", new HashSet<int>(external.SelectMany(e => AxesRead(e.Shape, root.Shape))));
-        sb.Append(body).Append($"    out[i] = t{root.Id};\n}}\n");
+        sb.Append(body).Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
         return new NodeLaunch(name, external.Select(e => (object)e.Id).Append(root.Id).ToList(), new[] { root.Shape.Numel }, sb.ToString());
     }
 
     // The convolution kernel, with the chain applied to each output value before it is stored: on the whole
     // accumulator vector when the chain reads no other tensor, otherwise per value with its coordinates.
-    internal static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string comment)
+    internal static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string name, string comment)
     {
-        var root = chain[chain.Count - 1];
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
-        var name = "nd_fused_" + conv.Op + "_n" + root.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return ConvolutionKernels.Forward(new Ops.KernelCall(graph, conv, inputs, name, comment),
             new ConvolutionKernels.Epilogue(graph, conv, chain));
     }

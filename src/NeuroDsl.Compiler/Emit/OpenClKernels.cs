@@ -28,11 +28,9 @@ public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IRead
 /// </summary>
 public static partial class OpenClKernels
 {
-    public static NodeLaunch Emit(Graph graph, Node node, string comment) =>
-        node.Def.Lower(new KernelCall(graph, node, node.Inputs.Select(i => graph[i]).ToArray(), KernelName(node), comment));
-
-    /// <summary>The kernel's name: its op and the node it computes.</summary>
-    internal static string KernelName(Node node) => "nd_" + node.Op + "_n" + node.Id.ToString(CultureInfo.InvariantCulture);
+    /// <summary>The launches of one node, its kernel named <paramref name="name"/>, through the node's op definition.</summary>
+    public static NodeLaunch Emit(Graph graph, Node node, string name, string comment) =>
+        node.Def.Lower(new KernelCall(graph, node, node.Inputs.Select(i => graph[i]).ToArray(), name, comment));
 
     internal static readonly string[] Letters = { "a", "b", "c", "d" };
 
@@ -120,7 +118,8 @@ public static partial class OpenClKernels
         ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
         : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
 
-    internal static string Header(string comment) => "// " + comment + "\n";
+    /// <summary>A kernel's leading comment line; none for an empty comment (the planner adds comments when it renders).</summary>
+    internal static string Header(string comment) => comment.Length == 0 ? "" : "// " + comment + "\n";
 
     internal static string Template(ElementwiseOp op, Node node) =>
         op.CExpr.Replace("NUMEL", "((float)" + node.Shape.Numel.ToC() + ")");

@@ -44,8 +44,15 @@ public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadO
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null);
 
-/// <summary>An OpenCL kernel the compiler generated for one node.</summary>
-public sealed record KernelSource(string Name, string Code);
+/// <summary>
+/// An OpenCL kernel the compiler generated: its name, the comment it carries (the <c>.nd</c> lines it computes, and
+/// whom it serves when several launches share it) and its code.
+/// </summary>
+public sealed record KernelSource(string Name, string Comment, string Body)
+{
+    /// <summary>The kernel's text: the comment as <c>//</c> lines above the code.</summary>
+    public string Code => (Comment.Length == 0 ? "" : "// " + Comment + "\n") + Body;
+}
 
 /// <summary>A named tensor of the model's interface (input, output, gradient) and its buffer.</summary>
 public sealed record NamedBuffer(string Name, int Buffer, Shape Shape, DType DType);

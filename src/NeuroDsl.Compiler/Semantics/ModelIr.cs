@@ -27,4 +27,7 @@ public sealed class ModelIr
     public IReadOnlyList<string> Symbols { get; }
 
     public SourceSpan Span { get; }
+
+    /// <summary>The lines of the file the model came from (set by the compiler driver once per file).</summary>
+    public SourceLines Source { get; internal set; } = SourceLines.Empty;
 }

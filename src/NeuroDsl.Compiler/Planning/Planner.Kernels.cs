@@ -1,0 +1,149 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Diagnostics;
+using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Fusion;
+using NeuroDsl.Compiler.Ir;
+
+namespace NeuroDsl.Compiler.Planning;
+
+public static partial class Planner
+{
+    /// <summary>
+    /// A live node after lowering, in graph order: a view (no launch), or its launches under the kernel's stable name
+    /// together with the same launches lowered under one canonical name — the key that finds identical kernels.
+    /// </summary>
+    private sealed record Lowered(Node Node, NodeLaunch? Launch, NodeLaunch? Canonical, string Comment, IReadOnlyList<int> Covered);
+
+    /// <summary>The name every kernel is lowered under for comparison: two kernels are the same when their text under it is.</summary>
+    private const string CanonicalName = "nd_kernel";
+
+    /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
+    private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups)
+    {
+        var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var result = new List<Lowered>();
+        foreach (var node in graph.Nodes)
+        {
+            if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
+            if (node.Def.Kind == PrimKind.View)
+            {
+                result.Add(new Lowered(node, null, null, "", Array.Empty<int>()));
+                continue;
+            }
+            // A fused kernel covers the source lines of every node it computes; list them all, in order.
+            groups.TryGetValue(node.Id, out var group);
+            var covered = (group?.Inlined ?? Array.Empty<int>()).Select(id => graph[id].Span.Line).Append(node.Span.Line)
+                .Where(lines.Has).Distinct().OrderBy(l => l).ToList();
+            var comment = covered.Count <= 1
+                ? Escaping.Comment($"{node.Span.File}:{node.Span.Line}  {lines[node.Span.Line]}")
+                : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
+            var name = KernelName(node, group is not null, names);
+            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, name, "", group),
+                OpenClKernels.Emit(graph, node, CanonicalName, "", group), comment, covered));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// A kernel's name, stable when layers are added elsewhere: from the value it computes and its op
+    /// (<c>nd_c1_conv2d</c>, <c>nd_grad_c3_conv2d_grad_weight</c>, <c>nd_fused_f6_tanh</c>), numbered on a clash.
+    /// </summary>
+    private static string KernelName(Node node, bool fused, HashSet<string> used)
+    {
+        var value = Identifier(node.Name);
+        var stem = (fused ? "nd_fused_" : "nd_") + (value == node.Op || value.EndsWith("_" + node.Op, StringComparison.Ordinal)
+            ? value : value + "_" + node.Op);
+        var name = stem;
+        for (var k = 2; !used.Add(name); k++) name = stem + "_" + k.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return name;
+    }
+
+    private static string Identifier(string name)
+    {
+        var sb = new StringBuilder(name.Length);
+        foreach (var ch in name) sb.Append(char.IsLetterOrDigit(ch) && ch < 128 ? ch : '_');
+        return sb.ToString().Trim('_');
+    }
+
+    /// <summary>
+    /// Buffers for every launched value, and the launch lists; a kernel whose canonical text is already in the table
+    /// is launched again rather than compiled again (the repeated blocks of a ResNet), and says whom it serves.
+    /// </summary>
+    private static void Schedule(Plan plan, Graph graph, SourceLines lines, List<Lowered> lowered, Dictionary<int, int> storage,
+        HashSet<int> paramOnly)
+    {
+        var table = new Dictionary<string, SharedKernel>(StringComparer.Ordinal);
+        foreach (var item in lowered)
+        {
+            var node = item.Node;
+            if (item.Launch is not { } launch)
+            {
+                storage[node.Id] = storage[node.Inputs[0]];
+                continue;
+            }
+            if (!storage.ContainsKey(node.Id))
+                storage[node.Id] = AddBuffer(plan, node.Name, node.Shape.Numel, node.DType, StorageKind.Temp, 0);
+            var scratch = launch.Scratch is { } elements
+                ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
+                : -1;
+            var padded = launch.Padded is { } copy
+                ? AddBuffer(plan, node.Name + ".padded", copy, DType.F32, StorageKind.Temp, 0)
+                : -1;
+            var target = node.IsBackward ? plan.Backward : plan.Forward;
+            var line = node.Span.Line;
+            var user = $"{node.Span.File}:{line}";
+            foreach (var (step, key) in launch.Steps().Zip(item.Canonical!.Steps(), (s, k) => (s, k)))
+            {
+                var kernel = step.Code is null ? step.Kernel : Share(plan, table, step, key.Code!, item.Comment, user);
+                var args = step.Args.Select(a => a switch
+                {
+                    int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
+                    "$scratch" => LaunchArg.Of(scratch),
+                    "$padded" => LaunchArg.Of(padded),
+                    string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
+                    _ => LaunchArg.Size((Dim)a),
+                }).ToList();
+                target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
+                    node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
+                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList()));
+            }
+        }
+
+        foreach (var k in table.Values.Where(k => k.Users.Count > 1))
+        {
+            var users = k.Users.Distinct().ToList();
+            var source = plan.Kernels[k.Index];
+            plan.Kernels[k.Index] = source with
+            {
+                Comment = source.Comment + $"\n// The same code serves {k.Users.Count} launches: " + string.Join(", ", users.Take(8))
+                    + (users.Count > 8 ? ", …" : ""),
+            };
+        }
+    }
+
+    private sealed class SharedKernel
+    {
+        public SharedKernel(int index) => Index = index;
+        public int Index { get; }
+        public List<string> Users { get; } = new();
+    }
+
+    /// <summary>The kernel a step launches: the first with the same canonical text, or a new entry of the table.</summary>
+    private static string Share(Plan plan, Dictionary<string, SharedKernel> table, NodeLaunch step, string key, string comment, string user)
+    {
+        if (table.TryGetValue(key, out var known))
+        {
+            known.Users.Add(user);
+            return plan.Kernels[known.Index].Name;
+        }
+        var entry = new SharedKernel(plan.Kernels.Count);
+        entry.Users.Add(user);
+        table[key] = entry;
+        plan.Kernels.Add(new KernelSource(step.Kernel, comment, step.Code!));
+        return step.Kernel;
+    }
+}
