@@ -46,7 +46,8 @@ public static class ReferenceOps
     }
 
     /// <summary>Whether a model behaves differently in training and evaluation (batch norm, dropout).</summary>
-    public static bool HasModes(ModelIr model) => model.Graph.Nodes.Any(n => n.Op is "bn_stats" or "dropout");
+    public static bool HasModes(ModelIr model) =>
+        model.Graph.Nodes.Any(n => n.Def == Compiler.Ops.BatchNorm.Stats || n.Def == Compiler.Ops.Dropout.Forward);
 
     public static double Gaussian(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());

@@ -11,6 +11,11 @@ namespace NeuroDsl.Compiler.Reference;
 /// </summary>
 public static partial class ReferenceInterpreter
 {
+    /// <summary>Symbols the reference reads besides sizes: training mode (1/0), dropout seed and step.</summary>
+    public const string TrainingSymbol = "__training";
+    public const string SeedSymbol = "__seed";
+    public const string StepSymbol = "__step";
+
     /// <summary>Evaluates every node; leaves come from <paramref name="leaves"/> by node id (inputs and parameters).</summary>
     public static double[][] Run(Graph graph, IReadOnlyDictionary<string, long> symbols, IReadOnlyDictionary<int, double[]> leaves)
     {

@@ -109,44 +109,31 @@ public sealed class OpCall
     }
 }
 
-/// <summary>The table of surface ops. Each entry's Apply checks shapes and emits IR primitives.</summary>
+/// <summary>
+/// Every name a call can use: the initializers (values an <c>init:</c> argument takes), held here, and the op
+/// families' surface ops (<see cref="Ops.OpRegistry.Surface"/>).
+/// </summary>
 public static partial class Builtins
 {
     internal static readonly Dictionary<string, Builtin> Table = new(StringComparer.Ordinal);
 
-    internal static readonly Value True = new BoolValue(true);
-    internal static readonly Value False = new BoolValue(false);
-    internal static readonly Value None = new NoneValue();
-    internal static readonly Value GlorotUniform = new InitValue(new InitSpec("glorot_uniform"));
-    internal static readonly Value Zeros = new InitValue(new InitSpec("zeros"));
-
-    static Builtins()
-    {
-        RegisterStructured();
-        RegisterZoo();
-        Initializers();
-    }
+    static Builtins() => Initializers();
 
     public static bool TryGet(string name, out Builtin op) =>
         Table.TryGetValue(name, out op!) || Ops.OpRegistry.Surface.TryGet(name, out op);
 
     public static IEnumerable<string> Names => Table.Keys.Concat(Ops.OpRegistry.Surface.Names).OrderBy(k => k, StringComparer.Ordinal);
 
-    internal static ParamSpec T(string name) => new(name, ArgKind.Tensor);
-
     internal static ParamSpec P(string name, ArgKind kind, Value? dflt = null) => new(name, kind, dflt);
 
     internal static void Def(string name, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
         Table.Add(name, new Builtin(name, ps, apply));
 
-    internal static void Def(string name, LayerCategory category, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
-        Table.Add(name, new Builtin(name, ps, apply, category));
-
     /// <summary>Initializers are values: <c>init: he_normal</c>, <c>init: uniform(-1, 1)</c>.</summary>
     internal static void Initializers()
     {
         foreach (var name in new[] { "glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal",
-                     "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "zeros", "ones" })
+                     "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "lecun98_uniform", "bipolar", "zeros", "ones" })
             Def(name, _ => new InitValue(new InitSpec(name.Replace("xavier", "glorot"))));
         Def("uniform", c => new InitValue(new InitSpec("uniform", c.Number("low"), c.Number("high"))),
             P("low", ArgKind.Number), P("high", ArgKind.Number));
