@@ -109,7 +109,7 @@ public sealed class Slicing : OpFamily
             }
             var k = item.Step ?? 1;
             if (k <= 0)
-                binder.Fail(Codes.BadValue, item.Span, "negative steps are not supported; flip(x, axis: k) reverses an axis",
+                binder.Fail(Codes.BadValue, item.Span, k < 0 ? "negative steps are not supported; flip(x, axis: k) reverses an axis" : null,
                     $"Give the slice a positive step, not {k}");
             long Bound(long? value, long dflt, string what)
             {

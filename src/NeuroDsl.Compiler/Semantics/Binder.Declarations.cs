@@ -16,9 +16,9 @@ public sealed partial class Binder
     private void BindUnpack(UnpackStmt unpack, Scope scope)
     {
         var names = unpack.Names;
-        foreach (var name in names)
-            if (scope.LookupLocal(name.Text) is not null || names.Count(n => n.Text == name.Text) > 1)
-                Fail(Codes.Duplicate, name.Span, null, name.Text);
+        for (var i = 0; i < names.Count; i++)
+            if (scope.LookupLocal(names[i].Text) is not null || names.Take(i).Any(n => n.Text == names[i].Text))
+                Fail(Codes.Duplicate, names[i].Span, null, names[i].Text);
         var first = names[0].Span;
         var last = names[names.Count - 1].Span;
         var namesSpan = new SourceSpan(first.File, first.Line, first.Column, first.Start, last.End - first.Start);
