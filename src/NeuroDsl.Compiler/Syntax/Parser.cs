@@ -211,13 +211,18 @@ public sealed class Parser
             return Result.Success((Expr)slice, rest.Remainder);
         };
         var index = ellipsis.Or(sliceOrExpr).Named("index");
+        // A bad index is reported where it goes wrong, not as a missing ']' at the start of the index.
+        var indexList = from o in Sym("[", "'['")
+                        from items in index.XDelimitedBy(Sym(",", "','")).XOptional()
+                        from c in Sym("]", "']'")
+                        select (IReadOnlyList<Expr>)(items.IsDefined ? items.Get().ToList() : new List<Expr>());
 
         // postfix = primary ("(" args ")" | "." name | "[" index ("," index)* "]")*
         Parser<Func<Expr, Expr>> Suffix() =>
             args.Select(a => (Func<Expr, Expr>)(target => new CallExpr(target, a)))
                 .Or(from dot in Sym(".", "'.'") from m in ident
                     select (Func<Expr, Expr>)(target => new MemberExpr(target, m)))
-                .Or(List(index, "[", "]").Select(ix => (Func<Expr, Expr>)(target => new IndexExpr(target, ix))));
+                .Or(indexList.Select(ix => (Func<Expr, Expr>)(target => new IndexExpr(target, ix))));
         Parser<Expr> Postfix(Parser<Expr> head) => input =>
         {
             var r = head(input);
