@@ -18,7 +18,7 @@ public static class DotWriter
     {
         var graph = model.Graph;
         var layers = SummaryWriter.Layers(model).ToDictionary(r => r.Name);
-        bool Shown(Node n) => n.Kind == NodeKind.Input || (n.Kind == NodeKind.Op && n.Layer is not null);
+        bool Shown(Node n) => n.Kind == NodeKind.Input || (n.Kind == NodeKind.Op && n.Layer is not null) || SummaryWriter.IsDeclaredParam(n);
 
         // The shown nodes each shown node reads, looking through views and helper nodes.
         var sources = new Dictionary<int, HashSet<int>>();
@@ -29,7 +29,7 @@ public static class DotWriter
             foreach (var input in graph[id].Inputs)
             {
                 var n = graph[input];
-                if (n.Kind is NodeKind.Param or NodeKind.Const) continue;
+                if (n.Kind == NodeKind.Const || (n.Kind == NodeKind.Param && !SummaryWriter.IsDeclaredParam(n))) continue;
                 if (Shown(n)) result.Add(input);
                 else result.UnionWith(Sources(input));
             }
@@ -74,6 +74,8 @@ public static class DotWriter
         var lines = new List<string>();
         if (n.Kind == NodeKind.Input)
             return $"n{n.Id} [shape=ellipse, fillcolor=\"#eef0ff\", label={Quote("input " + n.Name + "\n" + n.DType.ToString().ToLowerInvariant() + n.Shape)}];";
+        if (n.Kind == NodeKind.Param)
+            return $"n{n.Id} [shape=ellipse, fillcolor=\"#fdf1dc\", label={Quote("param " + n.Name + "\n" + n.DType.ToString().ToLowerInvariant() + n.Shape)}];";
         lines.Add(n.Name);
         lines.Add(n.Layer + Detail(n));
         lines.Add(n.Shape.ToString());

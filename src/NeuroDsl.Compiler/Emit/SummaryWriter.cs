@@ -18,15 +18,21 @@ public static class SummaryWriter
     public static IReadOnlyList<LayerRow> Layers(ModelIr model)
     {
         var g = model.Graph;
-        return g.Forward.Where(n => n.Kind == NodeKind.Op && n.Layer is not null)
+        return g.Forward.Where(n => (n.Kind == NodeKind.Op && n.Layer is not null) || IsDeclaredParam(n))
             .Select(n =>
             {
+                if (IsDeclaredParam(n))
+                    return new LayerRow(n.Name, "param", n.Shape, n.Param!.Trainable ? n.Param.Count(n.Shape.Numel.PerExample) : 0,
+                        new[] { (n.Name, n.Shape) }, 0, 0, n.Param.Trainable ? 0 : n.Shape.Numel.PerExample);
                 var ps = g.Params.Where(p => p.Owner == n.Id || (p.Owner is null && n.Inputs.Contains(p.Id))).ToList();
                 var trainable = ps.Where(p => p.Param!.Trainable).Sum(p => p.Param!.Count(p.Shape.Numel.PerExample));
                 var frozen = ps.Where(p => !p.Param!.Trainable).Sum(p => p.Shape.Numel.PerExample);
                 return new LayerRow(n.Name, n.Layer!, n.Shape, trainable, ps.Select(p => (p.Name, p.Shape)).ToList(), n.Macs, n.Connections, frozen);
             }).ToList();
     }
+
+    /// <summary>A parameter declared with <c>param</c>: it owns itself and is a row of its own.</summary>
+    internal static bool IsDeclaredParam(Node n) => n.Kind == NodeKind.Param && n.Owner == n.Id;
 
     public static string Text(ModelIr model, Plan plan)
     {

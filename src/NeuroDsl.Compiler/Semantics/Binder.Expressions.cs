@@ -170,7 +170,8 @@ public sealed partial class Binder
     private Value EvalIndex(IndexExpr index, Scope scope)
     {
         var target = Eval(index.Target, scope);
-        if (target is not ListValue list || index.Indices.Count != 1)
+        if (target is TensorValue tensor) return IndexTensor(index, tensor.Node, scope);
+        if (target is not ListValue list || index.Indices.Count != 1 || index.Indices[0] is SliceExpr or EllipsisExpr)
             return Fail<Value>(Codes.WrongKind, index.Span, "indexing takes a list and one constant index", "[]", "a list", target.KindName);
         var i = RequireInt(Eval(index.Indices[0], scope), "index", index.Indices[0].Span);
         if (i < 0) i += list.Items.Count;

@@ -122,8 +122,16 @@ public sealed partial class Binder
     /// <summary>After a failed definition, later uses of its name fail without a second report.</summary>
     private static void PoisonName(Stmt stmt, Scope scope)
     {
-        var name = stmt switch { InputStmt i => i.Name.Text, LetStmt { Value: not null } l => l.Name.Text, _ => null };
-        if (name is not null && scope.LookupLocal(name) is null) scope.Define(name, new ErrorValue());
+        var names = stmt switch
+        {
+            InputStmt i => new[] { i.Name },
+            LetStmt { Value: not null } l => new[] { l.Name },
+            UnpackStmt u => u.Names,
+            ParamStmt p => new[] { p.Name },
+            _ => Array.Empty<Ident>(),
+        };
+        foreach (var name in names)
+            if (scope.LookupLocal(name.Text) is null) scope.Define(name.Text, new ErrorValue());
     }
 
     private PaperInfo BindPaper(PaperStmt stmt)
@@ -155,6 +163,12 @@ public sealed partial class Binder
                 break;
             case LetStmt let:
                 BindLet(let, scope, isModel);
+                break;
+            case UnpackStmt unpack:
+                BindUnpack(unpack, scope);
+                break;
+            case ParamStmt param:
+                BindParam(param, scope);
                 break;
             case LossStmt loss when isModel:
             {
@@ -212,7 +226,10 @@ public sealed partial class Binder
     }
 
     /// <summary>Runs one statement in its own naming frame, then names what it created.</summary>
-    private Value RunStatement(string name, Func<Value> body)
+    private Value RunStatement(string name, Func<Value> body) => RunStatement(name, body, null);
+
+    /// <summary>As above; the items of a list value take <paramref name="itemNames"/> (<c>a, b = split(…)</c>).</summary>
+    private Value RunStatement(string name, Func<Value> body, IReadOnlyList<string>? itemNames)
     {
         var frame = new Frame();
         _frames.Push(frame);
@@ -226,7 +243,12 @@ public sealed partial class Binder
         {
             _frames.Pop();
         }
-        frame.Close(name, value is TensorValue t ? t.Node : null);
+        var finals = new Dictionary<Node, string>();
+        if (value is TensorValue t) finals[t.Node] = name;
+        if (value is ListValue list && itemNames is not null)
+            for (var i = 0; i < list.Items.Count && i < itemNames.Count; i++)
+                if (list.Items[i] is TensorValue item && !finals.ContainsKey(item.Node)) finals[item.Node] = itemNames[i];
+        frame.CloseNamed(name, finals);
         if (_frames.Count > 0) _frames.Peek().Named.AddRange(frame.All);
         return value;
     }

@@ -33,7 +33,13 @@ internal sealed class Frame
         _childAt.Add(Ops.Count);
     }
 
-    public void Close(string name, Node? final)
+    public void Close(string name, Node? final) =>
+        CloseNamed(name, final is null ? NoFinals : new Dictionary<Node, string> { [final] = name });
+
+    private static readonly Dictionary<Node, string> NoFinals = new();
+
+    /// <summary>Names the frame's nodes; each of <paramref name="finals"/> takes its own name (the parts of a split).</summary>
+    public void CloseNamed(string name, IReadOnlyDictionary<Node, string> finals)
     {
         // A statement made of blocks only names them name.0, name.1, … (or just name when there is one); when
         // it also has ops of its own, ops and blocks are numbered together in the order they were created, so
@@ -47,7 +53,7 @@ internal sealed class Frame
             var op = Ops[i];
             for (; mixed && child < Children.Count && _childAt[child] <= i; child++)
                 prefixes[child] = Join(name, (k++).ToString(CultureInfo.InvariantCulture));
-            op.Name = op == final ? name : Join(name, (k++).ToString(CultureInfo.InvariantCulture));
+            op.Name = finals.TryGetValue(op, out var own) ? own : Join(name, (k++).ToString(CultureInfo.InvariantCulture));
             All.Add(op);
         }
         for (; child < Children.Count; child++)

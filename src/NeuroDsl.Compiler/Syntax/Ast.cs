@@ -41,6 +41,12 @@ public sealed record InputStmt(Ident Name, Ident DType, IReadOnlyList<Expr> Dims
 /// <summary><c>name = expr</c>, or <c>output name = expr</c>, or <c>output name</c> for an existing value.</summary>
 public sealed record LetStmt(Ident Name, Expr? Value, bool IsOutput) : Stmt;
 
+/// <summary><c>i, f, g, o = split(z, 4)</c>: one name per item of a list value, in order.</summary>
+public sealed record UnpackStmt(IReadOnlyList<Ident> Names, Expr Value) : Stmt;
+
+/// <summary><c>param cls: f32[1, 1, 64] init: zeros</c>: a trainable tensor used by name (no initializer: glorot_uniform).</summary>
+public sealed record ParamStmt(Ident Name, Ident DType, IReadOnlyList<Expr> Dims, Expr? Init) : Stmt;
+
 /// <summary><c>loss expr</c></summary>
 public sealed record LossStmt(Expr Value) : Stmt;
 
@@ -76,8 +82,14 @@ public sealed record UnaryExpr(string Op, Expr Operand) : Expr;
 /// <summary><c>x.channels</c> (shape queries and, later, fields).</summary>
 public sealed record MemberExpr(Expr Target, Ident Member) : Expr;
 
-/// <summary><c>x[i]</c>, <c>x.shape[2]</c> (indexing; slicing comes with the attention issue).</summary>
+/// <summary><c>x.shape[2]</c> (a list item), <c>x[:, t]</c>, <c>x[..., 0:64]</c> (a tensor slice).</summary>
 public sealed record IndexExpr(Expr Target, IReadOnlyList<Expr> Indices) : Expr;
+
+/// <summary><c>start:stop:step</c> inside an index, each part optional (<c>:</c>, <c>1:-1</c>, <c>::2</c>).</summary>
+public sealed record SliceExpr(Expr? Start, Expr? Stop, Expr? Step) : Expr;
+
+/// <summary><c>...</c> inside an index: as many whole axes as the other indices leave.</summary>
+public sealed record EllipsisExpr : Expr;
 
 public sealed record ListExpr(IReadOnlyList<Expr> Items) : Expr;
 

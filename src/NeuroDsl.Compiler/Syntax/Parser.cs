@@ -18,7 +18,7 @@ public sealed class Parser
     private static readonly HashSet<string> Keywords = new(StringComparer.Ordinal)
     {
         "model", "block", "input", "output", "loss", "return", "expect", "paper", "repeat", "if", "then", "else",
-        "and", "or", "not", "true", "false", "cell", "scan", "within",
+        "and", "or", "not", "true", "false", "cell", "scan", "within", "param",
     };
 
     private readonly string _file;
@@ -185,12 +185,44 @@ public sealed class Parser
                 .Or(Spanned(List(expr, "[", "]").Select(items => (Expr)new ListExpr(items))))
                 .Named("expression");
 
-        // postfix = primary ("(" args ")" | "." name | "[" exprs "]")*
+        // index = "..." | expr? ":" expr? (":" expr?)? | expr
+        var sliceColon = Sym(":", "':'");
+        var ellipsis = Spanned(Sym("...", "'...'").Select(_ => (Expr)new EllipsisExpr()));
+        Parser<Expr> sliceOrExpr = input =>
+        {
+            var start = expr.XOptional()(input);
+            if (!start.WasSuccessful) return Result.Failure<Expr>(start.Remainder, start.Message, start.Expectations);
+            var first = sliceColon(start.Remainder);
+            if (!first.WasSuccessful)
+                return start.Value.IsDefined ? Result.Success(start.Value.Get(), start.Remainder)
+                    : Result.Failure<Expr>(input, "index", new[] { "index", "':'", "'...'" });
+            var tail = from stop in expr.XOptional()
+                       from step in (from c in sliceColon from e in expr.XOptional() select e).XOptional()
+                       select (stop, step);
+            var rest = tail(first.Remainder);
+            if (!rest.WasSuccessful) return Result.Failure<Expr>(rest.Remainder, rest.Message, rest.Expectations);
+            var (stopPart, stepPart) = rest.Value;
+            var stepValue = stepPart.IsDefined ? stepPart.Get().GetOrDefault() : null;
+            var slice = new SliceExpr(start.Value.GetOrDefault(), stopPart.GetOrDefault(), stepValue)
+            {
+                Span = new SourceSpan(_file, input.Line, input.Column, input.Position,
+                    TrimTrailing(input.Position, rest.Remainder.Position) - input.Position),
+            };
+            return Result.Success((Expr)slice, rest.Remainder);
+        };
+        var index = ellipsis.Or(sliceOrExpr).Named("index");
+        // A bad index is reported where it goes wrong, not as a missing ']' at the start of the index.
+        var indexList = from o in Sym("[", "'['")
+                        from items in index.XDelimitedBy(Sym(",", "','")).XOptional()
+                        from c in Sym("]", "']'")
+                        select (IReadOnlyList<Expr>)(items.IsDefined ? items.Get().ToList() : new List<Expr>());
+
+        // postfix = primary ("(" args ")" | "." name | "[" index ("," index)* "]")*
         Parser<Func<Expr, Expr>> Suffix() =>
             args.Select(a => (Func<Expr, Expr>)(target => new CallExpr(target, a)))
                 .Or(from dot in Sym(".", "'.'") from m in ident
                     select (Func<Expr, Expr>)(target => new MemberExpr(target, m)))
-                .Or(List(expr, "[", "]").Select(ix => (Func<Expr, Expr>)(target => new IndexExpr(target, ix))));
+                .Or(indexList.Select(ix => (Func<Expr, Expr>)(target => new IndexExpr(target, ix))));
         Parser<Expr> Postfix(Parser<Expr> head) => input =>
         {
             var r = head(input);
@@ -331,11 +363,24 @@ public sealed class Parser
                              from subject in ident
                              from rest in expectValue.Or(expectApprox).Or(expectShape)
                              select (Stmt)new ExpectStmt(subject, rest.Item1, rest.Item2, rest.Item3));
+        // param = "param" name ":" dtype dims ("init" ":" expr)?
+        var initClause = (from kw in Kw("init") from c in Sym(":", "':'") select kw).Atomic();
+        var paramStmt = Spanned(from kw in Kw("param")
+                                from name in ident
+                                from c in Sym(":", "':'")
+                                from dtype in ident
+                                from d in dims
+                                from init in (from i in initClause from v in expr select v).XOptional()
+                                select (Stmt)new ParamStmt(name, dtype, d, init.GetOrDefault()));
+        // let = name ("," name)* "=" expr — several names take the items of a list (split's parts)
         var let = Spanned(from name in ident
+                          from more in (from c in Sym(",", "','") from n in ident select n).XMany()
                           from eq in Sym("=", "'='")
                           from v in expr
-                          select (Stmt)new LetStmt(name, v, false));
-        var statement = paper.XOr(input).XOr(output).XOr(loss).XOr(ret).XOr(expect).XOr(let).Named("statement");
+                          select more.Any()
+                              ? (Stmt)new UnpackStmt(new[] { name }.Concat(more).ToList(), v)
+                              : new LetStmt(name, v, false));
+        var statement = paper.XOr(input).XOr(output).XOr(paramStmt).XOr(loss).XOr(ret).XOr(expect).XOr(let).Named("statement");
         var body = from open in Sym("{", "'{'")
                    from stmts in statement.XMany()
                    from close in Sym("}", "'}' or a statement")
