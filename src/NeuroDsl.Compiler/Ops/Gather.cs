@@ -212,28 +212,31 @@ public sealed class Gather : OpFamily
         table.Def("one_hot", BindOneHot, T("index"), P("classes", ArgKind.Int));
     }
 
-    private static void RequireIndex(OpCall c, string op, Node index)
+    private static void RequireIndex(OpCall c, Node index)
     {
-        if (index.DType != DType.I32)
-            c.Fail(Codes.DTypeMismatch, $"{op} picks with an i32 index; {index.Name} is {Describe(index)}", op, "i32",
-                "f32");
+        if (index.DType == DType.I32) return;
+        var note = $"{c.Op.Name} picks with an i32 index; {index.Name} is {Describe(index)}";
+        c.FailAt("index", Codes.DTypeMismatch, note, c.Op.Name, "i32", DTypeName(index));
     }
 
-    private static string Describe(Node x) => x.DType.ToString().ToLowerInvariant() + x.Shape;
+    private static string DTypeName(Node x) => x.DType.ToString().ToLowerInvariant();
+
+    private static string Describe(Node x) => DTypeName(x) + x.Shape;
 
     private static Value BindGather(OpCall c)
     {
         var (table, index) = (c.Tensor("table"), c.Tensor("index"));
         if (table.DType != DType.F32)
-            c.Fail(Codes.DTypeMismatch, $"gather reads a float table; {table.Name} is {Describe(table)}",
-                "gather", "f32", "i32");
-        RequireIndex(c, "gather", index);
+            c.FailAt("table", Codes.DTypeMismatch, $"gather reads a float table; {table.Name} is {Describe(table)}",
+                "gather", "f32", DTypeName(table));
+        RequireIndex(c, index);
         if (table.Shape.Rank < 1)
-            c.Fail(Codes.RankMismatch, $"gather reads slices of a table; got {Describe(table)}", "gather", "1 or more");
+            c.FailAt("table", Codes.RankMismatch, $"gather reads slices of a table; got {Describe(table)}", "gather",
+                "1 or more");
         var rank = table.Shape.Rank;
         var axis = c.Int("axis");
         if (axis < -rank || axis >= rank)
-            c.Fail(Codes.BadValue, $"table is {Describe(table)}",
+            c.FailAt("axis", Codes.BadValue, $"table is {Describe(table)}",
                 $"Gather along an axis of {-rank}..{rank - 1}, not {axis}");
         if (axis < 0) axis += rank;
         // The gathered axis gives way to the index's shape: [V, D] by [N, T] → [N, T, D].
@@ -246,10 +249,10 @@ public sealed class Gather : OpFamily
     private static Value BindEmbedding(OpCall c)
     {
         var index = c.Tensor("index");
-        RequireIndex(c, "embedding", index);
+        RequireIndex(c, index);
         var (vocab, dims) = (c.Int("vocab"), c.Int("dims"));
-        if (vocab <= 0 || dims <= 0)
-            c.Fail(Codes.BadValue, null, $"Give embedding a positive vocabulary and width, not {vocab} and {dims}");
+        if (vocab <= 0) c.FailAt("vocab", Codes.BadValue, null, $"Give embedding a positive vocabulary, not {vocab}");
+        if (dims <= 0) c.FailAt("dims", Codes.BadValue, null, $"Give embedding a positive width, not {dims}");
         // Fans as PyTorch reads a [vocab, dims] weight: in = dims, out = vocab.
         var weight = c.Binder.Param("weight", new Shape(vocab, dims), c.Init("init"), dims, vocab, c.Span,
             c.Bool("trainable"));
@@ -263,9 +266,10 @@ public sealed class Gather : OpFamily
     private static Value BindOneHot(OpCall c)
     {
         var index = c.Tensor("index");
-        RequireIndex(c, "one_hot", index);
+        RequireIndex(c, index);
         var classes = c.Int("classes");
-        if (classes <= 0) c.Fail(Codes.BadValue, null, $"Give one_hot a positive number of classes, not {classes}");
+        if (classes <= 0)
+            c.FailAt("classes", Codes.BadValue, null, $"Give one_hot a positive number of classes, not {classes}");
         var shape = new Shape(index.Shape.Dims.Concat(new[] { (Dim)classes }).ToArray());
         return new TensorValue(c.Binder.AddOp(OneHot, new[] { index.Id }, shape, DType.F32,
             new Dictionary<string, object> { ["classes"] = classes }, c.Span, "one_hot"));
