@@ -38,6 +38,7 @@ public static class ReferenceOps
                 ("OpBce", "t") or ("OpBceLogits", "t") => rng.NextDouble(),
                 ("OpPerceptron", "t") => rng.Next(2) * 2 - 1,
                 (_, "labels") => rng.Next(5), // OpCrossEntropy has 5 classes
+                (_, "ids") => rng.Next(7), // gather.nd: every gathered axis has 7 rows
                 (_, var leafName) when leafName.EndsWith("running_var", StringComparison.Ordinal) => 0.5 + rng.NextDouble(),
                 _ => Gaussian(rng),
             };
