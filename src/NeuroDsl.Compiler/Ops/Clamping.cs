@@ -74,7 +74,7 @@ public sealed class Clamping : OpFamily
         if (lo > hi)
         {
             var (l, h) = (lo.ToString(CultureInfo.InvariantCulture), hi.ToString(CultureInfo.InvariantCulture));
-            c.Fail(Codes.BadValue, null, $"Give clamp a min no greater than its max, not {l} > {h}");
+            c.FailAt("min", Codes.BadValue, null, $"Give clamp a min no greater than its max, not {l} > {h}");
         }
         var x = c.Tensor("x");
         c.Binder.RequireFloat("clamp", c.Span, x);

@@ -20,6 +20,6 @@ internal static class Operands
         foreach (var name in names)
             if (c.Args[name] is TensorValue) return;
         var note = $"{c.Op.Name} takes at least one tensor";
-        c.Fail(Codes.WrongKind, note, names[0], "a tensor", c.Args[names[0]].KindName);
+        c.FailAt(names[0], Codes.WrongKind, note, names[0], "a tensor", c.Args[names[0]].KindName);
     }
 }

@@ -89,7 +89,8 @@ public sealed class SmoothActivations : OpFamily
         var approximate = ((StringValue)c.Args["approximate"]).Text;
         if (approximate == "none") return c.Binder.Elementwise(Gelu, c.Span, c.Tensor("x"));
         if (approximate != "tanh")
-            c.Fail(Codes.BadValue, null, $"Give gelu approximate: \"none\" or \"tanh\", not \"{approximate}\"");
+            c.FailAt("approximate", Codes.BadValue, null,
+                $"Give gelu approximate: \"none\" or \"tanh\", not \"{approximate}\"");
         var x = c.Tensor("x");
         c.Binder.RequireFloat("gelu", c.Span, x);
         // One surface op, two primitives: the layer is "gelu" either way.
@@ -101,7 +102,8 @@ public sealed class SmoothActivations : OpFamily
     {
         var beta = c.Number("beta");
         if (!(beta > 0))
-            c.Fail(Codes.BadValue, null, "Give softplus a beta above 0, not " + beta.ToString(CultureInfo.InvariantCulture));
+            c.FailAt("beta", Codes.BadValue, null,
+                "Give softplus a beta above 0, not " + beta.ToString(CultureInfo.InvariantCulture));
         var x = c.Tensor("x");
         c.Binder.RequireFloat("softplus", c.Span, x);
         var k = c.Binder.Const(beta, c.Span);
