@@ -26,6 +26,16 @@ public sealed class FusionTests
     }
 
     [Fact]
+    public void ASelectionOverAComparison_IsOneKernel()
+    {
+        // The mask is an f32 elementwise value like any other: comparison, scaling and selection share a kernel.
+        var m = Compile("model W {\n  input x: f32[N, 7]\n  output y = where(x > 0, x, 0.1 * x)\n}\n");
+        var launch = Assert.Single(m.Plan.Forward);
+        Assert.StartsWith("nd_fused_where", launch.Kernel);
+        Assert.Contains("// Fused: gt -> mul -> where", m.KernelSource);
+    }
+
+    [Fact]
     public void AConvolutionTakesItsActivationAsAnEpilogue()
     {
         var m = Compile("model C {\n  input x: f32[N, 3, 8, 8]\n  output y = x |> conv2d(4, kernel: 3) |> tanh\n}\n");

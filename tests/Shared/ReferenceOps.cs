@@ -37,6 +37,8 @@ public static class ReferenceOps
                 ("OpDiv", "b") or ("OpExpLog", "x") => 0.5 + rng.NextDouble() * 1.5,
                 ("OpBce", "t") or ("OpBceLogits", "t") => rng.NextDouble(),
                 ("OpPerceptron", "t") => rng.Next(2) * 2 - 1,
+                ("OpEwSqrt" or "OpEwRsqrt" or "OpEwPowNumber" or "OpEwPowTensor", "x") => 0.5 + rng.NextDouble() * 1.5,
+                ("OpEwLe" or "OpEwGe" or "OpEwEq" or "OpEwNe" or "OpEwMaximumTies", "a" or "b") => rng.Next(3) - 1, // ties
                 (_, "labels") => rng.Next(5), // OpCrossEntropy has 5 classes
                 (_, "ids") => rng.Next(7), // gather.nd: every gathered axis has 7 rows
                 (_, var leafName) when leafName.EndsWith("running_var", StringComparison.Ordinal) => 0.5 + rng.NextDouble(),

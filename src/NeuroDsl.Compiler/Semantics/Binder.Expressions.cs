@@ -96,6 +96,7 @@ public sealed partial class Binder
             case ("-", NumberValue n): return new NumberValue(-n.Number, n.IsInteger);
             case ("-", TensorValue t): return Elementwise(Ops.Arithmetic.Neg, u.Span, t.Node);
             case ("not", BoolValue b): return new BoolValue(!b.Flag);
+            case ("not", TensorValue t): return Elementwise(Ops.Comparisons.LogicalNot, u.Span, t.Node);
             default: return Fail<Value>(Codes.WrongKind, u.Span, null, u.Op, u.Op == "not" ? "a boolean" : "a number or tensor", operand.KindName);
         }
     }
@@ -133,6 +134,9 @@ public sealed partial class Binder
                 _ => Fail<Value>(Codes.WrongKind, b.Span, null, b.Op, "numbers or tensors", "booleans"),
             };
         }
+        // On tensors, comparisons and and/or make f32 masks of 0 and 1.
+        if ((left is TensorValue || right is TensorValue) && Ops.Comparisons.ForOperator(b.Op) is { } mask)
+            return Elementwise(mask, b.Span, AsTensor(left, b.Left.Span), AsTensor(right, b.Right.Span));
         if (!Operators.Contains(b.Op) || (left is not TensorValue && right is not TensorValue))
             return Fail<Value>(Codes.WrongKind, b.Span, $"'{b.Op}' got {left.KindName} and {right.KindName}", b.Op,
                 "matching operands", left.KindName + " and " + right.KindName);
@@ -312,6 +316,9 @@ public sealed partial class Binder
                 if (value is NumberValue { IsInteger: true } || (value is ListValue l && l.Items.All(i => i is NumberValue { IsInteger: true })))
                     return value;
                 return Fail<Value>(Codes.WrongKind, span, Signature(op), p.Name, "an integer or a list of integers", value.KindName);
+            case ArgKind.Operand:
+                return value is TensorValue or NumberValue ? value
+                    : Fail<Value>(Codes.WrongKind, span, Signature(op), p.Name, "a tensor or a number", value.KindName);
             case ArgKind.TensorList:
                 return value is ListValue tl && tl.Items.All(i => i is TensorValue) && tl.Items.Count > 0 ? value
                     : Fail<Value>(Codes.WrongKind, span, Signature(op), p.Name, "a list of tensors", value.KindName);

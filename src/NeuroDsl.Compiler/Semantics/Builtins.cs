@@ -23,6 +23,9 @@ public enum ArgKind
 
     /// <summary>A list of lists of integers (a connection table).</summary>
     Table,
+
+    /// <summary>A tensor or a number (a number becomes a constant that broadcasts: <c>pow(x, 2)</c>).</summary>
+    Operand,
 }
 
 /// <summary>One parameter of a builtin: its name, kind and default (null default = required).</summary>
