@@ -25,10 +25,6 @@ public sealed class GradBuilder
         return node;
     }
 
-    /// <summary>Transitional: an op not yet given a typed definition field, by its IR name.</summary>
-    public Node Op(string prim, Shape shape, IReadOnlyDictionary<string, object>? attrs, Node origin, params Node[] inputs) =>
-        Op(OpRegistry.Get(prim), shape, attrs, origin, inputs);
-
     /// <summary>An elementwise node whose output shape is the broadcast of its inputs, or <paramref name="shape"/>.</summary>
     public Node Ew(OpDef op, Node origin, Shape? shape, params Node[] inputs)
     {

@@ -18,11 +18,6 @@ public sealed partial class Binder
         return node;
     }
 
-    /// <summary>Transitional: an op not yet given a typed definition field, by its IR name.</summary>
-    internal Node AddOp(string prim, IReadOnlyList<int> inputs, Shape shape, DType dtype,
-        IReadOnlyDictionary<string, object>? attrs, SourceSpan span, string? layer = null) =>
-        AddOp(Ops.OpRegistry.Get(prim), inputs, shape, dtype, attrs, span, layer);
-
     internal Node Param(string baseName, Shape shape, InitSpec init, long fanIn, long fanOut, SourceSpan span,
         bool trainable = true, long[]? mask = null, long maskBlock = 1)
     {
