@@ -68,7 +68,6 @@ public static class NeuroCompiler
     public static string KernelText(Plan plan)
     {
         var header = "// Generated OpenCL C. Sizes named ND_<symbol> are set with -D when the program is built.\n";
-        if (plan.Kernels.Any(k => k.Code.Contains("nd_mix("))) header += "\n" + Ops.Dropout.HashSource;
-        return header + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));
+        return header + string.Concat(plan.Preludes.Select(p => "\n" + p)) + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));
     }
 }

@@ -65,6 +65,8 @@ public sealed class Dropout : OpFamily
 
         public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
 
+        public override string? Prelude => HashSource;
+
         // The gradient is the same map as the forward: dy through the forward node's mask.
         public override double[] Reference(RefCall call)
         {

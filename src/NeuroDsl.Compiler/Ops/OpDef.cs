@@ -86,6 +86,9 @@ public abstract class OpDef
     /// <summary>The launch (and the OpenCL C of its kernel) that computes the node on the device.</summary>
     public abstract NodeLaunch Lower(KernelCall call);
 
+    /// <summary>OpenCL C this op's kernels call (a helper function), emitted once before the kernels that need it.</summary>
+    public virtual string? Prelude => null;
+
     /// <summary>A short detail the architecture diagram shows after the layer's op ("6 filters, stride 2").</summary>
     public virtual string Detail(Node node) => "";
 

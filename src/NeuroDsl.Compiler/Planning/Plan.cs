@@ -75,6 +75,9 @@ public sealed class Plan
     public List<Launch> Forward { get; } = new();
     public List<Launch> Backward { get; } = new();
     public List<KernelSource> Kernels { get; } = new();
+
+    /// <summary>Helper functions the kernels call (<see cref="Ops.OpDef.Prelude"/>), each once, in first-use order.</summary>
+    public List<string> Preludes { get; } = new();
     public List<NamedBuffer> Inputs { get; } = new();
     public List<NamedBuffer> Outputs { get; } = new();
     public List<NamedBuffer> InputGradients { get; } = new();

@@ -87,6 +87,7 @@ public static partial class Planner
             }
             if (!storage.ContainsKey(node.Id))
                 storage[node.Id] = AddBuffer(plan, node.Name, node.Shape.Numel, node.DType, StorageKind.Temp, 0);
+            if (node.Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
                 : -1;
