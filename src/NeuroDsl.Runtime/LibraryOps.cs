@@ -99,7 +99,10 @@ public static class LibraryOps
         }
     }
 
-    /// <summary>Enqueues C[b] = op(A[b])·op(B[b]) for a batch of small products (strides as in <see cref="GemmTiledBatched"/>).</summary>
+    /// <summary>
+    /// Enqueues C[b] = op(A[b])·op(B[b]) for a batch of small products with the simple kernel (broadcasts as in
+    /// <see cref="GemmTiledBatched"/>).
+    /// </summary>
     public static void GemmBatched(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int batch,
         int m, int n, int k, bool transposeA, bool transposeB, bool broadcastA = false, bool broadcastB = false)
     {

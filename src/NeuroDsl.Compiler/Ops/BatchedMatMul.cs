@@ -32,7 +32,7 @@ public sealed class BatchedMatMul : OpFamily
         return (ta ? ca : ra, ta ? ra : ca, tb ? rb : cb, ta, tb);
     }
 
-    /// <summary>Whether every product of the batch shares the operand's one matrix (its batch has one element).</summary>
+    /// <summary>Whether every product of the batch shares the operand's one matrix (a batch of one element).</summary>
     private static bool Shared(Shape operand) => BatchOf(operand).Numel == (Dim)1;
 
     private sealed class BatchedOp : OpDef
@@ -68,7 +68,8 @@ public sealed class BatchedMatMul : OpFamily
                     {
                         var sum = 0.0;
                         for (var p = 0; p < k; p++)
-                            sum += (ta ? a[oa + p * m + i] : a[oa + i * k + p]) * (tb ? b[ob + j * k + p] : b[ob + p * n + j]);
+                            sum += (ta ? a[oa + p * m + i] : a[oa + i * k + p])
+                                * (tb ? b[ob + j * k + p] : b[ob + p * n + j]);
                         c[oc + i * n + j] = sum;
                     }
             }
@@ -77,9 +78,13 @@ public sealed class BatchedMatMul : OpFamily
 
         public override NodeLaunch Lower(KernelCall call) => MatMul.Launch(call.Node, call.Inputs, null);
 
-        public override string Detail(Node node) =>
-            string.Join(", ", new[] { node.AttrBool("ta") ? "a transposed" : "", node.AttrBool("tb") ? "b transposed" : "" }
-                .Where(s => s.Length > 0));
+        public override string Detail(Node node) => (node.AttrBool("ta"), node.AttrBool("tb")) switch
+        {
+            (true, true) => "a and b transposed",
+            (true, false) => "a transposed",
+            (false, true) => "b transposed",
+            _ => "",
+        };
     }
 
     /// <summary>
@@ -99,7 +104,8 @@ public sealed class BatchedMatMul : OpFamily
         if (!MatMul.Tiles(m, k, n))
         {
             // nd_gemm_batched_f32(M, N, K, ta, tb, A, B, C, act, stride_a, stride_b), global (N, M, batch).
-            var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, output, act, strideA, strideB };
+            var args = new List<object>
+                { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, output, act, strideA, strideB };
             return new NodeLaunch("nd_gemm_batched_f32", args, new[] { n, m, batch }, null);
         }
         // B's matrices packed into panels (one matrix when it is shared), then the tiles of every product.
@@ -108,7 +114,8 @@ public sealed class BatchedMatMul : OpFamily
         var packs = sharedB ? (Dim)1 : batch;
         var pack = new NodeLaunch("nd_gemm_pack_b_batched_f32",
             new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch", strideB }, new[] { panels * k, packs }, null);
-        var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", output, act, strideA, sharedB ? (Dim)0 : packed };
+        var tiled = new List<object>
+            { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", output, act, strideA, sharedB ? (Dim)0 : packed };
         return new NodeLaunch("nd_gemm_tiled_batched_f32", tiled, new[] { m, n, batch }, null, packed * packs, pack,
             new long[] { 12, 32, 1 });
     }
@@ -126,7 +133,8 @@ public sealed class BatchedMatMul : OpFamily
         if (Shared(b.Shape) && !ta)
         {
             // Σ_b A[b]ᵀ·dC[b] is one plain product over the batch·M rows of A and dC (the dense layer's dW).
-            var rows = dy.Shape.Numel.DivideBy(dy.Shape[dy.Shape.Rank - 1]) ?? throw new InvalidOperationException("rows");
+            var rows = dy.Shape.Numel.DivideBy(dy.Shape[dy.Shape.Rank - 1])
+                ?? throw new InvalidOperationException("batched matmul rows");
             var k = a.Shape[a.Shape.Rank - 1];
             var a2 = g.Reshape(a, new Shape(new[] { rows, k }), node);
             var dy2 = g.Reshape(dy, new Shape(new[] { rows, dy.Shape[dy.Shape.Rank - 1] }), node);
@@ -136,7 +144,7 @@ public sealed class BatchedMatMul : OpFamily
         return new Node?[] { Reduce(g, da, a.Shape, node), Reduce(g, db, b.Shape, node) };
     }
 
-    /// <summary>A gradient back to its operand's shape: the same elements (a view), or a sum over the broadcast axes.</summary>
+    /// <summary>A gradient back to its operand's shape: the same elements (a view), or summed over broadcasts.</summary>
     private static Node Reduce(GradBuilder g, Node grad, Shape shape, Node origin) =>
         grad.Shape.Numel == shape.Numel ? g.Reshape(grad, shape, origin) : g.SumTo(grad, shape, origin);
 
@@ -162,14 +170,14 @@ public sealed class BatchedMatMul : OpFamily
         var (kb, n) = tb ? (cb, rb) : (rb, cb);
         if (ka != kb)
             binder.Fail(Codes.ShapeMismatch, span,
-                $"matmul takes [..., M, K] @ [..., K, N]; got {MatMul.Written(a.Shape, ta)} @ {MatMul.Written(b.Shape, tb)} "
-                + $"({ka} ≠ {kb})",
+                $"matmul takes [..., M, K] @ [..., K, N]; got {MatMul.Written(a.Shape, ta)} @ "
+                + $"{MatMul.Written(b.Shape, tb)} ({ka} ≠ {kb})",
                 "matmul");
         var batch = Shape.Broadcast(BatchOf(a.Shape), BatchOf(b.Shape));
         if (batch is null)
             binder.Fail(Codes.ShapeMismatch, span,
-                $"matmul broadcasts the batch axes {BatchOf(a.Shape)} of {a.Shape} with {BatchOf(b.Shape)} of {b.Shape}: "
-                + "aligned from the right, each pair of dimensions must be equal or 1", "matmul");
+                $"matmul broadcasts the batch axes {BatchOf(a.Shape)} of {a.Shape} with {BatchOf(b.Shape)} of "
+                + $"{b.Shape}: aligned from the right, each pair of dimensions must be equal or 1", "matmul");
         var attrs = new Dictionary<string, object> { ["ta"] = ta, ["tb"] = tb };
         var inputs = new[] { Whole(binder, a, batch!, span).Id, Whole(binder, b, batch!, span).Id };
         var shape = new Shape(batch!.Dims.Append(m).Append(n).ToArray());

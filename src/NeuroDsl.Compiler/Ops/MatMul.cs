@@ -104,19 +104,25 @@ public sealed class MatMul : OpFamily
     }
 
     /// <summary>The launches of C[m, n] = act(op(A)·op(B) (+ bias)) into buffer <paramref name="output"/>.</summary>
-    internal static NodeLaunch Gemm(Dim m, Dim k, Dim n, bool ta, bool tb, Node a, Node b, Node? bias, int output, Dim act)
+    internal static NodeLaunch Gemm(Dim m, Dim k, Dim n, bool ta, bool tb, Node a, Node b, Node? bias, int output,
+        Dim act)
     {
         // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C, act): C[M,N] = act(op(A)·op(B) (+ bias)).
         var hasBias = bias is not null;
         if (!Tiles(m, k, n))
         {
-            var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output, act };
+            var args = new List<object>
+            {
+                m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output,
+                act,
+            };
             return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
         }
         var panels = (Dim)((n.Coef + 31) / 32 * 32) * k;
         // One work-item per 32-value row of a panel.
         var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
-        var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output, act };
+        var tiled = new List<object>
+            { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output, act };
         return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 });
     }
 
@@ -154,27 +160,33 @@ public sealed class MatMul : OpFamily
             P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros), P("trainable", ArgKind.Bool, True));
         // matmul(a, b, transpose_a: false, transpose_b: false): op(a) @ op(b), op swapping the last two axes; `a @ b`
         // is matmul(a, b). Rank 2 is the plain product; rank 3 or more a batch of them (BatchedMatMul).
-        table.Def("matmul", c => Bind(c.Binder, c.Tensor("a"), c.Tensor("b"), c.Bool("transpose_a"), c.Bool("transpose_b"), c.Span),
+        table.Def("matmul",
+            c => Bind(c.Binder, c.Tensor("a"), c.Tensor("b"), c.Bool("transpose_a"), c.Bool("transpose_b"), c.Span),
             T("a"), T("b"), P("transpose_a", ArgKind.Bool, False), P("transpose_b", ArgKind.Bool, False));
     }
 
     /// <summary>The <c>@</c> operator and <c>matmul(a, b)</c>: [M, K] @ [K, N], or a batch of them.</summary>
-    internal static Value Bind(Binder binder, Node a, Node b, SourceSpan span) => Bind(binder, a, b, false, false, span);
+    internal static Value Bind(Binder binder, Node a, Node b, SourceSpan span) =>
+        Bind(binder, a, b, false, false, span);
 
-    /// <summary><c>matmul(a, b, transpose_a:, transpose_b:)</c>: op(a)[M, K] @ op(b)[K, N], or a batch of them.</summary>
+    /// <summary><c>matmul(a, b, transpose_a:, transpose_b:)</c>: op(a)[M, K] @ op(b)[K, N], or a batch.</summary>
     internal static Value Bind(Binder binder, Node a, Node b, bool ta, bool tb, SourceSpan span)
     {
         binder.RequireFloat("matmul", span, a, b);
         if (a.Shape.Rank < 2 || b.Shape.Rank < 2)
-            binder.Fail(Codes.RankMismatch, span, $"matmul takes [M, K] @ [K, N] or batches [..., M, K] @ [..., K, N]; got {a.Shape} @ {b.Shape}",
+            binder.Fail(Codes.RankMismatch, span,
+                $"matmul takes [M, K] @ [K, N] or batches [..., M, K] @ [..., K, N]; got {a.Shape} @ {b.Shape}",
                 "matmul", "2 or more");
         if (a.Shape.Rank > 2 || b.Shape.Rank > 2) return BatchedMatMul.Bind(binder, a, b, ta, tb, span);
         var (m, ka) = ta ? (a.Shape[1], a.Shape[0]) : (a.Shape[0], a.Shape[1]);
         var (kb, n) = tb ? (b.Shape[1], b.Shape[0]) : (b.Shape[0], b.Shape[1]);
         if (ka != kb)
-            binder.Fail(Codes.ShapeMismatch, span, $"matmul takes [M, K] @ [K, N]; got {Written(a.Shape, ta)} @ {Written(b.Shape, tb)} ({ka} ≠ {kb})", "matmul");
+            binder.Fail(Codes.ShapeMismatch, span,
+                $"matmul takes [M, K] @ [K, N]; got {Written(a.Shape, ta)} @ {Written(b.Shape, tb)} ({ka} ≠ {kb})",
+                "matmul");
         var attrs = new Dictionary<string, object> { ["ta"] = ta, ["tb"] = tb };
-        var node = binder.AddOp(Product, new[] { a.Id, b.Id }, new Shape(new[] { m, n }), DType.F32, attrs, span, "matmul");
+        var node = binder.AddOp(Product, new[] { a.Id, b.Id }, new Shape(new[] { m, n }), DType.F32, attrs, span,
+            "matmul");
         if (ka.IsConstant && n.IsConstant) node.Macs = m.PerExample * ka.Coef * n.Coef;
         return new TensorValue(node);
     }
