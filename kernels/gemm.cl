@@ -15,14 +15,12 @@ static T nd_act_##T(T v, const int act) \
 ND_ACT(float)
 ND_ACT(float16)
 
-// One work-item per element of C; global size (N, M): the kernel for products too small to tile.
-__kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, const int tb,
-                          __global const float* restrict A, __global const float* restrict B,
-                          __global const float* restrict bias, const int has_bias,
-                          __global float* restrict C, const int act)
+// One element of C = act(op(A)·op(B) (+ bias)): the body of the kernels for products too small to tile.
+static inline void nd_gemm_element(const int M, const int N, const int K, const int ta, const int tb,
+                                   __global const float* restrict A, __global const float* restrict B,
+                                   __global const float* restrict bias, const int has_bias,
+                                   __global float* restrict C, const int act, const int i, const int j)
 {
-    const int j = get_global_id(0);
-    const int i = get_global_id(1);
     if (i >= M || j >= N) return;
     // Strides of op(A)[i, p] and op(B)[p, j] in memory.
     const int a_row = ta ? 1 : K;
@@ -35,6 +33,15 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
     C[i * N + j] = nd_act_float(acc, act);
 }
 
+// One work-item per element of C; global size (N, M).
+__kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, const int tb,
+                          __global const float* restrict A, __global const float* restrict B,
+                          __global const float* restrict bias, const int has_bias,
+                          __global float* restrict C, const int act)
+{
+    nd_gemm_element(M, N, K, ta, tb, A, B, bias, has_bias, C, act, get_global_id(1), get_global_id(0));
+}
+
 // ---- Register-tiled GEMM for the CPU (PoCL) and large shapes -------------------------------------------
 // B is first packed into contiguous panels [ceil(N/32)][K][32] (zero-padded), so no row stride of a
 // multiple of 4 KiB is ever streamed (cache-set aliasing). Each work-item then holds a 12×32 tile of C in
@@ -42,11 +49,10 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
 // twelve scalar broadcasts of A with explicit fma. Global size (ceil(M/12), ceil(N/32)), local size 1:
 // consecutive work-items walk down M and reuse the same B panel from cache.
 
-// One work-item per (panel, k): the 32 values of row k of the panel, stored as two float16.
-__kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
-                                 __global const float* restrict B, __global float* restrict packed)
+// Row k of panel p (j = p·K + k): the 32 values of that row of op(B), stored as two float16.
+static inline void nd_gemm_pack_row(const int K, const int N, const int tb,
+                                    __global const float* restrict B, __global float* restrict packed, const int j)
 {
-    const int j = get_global_id(0);
     const int panel = j / K;
     const int k = j - panel * K;
     const int col0 = panel * 32;
@@ -66,6 +72,13 @@ __kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
     }
     vstore16(vload16(0, lanes), 0, dst);
     vstore16(vload16(1, lanes), 1, dst);
+}
+
+// One work-item per (panel, k).
+__kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
+                                 __global const float* restrict B, __global float* restrict packed)
+{
+    nd_gemm_pack_row(K, N, tb, B, packed, get_global_id(0));
 }
 
 #define ND_T_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
@@ -90,14 +103,12 @@ static void nd_store_row(__global float* c, float16 lo, float16 hi, float16 bias
     for (int l = 0; l < cols; l++) c[l] = lanes[l];
 }
 
-__attribute__((reqd_work_group_size(1, 1, 1)))
-__kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int ta,
+// The 12×32 tile of C at rows i0… and columns of panel `panel`, in one work-item.
+static inline void nd_gemm_tile(const int M, const int N, const int K, const int ta,
                                 __global const float* restrict A, __global const float* restrict packed,
                                 __global const float* restrict bias, const int has_bias,
-                                __global float* restrict C, const int act)
+                                __global float* restrict C, const int act, const int i0, const int panel)
 {
-    const int i0 = get_global_id(0) * 12;
-    const int panel = get_global_id(1);
     const int j0 = panel * 32;
     // op(A)[i, p] = A[i * a_row + p * a_col]
     const int a_row = ta ? 1 : K;
@@ -122,6 +133,15 @@ __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int
     ND_T_ROWS(ND_T_STORE)
 }
 
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int ta,
+                                __global const float* restrict A, __global const float* restrict packed,
+                                __global const float* restrict bias, const int has_bias,
+                                __global float* restrict C, const int act)
+{
+    nd_gemm_tile(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * 12, get_global_id(1));
+}
+
 // ---- The same tiles for a GPU -----------------------------------------------------------------------------
 // A work-group of 32 work-items computes one 12×32 tile of C: work-item l owns column j0 + l for the 12 rows.
 // Per k, the 32 lanes read one packed panel row (consecutive addresses: one coalesced load) and the 12 A values
@@ -132,15 +152,13 @@ __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int
 #define ND_W_STEP(r) c##r = fma(a##r[p], b, c##r);
 #define ND_W_STORE(r) if (i0 + r < M) C[(i0 + r) * N + j] = nd_act_float(c##r + bj, act);
 
-__attribute__((reqd_work_group_size(1, 32, 1)))
-__kernel void nd_gemm_tiled_f32_wg(const int M, const int N, const int K, const int ta,
-                                   __global const float* restrict A, __global const float* restrict packed,
-                                   __global const float* restrict bias, const int has_bias,
-                                   __global float* restrict C, const int act)
+// Column j (lane `lane` of panel `panel`) of the 12-row tile at rows i0…: one work-item of a 32-wide group.
+static inline void nd_gemm_tile_lane(const int M, const int N, const int K, const int ta,
+                                     __global const float* restrict A, __global const float* restrict packed,
+                                     __global const float* restrict bias, const int has_bias,
+                                     __global float* restrict C, const int act, const int i0, const int panel,
+                                     const int lane)
 {
-    const int i0 = get_group_id(0) * 12;
-    const int panel = get_group_id(1);
-    const int lane = get_local_id(1);
     const int j = panel * 32 + lane;
     const int a_row = ta ? 1 : K;
     const int a_col = ta ? M : 1;
@@ -155,4 +173,64 @@ __kernel void nd_gemm_tiled_f32_wg(const int M, const int N, const int K, const 
     if (j >= N) return;
     const float bj = has_bias ? bias[j] : 0.0f;
     ND_T_ROWS(ND_W_STORE)
+}
+
+__attribute__((reqd_work_group_size(1, 32, 1)))
+__kernel void nd_gemm_tiled_f32_wg(const int M, const int N, const int K, const int ta,
+                                   __global const float* restrict A, __global const float* restrict packed,
+                                   __global const float* restrict bias, const int has_bias,
+                                   __global float* restrict C, const int act)
+{
+    nd_gemm_tile_lane(M, N, K, ta, A, packed, bias, has_bias, C, act, get_group_id(0) * 12, get_group_id(1),
+                      get_local_id(1));
+}
+
+// ---- Batched products: C[b] = act(op(A[b])·op(B[b])) for every b of the batch, in one launch ---------------
+// The batch is dimension 2 of the NDRange (the pack's dimension 1). stride_a and stride_b are the elements from
+// one matrix of A (B) to the next: M·K (K·N) for a batch of matrices, 0 for one matrix every product shares
+// (a broadcast operand). C is the batch of M×N results, contiguous. The 2-D kernels above are these with a
+// batch of one; they keep their own entry points so a plain product has exactly its old arguments.
+
+// Global size (N, M, batch).
+__kernel void nd_gemm_batched_f32(const int M, const int N, const int K, const int ta, const int tb,
+                                  __global const float* restrict A, __global const float* restrict B,
+                                  __global float* restrict C, const int act, const int stride_a, const int stride_b)
+{
+    const int batch = get_global_id(2);
+    nd_gemm_element(M, N, K, ta, tb, A + batch * stride_a, B + batch * stride_b, C, 0, C + batch * M * N, act,
+                    get_global_id(1), get_global_id(0));
+}
+
+// Global size (ceil(N/32)·K, batches of B): the panels of each matrix of B, stride_packed = ceil(N/32)·32·K apart.
+__kernel void nd_gemm_pack_b_batched_f32(const int K, const int N, const int tb,
+                                         __global const float* restrict B, __global float* restrict packed,
+                                         const int stride_b)
+{
+    const int batch = get_global_id(1);
+    const int stride_packed = (N + 31) / 32 * 32 * K;
+    nd_gemm_pack_row(K, N, tb, B + batch * stride_b, packed + batch * stride_packed, get_global_id(0));
+}
+
+// Global size (ceil(M/12), ceil(N/32), batch); stride_packed is 0 when B is broadcast (packed once).
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_tiled_batched_f32(const int M, const int N, const int K, const int ta,
+                                        __global const float* restrict A, __global const float* restrict packed,
+                                        __global float* restrict C, const int act,
+                                        const int stride_a, const int stride_packed)
+{
+    const int batch = get_global_id(2);
+    nd_gemm_tile(M, N, K, ta, A + batch * stride_a, packed + batch * stride_packed, C, 0, C + batch * M * N, act,
+                 get_global_id(0) * 12, get_global_id(1));
+}
+
+// The GPU shape of the batched tiles: global size (ceil(M/12), 32·ceil(N/32), batch), local size (1, 32, 1).
+__attribute__((reqd_work_group_size(1, 32, 1)))
+__kernel void nd_gemm_tiled_batched_f32_wg(const int M, const int N, const int K, const int ta,
+                                           __global const float* restrict A, __global const float* restrict packed,
+                                           __global float* restrict C, const int act,
+                                           const int stride_a, const int stride_packed)
+{
+    const int batch = get_group_id(2);
+    nd_gemm_tile_lane(M, N, K, ta, A + batch * stride_a, packed + batch * stride_packed, C, 0, C + batch * M * N,
+                      act, get_group_id(0) * 12, get_group_id(1), get_local_id(1));
 }

@@ -193,9 +193,8 @@ public abstract class CompiledModel : IDisposable
 
     protected Kernel Kernel(string name, params KernelArg[] args)
     {
-        // The plan names the tiled GEMM; the device's variant of it runs (LibraryKernels.TiledGemm).
-        var width = 1;
-        if (name == "nd_gemm_tiled_f32") (name, width) = LibraryKernels.TiledGemm(Device);
+        // The plan names the tiled GEMMs; the device's variant of each runs (LibraryKernels.Variant).
+        (name, var width) = LibraryKernels.Variant(name, Device);
         var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name) { GroupWidth = width };
         for (var i = 0; i < args.Length; i++)
         {
@@ -234,6 +233,22 @@ public abstract class CompiledModel : IDisposable
             Profiler.Time(Device, kernel.Name, () => kernel.Launch(global0, global1));
         }
         else kernel.Launch(global0, global1);
+        LaunchCount++;
+    }
+
+    /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>
+    protected void Launch(Kernel kernel, long global0, long global1, long global2)
+    {
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.Launch(global0, global1, global2));
+        else kernel.Launch(global0, global1, global2);
+        LaunchCount++;
+    }
+
+    /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched register-tiled GEMM).</summary>
+    protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1, long tiles2)
+    {
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1, tiles2));
+        else kernel.LaunchLocal(tiles0, tiles1, tiles2);
         LaunchCount++;
     }
 

@@ -99,6 +99,18 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 
+    /// <summary>Enqueues the kernel over a 3-D range (a batch of 2-D ranges); the driver picks the work-group size.</summary>
+    public unsafe void Launch(long global0, long global1, long global2)
+    {
+        if (global0 <= 0 || global1 <= 0 || global2 <= 0) return;
+        var global = stackalloc nuint[3];
+        global[0] = (nuint)global0;
+        global[1] = (nuint)global1;
+        global[2] = (nuint)global2;
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 3, global, null);
+        if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
+    }
+
     /// <summary>
     /// Enqueues <paramref name="groups0"/> × <paramref name="groups1"/> work-groups of 1 × <paramref name="width1"/>
     /// work-items (what the kernel's reqd_work_group_size asks: 1 × 1 for the CPU GEMM, 1 × 32 for the GPU one).
@@ -116,6 +128,28 @@ public sealed class Kernel : IDisposable
         local[0] = 1;
         local[1] = (nuint)width1;
         var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 2, global, local);
+        if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
+    }
+
+    /// <summary>
+    /// As <see cref="LaunchLocal(long, long)"/> over a batch of <paramref name="groups2"/> such ranges: work-groups
+    /// of 1 × <see cref="GroupWidth"/> × 1 (the batched tiled GEMM).
+    /// </summary>
+    public void LaunchLocal(long groups0, long groups1, long groups2) => LaunchLocal(groups0, groups1, groups2, GroupWidth);
+
+    /// <summary>As <see cref="LaunchLocal(long, long, long)"/> with an explicit work-group width.</summary>
+    public unsafe void LaunchLocal(long groups0, long groups1, long groups2, int width1)
+    {
+        if (groups0 <= 0 || groups1 <= 0 || groups2 <= 0) return;
+        var global = stackalloc nuint[3];
+        var local = stackalloc nuint[3];
+        global[0] = (nuint)groups0;
+        global[1] = (nuint)(groups1 * width1);
+        global[2] = (nuint)groups2;
+        local[0] = 1;
+        local[1] = (nuint)width1;
+        local[2] = 1;
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 3, global, local);
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 

@@ -34,11 +34,29 @@ public static class LibraryKernels
     /// work-group of 32 work-items holds one column each, reading the panel coalesced and A as a broadcast.
     /// NEURODSL_GEMM=cpu|gpu overrides the choice (the tests run the GPU shape on PoCL for correctness).
     /// </summary>
-    public static (string Kernel, int Width) TiledGemm(Device device) => TiledGemm(GemmOverride ?? device.Info.IsGpu);
+    public static (string Kernel, int Width) TiledGemm(Device device) => TiledGemm(IsGpuShape(device));
 
     /// <summary>The tiled GEMM's GPU shape (32 work-items per tile) or its CPU shape (one).</summary>
     public static (string Kernel, int Width) TiledGemm(bool gpuShape) =>
         gpuShape ? ("nd_gemm_tiled_f32_wg", 32) : ("nd_gemm_tiled_f32", 1);
+
+    /// <summary>The batched tiled GEMM's GPU or CPU shape (the same choice as <see cref="TiledGemm(bool)"/>).</summary>
+    public static (string Kernel, int Width) TiledGemmBatched(bool gpuShape) =>
+        gpuShape ? ("nd_gemm_tiled_batched_f32_wg", 32) : ("nd_gemm_tiled_batched_f32", 1);
+
+    /// <summary>
+    /// The device's variant of a kernel a plan names: the tiled GEMMs (plain and batched) take the device's shape;
+    /// every other kernel is itself, with work-groups of one.
+    /// </summary>
+    public static (string Kernel, int Width) Variant(string kernel, Device device) => kernel switch
+    {
+        "nd_gemm_tiled_f32" => TiledGemm(IsGpuShape(device)),
+        "nd_gemm_tiled_batched_f32" => TiledGemmBatched(IsGpuShape(device)),
+        _ => (kernel, 1),
+    };
+
+    /// <summary>Whether the tiled GEMMs take their GPU shape on this device (NEURODSL_GEMM may force either).</summary>
+    public static bool IsGpuShape(Device device) => GemmOverride ?? device.Info.IsGpu;
 
     private static readonly bool? GemmOverride = System.Environment.GetEnvironmentVariable("NEURODSL_GEMM") switch
     {

@@ -60,6 +60,70 @@ public static class LibraryOps
         }
     }
 
+    /// <summary>
+    /// Enqueues C[b] = op(A[b])·op(B[b]) for the <paramref name="batch"/> products of M×K by K×N matrices with the
+    /// register-tiled GEMM in one pack and one product launch. A stride of 0 (<paramref name="broadcastA"/>,
+    /// <paramref name="broadcastB"/>) gives every product the same matrix; <paramref name="packed"/> holds
+    /// <see cref="PackedSize"/> elements per packed matrix of B (one when B is broadcast).
+    /// </summary>
+    public static void GemmTiledBatched(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c,
+        DeviceBuffer packed, int batch, int m, int n, int k, bool transposeA, bool transposeB,
+        bool broadcastA = false, bool broadcastB = false, bool? gpuShape = null)
+    {
+        var pack = Get(device, "nd_gemm_pack_b_batched_f32");
+        var (variant, width) = LibraryKernels.TiledGemmBatched(gpuShape ?? LibraryKernels.IsGpuShape(device));
+        var gemm = Get(device, variant);
+        lock (pack)
+        {
+            pack.Set(0, KernelArg.Of(k));
+            pack.Set(1, KernelArg.Of(n));
+            pack.Set(2, KernelArg.Of(transposeB ? 1 : 0));
+            pack.Set(3, b);
+            pack.Set(4, packed);
+            pack.Set(5, KernelArg.Of(broadcastB ? 0 : k * n));
+            pack.Launch(PackedSize(k, n) / 32, broadcastB ? 1 : batch);
+        }
+        lock (gemm)
+        {
+            gemm.Set(0, KernelArg.Of(m));
+            gemm.Set(1, KernelArg.Of(n));
+            gemm.Set(2, KernelArg.Of(k));
+            gemm.Set(3, KernelArg.Of(transposeA ? 1 : 0));
+            gemm.Set(4, a);
+            gemm.Set(5, packed);
+            gemm.Set(6, c);
+            gemm.Set(7, KernelArg.Of(0));
+            gemm.Set(8, KernelArg.Of(broadcastA ? 0 : m * k));
+            gemm.Set(9, KernelArg.Of(broadcastB ? 0 : checked((int)PackedSize(k, n))));
+            gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32, batch, width);
+        }
+    }
+
+    /// <summary>
+    /// Enqueues C[b] = op(A[b])·op(B[b]) for a batch of small products with the simple kernel (broadcasts as in
+    /// <see cref="GemmTiledBatched"/>).
+    /// </summary>
+    public static void GemmBatched(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int batch,
+        int m, int n, int k, bool transposeA, bool transposeB, bool broadcastA = false, bool broadcastB = false)
+    {
+        var kernel = Get(device, "nd_gemm_batched_f32");
+        lock (kernel)
+        {
+            kernel.Set(0, KernelArg.Of(m));
+            kernel.Set(1, KernelArg.Of(n));
+            kernel.Set(2, KernelArg.Of(k));
+            kernel.Set(3, KernelArg.Of(transposeA ? 1 : 0));
+            kernel.Set(4, KernelArg.Of(transposeB ? 1 : 0));
+            kernel.Set(5, a);
+            kernel.Set(6, b);
+            kernel.Set(7, c);
+            kernel.Set(8, KernelArg.Of(0));
+            kernel.Set(9, KernelArg.Of(broadcastA ? 0 : m * k));
+            kernel.Set(10, KernelArg.Of(broadcastB ? 0 : k * n));
+            kernel.Launch(n, m, batch);
+        }
+    }
+
     /// <summary>Enqueues C[M,N] = op(A)·op(B) (+ bias) with the library GEMM.</summary>
     public static void Gemm(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
         bool transposeA, bool transposeB, DeviceBuffer? bias = null)

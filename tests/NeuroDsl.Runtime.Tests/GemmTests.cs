@@ -4,7 +4,10 @@ using Xunit;
 
 namespace NeuroDsl.Runtime.Tests;
 
-/// <summary>The library GEMM in all four transpose combinations, with and without bias, against a float64 product.</summary>
+/// <summary>
+/// The library GEMM in all four transpose combinations, with and without bias, and batched with either operand
+/// broadcast, against a float64 product.
+/// </summary>
 public sealed class GemmTests
 {
     [Theory]
@@ -29,6 +32,58 @@ public sealed class GemmTests
     [InlineData(true, false, false)]
     [InlineData(true, true, true)]
     public void TiledGemm_GpuShape_MatchesReference_OnEdgeShapes(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: true, gpuShape: true);
+
+    // Batched products in one launch: every transpose, each operand broadcast (stride 0), on every kernel shape.
+    [Theory]
+    [InlineData(false, false, false, false)]
+    [InlineData(true, false, false, false)]
+    [InlineData(false, true, false, false)]
+    [InlineData(true, true, true, false)]
+    [InlineData(false, true, false, true)]
+    [InlineData(true, false, true, false)]
+    public void BatchedGemm_MatchesReference(bool ta, bool tb, bool broadcastA, bool broadcastB)
+    {
+        CheckBatched(ta, tb, broadcastA, broadcastB, tiled: false);
+        CheckBatched(ta, tb, broadcastA, broadcastB, tiled: true);
+        CheckBatched(ta, tb, broadcastA, broadcastB, tiled: true, gpuShape: true);
+    }
+
+    private static void CheckBatched(bool ta, bool tb, bool broadcastA, bool broadcastB, bool tiled, bool gpuShape = false)
+    {
+        var device = TestDevice.Instance;
+        var rng = new Random(7);
+        foreach (var (batch, m, n, k) in new[] { (1, 1, 1, 1), (3, 5, 7, 3), (4, 33, 17, 65), (2, 25, 70, 31) })
+        {
+            var (ba, bb) = (broadcastA ? 1 : batch, broadcastB ? 1 : batch);
+            var a = Enumerable.Range(0, ba * m * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var b = Enumerable.Range(0, bb * k * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            using var da = DeviceBuffer.Allocate(device, a.Length);
+            using var db = DeviceBuffer.Allocate(device, b.Length);
+            using var dc = DeviceBuffer.Allocate(device, batch * m * n);
+            using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(k, n) * bb);
+            da.Write<float>(a);
+            db.Write<float>(b);
+            if (tiled)
+                LibraryOps.GemmTiledBatched(device, da, db, dc, packed, batch, m, n, k, ta, tb, broadcastA, broadcastB,
+                    gpuShape: gpuShape);
+            else LibraryOps.GemmBatched(device, da, db, dc, batch, m, n, k, ta, tb, broadcastA, broadcastB);
+            var c = dc.ReadFloats();
+            for (var q = 0; q < batch; q++)
+            {
+                var (oa, ob) = (broadcastA ? 0 : q * m * k, broadcastB ? 0 : q * k * n);
+                for (var i = 0; i < m; i++)
+                    for (var j = 0; j < n; j++)
+                    {
+                        double sum = 0;
+                        for (var p = 0; p < k; p++)
+                            sum += (double)(ta ? a[oa + p * m + i] : a[oa + i * k + p]) * (tb ? b[ob + j * k + p] : b[ob + p * n + j]);
+                        var got = c[q * m * n + i * n + j];
+                        Assert.True(Math.Abs(sum - got) <= 1e-4 + 1e-4 * Math.Abs(sum),
+                            $"C[{q},{i},{j}] {batch}x{m}x{n}x{k} tiled={tiled} gpu={gpuShape}: {got} vs {sum}");
+                    }
+            }
+        }
+    }
 
     private static void Check(bool ta, bool tb, bool bias, bool tiled, bool gpuShape = false)
     {

@@ -12,8 +12,9 @@ using static NeuroDsl.Compiler.Semantics.SurfaceTable;
 namespace NeuroDsl.Compiler.Ops;
 
 /// <summary>
-/// Matrix products on the library GEMM (kernels/gemm.cl): <c>matmul</c> with either operand transposed, and
-/// <c>linear</c> (y = x·Wᵀ + b over the last axis of x), the <c>dense</c> layer's op.
+/// Matrix products on the library GEMM (kernels/gemm.cl): <c>matmul</c> with either operand transposed (a batch of
+/// them is <see cref="BatchedMatMul"/>), and <c>linear</c> (y = x·Wᵀ + b over the last axis of x), the <c>dense</c>
+/// layer's op.
 /// </summary>
 public sealed class MatMul : OpFamily
 {
@@ -85,25 +86,43 @@ public sealed class MatMul : OpFamily
     /// </summary>
     public static NodeLaunch Launch(Node node, Node[] inputs, Node? activation)
     {
-        // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C, act): C[M,N] = act(op(A)·op(B) (+ bias)).
         var output = activation?.Id ?? node.Id;
         var act = (Dim)(activation?.Def is ElementwiseOp { GemmEpilogue: var code } ? code : 0);
-        var a = inputs[0];
-        var b = inputs[1];
-        var (m, k, n, ta, tb) = Sizes(node, a.Shape, b.Shape);
-        var hasBias = inputs.Length > 2;
-        // Small products (XOR, the perceptron) stay on the simple kernel; real layers use the register-tiled
-        // GEMM over B packed into 32-column panels by a launch before it.
+        if (node.Def == BatchedMatMul.Product) return BatchedMatMul.Launch(node, inputs, output, act);
+        var (m, k, n, ta, tb) = Sizes(node, inputs[0].Shape, inputs[1].Shape);
+        return Gemm(m, k, n, ta, tb, inputs[0], inputs[1], inputs.Length > 2 ? inputs[2] : null, output, act);
+    }
+
+    /// <summary>
+    /// Whether a product of these sizes runs on the register-tiled GEMM. Small products (XOR, the perceptron) stay
+    /// on the simple kernel; real layers use the tiled one over B packed into 32-column panels by a launch before it.
+    /// </summary>
+    internal static bool Tiles(Dim m, Dim k, Dim n)
+    {
         static long Estimate(Dim d) => d.PerExample * (d.IsConstant ? 1 : 32); // a symbol counts as a batch of 32
-        if (!n.IsConstant || Estimate(m) * Estimate(n) * Estimate(k) < 32768)
+        return n.IsConstant && Estimate(m) * Estimate(n) * Estimate(k) >= 32768;
+    }
+
+    /// <summary>The launches of C[m, n] = act(op(A)·op(B) (+ bias)) into buffer <paramref name="output"/>.</summary>
+    internal static NodeLaunch Gemm(Dim m, Dim k, Dim n, bool ta, bool tb, Node a, Node b, Node? bias, int output,
+        Dim act)
+    {
+        // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C, act): C[M,N] = act(op(A)·op(B) (+ bias)).
+        var hasBias = bias is not null;
+        if (!Tiles(m, k, n))
         {
-            var args = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, hasBias ? inputs[2].Id : output, (Dim)(hasBias ? 1 : 0), output, act };
+            var args = new List<object>
+            {
+                m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output,
+                act,
+            };
             return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
         }
         var panels = (Dim)((n.Coef + 31) / 32 * 32) * k;
         // One work-item per 32-value row of a panel.
         var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
-        var tiled = new List<object> { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", hasBias ? inputs[2].Id : output, (Dim)(hasBias ? 1 : 0), output, act };
+        var tiled = new List<object>
+            { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output, act };
         return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 });
     }
 
@@ -139,22 +158,41 @@ public sealed class MatMul : OpFamily
         // dense(x, units, bias: true, init: glorot_uniform, bias_init: zeros): y = x·Wᵀ + b over the last axis.
         table.Def("dense", LayerCategory.Weighted, Dense, T("x"), P("units", ArgKind.Int), P("bias", ArgKind.Bool, True),
             P("init", ArgKind.Init, GlorotUniform), P("bias_init", ArgKind.Init, Zeros), P("trainable", ArgKind.Bool, True));
-        table.Def("matmul", c => c.Binder.MatMul(c.Tensor("a"), c.Tensor("b"), c.Span), T("a"), T("b"));
+        // matmul(a, b, transpose_a: false, transpose_b: false): op(a) @ op(b), op swapping the last two axes; `a @ b`
+        // is matmul(a, b). Rank 2 is the plain product; rank 3 or more a batch of them (BatchedMatMul).
+        table.Def("matmul",
+            c => Bind(c.Binder, c.Tensor("a"), c.Tensor("b"), c.Bool("transpose_a"), c.Bool("transpose_b"), c.Span),
+            T("a"), T("b"), P("transpose_a", ArgKind.Bool, False), P("transpose_b", ArgKind.Bool, False));
     }
 
-    /// <summary>The <c>@</c> operator and <c>matmul(a, b)</c>: [M, K] @ [K, N].</summary>
-    internal static Value Bind(Binder binder, Node a, Node b, SourceSpan span)
+    /// <summary>The <c>@</c> operator and <c>matmul(a, b)</c>: [M, K] @ [K, N], or a batch of them.</summary>
+    internal static Value Bind(Binder binder, Node a, Node b, SourceSpan span) =>
+        Bind(binder, a, b, false, false, span);
+
+    /// <summary><c>matmul(a, b, transpose_a:, transpose_b:)</c>: op(a)[M, K] @ op(b)[K, N], or a batch.</summary>
+    internal static Value Bind(Binder binder, Node a, Node b, bool ta, bool tb, SourceSpan span)
     {
         binder.RequireFloat("matmul", span, a, b);
-        if (a.Shape.Rank != 2 || b.Shape.Rank != 2)
-            binder.Fail(Codes.RankMismatch, span, $"matmul takes [M, K] @ [K, N]; got {a.Shape} @ {b.Shape}", "matmul", 2);
-        if (a.Shape[1] != b.Shape[0])
-            binder.Fail(Codes.ShapeMismatch, span, $"matmul takes [M, K] @ [K, N]; got {a.Shape} @ {b.Shape} ({a.Shape[1]} ≠ {b.Shape[0]})", "matmul");
-        var attrs = new Dictionary<string, object> { ["ta"] = false, ["tb"] = false };
-        var node = binder.AddOp(Product, new[] { a.Id, b.Id }, new Shape(new[] { a.Shape[0], b.Shape[1] }), DType.F32, attrs, span, "matmul");
-        if (a.Shape[1].IsConstant && b.Shape[1].IsConstant) node.Macs = a.Shape[0].PerExample * a.Shape[1].Coef * b.Shape[1].Coef;
+        if (a.Shape.Rank < 2 || b.Shape.Rank < 2)
+            binder.Fail(Codes.RankMismatch, span,
+                $"matmul takes [M, K] @ [K, N] or batches [..., M, K] @ [..., K, N]; got {a.Shape} @ {b.Shape}",
+                "matmul", "2 or more");
+        if (a.Shape.Rank > 2 || b.Shape.Rank > 2) return BatchedMatMul.Bind(binder, a, b, ta, tb, span);
+        var (m, ka) = ta ? (a.Shape[1], a.Shape[0]) : (a.Shape[0], a.Shape[1]);
+        var (kb, n) = tb ? (b.Shape[1], b.Shape[0]) : (b.Shape[0], b.Shape[1]);
+        if (ka != kb)
+            binder.Fail(Codes.ShapeMismatch, span,
+                $"matmul takes [M, K] @ [K, N]; got {Written(a.Shape, ta)} @ {Written(b.Shape, tb)} ({ka} ≠ {kb})",
+                "matmul");
+        var attrs = new Dictionary<string, object> { ["ta"] = ta, ["tb"] = tb };
+        var node = binder.AddOp(Product, new[] { a.Id, b.Id }, new Shape(new[] { m, n }), DType.F32, attrs, span,
+            "matmul");
+        if (ka.IsConstant && n.IsConstant) node.Macs = m.PerExample * ka.Coef * n.Coef;
         return new TensorValue(node);
     }
+
+    /// <summary>An operand's shape as a note shows it: with ᵀ when matmul transposes it.</summary>
+    internal static string Written(Shape shape, bool transposed) => shape + (transposed ? "ᵀ" : "");
 
     private static Value Dense(OpCall c)
     {
