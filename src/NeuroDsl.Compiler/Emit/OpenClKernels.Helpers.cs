@@ -19,7 +19,10 @@ public static partial class OpenClKernels
         if ({cond}) {target};
 ";
 
-    /// <summary>outer × axis × inner decomposition of a shape around one axis.</summary>
-    internal static (Dim Outer, long Axis, long Inner) Around(Shape s, int axis) =>
-        (s.Dims.Take(axis).Aggregate((Dim)1, (a, b) => a * b), s[axis].Coef, s.Dims.Skip(axis + 1).Aggregate(1L, (a, b) => a * b.Coef));
+    /// <summary>
+    /// outer × axis × inner decomposition of a shape around one (constant) axis; the outer and inner parts may hold a
+    /// size symbol (N moved behind the axis by a permute), so they stay <see cref="Dim"/>s and render as macros.
+    /// </summary>
+    internal static (Dim Outer, long Axis, Dim Inner) Around(Shape s, int axis) =>
+        (s.Dims.Take(axis).Aggregate((Dim)1, (a, b) => a * b), s[axis].Coef, s.Dims.Skip(axis + 1).Aggregate((Dim)1, (a, b) => a * b));
 }

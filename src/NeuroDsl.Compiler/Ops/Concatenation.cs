@@ -69,14 +69,14 @@ public sealed class Concatenation : OpFamily
             sb.Append($"__kernel void {name}(")
                 .Append(string.Join(", ", inputs.Select((_, k) => $"__global const float* restrict in{k}")))
                 .AppendLine(", __global float* restrict out)\n{");
-            sb.Append($"    const int i = get_global_id(0);\n    const int inner = i % {I(inner)};\n    const int a = (i / {I(inner)}) % {I(total)};\n    const int outer = i / {I(inner * total)};\n");
+            sb.Append($"    const int i = get_global_id(0);\n    const int inner = i % {inner.ToC()};\n    const int a = (i / {inner.ToC()}) % {I(total)};\n    const int outer = i / {(inner * total).ToC()};\n");
             var offset = 0L;
             for (var k = 0; k < inputs.Length; k++)
             {
                 var size = inputs[k].Shape[axis].Coef;
                 var cond = k == inputs.Length - 1 ? "" : $"if (a < {I(offset + size)}) ";
                 sb.Append(k == 0 ? "    " : "    else ").Append(cond)
-                    .Append($"out[i] = in{k}[(outer * {I(size)} + a - {I(offset)}) * {I(inner)} + inner];\n");
+                    .Append($"out[i] = in{k}[(outer * {I(size)} + a - {I(offset)}) * {inner.ToC()} + inner];\n");
                 offset += size;
             }
             sb.AppendLine("}");
@@ -114,10 +114,10 @@ public sealed class Concatenation : OpFamily
             var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int inner = i % {I(inner)};
-    const int a = (i / {I(inner)}) % {I(length)};
-    const int outer = i / {I(inner * length)};
-    out[i] = in0[(outer * {I(total)} + {I(start)} + a) * {I(inner)} + inner];
+    const int inner = i % {inner.ToC()};
+    const int a = (i / {inner.ToC()}) % {I(length)};
+    const int outer = i / {(inner * length).ToC()};
+    out[i] = in0[(outer * {I(total)} + {I(start)} + a) * {inner.ToC()} + inner];
 }}
 ";
             return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
@@ -135,7 +135,7 @@ public sealed class Concatenation : OpFamily
         var first = xs[0].Shape;
         if (axis < 0) axis += first.Rank;
         if (axis < 0 || axis >= first.Rank)
-            c.Fail(Codes.BadValue, null, $"Concatenate along an axis of 0..{first.Rank - 1}");
+            c.FailAt("axis", Codes.BadValue, null, $"Concatenate along an axis of {-first.Rank}..{first.Rank - 1}");
         var sum = 0L;
         foreach (var x in xs)
         {

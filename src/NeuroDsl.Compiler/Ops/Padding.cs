@@ -158,10 +158,10 @@ public sealed class Padding : OpFamily
             var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
 {{
     const int i = get_global_id(0);
-    const int inner = i % {I(inner)};
-    const int a = (i / {I(inner)}) % {I(total)} - {I(before)};
-    const int outer = i / {I(inner * total)};
-    out[i] = (a >= 0 && a < {I(length)}) ? in0[(outer * {I(length)} + a) * {I(inner)} + inner] : 0.0f;
+    const int inner = i % {inner.ToC()};
+    const int a = (i / {inner.ToC()}) % {I(total)} - {I(before)};
+    const int outer = i / {(inner * total).ToC()};
+    out[i] = (a >= 0 && a < {I(length)}) ? in0[(outer * {I(length)} + a) * {inner.ToC()} + inner] : 0.0f;
 }}
 ";
             return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
