@@ -102,14 +102,15 @@ public sealed class Reductions : OpFamily
                     foreach (var off in offsets) s += x[b + off];
                     return s / count;
                 }
-                // The first extreme in row-major order: a later equal value does not replace it.
+                // The first extreme in row-major order: a later equal value does not replace it. NaN propagates, as
+                // in PyTorch: the first NaN is the extreme (and takes the gradient).
                 int First(bool max)
                 {
                     var (m, pos) = (max ? double.NegativeInfinity : double.PositiveInfinity, 0);
                     for (var k = 0; k < offsets.Length; k++)
                     {
                         var v = x[b + offsets[k]];
-                        if (max ? v > m : v < m) (m, pos) = (v, k);
+                        if (!double.IsNaN(m) && (double.IsNaN(v) || (max ? v > m : v < m))) (m, pos) = (v, k);
                     }
                     return pos;
                 }
@@ -238,11 +239,11 @@ public sealed class Reductions : OpFamily
         var dy = inputs[dyInput].Kind == NodeKind.Const
             ? OpenClKernels.Lit(inputs[dyInput].ConstValue)
             : $"in{dyInput}[i]";
-        // The first extreme in row-major order: only a strictly better value replaces it.
+        // The first extreme in row-major order: only a strictly better value replaces it; the first NaN wins and stays.
         void First(string compare, string start, string keep = "", params string[] after)
         {
             sb.AppendLine($"    float m = {start};");
-            var test = $"if (v {compare} m) {{ m = v;{keep} }}";
+            var test = $"if (!isnan(m) && (isnan(v) || v {compare} m)) {{ m = v;{keep} }}";
             Loop(new[] { "const float v = in0[at];", test }.Concat(after).ToArray());
         }
         switch (op.Mode)
