@@ -52,7 +52,9 @@ public static class NeuroCompiler
         }
         catch (Exception e)
         {
-            // The compiler must never crash its host (the IDE, the build, the CLI): report and stop.
+            // The compiler must never crash its host (the IDE, the build, the CLI): report and stop. A failed static
+            // initializer (the op registry) is reported by its cause, not as "a type initializer threw".
+            if (e is TypeInitializationException { InnerException: { } inner }) e = inner;
             diagnostics.Error(Codes.Internal, SourceSpan.None(file), e.GetType().Name + " at " + FirstFrame(e), e.Message);
             return Fail(diagnostics);
         }

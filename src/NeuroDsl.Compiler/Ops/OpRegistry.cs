@@ -16,7 +16,17 @@ public static class OpRegistry
 
     static OpRegistry()
     {
-        var families = typeof(OpFamily).Assembly.GetTypes()
+        // Every family of this assembly; a type the runtime cannot load is skipped rather than failing them all.
+        System.Type[] types;
+        try
+        {
+            types = typeof(OpFamily).Assembly.GetTypes();
+        }
+        catch (System.Reflection.ReflectionTypeLoadException e)
+        {
+            types = e.Types.Where(t => t is not null).ToArray()!;
+        }
+        var families = types
             .Where(t => !t.IsAbstract && typeof(OpFamily).IsAssignableFrom(t))
             .OrderBy(t => t.FullName, StringComparer.Ordinal)
             .Select(t => (OpFamily)Activator.CreateInstance(t)!)

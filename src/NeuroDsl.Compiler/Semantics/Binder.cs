@@ -258,6 +258,7 @@ public sealed partial class Binder
         if (e.Dims is not null)
         {
             var value = scope.Lookup(e.Subject.Text) ?? Fail<Value>(Codes.UnknownName, e.Subject.Span, null, e.Subject.Text);
+            if (value is ErrorValue) return; // its definition failed and was reported there
             var node = RequireTensor(value, e.Subject.Text, e.Subject.Span);
             var expected = new Shape(e.Dims.Select(d => EvalDim(d, scope)).ToArray());
             if (!expected.Equals(node.Shape))

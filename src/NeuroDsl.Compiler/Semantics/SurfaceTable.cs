@@ -17,11 +17,11 @@ public sealed class SurfaceTable
     public static readonly Value Zeros = new InitValue(new InitSpec("zeros"));
 
     /// <summary>Adds a surface op; two families offering one name is a mistake found when the table is built.</summary>
-    public void Def(string name, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
+    internal void Def(string name, Func<OpCall, Value> apply, params ParamSpec[] ps) =>
         Def(name, LayerCategory.Other, apply, ps);
 
     /// <summary>Adds a surface op that makes a layer of the given kind (the diagram colours it by kind).</summary>
-    public void Def(string name, LayerCategory category, Func<OpCall, Value> apply, params ParamSpec[] ps)
+    internal void Def(string name, LayerCategory category, Func<OpCall, Value> apply, params ParamSpec[] ps)
     {
         if (_table.ContainsKey(name)) throw new InvalidOperationException($"two surface ops named '{name}'");
         _table.Add(name, new Builtin(name, ps, apply, category));

@@ -12,21 +12,23 @@ namespace NeuroDsl.Runtime.OpenCl;
 /// </summary>
 internal static unsafe class Cl
 {
-    private static readonly Lazy<CL> Lazy = new(CL.GetApi);
+    private static CL? _api;
 
-    /// <summary>The binding; throws <see cref="DllNotFoundException"/> when no OpenCL loader is installed.</summary>
-    private static CL Api
+    /// <summary>
+    /// The binding, loaded on first use (after that a field read: the launch path pays nothing for the check); throws
+    /// <see cref="DllNotFoundException"/> when no OpenCL loader is installed.
+    /// </summary>
+    private static CL Api => _api ?? Load();
+
+    private static CL Load()
     {
-        get
+        try
         {
-            try
-            {
-                return Lazy.Value;
-            }
-            catch (Exception e) when (e is not DllNotFoundException)
-            {
-                throw new DllNotFoundException("libOpenCL.so.1 could not be loaded: " + e.Message, e);
-            }
+            return _api = CL.GetApi();
+        }
+        catch (Exception e) when (e is not DllNotFoundException)
+        {
+            throw new DllNotFoundException("The OpenCL loader (libOpenCL.so.1) could not be loaded: " + e.Message, e);
         }
     }
 
