@@ -20,8 +20,5 @@ public sealed class SourceLines
     /// <summary>Line <paramref name="line"/> (1-based), trimmed; empty when out of range.</summary>
     public string this[int line] => Has(line) ? _lines[line - 1].Trim() : "";
 
-    /// <summary>The comment a launch carries: <c>file:line  text</c>.</summary>
-    public string Quote(int line) => $"{File}:{line}  {this[line]}";
-
     public static readonly SourceLines Empty = new("", "");
 }

@@ -1,6 +1,9 @@
 namespace NeuroDsl.Compiler.Ir;
 
-/// <summary>How a primitive is computed: decides its kernel template and its reference evaluation.</summary>
+/// <summary>
+/// The class of an op (<see cref="Ops.OpDef.Kind"/>): what the passes that treat ops alike need — fusion (elementwise
+/// chains, GEMM epilogues), the planner (views share a buffer; leaves get no launch) and the loss check.
+/// </summary>
 public enum PrimKind
 {
     Leaf,

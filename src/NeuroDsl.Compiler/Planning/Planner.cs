@@ -112,7 +112,7 @@ public static partial class Planner
             var slot = plan.Params.First(s => s.Name == p.Name);
             var dst = AddBuffer(plan, "grad." + p.Name, p.Shape.Numel, DType.F32, StorageKind.Grad, slot.Offset);
             var src = graph[g];
-            var name = "nd_copy_grad" + plan.Params.IndexOf(slot);
+            var name = "nd_copy_grad_" + Identifier(p.Name);
             if (src.Kind == NodeKind.Const)
             {
                 plan.Kernels.Add(new KernelSource(name, "", $"__kernel void {name}(__global float* restrict out)\n{{\n    out[get_global_id(0)] = {OpenClKernels.Lit(src.ConstValue)};\n}}\n"));
