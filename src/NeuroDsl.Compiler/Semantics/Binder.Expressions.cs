@@ -60,6 +60,10 @@ public sealed partial class Binder
         if (value is not null) return value;
         if (_blocks.TryGetValue(name.Text, out var block)) return new CallableValue(name.Text, block, null);
         if (Builtins.TryGet(name.Text, out var op)) return new CallableValue(name.Text, null, op);
+        // A size symbol (N, T) is fixed only when the model is instantiated: it has no value to compute with here.
+        if (_symbols.Contains(name.Text))
+            return Fail<Value>(Codes.NotConstant, name.Span,
+                $"{name.Text} is a size symbol, fixed when the model is instantiated; give a number here", name.Text);
         return Fail<Value>(Codes.UnknownName, name.Span, NearestName(name.Text, scope), name.Text);
     }
 
