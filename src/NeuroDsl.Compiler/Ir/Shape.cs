@@ -42,6 +42,32 @@ public sealed class Shape : IEquatable<Shape>
     public override int GetHashCode() => Dims.Aggregate(17, (h, d) => h * 31 + d.GetHashCode());
 
     public override string ToString() => "[" + string.Join(", ", Dims) + "]";
+
+    /// <summary>Row-major strides in elements (a size symbol stays symbolic).</summary>
+    public Dim[] Strides()
+    {
+        var strides = new Dim[Rank];
+        Dim s = 1;
+        for (var d = Rank - 1; d >= 0; d--)
+        {
+            strides[d] = s;
+            s = s * this[d];
+        }
+        return strides;
+    }
+
+    /// <summary>Row-major strides of an evaluated shape (the float64 reference's).</summary>
+    public static long[] Strides(long[] shape)
+    {
+        var strides = new long[shape.Length];
+        var s = 1L;
+        for (var d = shape.Length - 1; d >= 0; d--)
+        {
+            strides[d] = s;
+            s *= shape[d];
+        }
+        return strides;
+    }
 }
 
 public enum DType

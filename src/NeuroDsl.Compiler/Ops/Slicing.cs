@@ -55,35 +55,12 @@ public sealed partial class Slicing : OpFamily
         table.Def("flip", BindFlip, T("x"), P("axis", ArgKind.Ints));
     }
 
-    /// <summary>Row-major strides of a shape, in elements.</summary>
-    private static Dim[] Strides(Shape shape)
-    {
-        var strides = new Dim[shape.Rank];
-        Dim s = 1;
-        for (var d = shape.Rank - 1; d >= 0; d--)
-        {
-            strides[d] = s;
-            s = s * shape[d];
-        }
-        return strides;
-    }
 
-    private static long[] Strides(long[] shape)
-    {
-        var strides = new long[shape.Length];
-        var s = 1L;
-        for (var d = shape.Length - 1; d >= 0; d--)
-        {
-            strides[d] = s;
-            s *= shape[d];
-        }
-        return strides;
-    }
 
     /// <summary>For each element of the slice (shape <paramref name="counts"/>), the flat index it reads in x.</summary>
     private static IEnumerable<(long Slice, long Source)> Positions(long[] xShape, long[] counts, long[] begin, long[] step)
     {
-        var xStrides = Strides(xShape);
+        var xStrides = Shape.Strides(xShape);
         var total = ReferenceInterpreter.Numel(counts);
         for (long o = 0; o < total; o++)
         {
@@ -137,7 +114,7 @@ public sealed partial class Slicing : OpFamily
     {
         var (node, x) = (call.Node, call.Inputs[0]);
         var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
-        var strides = Strides(x.Shape);
+        var strides = x.Shape.Strides();
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
         var terms = Enumerable.Range(0, x.Shape.Rank).Where(d => begin[d] != 0).Select(d => ((Dim)begin[d] * strides[d]).ToC())
             .Concat(used.Select(d => Term($"c{d}", (Dim)step[d] * strides[d]))).ToList();
@@ -155,7 +132,7 @@ public sealed partial class Slicing : OpFamily
     {
         var (node, dy) = (call.Node, call.Inputs[0]);
         var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
-        var strides = Strides(dy.Shape);
+        var strides = dy.Shape.Strides();
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
         var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
         sb.Append($"__kernel void {call.Name}(__global const float* restrict in0, __global float* restrict out)\n{{\n");
@@ -227,7 +204,7 @@ public sealed partial class Slicing : OpFamily
         {
             var shape = call.OutShape;
             var axes = call.Node.AttrInts("axes");
-            var strides = Strides(shape);
+            var strides = Shape.Strides(shape);
             var x = call.Inputs[0];
             var y = new double[x.Length];
             for (long i = 0; i < y.Length; i++)
@@ -248,7 +225,7 @@ public sealed partial class Slicing : OpFamily
         {
             var (node, x) = (call.Node, call.Inputs[0]);
             var axes = node.AttrInts("axes").Select(a => (int)a).Where(d => node.Shape[d] != (Dim)1).ToList();
-            var strides = Strides(node.Shape);
+            var strides = node.Shape.Strides();
             var type = OpenClKernels.CType(x);
             var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
             sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");

@@ -32,7 +32,7 @@ public sealed class Transposing : OpFamily
             var perm = call.Node.AttrInts("perm");
             var inShape = call.InputShapes[0];
             var outShape = call.OutShape;
-            var inStrides = Strides(inShape);
+            var inStrides = Shape.Strides(inShape);
             var x = call.Inputs[0];
             var y = new double[call.Numel];
             var coords = new long[outShape.Length];
@@ -59,7 +59,7 @@ public sealed class Transposing : OpFamily
             var (ps, args) = OpenClKernels.Signature(node, call.Inputs, output: false);
             ps += $", __global {OpenClKernels.CType(node)}* restrict out";
             args.Add(node.Id);
-            var inStrides = Strides(input.Shape);
+            var inStrides = input.Shape.Strides();
             var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
             var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
             sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
@@ -84,29 +84,7 @@ public sealed class Transposing : OpFamily
         return inverse;
     }
 
-    private static long[] Strides(long[] shape)
-    {
-        var strides = new long[shape.Length];
-        long s = 1;
-        for (var d = shape.Length - 1; d >= 0; d--)
-        {
-            strides[d] = s;
-            s *= shape[d];
-        }
-        return strides;
-    }
 
-    private static Dim[] Strides(Shape shape)
-    {
-        var strides = new Dim[shape.Rank];
-        Dim s = 1;
-        for (var d = shape.Rank - 1; d >= 0; d--)
-        {
-            strides[d] = s;
-            s = s * shape[d];
-        }
-        return strides;
-    }
 
     public override void Surface(SurfaceTable table)
     {
