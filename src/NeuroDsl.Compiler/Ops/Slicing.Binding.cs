@@ -138,18 +138,12 @@ public sealed partial class Slicing
             : ((ListValue)c.Args["axis"]).Items.Select(i => (long)((NumberValue)i).Number).ToArray();
         var axes = requested.Select(a => (long)Axis(c, x, a)).ToArray();
         if (axes.Length == 0 || axes.Distinct().Count() != axes.Length)
-            c.Fail(Codes.BadValue, null, $"Flip each axis once, not [{string.Join(", ", requested)}]");
+            c.FailAt("axis", Codes.BadValue, null, $"Flip each axis once, not [{string.Join(", ", requested)}]");
         System.Array.Sort(axes);
         return new TensorValue(c.Binder.AddOp(Flip, new[] { x.Id }, x.Shape, x.DType,
             new Dictionary<string, object> { ["axes"] = axes }, c.Span, "flip"));
     }
 
-    /// <summary>An axis from −rank to rank − 1, as a non-negative axis.</summary>
-    private static int Axis(OpCall c, Node x, long axis)
-    {
-        var rank = x.Shape.Rank;
-        if (axis < -rank || axis >= rank)
-            c.Fail(Codes.BadValue, $"the tensor has shape {x.Shape}", $"Use an axis from {-rank} to {rank - 1}, not {axis}");
-        return (int)(axis < 0 ? axis + rank : axis);
-    }
+    /// <summary>An axis from −rank to rank − 1, as a non-negative axis; a bad one is reported at the argument.</summary>
+    private static int Axis(OpCall c, Node x, long axis) => Axes.One(c, "axis", axis, x.Shape);
 }
