@@ -22,38 +22,17 @@ public sealed class BatchNorm : OpFamily
     /// <summary>
     /// (x, running_mean, running_var) → [mean; 1/sqrt(var + eps)]; in training it updates the running statistics.
     /// </summary>
-    public static readonly OpDef Stats = new BatchNormOp("bn_stats", 3, StatsReference, StatsKernel);
+    public static readonly OpDef Stats = new FunctionOp("bn_stats", 3, StatsReference, StatsKernel);
 
     /// <summary>(x, stats, dy) → [Σ dy·x̂; Σ dy] per channel: the gradients of γ and β, the sums dx needs.</summary>
     public static readonly OpDef GradParams =
-        new BatchNormOp("bn_grad_params", 3, GradParamsReference, GradParamsKernel);
+        new FunctionOp("bn_grad_params", 3, GradParamsReference, GradParamsKernel);
 
     /// <summary>(x, stats, γ, dy, sums) → dx, through the batch statistics in training.</summary>
-    public static readonly OpDef GradInput = new BatchNormOp("bn_grad_input", 5, GradInputReference, GradInputKernel);
+    public static readonly OpDef GradInput = new FunctionOp("bn_grad_input", 5, GradInputReference, GradInputKernel);
 
     /// <summary>(x, stats, γ, β) → x̂·γ + β with x̂ = (x − mean)/σ.</summary>
-    public static readonly OpDef Apply = new BatchNormOp("bn_apply", 4, ApplyReference, ApplyKernel, ApplyRule);
-
-    private sealed class BatchNormOp : OpDef
-    {
-        private readonly Func<RefCall, double[]> _reference;
-        private readonly Func<KernelCall, NodeLaunch> _lower;
-        private readonly GradientRule? _gradient;
-
-        public BatchNormOp(string name, int arity, Func<RefCall, double[]> reference,
-            Func<KernelCall, NodeLaunch> lower, GradientRule? gradient = null) : base(name, PrimKind.Custom, arity)
-        {
-            _reference = reference;
-            _lower = lower;
-            _gradient = gradient;
-        }
-
-        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
-
-        public override double[] Reference(RefCall call) => _reference(call);
-
-        public override NodeLaunch Lower(KernelCall call) => _lower(call);
-    }
+    public static readonly OpDef Apply = new FunctionOp("bn_apply", 4, ApplyReference, ApplyKernel, ApplyRule);
 
     public override void Surface(SurfaceTable table) =>
         table.Def("batchnorm", LayerCategory.Normalization, Bind, T("x"),

@@ -18,26 +18,13 @@ namespace NeuroDsl.Compiler.Ops;
 public sealed class InstanceNorm : OpFamily
 {
     /// <summary>(x, dy) → dx, through each plane's mean and variance.</summary>
-    public static readonly OpDef Grad = new InstanceNormOp("instance_norm_grad", 2, null);
+    public static readonly OpDef Grad = new FunctionOp("instance_norm_grad", 2,
+        call => Normalize(call.Node, call.Inputs[0], call.Inputs[1], call.InputShapes[0]), Kernel);
 
     /// <summary>x [N, C, H, W] → x̂, each (example, channel) plane normalized.</summary>
-    public static readonly OpDef Forward = new InstanceNormOp("instance_norm", 1,
+    public static readonly OpDef Forward = new FunctionOp("instance_norm", 1,
+        call => Normalize(call.Node, call.Inputs[0], null, call.InputShapes[0]), Kernel,
         (g, n, dy) => new Node?[] { g.Op(Grad, n.Shape, n.Attrs, n, g.In(n, 0), dy) });
-
-    private sealed class InstanceNormOp : OpDef
-    {
-        private readonly GradientRule? _gradient;
-
-        public InstanceNormOp(string name, int arity, GradientRule? gradient) : base(name, PrimKind.Custom, arity) =>
-            _gradient = gradient;
-
-        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
-
-        public override double[] Reference(RefCall call) =>
-            Normalize(call.Node, call.Inputs[0], call.Node.Def == Grad ? call.Inputs[1] : null, call.InputShapes[0]);
-
-        public override NodeLaunch Lower(KernelCall call) => Kernel(call);
-    }
 
     public override void Surface(SurfaceTable table) =>
         table.Def("instance_norm", LayerCategory.Normalization, Bind, T("x"), P("eps", ArgKind.Number, Number(1e-5)),

@@ -18,26 +18,13 @@ namespace NeuroDsl.Compiler.Ops;
 public sealed class Lrn : OpFamily
 {
     /// <summary>(x, dy) → dx, through the scale of every channel whose window holds the element.</summary>
-    public static readonly OpDef Grad = new LrnOp("lrn_grad", 2, null);
+    public static readonly OpDef Grad = new FunctionOp("lrn_grad", 2,
+        call => Normalize(call.Node, call.Inputs[0], call.Inputs[1], call.InputShapes[0]), GradKernel);
 
     /// <summary>x [N, C, H, W] → b.</summary>
-    public static readonly OpDef Forward = new LrnOp("lrn", 1,
+    public static readonly OpDef Forward = new FunctionOp("lrn", 1,
+        call => Normalize(call.Node, call.Inputs[0], null, call.InputShapes[0]), Kernel,
         (g, n, dy) => new Node?[] { g.Op(Grad, n.Shape, n.Attrs, n, g.In(n, 0), dy) });
-
-    private sealed class LrnOp : OpDef
-    {
-        private readonly GradientRule? _gradient;
-
-        public LrnOp(string name, int arity, GradientRule? gradient) : base(name, PrimKind.Custom, arity) =>
-            _gradient = gradient;
-
-        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
-
-        public override double[] Reference(RefCall call) =>
-            Normalize(call.Node, call.Inputs[0], call.Node.Def == Grad ? call.Inputs[1] : null, call.InputShapes[0]);
-
-        public override NodeLaunch Lower(KernelCall call) => call.Node.Def == Grad ? GradKernel(call) : Kernel(call);
-    }
 
     public override void Surface(SurfaceTable table) =>
         table.Def("lrn", LayerCategory.Normalization, Bind, T("x"), P("size", ArgKind.Int, Int(5)),

@@ -17,31 +17,17 @@ namespace NeuroDsl.Compiler.Ops;
 public sealed class Rbf : OpFamily
 {
     /// <summary>(x, w, dy) → dx[n, j] = Σ_i 2·(x[n, j] − w[i, j])·dy[n, i].</summary>
-    public static readonly OpDef GradInput = new RbfOp("rbf_grad_input", 3, null);
+    public static readonly OpDef GradInput = new FunctionOp("rbf_grad_input", 3, RbfReference, Kernel);
 
     /// <summary>(x, w, dy) → dw[i, j] = −Σ_n 2·(x[n, j] − w[i, j])·dy[n, i].</summary>
-    public static readonly OpDef GradWeight = new RbfOp("rbf_grad_weight", 3, null);
+    public static readonly OpDef GradWeight = new FunctionOp("rbf_grad_weight", 3, RbfReference, Kernel);
 
     /// <summary>(x [N, D], w [units, D]) → [N, units].</summary>
-    public static readonly OpDef Forward = new RbfOp("rbf", 2, (g, n, dy) => new Node?[]
+    public static readonly OpDef Forward = new FunctionOp("rbf", 2, RbfReference, Kernel, (g, n, dy) => new Node?[]
     {
         g.Op(GradInput, g.In(n, 0).Shape, null, n, g.In(n, 0), g.In(n, 1), dy),
         g.Op(GradWeight, g.In(n, 1).Shape, null, n, g.In(n, 0), g.In(n, 1), dy),
     });
-
-    private sealed class RbfOp : OpDef
-    {
-        private readonly GradientRule? _gradient;
-
-        public RbfOp(string name, int arity, GradientRule? gradient) : base(name, PrimKind.Custom, arity) =>
-            _gradient = gradient;
-
-        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
-
-        public override double[] Reference(RefCall call) => RbfReference(call);
-
-        public override NodeLaunch Lower(KernelCall call) => Kernel(call);
-    }
 
     public override void Surface(SurfaceTable table) =>
         table.Def("rbf", LayerCategory.Weighted, Bind, T("x"), P("units", ArgKind.Int),
