@@ -88,6 +88,12 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clSetKernelArg({Name}, {index})", status);
     }
 
+    /// <summary>Sets every argument in order: argument i is <paramref name="args"/>[i].</summary>
+    public void SetArgs(params KernelArg[] args)
+    {
+        for (var i = 0; i < args.Length; i++) Set(i, args[i]);
+    }
+
     /// <summary>Enqueues the kernel over a 1-D or 2-D range; the driver picks the work-group size.</summary>
     public unsafe void Launch(long global0, long global1 = 0)
     {

@@ -37,25 +37,13 @@ public static class LibraryOps
         var gemm = Get(device, variant);
         lock (pack)
         {
-            pack.Set(0, KernelArg.Of(k));
-            pack.Set(1, KernelArg.Of(n));
-            pack.Set(2, KernelArg.Of(transposeB ? 1 : 0));
-            pack.Set(3, b);
-            pack.Set(4, packed);
+            pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed);
             pack.Launch(PackedSize(k, n) / 32); // one work-item per panel row of 32
         }
         lock (gemm)
         {
-            gemm.Set(0, KernelArg.Of(m));
-            gemm.Set(1, KernelArg.Of(n));
-            gemm.Set(2, KernelArg.Of(k));
-            gemm.Set(3, KernelArg.Of(transposeA ? 1 : 0));
-            gemm.Set(4, a);
-            gemm.Set(5, packed);
-            gemm.Set(6, bias ?? c);
-            gemm.Set(7, KernelArg.Of(bias is null ? 0 : 1));
-            gemm.Set(8, c);
-            gemm.Set(9, KernelArg.Of(0));
+            gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
+                packed, bias ?? c, KernelArg.Of(bias is null ? 0 : 1), c, KernelArg.Of(0));
             gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32, width);
         }
     }
@@ -75,26 +63,15 @@ public static class LibraryOps
         var gemm = Get(device, variant);
         lock (pack)
         {
-            pack.Set(0, KernelArg.Of(k));
-            pack.Set(1, KernelArg.Of(n));
-            pack.Set(2, KernelArg.Of(transposeB ? 1 : 0));
-            pack.Set(3, b);
-            pack.Set(4, packed);
-            pack.Set(5, KernelArg.Of(broadcastB ? 0 : k * n));
+            pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed,
+                KernelArg.Of(broadcastB ? 0 : k * n));
             pack.Launch(PackedSize(k, n) / 32, broadcastB ? 1 : batch);
         }
         lock (gemm)
         {
-            gemm.Set(0, KernelArg.Of(m));
-            gemm.Set(1, KernelArg.Of(n));
-            gemm.Set(2, KernelArg.Of(k));
-            gemm.Set(3, KernelArg.Of(transposeA ? 1 : 0));
-            gemm.Set(4, a);
-            gemm.Set(5, packed);
-            gemm.Set(6, c);
-            gemm.Set(7, KernelArg.Of(0));
-            gemm.Set(8, KernelArg.Of(broadcastA ? 0 : m * k));
-            gemm.Set(9, KernelArg.Of(broadcastB ? 0 : checked((int)PackedSize(k, n))));
+            gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
+                packed, c, KernelArg.Of(0), KernelArg.Of(broadcastA ? 0 : m * k),
+                KernelArg.Of(broadcastB ? 0 : checked((int)PackedSize(k, n))));
             gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32, batch, width);
         }
     }
@@ -109,17 +86,9 @@ public static class LibraryOps
         var kernel = Get(device, "nd_gemm_batched_f32");
         lock (kernel)
         {
-            kernel.Set(0, KernelArg.Of(m));
-            kernel.Set(1, KernelArg.Of(n));
-            kernel.Set(2, KernelArg.Of(k));
-            kernel.Set(3, KernelArg.Of(transposeA ? 1 : 0));
-            kernel.Set(4, KernelArg.Of(transposeB ? 1 : 0));
-            kernel.Set(5, a);
-            kernel.Set(6, b);
-            kernel.Set(7, c);
-            kernel.Set(8, KernelArg.Of(0));
-            kernel.Set(9, KernelArg.Of(broadcastA ? 0 : m * k));
-            kernel.Set(10, KernelArg.Of(broadcastB ? 0 : k * n));
+            kernel.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0),
+                KernelArg.Of(transposeB ? 1 : 0), a, b, c, KernelArg.Of(0), KernelArg.Of(broadcastA ? 0 : m * k),
+                KernelArg.Of(broadcastB ? 0 : k * n));
             kernel.Launch(n, m, batch);
         }
     }
@@ -131,17 +100,9 @@ public static class LibraryOps
         var kernel = Get(device, "nd_gemm_f32");
         lock (kernel)
         {
-            kernel.Set(0, KernelArg.Of(m));
-            kernel.Set(1, KernelArg.Of(n));
-            kernel.Set(2, KernelArg.Of(k));
-            kernel.Set(3, KernelArg.Of(transposeA ? 1 : 0));
-            kernel.Set(4, KernelArg.Of(transposeB ? 1 : 0));
-            kernel.Set(5, a);
-            kernel.Set(6, b);
-            kernel.Set(7, bias ?? c);
-            kernel.Set(8, KernelArg.Of(bias is null ? 0 : 1));
-            kernel.Set(9, c);
-            kernel.Set(10, KernelArg.Of(0));
+            kernel.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0),
+                KernelArg.Of(transposeB ? 1 : 0), a, b, bias ?? c, KernelArg.Of(bias is null ? 0 : 1), c,
+                KernelArg.Of(0));
             kernel.Launch(n, m);
         }
     }
