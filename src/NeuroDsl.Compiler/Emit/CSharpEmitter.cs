@@ -156,6 +156,7 @@ public static class CSharpEmitter
                 "training" => "TrainingFlag",
                 "seed" => "SeedValue",
                 "step" => "StepCounter",
+                "time" => "Size(0L)", // a loop's step index, set before each launch of the loop
                 _ => a.Int is { } d ? "Size(" + d.ToCSharp() + ")" : "_b" + a.Buffer.ToString(CultureInfo.InvariantCulture),
             });
             var node = graph[launch.Nodes[0]];
@@ -182,14 +183,27 @@ public static class CSharpEmitter
         if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == "step"))) w.Line("AdvanceStep(); // a new dropout mask for each training step");
         string? lastComment = null;
         var guarded = false;
+        ScanLoop? loop = null;
         for (var i = 0; i < launches.Count; i++)
         {
             var launch = launches[i];
+            if (loop is not null && launch.Loop != loop)
+            {
+                w.Close();
+                loop = null;
+                lastComment = null;
+            }
             if (launch.InputGradientOnly != guarded)
             {
                 if (guarded) w.Close();
                 else w.Line("if (ComputeInputGradients)").Open();
                 guarded = launch.InputGradientOnly;
+                lastComment = null;
+            }
+            if (launch.Loop is { } next && loop is null)
+            {
+                loop = next;
+                EmitLoopHead(w, next);
                 lastComment = null;
             }
             var comment = launch.SourceLine.Length == 0 ? "(gradient into the parameter arena)" : launch.SourceLine;
@@ -203,6 +217,10 @@ public static class CSharpEmitter
                     w.Line("// " + Escaping.Comment(file + ":" + a.Line.ToString(CultureInfo.InvariantCulture) + "  " + a.Text) + "  (fused into the launch below)");
                 lastComment = key;
             }
+            var timeArg = launch.Args.Select((a, j) => (a, j)).Where(x => x.a.Runtime == "time").Select(x => x.j).ToList();
+            foreach (var j in timeArg)
+                w.Line("_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ".Set(" + j.ToString(CultureInfo.InvariantCulture)
+                    + ", " + Rt + "KernelArg.Of(t));");
             if (launch.Tile is { } tile)
             {
                 var tiles = string.Join(", ", launch.Global.Select((d, j) => "(" + d.ToCSharp() + " + " + (tile[j] - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + tile[j].ToString(CultureInfo.InvariantCulture) + "L"));
@@ -214,9 +232,20 @@ public static class CSharpEmitter
                 w.Line("Launch(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + global + ");");
             }
         }
+        if (loop is not null) w.Close();
         if (guarded) w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>The head of a loop over time: every launch inside runs once per step t, in order (a scan).</summary>
+    private static void EmitLoopHead(IndentedWriter w, ScanLoop loop)
+    {
+        var steps = loop.Steps.ToCSharp();
+        w.Line("// Each step of the loop over time, enqueued back to back (no host synchronisation)" + (loop.Reverse ? ", last step first." : "."));
+        w.Line("for (var step = 0L; step < " + steps + "; step++)");
+        w.Open();
+        w.Line("var t = (int)" + (loop.Reverse ? "(" + steps + " - 1L - step)" : "step") + ";");
     }
 
     private static void EmitTypedApi(IndentedWriter w, ModelIr model, Plan plan)

@@ -25,6 +25,18 @@ public static class BufferPlanner
                 last[arg.Buffer] = i;
             }
 
+        // A buffer a loop over time touches lives through the whole loop: a step reads what the step before wrote
+        // (the carried state) and what was written before the loop (the sequences), at every iteration.
+        foreach (var loop in sequence.Select((l, i) => (l.Loop, i)).Where(x => x.Loop is not null).GroupBy(x => x.Loop!.Id))
+        {
+            var (start, end) = (loop.Min(x => x.i), loop.Max(x => x.i));
+            foreach (var buffer in loop.SelectMany(x => sequence[x.i].Args).Where(a => a.Buffer >= 0).Select(a => a.Buffer).Distinct())
+            {
+                first[buffer] = Math.Min(first[buffer], start);
+                last[buffer] = Math.Max(last[buffer], end);
+            }
+        }
+
         var pinned = new HashSet<int>(plan.Outputs.Concat(plan.InputGradients).Select(b => b.Buffer));
         if (plan.Loss is { } loss) pinned.Add(loss.Buffer);
         var candidates = plan.Buffers.Where(b => b.Kind == StorageKind.Temp && !pinned.Contains(b.Index) && first.ContainsKey(b.Index)).ToList();

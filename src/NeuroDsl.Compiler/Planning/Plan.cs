@@ -42,7 +42,13 @@ public sealed record LaunchArg(int Buffer, Dim? Int, string? Runtime = null)
 /// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
-    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null);
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, ScanLoop? Loop = null);
+
+/// <summary>
+/// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step
+/// index <c>t</c> (the runtime argument "time") counting down when <paramref name="Reverse"/> is set.
+/// </summary>
+public sealed record ScanLoop(int Id, Dim Steps, bool Reverse);
 
 /// <summary>
 /// An OpenCL kernel the compiler generated: its name, the comment it carries (the <c>.nd</c> lines it computes, and

@@ -15,20 +15,29 @@ public static partial class Planner
     /// A live node after lowering, in graph order: a view (no launch), or its launches under the kernel's stable name
     /// together with the same launches lowered under one canonical name — the key that finds identical kernels.
     /// </summary>
-    private sealed record Lowered(Node Node, NodeLaunch? Launch, NodeLaunch? Canonical, string Comment, IReadOnlyList<int> Covered);
+    private sealed record Lowered(Node Node, NodeLaunch? Launch, NodeLaunch? Canonical, string Comment, IReadOnlyList<int> Covered,
+        LoweredLoop? Loop = null);
 
     /// <summary>The name every kernel is lowered under for comparison: two kernels are the same when their text under it is.</summary>
     private const string CanonicalName = "nd_kernel";
 
     /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
-    private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups)
+    private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups,
+        HashSet<string>? names = null)
     {
         var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        names ??= new HashSet<string>(StringComparer.Ordinal);
         var result = new List<Lowered>();
         foreach (var node in graph.Nodes)
         {
             if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
+            // A loop over time lowers its body (Planner.Scan.cs); the loop writes its results' buffers itself.
+            if (Ops.Scan.IsPart(node)) continue;
+            if (node.Body is not null)
+            {
+                result.Add(LowerLoop(node, lines, names));
+                continue;
+            }
             if (node.Def.Kind == PrimKind.View)
             {
                 result.Add(new Lowered(node, null, null, "", Array.Empty<int>()));
@@ -80,6 +89,11 @@ public static partial class Planner
         foreach (var item in lowered)
         {
             var node = item.Node;
+            if (item.Loop is { } loop)
+            {
+                ScheduleLoop(plan, graph, lines, item.Node, loop, storage, paramOnly);
+                continue;
+            }
             if (item.Launch is not { } launch)
             {
                 storage[node.Id] = storage[node.Inputs[0]];

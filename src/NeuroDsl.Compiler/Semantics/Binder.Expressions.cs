@@ -46,6 +46,8 @@ public sealed partial class Binder
                 return EvalMember(member, Eval(member.Target, scope));
             case IndexExpr index:
                 return EvalIndex(index, scope);
+            case ScanExpr scan:
+                return BindScan(scan, scope);
             case RepeatExpr repeat:
                 return Fail<Value>(Codes.BadStatement, repeat.Span, "repeat is a pipe stage", "Write 'x |> repeat k { … }'");
             default:
@@ -59,6 +61,7 @@ public sealed partial class Binder
         if (value is ErrorValue) throw new ReportedException();
         if (value is not null) return value;
         if (_blocks.TryGetValue(name.Text, out var block)) return new CallableValue(name.Text, block, null);
+        if (_cells.TryGetValue(name.Text, out var cell)) return new CellValue(cell, null);
         if (Builtins.TryGet(name.Text, out var op)) return new CallableValue(name.Text, null, op);
         // A size symbol (N, T) is fixed only when the model is instantiated: it has no value to compute with here.
         if (_symbols.Contains(name.Text))
@@ -70,7 +73,8 @@ public sealed partial class Binder
     /// <summary>A name in call position: an unknown one is an unknown op (ND0102), not an unknown value.</summary>
     private Value ResolveCallee(Ident name, Scope scope)
     {
-        if (scope.Lookup(name.Text) is null && !_blocks.ContainsKey(name.Text) && !Builtins.TryGet(name.Text, out _))
+        if (scope.Lookup(name.Text) is null && !_blocks.ContainsKey(name.Text) && !_cells.ContainsKey(name.Text)
+            && !Builtins.TryGet(name.Text, out _))
             Fail(Codes.UnknownOp, name.Span, NearestName(name.Text, scope) ?? "ops: " + string.Join(", ", Builtins.Names), name.Text);
         return Resolve(name, scope);
     }
@@ -200,6 +204,8 @@ public sealed partial class Binder
                 return Invoke(ResolveCallee(name.Name, scope), Array.Empty<Arg>(), piped, scope, stage.Span);
             case CallExpr call:
                 return EvalCall(call, scope, piped);
+            case ScanExpr scan:
+                return BindScan(scan, scope);
             case RepeatExpr repeat:
                 return Repeat(repeat, piped, scope);
             case PipeExpr inner:
@@ -230,6 +236,8 @@ public sealed partial class Binder
                 var bound = BindBlockParams(block, args, scope, span);
                 return piped is null ? bound : ExpandBlock(bound, new[] { piped }, span);
             }
+            case CellValue { Params: null } cell when piped is null:
+                return BindCellParams(cell.Cell, args, scope, span);
             case BoundBlockValue bound:
             {
                 var inputs = new List<Value>();

@@ -41,6 +41,7 @@ public sealed partial class Binder
                 continue;
             }
             if (decl is BlockDecl block) binder._blocks[block.Name.Text] = block;
+            if (decl is CellDecl cell) binder._cells[cell.Name.Text] = cell;
         }
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var model in file.Decls.OfType<ModelDecl>())

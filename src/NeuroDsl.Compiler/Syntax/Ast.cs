@@ -26,6 +26,14 @@ public sealed record ModelDecl(Ident Name, IReadOnlyList<ParamDecl> Params, IRea
 public sealed record BlockDecl(Ident Name, IReadOnlyList<ParamDecl> Params, IReadOnlyList<Ident> Inputs,
     IReadOnlyList<Stmt> Body) : Decl(Name, Params, Body);
 
+/// <summary>
+/// <c>cell Name(weights)(x, h, c) { … return h2, c2 }</c>: one step of a recurrence. Its parameters may be tensors (the
+/// weights every step shares); its inputs are this step's slices of the sequences, then the state, which it returns
+/// updated. Run over time by <c>scan</c>.
+/// </summary>
+public sealed record CellDecl(Ident Name, IReadOnlyList<ParamDecl> Params, IReadOnlyList<Ident> Inputs,
+    IReadOnlyList<Stmt> Body) : Decl(Name, Params, Body);
+
 public sealed record ParamDecl(Ident Name, Expr? Default) : SyntaxNode;
 
 // ---- Statements ------------------------------------------------------------------------------
@@ -98,6 +106,9 @@ public sealed record IfExpr(Expr Condition, Expr Then, Expr Else) : Expr;
 
 /// <summary><c>repeat k { stage |> stage }</c>: a pipe stage applying its body k times.</summary>
 public sealed record RepeatExpr(Expr Count, Expr Body) : Expr;
+
+/// <summary><c>scan(Cell(w), xs, state: 20, init: h0, reverse: true)</c>: a cell run over the time axis.</summary>
+public sealed record ScanExpr(IReadOnlyList<Arg> Args) : Expr;
 
 /// <summary>A placeholder for the piped value inside a stage body (the implicit argument).</summary>
 public sealed record HoleExpr : Expr;

@@ -174,13 +174,14 @@ public sealed class Parser
         var arg = Spanned(namedArg.Or(expr.Select(v => new Arg(null, v))));
         var args = List(arg, "(", ")");
 
-        // primary = number | string | true | false | name | "(" expr ")" | "[" exprs "]"
+        // primary = number | string | true | false | name | "scan" args | "(" expr ")" | "[" exprs "]"
         var primary =
             number.Select(n => (Expr)n)
                 .Or(stringLit)
                 .Or(Spanned(Kw("true").Return((Expr)new BoolExpr(true))))
                 .Or(Spanned(Kw("false").Return((Expr)new BoolExpr(false))))
                 .Or(Spanned(ident.Select(n => (Expr)new NameExpr(n))))
+                .Or(Spanned(from kw in Kw("scan") from a in args select (Expr)new ScanExpr(a)))
                 .Or(from o in Sym("(", "'('") from e in expr from c in Sym(")", "')'") select e)
                 .Or(Spanned(List(expr, "[", "]").Select(items => (Expr)new ListExpr(items))))
                 .Named("expression");
@@ -350,7 +351,11 @@ public sealed class Parser
                              from value in (from eq in Sym("=", "'='") from v in expr select v).XOptional()
                              select (Stmt)new LetStmt(name, value.GetOrDefault(), true));
         var loss = Spanned(from kw in Kw("loss") from v in expr select (Stmt)new LossStmt(v));
-        var ret = Spanned(from kw in Kw("return") from v in expr select (Stmt)new ReturnStmt(v));
+        // return = "return" expr ("," expr)* — several values return a list (a cell's next state)
+        var ret = Spanned(from kw in Kw("return")
+                          from v in expr
+                          from more in (from c in Sym(",", "','") from e in expr select e).XMany()
+                          select (Stmt)new ReturnStmt(more.Any() ? MakeList(v, more) : v));
         var expectValue = from eq in Sym("==", "'=='") from v in expr select ((Expr?)v, (IReadOnlyList<Expr>?)null, (Expr?)null);
         var expectApprox = from eq in Sym("~=", "'~='")
                            from v in expr
@@ -404,12 +409,31 @@ public sealed class Parser
                             from inputs in List(ident, "(", ")")
                             from b in body
                             select (Decl)new BlockDecl(name, ps, inputs, b));
-        var decl = model.XOr(block).Named("'model' or 'block'");
+        // cell = "cell" name "(" params ")" "(" inputs ")" body — a block run over time by scan
+        var cell = Spanned(from kw in Kw("cell")
+                           from name in ident
+                           from ps in List(param, "(", ")")
+                           from inputs in List(ident, "(", ")")
+                           from b in body
+                           select (Decl)new CellDecl(name, ps, inputs, b));
+        var decl = model.XOr(block).XOr(cell).Named("'model', 'block' or 'cell'");
 
         return Spanned(from lead in ws
                        from decls in decl.XMany()
-                       from end in Parse.AnyChar.Not().Named("'model', 'block' or end of file").Return(0)
+                       from end in Parse.AnyChar.Not().Named("'model', 'block', 'cell' or end of file").Return(0)
                        select new FileSyntax(decls.ToList()));
+    }
+
+    /// <summary>The list <c>a, b, c</c> after <c>return</c>, spanning its items.</summary>
+    private static Expr MakeList(Expr first, IEnumerable<Expr> rest)
+    {
+        var items = new[] { first }.Concat(rest).ToList();
+        var last = items[items.Count - 1].Span;
+        return new ListExpr(items)
+        {
+            Span = new SourceSpan(first.Span.File, first.Span.Line, first.Span.Column, first.Span.Start,
+                last.Start + last.Length - first.Span.Start),
+        };
     }
 
     /// <summary>Matches <paramref name="text"/> exactly, or fails without consuming anything.</summary>

@@ -1,0 +1,94 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Ops;
+
+namespace NeuroDsl.Compiler.Autodiff;
+
+/// <summary>
+/// Derives the body of a reverse-time scan from a cell's body, ahead of time: one step of backpropagation through
+/// time. The new body recomputes the step from its inputs (x_t, s_{t-1} and the shared tensors), adds the gradient
+/// that reaches each new state from outside (∂y_t) to the one carried back from step t+1, and runs reverse mode
+/// over the recomputed step with the same rules as <see cref="Differentiator"/>. Inputs: x_t…, s_{t-1}…, shared…,
+/// ∂y_t…, carried ∂s_t…; outputs: ∂s_{t-1}…, ∂x_t…, ∂shared… (this step's share, summed over steps by the loop).
+/// </summary>
+public static class BodyDifferentiator
+{
+    internal static Graph Differentiate(Graph cell, Scan.Layout layout)
+    {
+        var body = new Graph();
+        var map = new Dictionary<int, Node>();
+        foreach (var input in cell.Inputs)
+            map[input.Id] = Input(body, input.Shape, input.Name, input.Span);
+        var stateOutputs = cell.Outputs.Select(o => cell[o.Value]).ToList();
+        var dys = stateOutputs.Select((s, i) => Input(body, s.Shape, "grad." + cell.Outputs[i].Key, s.Span)).ToList();
+        var carried = stateOutputs.Select((s, i) => Input(body, s.Shape, "grad." + cell.Outputs[i].Key + ".carried", s.Span)).ToList();
+
+        // The step, recomputed: its intermediate values are not kept by the forward loop, only the states.
+        var copies = new List<Node>();
+        foreach (var node in cell.Nodes)
+        {
+            if (node.Kind == NodeKind.Input) continue;
+            if (node.Kind == NodeKind.Param) throw new InvalidOperationException("a cell's weights are inputs of the scan");
+            var copy = body.Add(node.Kind, node.Def, node.Inputs.Select(i => map[i].Id).ToArray(), node.Shape, node.DType,
+                node.Attrs, node.Span);
+            copy.Name = node.Name;
+            copy.IsBackward = true;
+            map[node.Id] = copy;
+            copies.Add(copy);
+        }
+
+        var g = new GradBuilder(body);
+        var needs = new HashSet<int>(body.InputIds.Take(cell.Inputs.Count()));
+        foreach (var copy in copies)
+            if (copy.Kind == NodeKind.Op && copy.Inputs.Any(needs.Contains)) needs.Add(copy.Id);
+
+        var grads = new Dictionary<int, Node>();
+        void Accumulate(Node target, Node grad) =>
+            grads[target.Id] = grads.TryGetValue(target.Id, out var sum) ? g.Ew(Arithmetic.Add, target, sum, grad) : grad;
+        for (var i = 0; i < stateOutputs.Count; i++)
+        {
+            var output = map[stateOutputs[i].Id];
+            var seed = g.Ew(Arithmetic.Add, output, dys[i], carried[i]);
+            seed.Name = "grad." + cell.Outputs[i].Key + ".total";
+            Accumulate(output, seed);
+        }
+        for (var c = copies.Count - 1; c >= 0; c--)
+        {
+            var node = copies[c];
+            if (node.Kind != NodeKind.Op || !needs.Contains(node.Id) || !grads.TryGetValue(node.Id, out var dy)) continue;
+            var inputGrads = node.Def.Gradient(g, node, dy)
+                ?? throw new InvalidOperationException($"no gradient rule for '{node.Op}' in a cell");
+            for (var i = 0; i < node.Inputs.Count; i++)
+                if (inputGrads[i] is { } gi && needs.Contains(node.Inputs[i]))
+                    Accumulate(body[node.Inputs[i]], gi);
+        }
+
+        // Outputs in the scan_grad's order: ∂s_{t-1} (the carry), ∂x_t, ∂shared; the constant 0 where none flows.
+        var inputs = cell.Inputs.ToList();
+        Node GradOf(int at, string name)
+        {
+            var input = map[inputs[at].Id];
+            if (grads.TryGetValue(input.Id, out var grad)) return grad;
+            var zero = g.Const(0.0, input);
+            zero.Name = name;
+            return zero;
+        }
+        var k = layout.Seqs;
+        var m = layout.StateCount;
+        for (var i = 0; i < m; i++) body.Outputs.Add(new("grad." + inputs[k + i].Name, GradOf(k + i, "zero").Id));
+        for (var j = 0; j < k; j++) body.Outputs.Add(new("grad." + inputs[j].Name, GradOf(j, "zero").Id));
+        for (var q = 0; q < layout.Shared; q++)
+            body.Outputs.Add(new("grad." + inputs[k + m + q].Name, GradOf(k + m + q, "zero").Id));
+        return body;
+    }
+
+    private static Node Input(Graph body, Shape shape, string name, Diagnostics.SourceSpan span)
+    {
+        var node = body.Add(NodeKind.Input, Leaves.Input, Array.Empty<int>(), shape, DType.F32, null, span);
+        node.Name = name;
+        body.InputIds.Add(node.Id);
+        return node;
+    }
+}

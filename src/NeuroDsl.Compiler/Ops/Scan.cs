@@ -1,0 +1,251 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using NeuroDsl.Compiler.Autodiff;
+using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Reference;
+
+namespace NeuroDsl.Compiler.Ops;
+
+/// <summary>
+/// Recurrence: <c>scan</c> runs a cell (a body graph, <see cref="Node.Body"/>) once per step of the time axis (axis 1) of
+/// its sequences, carrying the cell's state from step to step with the same weights at every step; its value is every
+/// step's state, the states side by side on the last axis ([N, T, H₁ + H₂ + …]). Its gradient is <c>scan_grad</c>, a
+/// reverse-time scan whose body the compiler derives from the cell (<see cref="BodyDifferentiator"/>); that op has
+/// several results (the gradients of the sequences, the initial states and the shared weights), each read by a
+/// <c>scan_grad_part</c> node. The planner runs both as loops of ordinary launches (Planning/Planner.Scan.cs); the
+/// loops never reach <see cref="OpDef.Lower"/>.
+/// </summary>
+public sealed class Scan : OpFamily
+{
+    /// <summary>inputs: sequences [N, T, F] (k), initial states [N, H] or the constant 0 (m), shared tensors (q).</summary>
+    public static readonly OpDef Forward = new ForwardOp();
+
+    /// <summary>inputs: sequences (k), the forward scan, initial states (m), shared tensors (q), the gradient of the scan.</summary>
+    public static readonly OpDef Backward = new BackwardOp();
+
+    /// <summary>One result of a <c>scan_grad</c>: attribute <c>index</c> counts sequences, initial states, shared tensors.</summary>
+    public static readonly OpDef Part = new PartOp();
+
+    /// <summary>Whether the node is a result of a scan, planned (and given its buffer) by the scan's loop.</summary>
+    public static bool IsPart(Node node) => node.Def is PartOp;
+
+    /// <summary>How a scan's inputs, body inputs and body outputs are counted.</summary>
+    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse)
+    {
+        public int StateCount => States.Length;
+        public long Width => States.Sum();
+        public long Offset(int state) => States.Take(state).Sum();
+
+        public static Layout Of(Node node)
+        {
+            var seqs = (int)node.AttrInt("seqs");
+            var states = node.AttrInts("states");
+            var fixedInputs = seqs + states.Length + (node.Def is BackwardOp ? 2 : 0);
+            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"));
+        }
+
+        // Inputs of a forward scan and of its gradient, by role.
+        public int InitInput(int i, bool backward) => Seqs + (backward ? 1 : 0) + i;
+        public int SharedInput(int q, bool backward) => Seqs + (backward ? 1 : 0) + StateCount + q;
+    }
+
+    /// <summary>The attributes both scans carry.</summary>
+    internal static Dictionary<string, object> Attrs(int seqs, long[] states, bool reverse) => new()
+    {
+        ["seqs"] = (long)seqs,
+        ["states"] = states,
+        ["reverse"] = reverse,
+    };
+
+    private sealed class ForwardOp : OpDef
+    {
+        public ForwardOp() : base("scan", PrimKind.Custom, -1)
+        {
+        }
+
+        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => BackwardOf(g, node, dy);
+
+        public override double[] Reference(RefCall call)
+        {
+            var node = call.Node;
+            var body = node.Body!;
+            var layout = Layout.Of(node);
+            var (n, steps) = (call.InputShapes[0][0], call.InputShapes[0][1]);
+            var width = layout.Width;
+            var states = layout.States.Select((h, i) => Full(call.Inputs[layout.InitInput(i, false)], n * h)).ToArray();
+            var trajectory = new double[n * steps * width];
+            for (var step = 0L; step < steps; step++)
+            {
+                var t = layout.Reverse ? steps - 1 - step : step;
+                var leaves = new Dictionary<int, double[]>();
+                for (var j = 0; j < layout.Seqs; j++)
+                    leaves[body.InputIds[j]] = ReadStep(call.Inputs[j], n, steps, call.InputShapes[j][2], 0, call.InputShapes[j][2], t);
+                for (var i = 0; i < layout.StateCount; i++) leaves[body.InputIds[layout.Seqs + i]] = states[i];
+                for (var q = 0; q < layout.Shared; q++)
+                    leaves[body.InputIds[layout.Seqs + layout.StateCount + q]] = call.Inputs[layout.SharedInput(q, false)];
+                var values = ReferenceInterpreter.Run(body, call.Symbols, leaves);
+                for (var i = 0; i < layout.StateCount; i++)
+                {
+                    states[i] = Full(values[body.Outputs[i].Value], n * layout.States[i]);
+                    WriteStep(trajectory, states[i], n, steps, width, layout.Offset(i), layout.States[i], t);
+                }
+            }
+            return trajectory;
+        }
+
+        public override NodeLaunch Lower(KernelCall call) =>
+            throw new InvalidOperationException("a scan is planned as a loop of its body's launches (Planner.Scan)");
+
+        public override string Detail(Node node)
+        {
+            var layout = Layout.Of(node);
+            return (layout.Reverse ? "reversed, " : "") + "state " + string.Join(" + ", layout.States);
+        }
+    }
+
+    // The gradient of a scan: one scan_grad node running the derived body backwards in time, and a part per input.
+    private static Node?[] BackwardOf(GradBuilder g, Node node, Node dy)
+    {
+        var layout = Layout.Of(node);
+        var inputs = node.Inputs.Select(i => g.Of(i)).ToList();
+        var seqs = inputs.Take(layout.Seqs).ToList();
+        var inits = inputs.Skip(layout.Seqs).Take(layout.StateCount).ToList();
+        var shared = inputs.Skip(layout.Seqs + layout.StateCount).ToList();
+        var batch = node.Shape[0];
+        var backward = g.Op(Backward, Shape.Scalar, Attrs(layout.Seqs, layout.States, layout.Reverse), node,
+            seqs.Append(node).Concat(inits).Concat(shared).Append(dy).ToArray());
+        backward.Body = BodyDifferentiator.Differentiate(node.Body!, layout);
+        backward.Macs = 0;
+
+        var shapes = seqs.Select(s => s.Shape).Concat(layout.States.Select(h => new Shape(new Dim[] { batch, h })))
+            .Concat(shared.Select(s => s.Shape)).ToList();
+        var parts = new PartLayout(shapes.Select(s => s.Numel).ToArray());
+        Node MakePart(int index) => g.Op(Part, shapes[index],
+            new Dictionary<string, object> { ["index"] = (long)index, ["parts"] = parts }, node, backward);
+
+        var result = new Node?[node.Inputs.Count];
+        for (var j = 0; j < layout.Seqs; j++) result[j] = MakePart(j);
+        for (var i = 0; i < layout.StateCount; i++)
+            result[layout.Seqs + i] = inits[i].Kind == NodeKind.Const ? null
+                : g.Reshape(MakePart(layout.Seqs + i), inits[i].Shape, node);
+        for (var q = 0; q < layout.Shared; q++) result[layout.Seqs + layout.StateCount + q] = MakePart(layout.Seqs + layout.StateCount + q);
+        return result;
+    }
+
+    private sealed class BackwardOp : OpDef
+    {
+        public BackwardOp() : base("scan_grad", PrimKind.Custom, -1)
+        {
+        }
+
+        // Backpropagation through time, step by step from the last: the derived body maps (x_t, s_{t-1}, shared,
+        // ∂y_t, the carried ∂s_t) to (∂s_{t-1}, ∂x_t, this step's ∂shared). Results packed in part order.
+        public override double[] Reference(RefCall call)
+        {
+            var node = call.Node;
+            var body = node.Body!;
+            var layout = Layout.Of(node);
+            var (k, m) = (layout.Seqs, layout.StateCount);
+            var (n, steps) = (call.InputShapes[0][0], call.InputShapes[0][1]);
+            var width = layout.Width;
+            var trajectory = call.Inputs[k];
+            var dtrajectory = call.Inputs[call.Inputs.Length - 1];
+            var carries = layout.States.Select(h => new double[n * h]).ToArray();
+            var dseqs = Enumerable.Range(0, k).Select(j => new double[call.Inputs[j].Length]).ToArray();
+            var dshared = Enumerable.Range(0, layout.Shared)
+                .Select(q => new double[call.Inputs[layout.SharedInput(q, true)].Length]).ToArray();
+            for (var step = 0L; step < steps; step++)
+            {
+                var t = layout.Reverse ? step : steps - 1 - step;
+                var previous = layout.Reverse ? t + 1 : t - 1;
+                var leaves = new Dictionary<int, double[]>();
+                var at = 0;
+                for (var j = 0; j < k; j++)
+                    leaves[body.InputIds[at++]] = ReadStep(call.Inputs[j], n, steps, call.InputShapes[j][2], 0, call.InputShapes[j][2], t);
+                for (var i = 0; i < m; i++)
+                    leaves[body.InputIds[at++]] = previous >= 0 && previous < steps
+                        ? ReadStep(trajectory, n, steps, width, layout.Offset(i), layout.States[i], previous)
+                        : Full(call.Inputs[layout.InitInput(i, true)], n * layout.States[i]);
+                for (var q = 0; q < layout.Shared; q++) leaves[body.InputIds[at++]] = call.Inputs[layout.SharedInput(q, true)];
+                for (var i = 0; i < m; i++)
+                    leaves[body.InputIds[at++]] = ReadStep(dtrajectory, n, steps, width, layout.Offset(i), layout.States[i], t);
+                for (var i = 0; i < m; i++) leaves[body.InputIds[at++]] = carries[i];
+                var values = ReferenceInterpreter.Run(body, call.Symbols, leaves);
+                for (var i = 0; i < m; i++) carries[i] = Full(values[body.Outputs[i].Value], n * layout.States[i]);
+                for (var j = 0; j < k; j++)
+                {
+                    var f = call.InputShapes[j][2];
+                    WriteStep(dseqs[j], Full(values[body.Outputs[m + j].Value], n * f), n, steps, f, 0, f, t);
+                }
+                for (var q = 0; q < layout.Shared; q++)
+                {
+                    var d = Full(values[body.Outputs[m + k + q].Value], dshared[q].Length);
+                    for (var e = 0; e < d.Length; e++) dshared[q][e] += d[e];
+                }
+            }
+            return dseqs.Concat(carries).Concat(dshared).SelectMany(a => a).ToArray();
+        }
+
+        public override NodeLaunch Lower(KernelCall call) =>
+            throw new InvalidOperationException("a scan is planned as a loop of its body's launches (Planner.Scan)");
+
+        public override string Detail(Node node) => "backpropagation through time";
+    }
+
+    /// <summary>The sizes of a scan_grad's results, in order; a part finds its place among them.</summary>
+    internal sealed class PartLayout
+    {
+        public PartLayout(Dim[] sizes) => Sizes = sizes;
+
+        public Dim[] Sizes { get; }
+
+        public override string ToString() => "[" + string.Join(", ", Sizes) + "]";
+    }
+
+    private sealed class PartOp : OpDef
+    {
+        public PartOp() : base("scan_grad_part", PrimKind.Custom, 1)
+        {
+        }
+
+        public override double[] Reference(RefCall call)
+        {
+            var index = (int)call.Node.AttrInt("index");
+            var sizes = ((PartLayout)call.Node.Attrs["parts"]).Sizes;
+            var offset = sizes.Take(index).Sum(s => s.Eval(call.Symbols));
+            var packed = call.Inputs[0];
+            var result = new double[sizes[index].Eval(call.Symbols)];
+            Array.Copy(packed, offset, result, 0, result.Length);
+            return result;
+        }
+
+        public override NodeLaunch Lower(KernelCall call) =>
+            throw new InvalidOperationException("a scan's result is written by the scan's loop (Planner.Scan)");
+    }
+
+    /// <summary>A value of <paramref name="length"/> elements: itself, or a scalar (the constant 0) repeated.</summary>
+    internal static double[] Full(double[] value, long length)
+    {
+        if (value.Length == length) return value;
+        var full = new double[length];
+        for (var i = 0; i < length; i++) full[i] = value[0];
+        return full;
+    }
+
+    /// <summary>Step t of a sequence [n, steps, width]: the columns [offset, offset + count) of every row, as [n, count].</summary>
+    private static double[] ReadStep(double[] seq, long n, long steps, long width, long offset, long count, long t)
+    {
+        var result = new double[n * count];
+        for (var b = 0L; b < n; b++)
+            Array.Copy(seq, (b * steps + t) * width + offset, result, b * count, count);
+        return result;
+    }
+
+    private static void WriteStep(double[] seq, double[] value, long n, long steps, long width, long offset, long count, long t)
+    {
+        for (var b = 0L; b < n; b++)
+            Array.Copy(value, b * count, seq, (b * steps + t) * width + offset, count);
+    }
+}

@@ -1,0 +1,344 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using NeuroDsl.Compiler.Diagnostics;
+using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Fusion;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Ops;
+
+namespace NeuroDsl.Compiler.Planning;
+
+/// <summary>A scan's body after fusion and lowering, and the kernel names its loop's own copies take.</summary>
+internal sealed class LoweredLoop
+{
+    public LoweredLoop(object items, Func<string, string> name)
+    {
+        Items = items;
+        Name = name;
+    }
+
+    /// <summary>The body's lowered nodes (a <c>List&lt;Planner.Lowered&gt;</c>, private to the planner).</summary>
+    public object Items { get; }
+
+    /// <summary>A fresh kernel name, unique in the program, from a stem.</summary>
+    public Func<string, string> Name { get; }
+}
+
+/// <summary>
+/// Loops over time. A scan is planned as launches, not as one kernel: before the loop its state buffers are
+/// initialized; each step copies this step's slices of the sequences into step buffers (one small launch each),
+/// runs the body's own fused kernels (lowered like any graph, on buffers allocated once) and copies the new state
+/// out; the C# emitter wraps the step's launches in a <c>for</c> over t that sets the step index argument of the
+/// copies. Every step is enqueued back to back, with no host synchronisation. The backward scan runs the derived body
+/// the other way, carrying the state's gradient and summing the shared weights' gradients across steps in place.
+/// </summary>
+public static partial class Planner
+{
+    private static Lowered LowerLoop(Node node, SourceLines lines, HashSet<string> names)
+    {
+        var body = node.Body!;
+        var live = Liveness(body, Array.Empty<int>());
+        var pinned = new HashSet<int>(body.Outputs.Select(o => o.Value));
+        var groups = FusionPlanner.Plan(body, live, pinned);
+        var items = Lower(body, lines, live, groups, names);
+        string Name(string stem)
+        {
+            var name = stem;
+            for (var k = 2; !names.Add(name); k++) name = stem + "_" + k.ToString(CultureInfo.InvariantCulture);
+            return name;
+        }
+        return new Lowered(node, null, null, "", Array.Empty<int>(), new LoweredLoop(items, Name));
+    }
+
+    private static void ScheduleLoop(Plan plan, Graph graph, SourceLines lines, Node node, LoweredLoop loop,
+        Dictionary<int, int> storage, HashSet<int> paramOnly)
+    {
+        var body = node.Body!;
+        var layout = Scan.Layout.Of(node);
+        var backward = node.Def == Scan.Backward;
+        var target = node.IsBackward ? plan.Backward : plan.Forward;
+        var other = node.IsBackward ? plan.Forward : plan.Backward;
+        var gradOnly = node.IsBackward && !paramOnly.Contains(node.Id);
+        var line = node.Span.Line;
+        var stem = "nd_" + Identifier(node.Name) + (backward ? "_bptt" : "_scan");
+        var input = node.Inputs.Select(i => graph[i]).ToList();
+        var (batch, steps) = (input[0].Shape[0], input[0].Shape[1]);
+        var (k, m) = (layout.Seqs, layout.StateCount);
+        var bodyStorage = new Dictionary<int, int>();
+        var otherCount = other.Count;
+        var loopId = plan.Forward.Concat(plan.Backward).Select(l => l.Loop?.Id ?? -1).DefaultIfEmpty(-1).Max() + 1;
+        var scanLoop = new ScanLoop(loopId, steps, layout.Reverse != backward);
+
+        void Add(string kernel, Dim global, params LaunchArg[] args) =>
+            target.Add(new Launch(kernel, args, new[] { global }, line, lines[line], new[] { node.Id }, gradOnly));
+        LaunchArg Buf(int b) => LaunchArg.Of(b);
+        var time = LaunchArg.RuntimeValue("time");
+        int Temp(string name, Dim elements) => AddBuffer(plan, name, elements, DType.F32, StorageKind.Temp, 0);
+        Dim Row(long h) => batch * h;
+        string Kernel(string what, Func<string, string> code) => Helper(plan, code, () => loop.Name(stem + "_" + what));
+
+        // Step buffers for this step's slice of each sequence.
+        var stepInputs = new List<int>();
+        for (var j = 0; j < k; j++)
+        {
+            var x = body[body.InputIds[j]];
+            stepInputs.Add(Temp(node.Name + "." + x.Name, x.Shape.Numel));
+            bodyStorage[x.Id] = stepInputs[j];
+        }
+        var sharedAt = k + m;
+        for (var q = 0; q < layout.Shared; q++)
+            bodyStorage[body.InputIds[sharedAt + q]] = storage[node.Inputs[layout.SharedInput(q, backward)]];
+
+        if (!backward)
+        {
+            // The state, carried in place; the trajectory is the scan's value.
+            if (!storage.ContainsKey(node.Id)) storage[node.Id] = Temp(node.Name, node.Shape.Numel);
+            var carries = new List<int>();
+            for (var i = 0; i < m; i++)
+            {
+                var s = body[body.InputIds[k + i]];
+                carries.Add(Temp(node.Name + "." + s.Name, s.Shape.Numel));
+                bodyStorage[s.Id] = carries[i];
+                Initialize(plan, input[layout.InitInput(i, false)], carries[i], Row(layout.States[i]), storage, Kernel, Add);
+            }
+            var start = target.Count;
+            for (var j = 0; j < k; j++)
+            {
+                var f = input[j].Shape[2];
+                Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
+                    batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
+            }
+            Schedule(plan, body, lines, (List<Lowered>)loop.Items, bodyStorage, new HashSet<int>());
+            var outputs = body.Outputs.Select(o => body[o.Value]).ToList();
+            var passThrough = outputs.Any(o => o.Kind != NodeKind.Const && carries.Contains(bodyStorage[o.Id]));
+            var values = outputs.Select(o => o.Kind == NodeKind.Const ? null : (int?)bodyStorage[o.Id]).ToList();
+            var literals = outputs.Select(o => OpenClKernels.Lit(o.ConstValue)).ToList();
+            // One launch stores the new state into the trajectory and the carry, unless a state is passed on unchanged
+            // (its carry is then read and written by different work-items): then the carries are reloaded after.
+            var args = values.Where(v => v is not null).Select(v => Buf(v!.Value)).Append(Buf(storage[node.Id]))
+                .Concat(passThrough ? Array.Empty<LaunchArg>() : carries.Select(Buf)).Append(time).ToArray();
+            Add(Kernel("store", n => StoreState(n, steps, layout.States, values.Select(v => v is not null).ToList(), literals, !passThrough)),
+                batch * layout.Width, args);
+            if (passThrough)
+                Add(Kernel("reload", n => ReloadState(n, steps, layout.States)), batch * layout.Width,
+                    carries.Select(Buf).Prepend(Buf(storage[node.Id])).Append(time).ToArray());
+            Mark(target, other, otherCount, start, scanLoop);
+            return;
+        }
+
+        // Backward: the state's gradient carried back in place; the shared weights' gradients summed in place.
+        var parts = graph.Nodes.Where(n => Scan.IsPart(n) && n.Inputs[0] == node.Id)
+            .ToDictionary(n => (int)n.AttrInt("index"));
+        int PartBuffer(int index, string name, Dim elements)
+        {
+            if (parts.TryGetValue(index, out var part))
+                return storage.TryGetValue(part.Id, out var b) ? b : storage[part.Id] = Temp(part.Name, elements);
+            return Temp(node.Name + "." + name, elements);
+        }
+        var trajectory = storage[node.Inputs[k]];
+        var dtrajectory = storage[node.Inputs[node.Inputs.Count - 1]];
+        var carried = new List<int>();
+        for (var i = 0; i < m; i++)
+        {
+            carried.Add(PartBuffer(k + i, "grad.state" + i.ToString(CultureInfo.InvariantCulture), Row(layout.States[i])));
+            bodyStorage[body.InputIds[sharedAt + layout.Shared + m + i]] = carried[i];
+            Add(Kernel("zero", n => Fill(n, "0.0f")), Row(layout.States[i]), Buf(carried[i]));
+        }
+        var sums = new List<int>();
+        for (var q = 0; q < layout.Shared; q++)
+        {
+            var shape = input[layout.SharedInput(q, true)].Shape;
+            sums.Add(PartBuffer(k + m + q, "grad.shared" + q.ToString(CultureInfo.InvariantCulture), shape.Numel));
+            Add(Kernel("zero", n => Fill(n, "0.0f")), shape.Numel, Buf(sums[q]));
+        }
+        var dseqs = Enumerable.Range(0, k).Select(j => PartBuffer(j, "grad.seq" + j.ToString(CultureInfo.InvariantCulture),
+            input[j].Shape.Numel)).ToList();
+
+        var first = target.Count;
+        for (var j = 0; j < k; j++)
+        {
+            var f = input[j].Shape[2];
+            Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
+                batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
+        }
+        var lag = layout.Reverse ? 1 : -1;
+        for (var i = 0; i < m; i++)
+        {
+            var s = body[body.InputIds[k + i]];
+            var previous = Temp(node.Name + "." + s.Name + ".previous", s.Shape.Numel);
+            bodyStorage[s.Id] = previous;
+            var init = input[layout.InitInput(i, true)];
+            var h = layout.States[i];
+            var initLiteral = init.Kind == NodeKind.Const ? OpenClKernels.Lit(init.ConstValue) : null;
+            var readArgs = new List<LaunchArg> { Buf(trajectory) };
+            if (initLiteral is null) readArgs.Add(Buf(storage[init.Id]));
+            readArgs.Add(Buf(previous));
+            readArgs.Add(time);
+            Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
+                Row(h), readArgs.ToArray());
+            var dy = body[body.InputIds[sharedAt + layout.Shared + i]];
+            var dyBuffer = Temp(node.Name + "." + dy.Name, dy.Shape.Numel);
+            bodyStorage[dy.Id] = dyBuffer;
+            Add(Kernel("read_" + Identifier(dy.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, 0, null)),
+                Row(h), Buf(dtrajectory), Buf(dyBuffer), time);
+        }
+        Schedule(plan, body, lines, (List<Lowered>)loop.Items, bodyStorage, new HashSet<int>());
+        var outs = body.Outputs.Select(o => body[o.Value]).ToList();
+        for (var i = 0; i < m; i++)
+            Add(Kernel("carry", n => outs[i].Kind == NodeKind.Const ? Fill(n, OpenClKernels.Lit(outs[i].ConstValue)) : Copy(n)),
+                Row(layout.States[i]), outs[i].Kind == NodeKind.Const
+                    ? new[] { Buf(carried[i]) } : new[] { Buf(bodyStorage[outs[i].Id]), Buf(carried[i]) });
+        for (var j = 0; j < k; j++)
+        {
+            var dx = outs[m + j];
+            var f = input[j].Shape[2];
+            var literal = dx.Kind == NodeKind.Const ? OpenClKernels.Lit(dx.ConstValue) : null;
+            Add(Kernel("write_grad", n => WriteStep(n, steps, f, literal)), batch * f,
+                literal is null ? new[] { Buf(bodyStorage[dx.Id]), Buf(dseqs[j]), time } : new[] { Buf(dseqs[j]), time });
+        }
+        for (var q = 0; q < layout.Shared; q++)
+        {
+            var dw = outs[m + k + q];
+            if (dw.Kind == NodeKind.Const && dw.ConstValue == 0) continue;
+            var numel = input[layout.SharedInput(q, true)].Shape.Numel;
+            var broadcast = dw.Shape.Numel != numel;
+            Add(Kernel("accumulate", n => Accumulate(n, dw.Kind == NodeKind.Const ? OpenClKernels.Lit(dw.ConstValue) : null, broadcast)),
+                numel, dw.Kind == NodeKind.Const ? new[] { Buf(sums[q]) } : new[] { Buf(bodyStorage[dw.Id]), Buf(sums[q]) });
+        }
+        Mark(target, other, otherCount, first, scanLoop);
+    }
+
+    /// <summary>Puts the launches from <paramref name="start"/> on into the loop; they all serve the scan node.</summary>
+    private static void Mark(List<Launch> target, List<Launch> other, int otherCount, int start, ScanLoop loop)
+    {
+        // A body's nodes are all forward (a scan's) or all backward (a scan_grad's): none lands in the other pass.
+        if (other.Count != otherCount) throw new InvalidOperationException("a loop body's launches went to the other pass");
+        var first = target[start];
+        for (var i = start; i < target.Count; i++)
+            target[i] = target[i] with { Loop = loop, InputGradientOnly = first.InputGradientOnly, Nodes = first.Nodes };
+    }
+
+    private static void Initialize(Plan plan, Node init, int carry, Dim elements, Dictionary<int, int> storage,
+        Func<string, Func<string, string>, string> kernel, Action<string, Dim, LaunchArg[]> add)
+    {
+        if (init.Kind == NodeKind.Const)
+            add(kernel("init", n => Fill(n, OpenClKernels.Lit(init.ConstValue))), elements, new[] { LaunchArg.Of(carry) });
+        else
+            add(kernel("init", Copy), elements, new[] { LaunchArg.Of(storage[init.Id]), LaunchArg.Of(carry) });
+    }
+
+    /// <summary>A helper kernel: the one already in the program with the same code, or a new one.</summary>
+    private static string Helper(Plan plan, Func<string, string> code, Func<string> freshName)
+    {
+        foreach (var k in plan.Kernels)
+            if (k.Body == code(k.Name)) return k.Name;
+        var name = freshName();
+        plan.Kernels.Add(new KernelSource(name, "", code(name)));
+        return name;
+    }
+
+    private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// out[b, c] = seq[b, t + lag, offset + c] for a sequence [N, steps, width]; when t + lag falls outside the sequence
+    /// (the state before the first step), the initial state instead: init[b, c], or a literal.
+    /// </summary>
+    private static string ReadStep(string name, Dim steps, Dim width, long offset, Dim count, int lag, string? initLiteral)
+    {
+        var sb = new StringBuilder();
+        var withInit = lag != 0 && initLiteral is null;
+        sb.Append("__kernel void ").Append(name).Append("(__global const float* restrict seq, ")
+            .Append(withInit ? "__global const float* restrict init, " : "")
+            .Append("__global float* restrict out, const int t)\n{\n")
+            .Append("    const int i = get_global_id(0);\n")
+            .Append("    const int b = i / ").Append(count.ToC()).Append(";\n")
+            .Append("    const int c = i % ").Append(count.ToC()).Append(";\n");
+        var read = $"seq[(b * {steps.ToC()} + p) * {width.ToC()} + {I(offset)} + c]";
+        if (lag == 0)
+            sb.Append("    const int p = t;\n    out[i] = ").Append(read).Append(";\n}\n");
+        else
+            sb.Append("    const int p = t ").Append(lag > 0 ? "+ 1" : "- 1").Append(";\n")
+                .Append("    out[i] = p >= 0 && p < ").Append(steps.ToC()).Append(" ? ").Append(read).Append(" : ")
+                .Append(initLiteral ?? "init[i]").Append(";\n}\n");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Stores step t's new state (each part from its buffer, or a literal) into the trajectory [N, steps, ΣH], and,
+    /// when <paramref name="carry"/>, into the carried state buffers too.
+    /// </summary>
+    private static string StoreState(string name, Dim steps, long[] sizes, List<bool> fromBuffer, List<string> literals, bool carry)
+    {
+        var width = sizes.Sum();
+        var ps = new List<string>();
+        for (var i = 0; i < sizes.Length; i++)
+            if (fromBuffer[i]) ps.Add($"__global const float* restrict s{i}");
+        ps.Add("__global float* restrict trajectory");
+        if (carry) for (var i = 0; i < sizes.Length; i++) ps.Add($"__global float* restrict carry{i}");
+        ps.Add("const int t");
+        var sb = new StringBuilder();
+        sb.Append("__kernel void ").Append(name).Append('(').Append(string.Join(", ", ps)).Append(")\n{\n")
+            .Append("    const int i = get_global_id(0);\n")
+            .Append("    const int b = i / ").Append(I(width)).Append(";\n")
+            .Append("    const int c = i % ").Append(I(width)).Append(";\n")
+            .Append("    float v;\n");
+        var offset = 0L;
+        for (var i = 0; i < sizes.Length; i++)
+        {
+            var local = $"b * {I(sizes[i])} + c - {I(offset)}";
+            var value = fromBuffer[i] ? $"s{i}[{local}]" : literals[i];
+            sb.Append("    ").Append(i == 0 ? "" : "else ").Append(i == sizes.Length - 1 ? "" : $"if (c < {I(offset + sizes[i])}) ")
+                .Append("{ v = ").Append(value).Append(';').Append(carry ? $" carry{i}[{local}] = v;" : "").Append(" }\n");
+            offset += sizes[i];
+        }
+        sb.Append("    trajectory[(b * ").Append(steps.ToC()).Append(" + t) * ").Append(I(width)).Append(" + c] = v;\n}\n");
+        return sb.ToString();
+    }
+
+    /// <summary>The carried state buffers from step t of the trajectory.</summary>
+    private static string ReloadState(string name, Dim steps, long[] sizes)
+    {
+        var width = sizes.Sum();
+        var sb = new StringBuilder();
+        sb.Append("__kernel void ").Append(name).Append("(__global const float* restrict trajectory, ")
+            .Append(string.Join(", ", sizes.Select((_, i) => $"__global float* restrict carry{i}")))
+            .Append(", const int t)\n{\n")
+            .Append("    const int i = get_global_id(0);\n")
+            .Append("    const int b = i / ").Append(I(width)).Append(";\n")
+            .Append("    const int c = i % ").Append(I(width)).Append(";\n")
+            .Append("    const float v = trajectory[(b * ").Append(steps.ToC()).Append(" + t) * ").Append(I(width)).Append(" + c];\n");
+        var offset = 0L;
+        for (var i = 0; i < sizes.Length; i++)
+        {
+            sb.Append("    ").Append(i == 0 ? "" : "else ").Append(i == sizes.Length - 1 ? "" : $"if (c < {I(offset + sizes[i])}) ")
+                .Append($"carry{i}[b * {I(sizes[i])} + c - {I(offset)}] = v;\n");
+            offset += sizes[i];
+        }
+        return sb.Append("}\n").ToString();
+    }
+
+    /// <summary>seq[b, t, f] = value[b, f] (or a literal) for a sequence [N, steps, width].</summary>
+    private static string WriteStep(string name, Dim steps, Dim width, string? literal) =>
+        "__kernel void " + name + "(" + (literal is null ? "__global const float* restrict value, " : "")
+        + "__global float* restrict seq, const int t)\n{\n"
+        + "    const int i = get_global_id(0);\n"
+        + "    const int b = i / " + width.ToC() + ";\n"
+        + "    const int f = i % " + width.ToC() + ";\n"
+        + "    seq[(b * " + steps.ToC() + " + t) * " + width.ToC() + " + f] = " + (literal ?? "value[i]") + ";\n}\n";
+
+    private static string Fill(string name, string literal) =>
+        "__kernel void " + name + "(__global float* restrict out)\n{\n    out[get_global_id(0)] = " + literal + ";\n}\n";
+
+    private static string Copy(string name) =>
+        "__kernel void " + name + "(__global const float* restrict in0, __global float* restrict out)\n{\n"
+        + "    const int i = get_global_id(0);\n    out[i] = in0[i];\n}\n";
+
+    /// <summary>sum += this step's share (a scalar share, a constant or a one-element buffer, adds to every element).</summary>
+    private static string Accumulate(string name, string? literal, bool broadcast) =>
+        "__kernel void " + name + "(" + (literal is null ? "__global const float* restrict in0, " : "")
+        + "__global float* restrict sum)\n{\n    const int i = get_global_id(0);\n"
+        + "    sum[i] += " + (literal ?? (broadcast ? "in0[0]" : "in0[i]")) + ";\n}\n";
+}
