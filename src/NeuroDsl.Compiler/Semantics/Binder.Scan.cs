@@ -138,7 +138,7 @@ public sealed partial class Binder
         if (decl.Inputs.Count != k + m)
             Fail(Codes.ArgumentCount, span,
                 $"cell {CellSignature(decl)} takes this step of each sequence, then its state: {k} sequence(s) and {m} state(s) here",
-                decl.Name.Text, Plural(decl.Inputs.Count, "sequence or state", atMost: false), k + m);
+                decl.Name.Text, Plural(decl.Inputs.Count, "input", atMost: false), k + m);
 
         var (body, shared) = BindCellBody(cell, seqs.Select(s => s.Shape[2]).ToList(), sizes, batch, span);
 
@@ -202,10 +202,12 @@ public sealed partial class Binder
             }
 
             Value? result = null;
+            var at = decl.Name.Span;
             foreach (var stmt in decl.Body)
             {
                 if (stmt is ReturnStmt ret)
                 {
+                    at = ret.Value.Span;
                     result = RunStatement("", () => Eval(ret.Value, scope));
                     break;
                 }
@@ -214,14 +216,14 @@ public sealed partial class Binder
             if (result is null) Fail(Codes.MissingReturn, decl.Name.Span, $"called at {span}; a cell returns its next state", decl.Name.Text);
             var items = result is ListValue list ? list.Items : new[] { result! };
             if (items.Count != sizes.Count)
-                Fail(Codes.BadValue, decl.Name.Span, $"the scan at {span} carries {sizes.Count} state(s)",
+                Fail(Codes.BadValue, at, $"the scan at {span} carries {sizes.Count} state(s)",
                     $"Return the next state from cell '{decl.Name.Text}': {sizes.Count} value(s), one per state input");
             for (var i = 0; i < sizes.Count; i++)
             {
-                var next = RequireTensor(items[i], decl.Inputs[k + i].Text, decl.Name.Span);
+                var next = RequireTensor(items[i], decl.Inputs[k + i].Text, at);
                 var expected = new Shape(new[] { batch, (Dim)sizes[i] });
                 if (!next.Shape.Equals(expected) || next.DType != DType.F32)
-                    Fail(Codes.ShapeMismatch, decl.Name.Span,
+                    Fail(Codes.ShapeMismatch, at,
                         $"the next '{decl.Inputs[k + i].Text}' has shape {next.Shape}; the state is {expected}", decl.Name.Text);
                 body.Outputs.Add(new KeyValuePair<string, int>(decl.Inputs[k + i].Text, next.Id));
             }
