@@ -39,6 +39,7 @@ public static class PlanPrinter
                 var global = l.Tile is null ? string.Join(" x ", l.Global) : string.Join(" x ", l.Global.Select((g, i) => l.Tile[i] == 1 ? g.ToString() : $"ceil({g}/{l.Tile[i]})"));
                 sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")
+                    .Append(l.Loop is { } loop ? "  each step t of loop " + I(loop.Id) + (loop.Reverse ? ", last first" : "") : "")
                     .Append("  # ").Append(file).Append(':').Append(I(l.Line)).Append('\n');
             }
         }

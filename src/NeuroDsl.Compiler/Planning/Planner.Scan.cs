@@ -89,6 +89,7 @@ public static partial class Planner
             bodyStorage[x.Id] = stepInputs[j];
         }
         var sharedAt = k + m;
+        var sharedIds = new HashSet<int>(body.InputIds.Skip(sharedAt).Take(layout.Shared));
         for (var q = 0; q < layout.Shared; q++)
             bodyStorage[body.InputIds[sharedAt + q]] = storage[node.Inputs[layout.SharedInput(q, backward)]];
 
@@ -111,7 +112,7 @@ public static partial class Planner
                 Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
                     batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
             }
-            Schedule(plan, body, lines, (List<Lowered>)loop.Items, bodyStorage, new HashSet<int>());
+            start += ScheduleBody(plan, body, lines, loop, bodyStorage, target, start, sharedIds, node, gradOnly);
             var outputs = body.Outputs.Select(o => body[o.Value]).ToList();
             var passThrough = outputs.Any(o => o.Kind != NodeKind.Const && carries.Contains(bodyStorage[o.Id]));
             var values = outputs.Select(o => o.Kind == NodeKind.Const ? null : (int?)bodyStorage[o.Id]).ToList();
@@ -185,7 +186,7 @@ public static partial class Planner
             Add(Kernel("read_" + Identifier(dy.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, 0, null)),
                 Row(h), Buf(dtrajectory), Buf(dyBuffer), time);
         }
-        Schedule(plan, body, lines, (List<Lowered>)loop.Items, bodyStorage, new HashSet<int>());
+        first += ScheduleBody(plan, body, lines, loop, bodyStorage, target, first, sharedIds, node, gradOnly);
         var outs = body.Outputs.Select(o => body[o.Value]).ToList();
         for (var i = 0; i < m; i++)
             Add(Kernel("carry", n => outs[i].Kind == NodeKind.Const ? Fill(n, OpenClKernels.Lit(outs[i].ConstValue)) : Copy(n)),
@@ -209,6 +210,37 @@ public static partial class Planner
                 numel, dw.Kind == NodeKind.Const ? new[] { Buf(sums[q]) } : new[] { Buf(bodyStorage[dw.Id]), Buf(sums[q]) });
         }
         Mark(target, other, otherCount, first, scanLoop);
+    }
+
+    /// <summary>
+    /// The body's launches, with the loop-invariant ones (packing the shared weights for the GEMM, anything computed
+    /// from the weights alone) moved before the loop, at <paramref name="loopStart"/>: the weights are packed once per
+    /// pass, not once per step. Returns how many moved.
+    /// </summary>
+    private static int ScheduleBody(Plan plan, Graph body, SourceLines lines, LoweredLoop loop, Dictionary<int, int> bodyStorage,
+        List<Launch> target, int loopStart, ISet<int> sharedInputs, Node scan, bool gradOnly)
+    {
+        var (launches, buffers) = (target.Count, plan.Buffers.Count);
+        Schedule(plan, body, lines, (List<Lowered>)loop.Items, bodyStorage, new HashSet<int>());
+
+        // Values that are the same at every step: the shared tensors, and what the body computes from them alone.
+        var invariantNodes = new HashSet<int>();
+        foreach (var node in body.Nodes)
+        {
+            if (sharedInputs.Contains(node.Id) || (node.Kind == NodeKind.Op && node.Inputs.All(i => invariantNodes.Contains(i) || body[i].Kind == NodeKind.Const)))
+                invariantNodes.Add(node.Id);
+        }
+        var invariant = new HashSet<int>(invariantNodes.Where(bodyStorage.ContainsKey).Select(id => bodyStorage[id]));
+        var scratch = new HashSet<int>(Enumerable.Range(buffers, plan.Buffers.Count - buffers).Except(bodyStorage.Values));
+        bool Hoistable(Launch l) => l.Args.All(a => a.Runtime is null && (a.Buffer < 0 || invariant.Contains(a.Buffer) || scratch.Contains(a.Buffer)));
+        var hoisted = target.Skip(launches).Where(Hoistable)
+            .Select(l => l with { Nodes = new[] { scan.Id }, InputGradientOnly = gradOnly }).ToList();
+        if (hoisted.Count == 0) return 0;
+        var kept = target.Skip(launches).Where(l => !Hoistable(l)).ToList();
+        target.RemoveRange(launches, target.Count - launches);
+        target.AddRange(kept);
+        target.InsertRange(loopStart, hoisted);
+        return hoisted.Count;
     }
 
     /// <summary>Puts the launches from <paramref name="start"/> on into the loop; they all serve the scan node.</summary>
