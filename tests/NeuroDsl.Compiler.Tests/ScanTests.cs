@@ -1,0 +1,83 @@
+using System;
+using System.IO;
+using System.Linq;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Planning;
+using Xunit;
+
+namespace NeuroDsl.Compiler.Tests;
+
+/// <summary>Cells and scan: the IR shows both loops, the plan keeps its launch budgets, the C# loops over t.</summary>
+public sealed class ScanTests
+{
+    private static ModelOutput Model(string file) =>
+        NeuroCompiler.Compile(file, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", file))).Models.Single();
+
+    private static ModelOutput Case(string name) =>
+        NeuroCompiler.Compile("scan.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops", "scan.nd")))
+            .Models.Single(m => m.Name == name);
+
+    [Fact]
+    public void Lstm_Ir_ShowsTheCellAndTheReverseTimeScanDerivedFromIt()
+    {
+        var ir = Model("lstm.nd").Ir.Graph;
+        var scan = Assert.Single(ir.Forward, n => n.Op == "scan");
+        var grad = Assert.Single(ir.Backward, n => n.Op == "scan_grad");
+        Assert.Equal(new[] { "h", "c" }, scan.Body!.Outputs.Select(o => o.Key)); // the state the cell returns
+        Assert.Contains(grad.Body!.Nodes, n => n.Op == "sigmoid_grad");
+        var text = ir.Print();
+        Assert.Contains("scan_grad(", text);
+        Assert.Contains("  %", text); // the bodies print nested under their scans
+        Assert.Contains("output grad.weight_hh = ", text);
+    }
+
+    [Fact]
+    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsTenLaunches()
+    {
+        var plan = Model("lstm.nd").Plan;
+        var outside = plan.Forward.Where(l => l.Loop is null).ToList();
+        var step = plan.Forward.Where(l => l.Loop is not null).ToList();
+        // x[N, T, 64] @ weight_ih_l0ᵀ for every step at once: one GEMM over N·T rows.
+        Assert.Single(outside, l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)
+            && l.Args[0].Int == new Dim(1, "N*T"));
+        // Per step: read xw_t, the recurrent GEMM, bias + xw, four gate slices, c', h', store. The weights are packed
+        // once, before the loop.
+        Assert.Equal(10, step.Count);
+        Assert.Single(step, l => l.Kernel.StartsWith("nd_gemm", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan.Forward.Concat(plan.Backward), l => l.Loop is not null && l.Kernel.StartsWith("nd_gemm_pack", StringComparison.Ordinal)
+            && l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "weight_hh_l0"));
+        Assert.All(plan.Backward.Where(l => l.Loop is not null), l => Assert.True(l.Loop!.Reverse));
+    }
+
+    [Fact]
+    public void BuffersALoopTouches_LiveThroughTheWholeLoop()
+    {
+        var plan = Model("lstm.nd").Plan;
+        var sequence = plan.Forward.Concat(plan.Backward).ToList();
+        foreach (var group in sequence.Select((l, i) => (l, i)).Where(x => x.l.Loop is not null).GroupBy(x => x.l.Loop!.Id))
+        {
+            var (start, end) = (group.Min(x => x.i), group.Max(x => x.i));
+            var inLoop = group.SelectMany(x => x.l.Args).Where(a => a.Buffer >= 0).Select(a => plan.Buffers[a.Buffer]).ToList();
+            foreach (var buffer in inLoop.Where(b => b.Slot >= 0))
+            {
+                // No other buffer of its slot is touched from the loop's start to its end.
+                var others = sequence.Skip(start).Take(end - start + 1).SelectMany(l => l.Args).Where(a => a.Buffer >= 0)
+                    .Select(a => plan.Buffers[a.Buffer]).Where(b => b.Slot == buffer.Slot && b.Index != buffer.Index);
+                Assert.Empty(others);
+            }
+        }
+    }
+
+    [Fact]
+    public void GeneratedCSharp_LoopsOverTime_ForwardAndReversed()
+    {
+        var lstm = Model("lstm.nd").CSharp;
+        Assert.Contains("for (var step = 0L; step < (long)_T; step++)", lstm);
+        Assert.Contains("var t = (int)step;", lstm);
+        Assert.Contains("var t = (int)((long)_T - 1L - step);", lstm); // backpropagation through time runs backwards
+        Assert.Contains("KernelArg.Of(t));", lstm);
+        var reversed = Case("OpScanReverse").CSharp;
+        Assert.Contains("var t = (int)(4L - 1L - step);", reversed);
+        Assert.Contains("var t = (int)step;", reversed); // its gradient runs forwards in time
+    }
+}
