@@ -8,7 +8,7 @@ using NeuroDsl.Runtime;
 namespace NeuroDsl.Cli;
 
 /// <summary>
-/// <c>neurodsl bench step FILE [--batch B] [--steps S]</c>: the median time of a training step (upload, forward,
+/// <c>neurodsl bench step FILE [--batch B] [--steps S] [--sequence T]</c>: the median time of a training step (upload, forward,
 /// backward, Adam, loss read-back) and of a forward pass, on random inputs, after warm-up. Not part of the tests.
 /// </summary>
 internal static class BenchCommand
@@ -19,16 +19,19 @@ internal static class BenchCommand
         if (args.Positional.Count == 0 || args.Positional[0] != "step") return Table(args);
         var batch = args.Int("batch", 64);
         var steps = args.Int("steps", 30);
+        var sequence = args.Int("sequence", 0);
         var modelName = args.Get("model");
         args.CheckUnknown();
-        if (args.Positional.Count != 2) throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S]");
+        if (args.Positional.Count != 2) throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--sequence T]");
         var path = args.Positional[1];
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
         var output = Program.PickModel(result, modelName, path);
         using var device = Device.Open();
-        var (train, forward, launches, bytes) = StepTimes(output, device, batch, steps);
-        Console.Out.WriteLine($"{output.Name} batch {batch} on {device.Info.Name}: training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
+        if (sequence <= 0 && output.Ir.Symbols.Contains("T"))
+            throw new UsageException($"{output.Name} runs over time: give the sequence length with --sequence T");
+        var (train, forward, launches, bytes) = StepTimes(output, device, batch, steps, sequence);
+        Console.Out.WriteLine($"{output.Name} batch {batch}{(sequence > 0 ? $", sequence {sequence}" : "")} on {device.Info.Name}: training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
                               $"({batch / train * 1000:F0} examples/s, {launches} launches, {bytes / 1024.0 / 1024.0:F1} MiB), forward {forward.ToString("F2", CultureInfo.InvariantCulture)} ms (median of {steps})");
         return ExitCodes.Ok;
     }
@@ -75,10 +78,13 @@ internal static class BenchCommand
     }
 
     /// <summary>Median training-step and forward times of a model on random inputs; launches per step; device bytes.</summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps)
+    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps,
+        int sequence = 0)
     {
         var type = ModelLoader.Compile(output);
-        using var model = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = batch }, seed: 1);
+        var symbols = new Dictionary<string, long> { ["N"] = batch };
+        if (sequence > 0) symbols["T"] = sequence;
+        using var model = ModelLoader.Create(type, device, symbols, seed: 1);
         var rng = new Random(1);
         var inputs = model.Inputs.Select(i => (i, i.Buffer.IsInt
             ? (object)Enumerable.Range(0, (int)i.Buffer.Elements).Select(_ => rng.Next(2)).ToArray()
@@ -117,7 +123,9 @@ internal static class BenchCommand
             model.Forward();
             device.Finish();
         });
-        var launches = output.Plan.Forward.Count + output.Plan.Backward.Count(l => !l.InputGradientOnly) + 1;
+        // A loop's launches count once per step.
+        int Count(IEnumerable<Compiler.Planning.Launch> ls) => ls.Sum(l => l.Loop is null ? 1 : Math.Max(1, sequence));
+        var launches = Count(output.Plan.Forward) + Count(output.Plan.Backward.Where(l => !l.InputGradientOnly)) + 1;
         model.Training = true;
         model.Step(adam); // make sure the optimizer state is counted
         return (train, forward, launches, model.AllocatedBytes);
@@ -143,7 +151,8 @@ internal static class BenchCommand
         Console.Error.WriteLine($"bench: NeuroDsl on {device.Info.Name} ({device.Info.Platform}) and the baselines (/usr/bin/python3), {rounds} alternating rounds");
         var rows = new List<(string Case, string Ours, string Theirs, string Ratio, string Note)>();
 
-        var cases = new[] { ("mlp", "mlp.nd", 128), ("lenet5", "lenet5.nd", 64) };
+        // (key, file, batch, sequence length for models over time, or 0)
+        var cases = new[] { ("mlp", "mlp.nd", 128, 0), ("lenet5", "lenet5.nd", 64, 0), ("lstm", "lstm.nd", 32, 100) };
         var compiled = cases.ToDictionary(c => c.Item1, c =>
         {
             var path = System.IO.Path.Combine(models, c.Item2);
@@ -162,9 +171,9 @@ internal static class BenchCommand
         for (var round = 0; round < rounds; round++)
         {
             foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
-            foreach (var (key, _, batch) in cases)
+            foreach (var (key, _, batch, sequence) in cases)
             {
-                var step = StepTimes(compiled[key].Models[0], device, batch, 60);
+                var step = StepTimes(compiled[key].Models[0], device, batch, sequence > 0 ? 20 : 60, sequence);
                 Add(ours, $"{key}_train_ms", step.Train);
                 Add(ours, $"{key}_forward_ms", step.Forward);
                 launches[key] = (step.Launches, step.Bytes);
@@ -198,13 +207,14 @@ internal static class BenchCommand
                 base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
                 "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
-        foreach (var (key, _, batch) in cases)
+        foreach (var (key, _, batch, sequence) in cases)
             foreach (var kind in new[] { "train", "forward" })
             {
                 var k = $"{key}_{kind}_ms";
                 var mine = Ours(k);
                 var base0 = Base(k);
-                rows.Add(($"{key} {(kind == "train" ? "training step (Adam)" : "forward")}, batch {batch}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
+                var size = $"batch {batch}" + (sequence > 0 ? $", sequence {sequence}" : "");
+                rows.Add(($"{key} {(kind == "train" ? "training step (Adam)" : "forward")}, {size}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
                     base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
                     kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device" : "upload + forward + finish"));
             }

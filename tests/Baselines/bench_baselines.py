@@ -1,7 +1,7 @@
 """Baseline timings for `neurodsl bench`, printed as one JSON object on stdout.
 
 OpenBLAS sgemm through numpy at 256..2048, and PyTorch training steps (Adam) and forward passes for the MLP
-784-256-256-10 (batch 128) and LeNet-5 (batch 64). Median of many repetitions after warm-up. Fair set-up:
+784-256-256-10 (batch 128), LeNet-5 (batch 64) and one LSTM layer (input 64, hidden 256, sequence 100, batch 32). Median of many repetitions after warm-up. Fair set-up:
 2 threads, OMP_WAIT_POLICY=PASSIVE (set by the caller), OPENBLAS_CORETYPE left unset. Run with Debian's
 /usr/bin/python3 (python3-numpy, python3-torch).
 """
@@ -71,6 +71,33 @@ try:
 
     bench("mlp", Mlp(), (784,), 128)
     bench("lenet5", LeNet5(), (1, 32, 32), 64)
+
+    # One LSTM layer (models/lstm.nd): input 64, hidden 256, sequence 100, batch 32, every step's h against a target.
+    lstm = nn.LSTM(64, 256, batch_first=True)
+    x = torch.rand(32, 100, 64)
+    target = torch.rand(32, 100, 256)
+    opt = torch.optim.Adam(lstm.parameters(), lr=1e-3)
+
+    def lstm_step():
+        opt.zero_grad()
+        loss = F.mse_loss(lstm(x)[0], target)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    def lstm_forward():
+        with torch.no_grad():
+            lstm(x)
+
+    for fn, key in ((lstm_step, "train"), (lstm_forward, "forward")):
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(20):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        out[f"lstm_{key}_ms"] = statistics.median(times) * 1e3
     out["torch_version"] = torch.__version__
 except ImportError as e:
     out["torch_error"] = str(e)
