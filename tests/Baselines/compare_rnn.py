@@ -33,7 +33,7 @@ def main():
     write_st(inputs, {"x": x.numpy(), "target": target.numpy()})
     root = os.path.join(os.path.dirname(__file__), "..", "..")
     cli = os.environ.get("NEURODSL", os.path.join(root, "src/NeuroDsl.Cli/bin/Debug/net10.0/neurodsl"))
-    command = cli.split() + ["run", os.path.join(root, "models", kind + ".nd"), "--weights", weights,
+    command = cli.split() + ["run", os.path.join(root, "models", kind + ".nd"), "--model", kind.upper(), "--weights", weights,
                              "--inputs", inputs, "--out", out, "--grads"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     ours = read_st(out)

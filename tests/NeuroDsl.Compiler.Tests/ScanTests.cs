@@ -11,7 +11,7 @@ namespace NeuroDsl.Compiler.Tests;
 public sealed class ScanTests
 {
     private static ModelOutput Model(string file) =>
-        NeuroCompiler.Compile(file, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", file))).Models.Single();
+        NeuroCompiler.Compile(file, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", file))).Models.First();
 
     private static ModelOutput Case(string name) =>
         NeuroCompiler.Compile("scan.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops", "scan.nd")))

@@ -64,14 +64,19 @@ public static class SummaryWriter
         sb.Append("connections per example: ").Append(N(model.Graph.ConnectionsPerExample)).Append('\n');
         var sizes = new[] { 1L, 64L, 256L };
         if (model.Symbols.Count > 0)
-            sb.Append("device memory per batch size (planned / one buffer per value): ").Append(string.Join(", ", sizes.Select(n =>
+            sb.Append(model.Symbols.All(s => s == "N") ? "device memory per batch size (planned / one buffer per value): "
+                    : "device memory with " + string.Join(" = ", model.Symbols) + " = n (planned / one buffer per value): ").Append(string.Join(", ", sizes.Select(n =>
             {
                 var (planned, naive) = BufferPlanner.Elements(plan, model.Symbols.ToDictionary(s => s, _ => n));
                 return $"{n}: {Bytes(planned * 4)} / {Bytes(naive * 4)}";
             }))).Append('\n');
         sb.Append("kernel launches per training step: ").Append(N(plan.Forward.Count + plan.Backward.Count(l => !l.InputGradientOnly) + (plan.Params.Count > 0 ? 1 : 0)))
             .Append(" (forward ").Append(N(plan.Forward.Count)).Append(", backward ").Append(N(plan.Backward.Count(l => !l.InputGradientOnly)))
-            .Append(", optimizer ").Append(plan.Params.Count > 0 ? "1" : "0").Append(")\n");
+            .Append(", optimizer ").Append(plan.Params.Count > 0 ? "1" : "0").Append(")")
+            .Append(plan.Forward.Concat(plan.Backward).Any(l => l.Loop is not null)
+                ? "; a loop over time counted once: " + N(plan.Forward.Concat(plan.Backward).Count(l => l.Loop is not null && !l.InputGradientOnly))
+                    + " of them run once per step" : "")
+            .Append('\n');
         return sb.ToString();
     }
 
