@@ -28,6 +28,12 @@ public sealed class Scan : OpFamily
     /// <summary>One result of a <c>scan_grad</c>: attribute <c>index</c> counts sequences, initial states, shared tensors.</summary>
     public static readonly OpDef Part = new PartOp();
 
+    /// <summary>A state after the last step (<c>last: true</c>): [N, size] from a scan's [N, T, width] at columns offset….</summary>
+    public static readonly OpDef Last = new LastOp(grad: false);
+
+    /// <summary>The gradient of <see cref="Last"/>: dy at the last step, zeros elsewhere ([N, T, width]).</summary>
+    public static readonly OpDef LastGrad = new LastOp(grad: true);
+
     /// <summary>Whether the node is a result of a scan, planned (and given its buffer) by the scan's loop.</summary>
     public static bool IsPart(Node node) => node.Def is PartOp;
 
@@ -223,6 +229,60 @@ public sealed class Scan : OpFamily
 
         public override NodeLaunch Lower(KernelCall call) =>
             throw new InvalidOperationException("a scan's result is written by the scan's loop (Planner.Scan)");
+    }
+
+    /// <summary>
+    /// <c>scan_last</c> and its gradient <c>scan_last_grad</c>: the columns [offset, offset + size) of the step a scan
+    /// ends on (t = T − 1, or 0 when reversed), and back. T may be a size symbol, which a slice's bounds cannot be.
+    /// </summary>
+    private sealed class LastOp : OpDef
+    {
+        private readonly bool _grad;
+
+        public LastOp(bool grad) : base(grad ? "scan_last_grad" : "scan_last", PrimKind.Custom, 1) => _grad = grad;
+
+        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _grad ? null : new Node?[]
+        {
+            g.Op(LastGrad, g.In(node, 0).Shape, node.Attrs.ToDictionary(a => a.Key, a => a.Value), node, dy),
+        };
+
+        public override double[] Reference(RefCall call)
+        {
+            var trajectory = _grad ? call.OutShape : call.InputShapes[0];
+            var (n, steps, width) = (trajectory[0], trajectory[1], trajectory[2]);
+            var (offset, size) = (call.Node.AttrInt("offset"), call.Node.AttrInt("size"));
+            var t = call.Node.AttrBool("reverse") ? 0 : steps - 1;
+            var result = new double[_grad ? n * steps * width : n * size];
+            for (var b = 0L; b < n; b++)
+                for (var c = 0L; c < size; c++)
+                {
+                    var at = (b * steps + t) * width + offset + c;
+                    if (_grad) result[at] = call.Inputs[0][b * size + c];
+                    else result[b * size + c] = call.Inputs[0][at];
+                }
+            return result;
+        }
+
+        public override NodeLaunch Lower(KernelCall call)
+        {
+            var node = call.Node;
+            var trajectory = _grad ? node.Shape : call.Inputs[0].Shape;
+            var (steps, width) = (trajectory[1].ToC(), trajectory[2].ToC());
+            var (offset, size) = (node.AttrInt("offset"), node.AttrInt("size"));
+            var last = node.AttrBool("reverse") ? "0" : $"({steps} - 1)";
+            var (ps, args) = OpenClKernels.Signature(node, call.Inputs);
+            var body = _grad
+                ? $"    const int b = i / ({steps} * {width});\n    const int t = (i / {width}) % {steps};\n"
+                  + $"    const int c = i % {width} - {offset};\n"
+                  + $"    out[i] = t == {last} && c >= 0 && c < {size} ? in0[b * {size} + c] : 0.0f;\n"
+                : $"    const int b = i / {size};\n    const int c = i % {size};\n"
+                  + $"    out[i] = in0[(b * {steps} + {last}) * {width} + {offset} + c];\n";
+            var code = OpenClKernels.Header(call.Comment)
+                + $"__kernel void {call.Name}({ps})\n{{\n    const int i = get_global_id(0);\n{body}}}\n";
+            return new NodeLaunch(call.Name, args, new[] { node.Shape.Numel }, code);
+        }
+
+        public override string Detail(Node node) => node.AttrBool("reverse") ? "after the first step (reversed)" : "after the last step";
     }
 
     /// <summary>A value of <paramref name="length"/> elements: itself, or a scalar (the constant 0) repeated.</summary>

@@ -21,7 +21,7 @@ public sealed partial class Binder
 {
     private readonly Dictionary<string, CellDecl> _cells = new(StringComparer.Ordinal);
 
-    private const string ScanSignature = "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false)";
+    private const string ScanSignature = "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false, last: false)";
 
     /// <summary><c>Cell(w, b, hidden: 20)</c>: parameters by position or name; tensors are allowed (shared by all steps).</summary>
     private CellValue BindCellParams(CellDecl cell, IReadOnlyList<Arg> args, Scope scope, SourceSpan span)
@@ -59,8 +59,8 @@ public sealed partial class Binder
     /// <summary>
     /// <c>scan(Cell(w), x, state: 20)</c>: the cell once per step of the time axis (axis 1) of the sequences
     /// [N, T, F], from zero states of the given sizes (or <c>init:</c> tensors [N, H]), backwards in time with
-    /// <c>reverse: true</c>. The value is every step's state [N, T, H]; a cell with several states gives one such
-    /// tensor per state, in order.
+    /// <c>reverse: true</c>. The value is every step's state [N, T, H], or with <c>last: true</c> the state after the
+    /// last step [N, H] (the first step's when reversed); a cell with several states gives one per state, in order.
     /// </summary>
     private Value BindScan(ScanExpr scan, Scope scope)
     {
@@ -96,13 +96,15 @@ public sealed partial class Binder
         var named = new Dictionary<string, (Value Value, SourceSpan Span)>(StringComparer.Ordinal);
         foreach (var arg in scan.Args.Where(a => a.Name is not null))
         {
-            if (arg.Name!.Text is not ("state" or "init" or "reverse"))
+            if (arg.Name!.Text is not ("state" or "init" or "reverse" or "last"))
                 Fail(Codes.UnknownArgument, arg.Name.Span, ScanSignature, "scan", arg.Name.Text);
             if (named.ContainsKey(arg.Name.Text)) Fail(Codes.ArgumentRepeated, arg.Name.Span, null, "scan", arg.Name.Text);
             named[arg.Name.Text] = (Eval(arg.Value, scope), arg.Value.Span);
         }
         var reverse = named.TryGetValue("reverse", out var rev)
             && (rev.Value as BoolValue ?? Fail<BoolValue>(Codes.WrongKind, rev.Span, ScanSignature, "reverse", "true or false", rev.Value.KindName)).Flag;
+        var last = named.TryGetValue("last", out var lst)
+            && (lst.Value as BoolValue ?? Fail<BoolValue>(Codes.WrongKind, lst.Span, ScanSignature, "last", "true or false", lst.Value.KindName)).Flag;
         if (named.ContainsKey("state") == named.ContainsKey("init"))
             Fail(Codes.MissingArgument, span,
                 "give the sizes of zero initial states (state: 256) or the initial states themselves (init: h0), not both",
@@ -151,19 +153,27 @@ public sealed partial class Binder
             Ops.Scan.Attrs(k, sizes.ToArray(), reverse), span, "scan");
         node.Body = body;
         node.Macs = body.MacsPerExample * steps.Coef;
-        if (m == 1) return new TensorValue(node);
+        if (m == 1 && !last) return new TensorValue(node);
 
-        // Several states: each one's steps, a slice of the last axis.
+        // Several states: each one's steps, a slice of the last axis; with last: true, each one after the last step.
         var parts = new List<Value>();
         var offset = 0L;
         foreach (var size in sizes)
         {
+            if (last)
+            {
+                var at = new Dictionary<string, object> { ["offset"] = offset, ["size"] = size, ["reverse"] = reverse };
+                parts.Add(new TensorValue(AddOp(Ops.Scan.Last, new[] { node.Id }, new Shape(new[] { batch, (Dim)size }), DType.F32,
+                    at, span, "scan_last")));
+                offset += size;
+                continue;
+            }
             var attrs = new Dictionary<string, object> { ["begin"] = new[] { 0L, 0L, offset }, ["step"] = new[] { 1L, 1L, 1L } };
             parts.Add(new TensorValue(AddOp(Ops.Slicing.StridedSlice, new[] { node.Id },
                 new Shape(new[] { batch, steps, (Dim)size }), DType.F32, attrs, span, "slice")));
             offset += size;
         }
-        return new ListValue(parts);
+        return parts.Count == 1 ? parts[0] : new ListValue(parts);
     }
 
     /// <summary>Binds a cell's statements once into a graph of its own; returns it and the outer tensors it shares.</summary>
