@@ -11,22 +11,6 @@ using NeuroDsl.Compiler.Ops;
 
 namespace NeuroDsl.Compiler.Planning;
 
-/// <summary>A scan's body after fusion and lowering, and the kernel names its loop's own copies take.</summary>
-internal sealed class LoweredLoop
-{
-    public LoweredLoop(object items, Func<string, string> name)
-    {
-        Items = items;
-        Name = name;
-    }
-
-    /// <summary>The body's lowered nodes (a <c>List&lt;Planner.Lowered&gt;</c>, private to the planner).</summary>
-    public object Items { get; }
-
-    /// <summary>A fresh kernel name, unique in the program, from a stem.</summary>
-    public Func<string, string> Name { get; }
-}
-
 /// <summary>
 /// Loops over time. A scan is planned as launches, not as one kernel: before the loop its state buffers are
 /// initialized; each step copies this step's slices of the sequences into step buffers (one small launch each),
@@ -37,6 +21,9 @@ internal sealed class LoweredLoop
 /// </summary>
 public static partial class Planner
 {
+    /// <summary>A scan's body after fusion and lowering, and a maker of kernel names unique in the program.</summary>
+    private sealed record LoweredLoop(List<Lowered> Items, Func<string, string> Name);
+
     private static Lowered LowerLoop(Node node, SourceLines lines, HashSet<string> names)
     {
         var body = node.Body!;
@@ -221,7 +208,7 @@ public static partial class Planner
         List<Launch> target, int loopStart, ISet<int> sharedInputs, Node scan, bool gradOnly)
     {
         var (launches, buffers) = (target.Count, plan.Buffers.Count);
-        Schedule(plan, body, lines, (List<Lowered>)loop.Items, bodyStorage, new HashSet<int>());
+        Schedule(plan, body, lines, loop.Items, bodyStorage, new HashSet<int>());
 
         // Values that are the same at every step: the shared tensors, and what the body computes from them alone.
         var invariantNodes = new HashSet<int>();
