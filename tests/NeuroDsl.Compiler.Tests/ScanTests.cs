@@ -28,7 +28,14 @@ public sealed class ScanTests
         var text = ir.Print();
         Assert.Contains("scan_grad(", text);
         Assert.Contains("  %", text); // the bodies print nested under their scans
-        Assert.Contains("output grad.weight_hh = ", text);
+        Assert.Contains("output grad.bias_hh = ", text);
+        // weight_hh's gradient, Σ over steps and rows of dzᵀ·h_prev, is one GEMM over N·T rows after the loop (the loop
+        // stacks h_prev; dz is the stacked gradient of xw): not a thin GEMM and an accumulation per step.
+        var weight = ir.Params.Single(p => p.Name == "weight_hh_l0");
+        var gradient = ir[ir.Gradients[weight.Id]];
+        Assert.Equal("matmul", gradient.Op);
+        Assert.Equal(new Dim(1, "N*T"), ir[gradient.Inputs[0]].Shape[0]);
+        Assert.Equal(1, grad.AttrInt("stacked"));
     }
 
     [Fact]
@@ -47,6 +54,8 @@ public sealed class ScanTests
         Assert.DoesNotContain(plan.Forward.Concat(plan.Backward), l => l.Loop is not null && l.Kernel.StartsWith("nd_gemm_pack", StringComparison.Ordinal)
             && l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "weight_hh_l0"));
         Assert.All(plan.Backward.Where(l => l.Loop is not null), l => Assert.True(l.Loop!.Reverse));
+        // Backward per step: recompute the step (one GEMM), the gradient into h (one GEMM), no weight-gradient GEMM.
+        Assert.Equal(2, plan.Backward.Count(l => l.Loop is not null && l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -15,7 +15,14 @@ namespace NeuroDsl.Compiler.Autodiff;
 /// </summary>
 public static class BodyDifferentiator
 {
-    internal static Graph Differentiate(Graph cell, Scan.Layout layout)
+    /// <summary>
+    /// A shared weight whose gradient is a product over the batch rows, Σ_n A[n]ᵀ B[n] at every step: the loop stacks
+    /// A and B (results <paramref name="PartA"/> and <paramref name="PartB"/> of the scan_grad) and one GEMM over all
+    /// N·T rows after the loop computes the sum over steps too, as cuDNN does, instead of a thin GEMM per step.
+    /// </summary>
+    internal sealed record Deferred(int Shared, int PartA, int PartB);
+
+    internal static (Graph Body, List<Deferred> Deferred) Differentiate(Graph cell, Scan.Layout layout)
     {
         var body = new Graph();
         var map = new Dictionary<int, Node>();
@@ -79,9 +86,38 @@ public static class BodyDifferentiator
         var m = layout.StateCount;
         for (var i = 0; i < m; i++) body.Outputs.Add(new("grad." + inputs[k + i].Name, GradOf(k + i, "zero").Id));
         for (var j = 0; j < k; j++) body.Outputs.Add(new("grad." + inputs[j].Name, GradOf(j, "zero").Id));
+
+        // Per-step values stacked over time: a sequence's gradient (part j), or an extra one (after the shared ones).
+        var batch = cell.Outputs.Count > 0 ? cell[cell.Outputs[0].Value].Shape[0] : (Dim)1;
+        var extras = new List<Node>();
+        int Stacked(Node value)
+        {
+            for (var j = 0; j < k; j++)
+                if (body.Outputs[m + j].Value == value.Id) return j;
+            var e = extras.FindIndex(x => x.Id == value.Id);
+            if (e < 0)
+            {
+                extras.Add(value);
+                e = extras.Count - 1;
+            }
+            return k + m + layout.Shared + e;
+        }
+        bool PerStepRows(Node x) => x.Shape.Rank == 2 && x.Shape[0] == batch && x.Kind != NodeKind.Const;
+        var deferred = new List<Deferred>();
         for (var q = 0; q < layout.Shared; q++)
-            body.Outputs.Add(new("grad." + inputs[k + m + q].Name, GradOf(k + m + q, "zero").Id));
-        return body;
+        {
+            var grad = GradOf(k + m + q, "zero");
+            if (grad.Def == MatMul.Product && grad.AttrBool("ta") && !grad.AttrBool("tb")
+                && PerStepRows(body[grad.Inputs[0]]) && PerStepRows(body[grad.Inputs[1]]))
+            {
+                deferred.Add(new Deferred(q, Stacked(body[grad.Inputs[0]]), Stacked(body[grad.Inputs[1]])));
+                grad = g.Const(0.0, grad);
+                grad.Name = "zero";
+            }
+            body.Outputs.Add(new("grad." + inputs[k + m + q].Name, grad.Id));
+        }
+        foreach (var x in extras) body.Outputs.Add(new("stacked." + x.Name, x.Id));
+        return (body, deferred);
     }
 
     private static Node Input(Graph body, Shape shape, string name, Diagnostics.SourceSpan span)

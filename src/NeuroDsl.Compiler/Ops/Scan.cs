@@ -38,7 +38,8 @@ public sealed class Scan : OpFamily
     public static bool IsPart(Node node) => node.Def is PartOp;
 
     /// <summary>How a scan's inputs, body inputs and body outputs are counted.</summary>
-    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse)
+    /// <param name="Stacked">For a scan_grad: per-step values it stacks over time besides the sequences' gradients.</param>
+    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse, int Stacked = 0)
     {
         public int StateCount => States.Length;
         public long Width => States.Sum();
@@ -49,7 +50,8 @@ public sealed class Scan : OpFamily
             var seqs = (int)node.AttrInt("seqs");
             var states = node.AttrInts("states");
             var fixedInputs = seqs + states.Length + (node.Def is BackwardOp ? 2 : 0);
-            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"));
+            var stacked = node.Attrs.ContainsKey("stacked") ? (int)node.AttrInt("stacked") : 0;
+            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"), stacked);
         }
 
         // Inputs of a forward scan and of its gradient, by role.
@@ -120,23 +122,34 @@ public sealed class Scan : OpFamily
         var inits = inputs.Skip(layout.Seqs).Take(layout.StateCount).ToList();
         var shared = inputs.Skip(layout.Seqs + layout.StateCount).ToList();
         var batch = node.Shape[0];
-        var backward = g.Op(Backward, Shape.Scalar, Attrs(layout.Seqs, layout.States, layout.Reverse), node,
-            seqs.Append(node).Concat(inits).Concat(shared).Append(dy).ToArray());
-        backward.Body = BodyDifferentiator.Differentiate(node.Body!, layout);
-        backward.Macs = 0;
+        var (body, deferred) = BodyDifferentiator.Differentiate(node.Body!, layout);
+        var stacked = body.Outputs.Skip(layout.StateCount + layout.Seqs + layout.Shared).Select(o => body[o.Value]).ToList();
+        var attrs = Attrs(layout.Seqs, layout.States, layout.Reverse);
+        if (stacked.Count > 0) attrs["stacked"] = (long)stacked.Count;
+        var backward = g.Op(Backward, Shape.Scalar, attrs, node, seqs.Append(node).Concat(inits).Concat(shared).Append(dy).ToArray());
+        backward.Body = body;
 
+        var steps = node.Shape[1];
         var shapes = seqs.Select(s => s.Shape).Concat(layout.States.Select(h => new Shape(new Dim[] { batch, h })))
-            .Concat(shared.Select(s => s.Shape)).ToList();
+            .Concat(shared.Select(s => s.Shape)).Concat(stacked.Select(x => new Shape(new[] { batch, steps, x.Shape[1] }))).ToList();
         var parts = new PartLayout(shapes.Select(s => s.Numel).ToArray());
-        Node MakePart(int index) => g.Op(Part, shapes[index],
+        var made = new Dictionary<int, Node>();
+        Node MakePart(int index) => made.TryGetValue(index, out var known) ? known : made[index] = g.Op(Part, shapes[index],
             new Dictionary<string, object> { ["index"] = (long)index, ["parts"] = parts }, node, backward);
+        // A stacked value [N, T, F] as the rows of one product: [N·T, F].
+        Node Rows(int index) => g.Reshape(MakePart(index), new Shape(new[] { batch * steps, shapes[index][2] }), node);
 
         var result = new Node?[node.Inputs.Count];
         for (var j = 0; j < layout.Seqs; j++) result[j] = MakePart(j);
         for (var i = 0; i < layout.StateCount; i++)
             result[layout.Seqs + i] = inits[i].Kind == NodeKind.Const ? null
                 : g.Reshape(MakePart(layout.Seqs + i), inits[i].Shape, node);
-        for (var q = 0; q < layout.Shared; q++) result[layout.Seqs + layout.StateCount + q] = MakePart(layout.Seqs + layout.StateCount + q);
+        for (var q = 0; q < layout.Shared; q++)
+        {
+            var late = deferred.FirstOrDefault(d => d.Shared == q);
+            result[layout.Seqs + layout.StateCount + q] = late is null ? MakePart(layout.Seqs + layout.StateCount + q)
+                : g.MatMul(Rows(late.PartA), Rows(late.PartB), true, false, node);
+        }
         return result;
     }
 
@@ -162,6 +175,10 @@ public sealed class Scan : OpFamily
             var dseqs = Enumerable.Range(0, k).Select(j => new double[call.Inputs[j].Length]).ToArray();
             var dshared = Enumerable.Range(0, layout.Shared)
                 .Select(q => new double[call.Inputs[layout.SharedInput(q, true)].Length]).ToArray();
+            var first = m + k + layout.Shared;
+            var widths = Enumerable.Range(0, layout.Stacked)
+                .Select(e => body[body.Outputs[first + e].Value].Shape[1].Eval(call.Symbols)).ToArray();
+            var stacks = widths.Select(f => new double[n * steps * f]).ToArray();
             for (var step = 0L; step < steps; step++)
             {
                 var t = layout.Reverse ? step : steps - 1 - step;
@@ -190,8 +207,10 @@ public sealed class Scan : OpFamily
                     var d = Full(values[body.Outputs[m + k + q].Value], dshared[q].Length);
                     for (var e = 0; e < d.Length; e++) dshared[q][e] += d[e];
                 }
+                for (var e = 0; e < layout.Stacked; e++)
+                    WriteStep(stacks[e], Full(values[body.Outputs[first + e].Value], n * widths[e]), n, steps, widths[e], 0, widths[e], t);
             }
-            return dseqs.Concat(carries).Concat(dshared).SelectMany(a => a).ToArray();
+            return dseqs.Concat(carries).Concat(dshared).Concat(stacks).SelectMany(a => a).ToArray();
         }
 
         public override NodeLaunch Lower(KernelCall call) =>

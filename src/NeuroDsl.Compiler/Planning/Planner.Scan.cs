@@ -135,15 +135,24 @@ public static partial class Planner
             bodyStorage[body.InputIds[sharedAt + layout.Shared + m + i]] = carried[i];
             Add(Kernel("zero", n => Fill(n, "0.0f")), Row(layout.States[i]), Buf(carried[i]));
         }
+        var outs = body.Outputs.Select(o => body[o.Value]).ToList();
         var sums = new List<int>();
         for (var q = 0; q < layout.Shared; q++)
         {
             var shape = input[layout.SharedInput(q, true)].Shape;
+            if (outs[m + k + q] is { Kind: NodeKind.Const, ConstValue: 0 } && !parts.ContainsKey(k + m + q))
+            {
+                sums.Add(-1); // summed after the loop from stacked values (BodyDifferentiator.Deferred)
+                continue;
+            }
             sums.Add(PartBuffer(k + m + q, "grad.shared" + q.ToString(CultureInfo.InvariantCulture), shape.Numel));
             Add(Kernel("zero", n => Fill(n, "0.0f")), shape.Numel, Buf(sums[q]));
         }
         var dseqs = Enumerable.Range(0, k).Select(j => PartBuffer(j, "grad.seq" + j.ToString(CultureInfo.InvariantCulture),
             input[j].Shape.Numel)).ToList();
+        var stackedAt = m + k + layout.Shared;
+        var stacks = Enumerable.Range(0, layout.Stacked).Select(e => PartBuffer(stackedAt + e,
+            "stacked" + e.ToString(CultureInfo.InvariantCulture), outs[stackedAt + e].Shape.Numel * steps)).ToList();
 
         var first = target.Count;
         for (var j = 0; j < k; j++)
@@ -174,7 +183,6 @@ public static partial class Planner
                 Row(h), Buf(dtrajectory), Buf(dyBuffer), time);
         }
         first += ScheduleBody(plan, body, lines, loop, bodyStorage, target, first, sharedIds, node, gradOnly);
-        var outs = body.Outputs.Select(o => body[o.Value]).ToList();
         for (var i = 0; i < m; i++)
             Add(Kernel("carry", n => outs[i].Kind == NodeKind.Const ? Fill(n, OpenClKernels.Lit(outs[i].ConstValue)) : Copy(n)),
                 Row(layout.States[i]), outs[i].Kind == NodeKind.Const
@@ -186,6 +194,13 @@ public static partial class Planner
             var literal = dx.Kind == NodeKind.Const ? OpenClKernels.Lit(dx.ConstValue) : null;
             Add(Kernel("write_grad", n => WriteStep(n, steps, f, literal)), batch * f,
                 literal is null ? new[] { Buf(bodyStorage[dx.Id]), Buf(dseqs[j]), time } : new[] { Buf(dseqs[j]), time });
+        }
+        for (var e = 0; e < layout.Stacked; e++)
+        {
+            var value = outs[stackedAt + e];
+            var f = value.Shape[1];
+            Add(Kernel("write_stacked", n => WriteStep(n, steps, f, null)), batch * f,
+                Buf(bodyStorage[value.Id]), Buf(stacks[e]), time);
         }
         for (var q = 0; q < layout.Shared; q++)
         {
