@@ -58,7 +58,8 @@ public sealed partial class Binder
 
     /// <summary>
     /// <c>scan(Cell(w), x, state: 20)</c>: the cell once per step of the time axis (axis 1) of the sequences
-    /// [N, T, F], from zero states of the given sizes (or <c>init:</c> tensors [N, H]), backwards in time with
+    /// [N, T, F], from zero states of the given sizes (or <c>init:</c> tensors [N, H], or [H] for a learned state that
+    /// starts every sequence), backwards in time with
     /// <c>reverse: true</c>. The value is every step's state [N, T, H], or with <c>last: true</c> the state after the
     /// last step [N, H] (the first step's when reversed); a cell with several states gives one per state, in order.
     /// </summary>
@@ -129,8 +130,11 @@ public sealed partial class Binder
             {
                 var h0 = RequireTensor(item, "init", at);
                 RequireFloat("scan", at, h0);
+                // A learned initial state [hidden] (a parameter) starts every sequence of the batch.
+                if (h0.Shape.Rank == 1 && h0.Shape[0].IsConstant)
+                    h0 = AddOp(Ops.Broadcasting.Expand, new[] { h0.Id }, new Shape(new[] { batch, h0.Shape[0] }), DType.F32, null, at);
                 if (h0.Shape.Rank != 2 || h0.Shape[0] != batch || !h0.Shape[1].IsConstant)
-                    Fail(Codes.ShapeMismatch, at, $"an initial state is [{batch}, hidden] with a constant hidden size; got {h0.Shape}", "scan");
+                    Fail(Codes.ShapeMismatch, at, $"an initial state is [{batch}, hidden] or [hidden] with a constant hidden size; got {h0.Shape}", "scan");
                 sizes.Add(h0.Shape[1].Coef);
                 inits.Add(h0);
             }
