@@ -24,7 +24,8 @@ internal static class BenchCommand
         var symbols = Sizes(args.Get("size"));
         symbols["N"] = batch;
         args.CheckUnknown();
-        if (args.Positional.Count != 2) throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]");
+        if (args.Positional.Count != 2)
+            throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]");
         var path = args.Positional[1];
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
@@ -93,8 +94,8 @@ internal static class BenchCommand
     }
 
     /// <summary>Median training-step and forward times of a model on random inputs; launches per step; device bytes.</summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device,
-        IReadOnlyDictionary<string, long> symbols, int steps)
+    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
+        Device device, IReadOnlyDictionary<string, long> symbols, int steps)
     {
         var type = ModelLoader.Compile(output);
         using var model = ModelLoader.Create(type, device, symbols, seed: 1);
@@ -168,8 +169,8 @@ internal static class BenchCommand
         {
             new BenchCase("mlp", "mlp.nd", "mlp", 128, 60),
             new BenchCase("lenet5", "lenet5.nd", "lenet5", 64, 60),
-            new BenchCase("transformer", "transformer_layer.nd", "transformer layer (d 256, 4 heads, d_ff 1024, T 128, post-LN)", 8, 20,
-                "TransformerEncoderLayer", 128),
+            new BenchCase("transformer", "transformer_layer.nd",
+                "transformer layer (d 256, 4 heads, d_ff 1024, T 128, post-LN)", 8, 20, "TransformerEncoderLayer", 128),
         };
         var compiled = cases.ToDictionary(c => c.Key, c =>
         {

@@ -25,7 +25,8 @@ public sealed class TransformerLayerTests : IDisposable
     private static (int Code, string Output) Python(params string[] args)
     {
         if (!File.Exists("/usr/bin/python3")) return (-1, "no /usr/bin/python3");
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("/usr/bin/python3")
+            { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
@@ -55,7 +56,8 @@ public sealed class TransformerLayerTests : IDisposable
         var (actual, _) = SafeTensors.Read(ours);
         // y, loss, grad.x and the 12 parameters' gradients, under the same names on both sides.
         Assert.Equal(15, expected.Count);
-        Assert.Equal(expected.Keys.OrderBy(k => k, StringComparer.Ordinal), actual.Keys.OrderBy(k => k, StringComparer.Ordinal));
+        Assert.Equal(expected.Keys.OrderBy(k => k, StringComparer.Ordinal),
+            actual.Keys.OrderBy(k => k, StringComparer.Ordinal));
         foreach (var (name, theirs) in expected)
         {
             Assert.Equal(theirs.Shape, actual[name].Shape);
@@ -63,7 +65,8 @@ public sealed class TransformerLayerTests : IDisposable
             // Relative to the tensor's largest entry: gradients of a mean over N·T·256 elements are small.
             var scale = Math.Max(1e-30, e.Max(v => Math.Abs((double)v)));
             var worst = e.Zip(a, (x, y) => Math.Abs((double)x - y)).Max();
-            Assert.True(worst <= 1e-4 * scale, $"{model} {name}: max |NeuroDsl − PyTorch| = {worst:g3}, max |PyTorch| = {scale:g3}");
+            Assert.True(worst <= 1e-4 * scale,
+                $"{model} {name}: max |NeuroDsl − PyTorch| = {worst:g3}, max |PyTorch| = {scale:g3}");
         }
     }
 }

@@ -91,7 +91,8 @@ public sealed class MathFunctions : OpFamily
     {
         var value = op.Eval(args, 1);
         if (double.IsNaN(value) || double.IsInfinity(value))
-            c.FailAt("x", Codes.BadValue, $"{op.Name} of {string.Join(", ", args)} is {value}", $"Give {op.Name} a number in its domain");
+            c.FailAt("x", Codes.BadValue, $"{op.Name} of {string.Join(", ", args)} is {value}",
+                $"Give {op.Name} a number in its domain");
         return new NumberValue(value, false);
     }
 }
