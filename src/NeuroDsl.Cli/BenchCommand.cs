@@ -8,8 +8,9 @@ using NeuroDsl.Runtime;
 namespace NeuroDsl.Cli;
 
 /// <summary>
-/// <c>neurodsl bench step FILE [--batch B] [--steps S] [--sequence T]</c>: the median time of a training step (upload, forward,
-/// backward, Adam, loss read-back) and of a forward pass, on random inputs, after warm-up. Not part of the tests.
+/// <c>neurodsl bench step FILE [--batch B] [--steps S] [--size T=128,…]</c>: the median time of a training step
+/// (upload, forward, backward, Adam, loss read-back) and of a forward pass, on random inputs, after warm-up; --size
+/// gives the size symbols other than the batch (a Transformer's sequence length T). Not part of the tests.
 /// </summary>
 internal static class BenchCommand
 {
@@ -19,21 +20,36 @@ internal static class BenchCommand
         if (args.Positional.Count == 0 || args.Positional[0] != "step") return Table(args);
         var batch = args.Int("batch", 64);
         var steps = args.Int("steps", 30);
-        var sequence = args.Int("sequence", 0);
         var modelName = args.Get("model");
+        var symbols = Sizes(args.Get("size"));
+        symbols["N"] = batch;
         args.CheckUnknown();
-        if (args.Positional.Count != 2) throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--sequence T]");
+        if (args.Positional.Count != 2)
+            throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]");
         var path = args.Positional[1];
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
         var output = Program.PickModel(result, modelName, path);
         using var device = Device.Open();
-        if (sequence <= 0 && output.Ir.Symbols.Contains("T"))
-            throw new UsageException($"{output.Name} runs over time: give the sequence length with --sequence T");
-        var (train, forward, launches, bytes) = StepTimes(output, device, batch, steps, sequence);
-        Console.Out.WriteLine($"{output.Name} batch {batch}{(sequence > 0 ? $", sequence {sequence}" : "")} on {device.Info.Name}: training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
+        var (train, forward, launches, bytes) = StepTimes(output, device, symbols, steps);
+        Console.Out.WriteLine($"{output.Name} batch {batch} on {device.Info.Name}: training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
                               $"({batch / train * 1000:F0} examples/s, {launches} launches, {bytes / 1024.0 / 1024.0:F1} MiB), forward {forward.ToString("F2", CultureInfo.InvariantCulture)} ms (median of {steps})");
         return ExitCodes.Ok;
+    }
+
+    /// <summary><c>--size T=128,S=64</c>: values of size symbols.</summary>
+    private static Dictionary<string, long> Sizes(string? text)
+    {
+        var sizes = new Dictionary<string, long>();
+        foreach (var item in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = item.Split('=');
+            if (parts.Length != 2 || parts[0].Length == 0 || !char.IsUpper(parts[0][0])
+                || !long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v <= 0)
+                throw new UsageException($"--size takes SYMBOL=positive size pairs such as T=128, not '{item}'");
+            sizes[parts[0]] = v;
+        }
+        return sizes;
     }
 
     /// <summary><c>bench gemm [--sizes 256,512,…]</c>: our sgemm alone, for tuning the kernel without the baselines.</summary>
@@ -77,13 +93,15 @@ internal static class BenchCommand
         }
     }
 
-    /// <summary>Median training-step and forward times of a model on random inputs; launches per step; device bytes.</summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps,
-        int sequence = 0)
+    /// <summary>
+    /// Median training-step and forward times of a model on random inputs; launches per step; device bytes. With
+    /// <paramref name="resident"/> the inputs are uploaded once, not every step (an op's microbenchmark, where a
+    /// copy of the inputs would cost more than the op).
+    /// </summary>
+    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
+        Device device, IReadOnlyDictionary<string, long> symbols, int steps, bool resident = false)
     {
         var type = ModelLoader.Compile(output);
-        var symbols = new Dictionary<string, long> { ["N"] = batch };
-        if (sequence > 0) symbols["T"] = sequence;
         using var model = ModelLoader.Create(type, device, symbols, seed: 1);
         var rng = new Random(1);
         var inputs = model.Inputs.Select(i => (i, i.Buffer.IsInt
@@ -102,8 +120,11 @@ internal static class BenchCommand
             samples.Sort();
             return samples[samples.Count / 2];
         }
+        var uploaded = false;
         void Upload()
         {
+            if (resident && uploaded) return;
+            uploaded = true;
             foreach (var (t, data) in inputs)
                 if (data is int[] ints) model.SetInput(t.Name, ints);
                 else model.SetInput(t.Name, (float[])data);
@@ -123,8 +144,9 @@ internal static class BenchCommand
             model.Forward();
             device.Finish();
         });
-        // A loop's launches count once per step.
-        int Count(IEnumerable<Compiler.Planning.Launch> ls) => ls.Sum(l => l.Loop is null ? 1 : Math.Max(1, sequence));
+        // A loop over time's launches count once per step.
+        var timeSteps = symbols.TryGetValue("T", out var sequence) ? (int)sequence : 1;
+        int Count(IEnumerable<Compiler.Planning.Launch> ls) => ls.Sum(l => l.Loop is null ? 1 : timeSteps);
         var launches = Count(output.Plan.Forward) + Count(output.Plan.Backward.Where(l => !l.InputGradientOnly)) + 1;
         model.Training = true;
         model.Step(adam); // make sure the optimizer state is counted
@@ -151,13 +173,25 @@ internal static class BenchCommand
         Console.Error.WriteLine($"bench: NeuroDsl on {device.Info.Name} ({device.Info.Platform}) and the baselines (/usr/bin/python3), {rounds} alternating rounds");
         var rows = new List<(string Case, string Ours, string Theirs, string Ratio, string Note)>();
 
-        // (key, file, batch, sequence length for models over time, or 0)
-        var cases = new[] { ("mlp", "mlp.nd", 128, 0), ("lenet5", "lenet5.nd", 64, 0), ("lstm", "lstm.nd", 32, 100) };
-        var compiled = cases.ToDictionary(c => c.Item1, c =>
+        // The Transformer encoder layer (d_model 256, 4 heads, d_ff 1024, post-LN) at sequence 128 and batch 8;
+        // fewer steps per round, since one step does about 70 times the MLP's work.
+        var cases = new[]
         {
-            var path = System.IO.Path.Combine(models, c.Item2);
-            return Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
+            new BenchCase("mlp", "mlp.nd", "mlp", 128, 60),
+            new BenchCase("lenet5", "lenet5.nd", "lenet5", 64, 60),
+            new BenchCase("transformer", "transformer_layer.nd",
+                "transformer layer (d 256, 4 heads, d_ff 1024, T 128, post-LN)", 8, 20, "TransformerEncoderLayer", 128),
+            new BenchCase("lstm", "lstm.nd", "LSTM layer (input 64, hidden 256, T 100)", 32, 20, "LSTM", 100),
+        };
+        var compiled = cases.ToDictionary(c => c.Key, c =>
+        {
+            var path = System.IO.Path.Combine(models, c.File);
+            var result = Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
+            return c.Model is null ? result.Models[0] : Program.PickModel(result, c.Model, path);
         });
+        // Layer norm over rows of 768 (a BERT-base/GPT-2 width), 8 × 128 rows: the composition against PyTorch's fused
+        // layer_norm, inputs resident on the device as PyTorch's are in memory.
+        var layerNorm = Compiler.NeuroCompiler.Compile("layer_norm_bench.nd", LayerNormBench).Models.Single();
         var ours = new Dictionary<string, List<double>>();
         var theirs = new Dictionary<string, List<double>>();
         var launches = new Dictionary<string, (int Launches, long Bytes)>();
@@ -171,13 +205,19 @@ internal static class BenchCommand
         for (var round = 0; round < rounds; round++)
         {
             foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
-            foreach (var (key, _, batch, sequence) in cases)
+            foreach (var c in cases)
             {
-                var step = StepTimes(compiled[key].Models[0], device, batch, sequence > 0 ? 20 : 60, sequence);
-                Add(ours, $"{key}_train_ms", step.Train);
-                Add(ours, $"{key}_forward_ms", step.Forward);
-                launches[key] = (step.Launches, step.Bytes);
+                var symbols = new Dictionary<string, long> { ["N"] = c.Batch };
+                if (c.T > 0) symbols["T"] = c.T;
+                var step = StepTimes(compiled[c.Key], device, symbols, c.Steps);
+                Add(ours, $"{c.Key}_train_ms", step.Train);
+                Add(ours, $"{c.Key}_forward_ms", step.Forward);
+                launches[c.Key] = (step.Launches, step.Bytes);
             }
+            var ln = StepTimes(layerNorm, device, new Dictionary<string, long> { ["N"] = 8 }, 60, resident: true);
+            Add(ours, "layer_norm_train_ms", ln.Train);
+            Add(ours, "layer_norm_forward_ms", ln.Forward);
+            launches["layer_norm"] = (ln.Launches, ln.Bytes);
             using var baseline = RunBaselines(out why);
             if (baseline is null) continue;
             foreach (var p in baseline.RootElement.EnumerateObject())
@@ -207,16 +247,18 @@ internal static class BenchCommand
                 base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
                 "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
-        foreach (var (key, _, batch, sequence) in cases)
+        var layerNormCase = new BenchCase("layer_norm", "", "layer norm [8, 128, 768]", 8, 60);
+        foreach (var (key, _, title, batch, _, _, _) in cases.Append(layerNormCase))
             foreach (var kind in new[] { "train", "forward" })
             {
                 var k = $"{key}_{kind}_ms";
                 var mine = Ours(k);
                 var base0 = Base(k);
-                var size = $"batch {batch}" + (sequence > 0 ? $", sequence {sequence}" : "");
-                rows.Add(($"{key} {(kind == "train" ? "training step (Adam)" : "forward")}, {size}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
+                var shape = key == "layer_norm" ? "" : $", batch {batch}";
+                rows.Add(($"{title} {(kind == "train" ? "training step (Adam)" : "forward")}{shape}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
                     base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
-                    kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device" : "upload + forward + finish"));
+                    kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device"
+                    : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel)" : "upload + forward + finish"));
             }
         Console.Out.WriteLine($"| case | NeuroDsl ({device.Info.Name}) | baseline | ratio | notes |");
         Console.Out.WriteLine("| --- | --- | --- | --- | --- |");
@@ -225,6 +267,15 @@ internal static class BenchCommand
         else Console.Out.WriteLine($"\nbaselines: numpy/OpenBLAS and PyTorch {torchVersion ?? "?"}, 2 threads, OMP_WAIT_POLICY=PASSIVE; {rounds} alternating rounds, each a median after warm-up; cells are medians over rounds, with the range of the per-round ratios. GEMM ratio > 1 means NeuroDsl is faster; step ratio < 1 means NeuroDsl is faster.");
         return ExitCodes.Ok;
     }
+
+    /// <summary>The layer-norm microbenchmark: PyTorch's <c>F.layer_norm</c> with weight and bias, loss mean(y · r).</summary>
+    private const string LayerNormBench = @"model LayerNormBench {
+  input x: f32[N, 128, 768]
+  input r: f32[N, 128, 768]
+  output y = x |> layer_norm
+  loss mean(y * r)
+}
+";
 
     private static System.Text.Json.JsonDocument? RunBaselines(out string why)
     {
@@ -255,4 +306,7 @@ internal static class BenchCommand
             return null;
         }
     }
+
+    /// <summary>One model row pair of the table: a training step and a forward pass; <c>T</c> the sequence length, if any.</summary>
+    private sealed record BenchCase(string Key, string File, string Title, int Batch, int Steps, string? Model = null, int T = 0);
 }

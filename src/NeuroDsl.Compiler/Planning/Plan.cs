@@ -40,9 +40,10 @@ public sealed record LaunchArg(int Buffer, Dim? Int, string? Runtime = null)
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
 /// <param name="Tile">When set: work-groups of one work-item, global size ceil(Global[d] / Tile[d]).</param>
 /// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
+/// <param name="Rows">A row kernel: Global[0] work-groups of the device's row lanes.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
-    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, ScanLoop? Loop = null);
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, ScanLoop? Loop = null);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step

@@ -16,7 +16,7 @@ public static partial class Planner
     /// together with the same launches lowered under one canonical name — the key that finds identical kernels.
     /// </summary>
     private sealed record Lowered(Node Node, NodeLaunch? Launch, NodeLaunch? Canonical, string Comment, IReadOnlyList<int> Covered,
-        LoweredLoop? Loop = null);
+        IReadOnlyList<int> Stored, LoweredLoop? Loop = null);
 
     /// <summary>The name every kernel is lowered under for comparison: two kernels are the same when their text under it is.</summary>
     private const string CanonicalName = "nd_kernel";
@@ -40,7 +40,7 @@ public static partial class Planner
             }
             if (node.Def.Kind == PrimKind.View)
             {
-                result.Add(new Lowered(node, null, null, "", Array.Empty<int>()));
+                result.Add(new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>()));
                 continue;
             }
             // A fused kernel covers the source lines of every node it computes; list them all, in order.
@@ -52,7 +52,8 @@ public static partial class Planner
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
             result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, name, "", group),
-                OpenClKernels.Emit(graph, node, CanonicalName, "", group), comment, covered));
+                OpenClKernels.Emit(graph, node, CanonicalName, "", group), comment, covered,
+                group?.Rows?.Stored ?? Array.Empty<int>()));
         }
         return result;
     }
@@ -99,8 +100,10 @@ public static partial class Planner
                 storage[node.Id] = storage[node.Inputs[0]];
                 continue;
             }
-            if (!storage.ContainsKey(node.Id))
-                storage[node.Id] = AddBuffer(plan, node.Name, node.Shape.Numel, node.DType, StorageKind.Temp, 0);
+            // The root's buffer, and those of the members a row kernel stores for later kernels.
+            foreach (var id in item.Stored.Append(node.Id))
+                if (!storage.ContainsKey(id))
+                    storage[id] = AddBuffer(plan, graph[id].Name, graph[id].Shape.Numel, graph[id].DType, StorageKind.Temp, 0);
             if (node.Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
@@ -123,8 +126,8 @@ public static partial class Planner
                     _ => LaunchArg.Size((Dim)a),
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
-                    node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
-                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList()));
+                    node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
+                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows));
             }
         }
 
