@@ -16,7 +16,7 @@ public static partial class Planner
     /// together with the same launches lowered under one canonical name — the key that finds identical kernels.
     /// </summary>
     private sealed record Lowered(Node Node, NodeLaunch? Launch, NodeLaunch? Canonical, string Comment, IReadOnlyList<int> Covered,
-        IReadOnlyList<int> Stored, LoweredLoop? Loop = null);
+        IReadOnlyList<int> Stored, IReadOnlyList<int> Computed, LoweredLoop? Loop = null);
 
     /// <summary>The name every kernel is lowered under for comparison: two kernels are the same when their text under it is.</summary>
     private const string CanonicalName = "nd_kernel";
@@ -40,7 +40,7 @@ public static partial class Planner
             }
             if (node.Def.Kind == PrimKind.View)
             {
-                result.Add(new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>()));
+                result.Add(new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>()));
                 continue;
             }
             // A fused kernel covers the source lines of every node it computes; list them all, in order.
@@ -53,7 +53,8 @@ public static partial class Planner
             var name = KernelName(node, group is not null, names);
             result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, name, "", group),
                 OpenClKernels.Emit(graph, node, CanonicalName, "", group), comment, covered,
-                group?.Rows?.Stored ?? Array.Empty<int>()));
+                group?.Rows?.Stored ?? Array.Empty<int>(),
+                (group?.Rows?.Roles.Keys ?? group?.Inlined ?? Array.Empty<int>()).Append(node.Id).Distinct().ToList()));
         }
         return result;
     }
@@ -104,7 +105,9 @@ public static partial class Planner
             foreach (var id in item.Stored.Append(node.Id))
                 if (!storage.ContainsKey(id))
                     storage[id] = AddBuffer(plan, graph[id].Name, graph[id].Shape.Numel, graph[id].DType, StorageKind.Temp, 0);
-            if (node.Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
+            // The helper functions of every op the kernel computes (a fused chain's nd_pow, dropout's hash).
+            foreach (var id in item.Computed)
+                if (graph[id].Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
                 : -1;

@@ -37,7 +37,8 @@ public static partial class Planner
             for (var k = 2; !names.Add(name); k++) name = stem + "_" + k.ToString(CultureInfo.InvariantCulture);
             return name;
         }
-        return new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>(), new LoweredLoop(items, Name));
+        return new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(),
+            new LoweredLoop(items, Name));
     }
 
     private static void ScheduleLoop(Plan plan, Graph graph, SourceLines lines, Node node, LoweredLoop loop,
