@@ -246,6 +246,13 @@ public static class RowFusion
             var level = head >= 0 ? RowRole.Producer : roles[n.Id];
             foreach (var u in n.Inputs.Distinct().Select(i => graph[i]))
             {
+                if (window && level == RowRole.Producer && IsHead(u))
+                {
+                    // A window head read inside another window's loop is needed at the neighbouring elements, which
+                    // other work-items of this kernel compute: it takes a kernel of its own, read from its buffer.
+                    ctx.Excluded.Add(u.Id);
+                    return Collect(ctx, space);
+                }
                 if (IsHead(u) && u.Shape.Equals(space.Rows))
                 {
                     roles[u.Id] = RowRole.Head;
