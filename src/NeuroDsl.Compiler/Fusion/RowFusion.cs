@@ -124,11 +124,17 @@ public static class RowFusion
                 if (roles is null || !roles.ContainsValue(RowRole.Head) || roles.Count < 2) continue;
 
                 var own = roles.Keys.Where(id => !ctx.Recomputed(graph[id])).ToList();
+                // A forward member with a buffer anyway (an output, or read by another forward kernel) is read by the
+                // backward pass, not recomputed: recomputing it would pull in every earlier value it is computed from
+                // (the whole residual stream before a Transformer block's layer norm).
+                bool Kept(int id) => pinned.Contains(id)
+                    || consumers[id].Any(c => !roles.ContainsKey(c) && !graph[c].IsBackward);
                 foreach (var id in own)
                 {
                     taken.Add(id);
                     groupOf[id] = roles;
-                    if (!backward && id != root.Id && graph[id].Def.Fusion == FusionRole.Elementwise) forwardMembers.Add(id);
+                    if (!backward && id != root.Id && graph[id].Def.Fusion == FusionRole.Elementwise && !Kept(id))
+                        forwardMembers.Add(id);
                 }
                 foreach (var id in roles.Keys)
                     foreach (var u in graph[id].Inputs)
@@ -246,6 +252,13 @@ public static class RowFusion
             var level = head >= 0 ? RowRole.Producer : roles[n.Id];
             foreach (var u in n.Inputs.Distinct().Select(i => graph[i]))
             {
+                if (window && level == RowRole.Producer && IsHead(u))
+                {
+                    // A window head read inside another window's loop is needed at the neighbouring elements, which
+                    // other work-items of this kernel compute: it takes a kernel of its own, read from its buffer.
+                    ctx.Excluded.Add(u.Id);
+                    return Collect(ctx, space);
+                }
                 if (IsHead(u) && u.Shape.Equals(space.Rows))
                 {
                     roles[u.Id] = RowRole.Head;
