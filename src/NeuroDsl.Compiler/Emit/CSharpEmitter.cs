@@ -153,9 +153,9 @@ public static class CSharpEmitter
         {
             var args = launch.Args.Select(a => a.Runtime switch
             {
-                "training" => "TrainingFlag",
-                "seed" => "SeedValue",
-                "step" => "StepCounter",
+                RuntimeScalar.Training => "TrainingFlag",
+                RuntimeScalar.Seed => "SeedValue",
+                RuntimeScalar.Step => "StepCounter",
                 _ => a.Int is { } d ? "Size(" + d.ToCSharp() + ")" : "_b" + a.Buffer.ToString(CultureInfo.InvariantCulture),
             });
             var node = graph[launch.Nodes[0]];
@@ -179,7 +179,8 @@ public static class CSharpEmitter
         w.Line("public override void " + name + "()");
         w.Open();
         var offset = name == "Backward" ? plan.Forward.Count : 0;
-        if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == "step"))) w.Line("AdvanceStep(); // a new dropout mask for each training step");
+        if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == RuntimeScalar.Step)))
+            w.Line("AdvanceStep(); // a new dropout mask for each training step");
         string? lastComment = null;
         var guarded = false;
         for (var i = 0; i < launches.Count; i++)

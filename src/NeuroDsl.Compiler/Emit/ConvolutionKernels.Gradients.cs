@@ -38,7 +38,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     packed[j] = cl < {I(g.CG)} ? w[(o * {I(g.CG)} + cl) * {I(kk)} + k % {I(kk)}]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * g.OCG * kk * width }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch }, new Dim[] { g.Groups * g.OCG * kk * width }, pack);
         var t = g.Groups * tc;
         var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict dy, __global const float{V}* restrict packed, __global float* restrict out)
 {{
@@ -75,7 +75,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
 {StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
-        return new NodeLaunch(name, new List<object> { dy.Id, "$scratch", node.Id }, new[] { node.Shape[0] * t * g.H * g.W }, code,
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) }, new[] { node.Shape[0] * t * g.H * g.W }, code,
             (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
     }
 
@@ -104,7 +104,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     packed[j] = (cl < {I(g.CG)} && k < {I(rows)}) ? w[(o * {I(g.CG)} + cl) * {I(kk)} + tap]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * (rows + 1) * width }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch }, new Dim[] { g.Groups * (rows + 1) * width }, pack);
         return rowsFit
             ? RowConv(name, comment, flipped, dy.Id, node.Id, node.Shape[0], packLaunch, null)
             : DirectConv(name, comment, flipped, lanes, dy.Id, node.Id, node.Shape[0], packLaunch, null);
@@ -136,7 +136,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     packed[j] = ol < {I(g.OCG)} ? dy[(n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)} + p % {I(g.OH * g.OW)}] : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<object> { dy.Id, "$scratch" }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
         var t = g.Groups * tg;
         if (g.KW <= 12) return GradWeightRows(name, g, L, x, node, n, t, tg, lanesAll, packLaunch, comment);
         var code = Header(comment) + MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
@@ -168,7 +168,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }}
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}}}
 ";
-        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
             n * (g.OH * g.OW * lanesAll), packLaunch);
     }
 
@@ -217,7 +217,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}    }}
 ");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) }, new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
             n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 });
     }
 
@@ -292,7 +292,7 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
                 sb.Append($"    {{\n    const float{vw} a = acc{o}_{k};\n    out[((o0 + {o}) * {I(g.CG)} + cl) * {I(g.KH * g.KW)} + ky * {I(g.KW)} + {k}] = {sum}"
                     + $"{MaskFactor(name, g, $"o0 + {o}", "cl")};\n    }}\n");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<object> { dy.Id, x.Id, node.Id }, new Dim[] { g.Groups * ob * g.CG * g.KH, 1 }, sb.ToString(),
+        return new NodeLaunch(name, ArgSpec.Nodes(dy, x, node), new Dim[] { g.Groups * ob * g.CG * g.KH, 1 }, sb.ToString(),
             Tile: new long[] { 1, 1 });
     }
 }

@@ -95,9 +95,9 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
             }
         sb.Append("}\n");
 
-        var args = new List<object> { padded ? "$padded" : input, "$scratch" };
+        var args = new List<ArgSpec> { padded ? ArgSpec.Padded : ArgSpec.Node(input), ArgSpec.Scratch };
         args.AddRange(extraArgs);
-        args.Add(output);
+        args.Add(ArgSpec.Node(output));
         var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs) }, sb.ToString(),
             (Dim)(g.Groups * (kkc + 1) * tg * V), pack);
         if (!padded) return launch;
@@ -113,7 +113,7 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
     padded[j] = ix >= 0 && ix < {I(g.W)} ? x[row * {I(g.W)} + ix] : 0.0f;
 }}
 ";
-        var padLaunch = new NodeLaunch(padName, new List<object> { input, "$padded" }, new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
+        var padLaunch = new NodeLaunch(padName, new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Padded }, new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
         return launch with { Before = padLaunch, Padded = n * (g.C * g.H * rw) };
     }
 

@@ -76,9 +76,9 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     packed[j] = v;
 }}
 ";
-        var packArgs = new List<object> { inputs[1].Id };
-        if (bias) packArgs.Add(inputs[2].Id);
-        packArgs.Add("$scratch");
+        var packArgs = ArgSpec.Nodes(inputs[1]);
+        if (bias) packArgs.Add(ArgSpec.Node(inputs[2].Id));
+        packArgs.Add(ArgSpec.Scratch);
         var packLaunch = new NodeLaunch(packName, packArgs, new Dim[] { g.Groups * (kkc + 1) * width }, pack);
 
         var output = ep?.Root.Id ?? node.Id;
@@ -148,9 +148,9 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     g.OCG % lanes == 0 ? null : $"tl * {lanes} + v < {I(g.OCG)}", null, g)}    }}
 ");
         sb.Append("}\n");
-        var args = new List<object> { input, "$scratch" };
+        var args = new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Scratch };
         args.AddRange(extraArgs);
-        args.Add(output);
+        args.Add(ArgSpec.Node(output));
         return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks) }, sb.ToString(),
             (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack);
     }

@@ -85,7 +85,7 @@ public static partial class OpenClKernels
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, root.Shape, "i", "    ", new HashSet<int>(external.SelectMany(e => AxesRead(e.Shape, root.Shape))));
         sb.Append(body).Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
-        return new NodeLaunch(name, external.Select(e => (object)e.Id).Append(root.Id).ToList(), new[] { root.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(external.Append(root).ToArray()), new[] { root.Shape.Numel }, sb.ToString());
     }
 
     // The convolution kernel, with the chain applied to each output value before it is stored: on the whole

@@ -5,16 +5,59 @@ using System.Linq;
 using System.Text;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Ops;
+using NeuroDsl.Compiler.Planning;
 
 namespace NeuroDsl.Compiler.Emit;
 
+/// <summary>
+/// One argument of a lowered launch, in kernel parameter order: a node's buffer, an integer size, one of the
+/// launch's own scratch buffers, or a value the model keeps current. A closed set: the planner binds each kind.
+/// </summary>
+public abstract record ArgSpec
+{
+    private ArgSpec()
+    {
+    }
+
+    /// <summary>The buffer holding node <paramref name="Id"/>'s value.</summary>
+    public sealed record NodeBuffer(int Id) : ArgSpec;
+
+    /// <summary>An integer size, fixed when the model is built.</summary>
+    public sealed record SizeValue(Dim Value) : ArgSpec;
+
+    /// <summary>The launch's scratch buffer (<see cref="NodeLaunch.Scratch"/> elements: packed panels).</summary>
+    public sealed record ScratchBuffer : ArgSpec;
+
+    /// <summary>The launch's zero-padded copy of its input (<see cref="NodeLaunch.Padded"/> elements).</summary>
+    public sealed record PaddedBuffer : ArgSpec;
+
+    /// <summary>A value the model keeps current between launches (the training flag, the seed, the step).</summary>
+    public sealed record Runtime(RuntimeScalar Value) : ArgSpec;
+
+    public static ArgSpec Node(int id) => new NodeBuffer(id);
+
+    public static ArgSpec Size(Dim value) => new SizeValue(value);
+
+    /// <summary>A 0/1 flag passed as a size.</summary>
+    public static ArgSpec Flag(bool value) => new SizeValue(value ? 1 : 0);
+
+    /// <summary>The buffers of <paramref name="nodes"/>, in order.</summary>
+    public static List<ArgSpec> Nodes(params Node[] nodes) => nodes.Select(n => Node(n.Id)).ToList();
+
+    public static ArgSpec Scratch { get; } = new ScratchBuffer();
+    public static ArgSpec Padded { get; } = new PaddedBuffer();
+    public static ArgSpec Training { get; } = new Runtime(RuntimeScalar.Training);
+    public static ArgSpec Seed { get; } = new Runtime(RuntimeScalar.Seed);
+    public static ArgSpec Step { get; } = new Runtime(RuntimeScalar.Step);
+}
+
 /// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
-/// <param name="Args">Node ids (their buffers), <see cref="Dim"/> sizes or "$training"/"$seed"/"$step", in kernel parameter order.</param>
-/// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node ("$scratch" in Args).</param>
+/// <param name="Args">The kernel's arguments, in parameter order.</param>
+/// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node (<see cref="ArgSpec.Scratch"/>).</param>
 /// <param name="Before">A launch that runs first and fills the scratch buffers (a packing step); it may have a Before of its own.</param>
 /// <param name="Tile">When set, the launch has work-groups of one work-item and global size ceil(Global[d] / Tile[d]).</param>
-/// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input ("$padded" in Args).</param>
-public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code,
+/// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input (<see cref="ArgSpec.Padded"/>).</param>
+public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
@@ -47,20 +90,20 @@ public static partial class OpenClKernels
     internal static string CType(Node n) => n.DType == DType.I32 ? "int" : "float";
 
     /// <summary>Kernel parameters for the non-constant inputs, then the output; and the launch's node arguments.</summary>
-    internal static (string Params, List<object> Args) Signature(Node node, Node[] inputs, bool output = true)
+    internal static (string Params, List<ArgSpec> Args) Signature(Node node, Node[] inputs, bool output = true)
     {
         var ps = new List<string>();
-        var args = new List<object>();
+        var args = new List<ArgSpec>();
         for (var k = 0; k < inputs.Length; k++)
         {
             if (inputs[k].Kind == NodeKind.Const) continue;
             ps.Add($"__global const {CType(inputs[k])}* restrict in{k}");
-            args.Add(inputs[k].Id);
+            args.Add(ArgSpec.Node(inputs[k].Id));
         }
         if (output)
         {
             ps.Add("__global float* restrict out");
-            args.Add(node.Id);
+            args.Add(ArgSpec.Node(node.Id));
         }
         return (string.Join(", ", ps), args);
     }

@@ -58,7 +58,7 @@ internal static class PoolingKernels
     out[i] = acc{scale};
 }}
 ");
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     // 2×2 windows with stride 2: a work-item reads two rows of 16 inputs as vectors and writes 8 outputs; the even
@@ -81,7 +81,7 @@ internal static class PoolingKernels
     vstore8({value}, 0, out + r * {I(g.OW)} + ox0);
 }}
 ";
-        return new NodeLaunch(name, new List<object> { x.Id, node.Id }, new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, node), new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
     }
 
     // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.
@@ -134,7 +134,7 @@ internal static class PoolingKernels
         else
             sb.Append($"            acc += dyb[oy * {I(g.OW)} + ox];\n");
         sb.Append($"        }}\n    out[i] = acc{(g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "")};\n}}\n");
-        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     // Windows that tile the image exactly (stride = kernel, no padding, no remainder): each input pixel is in one
@@ -176,7 +176,7 @@ internal static class PoolingKernels
             out[at + ky * {I(g.W)} + kx] = share;
 }}
 ");
-        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { dy.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { dy.Shape.Numel }, sb.ToString());
     }
 
     // The average (or sum) of 2×2 windows backward: a work-item spreads 8 values of dy over two rows of 16, each
@@ -196,6 +196,6 @@ internal static class PoolingKernels
     vstore16(v, 0, o + {I(g.W)});
 }}
 ";
-        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
     }
 }

@@ -195,7 +195,7 @@ public sealed class BatchNorm : OpFamily
     running_var[c] = (1.0f - {mom}) * running_var[c] + {mom} * ({m} > 1 ? sq / (float)({m} - 1) : var);
 }}
 ";
-        var args = new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id, "$training" };
+        var args = ArgSpec.Nodes(inputs[0], inputs[1], inputs[2], node).Append(ArgSpec.Training).ToList();
         return new NodeLaunch(name, args, new Dim[] { c }, code);
     }
 
@@ -211,7 +211,7 @@ public sealed class BatchNorm : OpFamily
     out[i] = (x[i] - stats[c]) * stats[{I(c)} + c] * gamma[c] + beta[c];
 }}
 ";
-        var args = inputs.Select(x => (object)x.Id).Append(node.Id).ToList();
+        var args = ArgSpec.Nodes(inputs.Append(node).ToArray());
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 
@@ -239,7 +239,7 @@ public sealed class BatchNorm : OpFamily
     out[{I(c)} + c] = sd;
 }}
 ";
-        var args = new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id };
+        var args = ArgSpec.Nodes(inputs[0], inputs[1], inputs[2], node);
         return new NodeLaunch(name, args, new Dim[] { c }, code);
     }
 
@@ -260,7 +260,7 @@ public sealed class BatchNorm : OpFamily
     out[i] = g * (dy[i] - (sums[{I(c)} + c] + xhat * sums[c]) / (float){m});
 }}
 ";
-        var args = inputs.Select(x => (object)x.Id).Append(node.Id).Append("$training").ToList();
+        var args = ArgSpec.Nodes(inputs.Append(node).ToArray()).Append(ArgSpec.Training).ToList();
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 }

@@ -80,7 +80,7 @@ public sealed class Concatenation : OpFamily
                 offset += size;
             }
             sb.AppendLine("}");
-            var args = inputs.Select(x => (object)x.Id).Append(node.Id).ToList();
+            var args = inputs.Select(x => ArgSpec.Node(x.Id)).Append(ArgSpec.Node(node.Id)).ToList();
             return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
         }
     }
@@ -120,7 +120,7 @@ public sealed class Concatenation : OpFamily
     out[i] = in0[(outer * {I(total)} + {I(start)} + a) * {inner.ToC()} + inner];
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 

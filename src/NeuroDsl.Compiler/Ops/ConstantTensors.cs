@@ -103,7 +103,7 @@ public sealed class ConstantTensors : OpFamily
             sb.AppendLine("    const int i = get_global_id(0);");
             Slicing.Coordinates(sb, node.Shape, Enumerable.Range(0, node.Shape.Rank).ToList());
             sb.Append(_code(node)).AppendLine("}");
-            return new NodeLaunch(call.Name, new List<object> { node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+            return new NodeLaunch(call.Name, ArgSpec.Nodes(node), new[] { node.Shape.Numel }, sb.ToString());
         }
 
         public override string Detail(Node node) =>

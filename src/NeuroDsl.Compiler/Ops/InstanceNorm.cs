@@ -109,6 +109,6 @@ public sealed class InstanceNorm : OpFamily
 {tail}
 }}
 ";
-        return new NodeLaunch(name, inputs.Select(t => (object)t.Id).Append(node.Id).ToList(), new[] { planes }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs.Append(node).ToArray()), new[] { planes }, code);
     }
 }

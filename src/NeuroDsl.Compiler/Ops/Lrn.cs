@@ -113,7 +113,7 @@ public sealed class Lrn : OpFamily
     }}
 }}
 ";
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
     }
 
     // dx_c = dy_c·s_c^−β − 2αβ·x_c·Σ_{j : c ∈ window(j)} dy_j·x_j·s_j^(−β−1)
@@ -141,7 +141,7 @@ public sealed class Lrn : OpFamily
     }}
 }}
 ";
-        var args = new List<object> { inputs[0].Id, inputs[1].Id, node.Id };
+        var args = ArgSpec.Nodes(inputs[0], inputs[1], node);
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 }

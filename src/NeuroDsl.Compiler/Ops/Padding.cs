@@ -65,7 +65,7 @@ public sealed class Padding : OpFamily
 {fetch}
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 
@@ -114,7 +114,7 @@ public sealed class Padding : OpFamily
     out[i] = acc;
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 
@@ -164,7 +164,7 @@ public sealed class Padding : OpFamily
     out[i] = (a >= 0 && a < {I(length)}) ? in0[(outer * {I(length)} + a) * {inner.ToC()} + inner] : 0.0f;
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 

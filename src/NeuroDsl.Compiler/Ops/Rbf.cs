@@ -106,7 +106,7 @@ public sealed class Rbf : OpFamily
         var code = Header(call.Comment)
             + $"__kernel void {name}(__global const float* restrict x, __global const float* restrict w{dyParam}, "
             + $"__global float* restrict out)\n{{\n    const int i = get_global_id(0);\n{body}\n}}\n";
-        var args = inputs.Select(t => (object)t.Id).Append(node.Id).ToList();
+        var args = inputs.Select(t => ArgSpec.Node(t.Id)).Append(ArgSpec.Node(node.Id)).ToList();
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 }

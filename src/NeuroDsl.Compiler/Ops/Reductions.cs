@@ -194,7 +194,7 @@ public sealed class Reductions : OpFamily
         var axes = node.AttrInts("axes");
         var (ps, args) = OpenClKernels.Signature(node, inputs, output: false);
         ps += $", __global {OpenClKernels.CType(node)}* restrict out";
-        args.Add(node.Id);
+        args.Add(ArgSpec.Node(node.Id));
 
         var strides = new Dim[shape.Rank];
         Dim stride = 1;

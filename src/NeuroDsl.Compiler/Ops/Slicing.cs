@@ -124,7 +124,7 @@ public sealed partial class Slicing : OpFamily
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, node.Shape, used);
         sb.Append("    out[i] = in0[").Append(terms.Count == 0 ? "0" : string.Join(" + ", terms)).AppendLine("];\n}");
-        return new NodeLaunch(call.Name, new List<object> { x.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     // dx[i] = dy[(c − begin) / step] where c − begin is a multiple of the step inside the slice, else 0.
@@ -165,7 +165,7 @@ public sealed partial class Slicing : OpFamily
         var read = "in0[" + (terms.Count == 0 ? "0" : string.Join(" + ", terms)) + "]";
         sb.Append("    out[i] = ").Append(conditions.Count == 0 ? read : $"({string.Join(" && ", conditions)}) ? {read} : 0.0f")
             .AppendLine(";\n}");
-        return new NodeLaunch(call.Name, new List<object> { dy.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(call.Name, ArgSpec.Nodes(dy, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     /// <summary>Declares c&lt;axis&gt;, the coordinates of the flat index i, for the axes in <paramref name="used"/>.</summary>
@@ -234,7 +234,7 @@ public sealed partial class Slicing : OpFamily
             var terms = axes.Select(d => Term(node.Shape[d].IsConstant ? $"({L(node.Shape[d].Coef - 1)} - 2 * c{d})"
                 : $"({node.Shape[d].ToC()} - 1 - 2 * c{d})", strides[d]));
             sb.Append("    out[i] = in0[").Append(string.Join(" + ", terms.Prepend("i"))).AppendLine("];\n}");
-            return new NodeLaunch(call.Name, new List<object> { x.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+            return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString());
         }
 
         public override string Detail(Node node) => " axis " + string.Join(", ", node.AttrInts("axes"));

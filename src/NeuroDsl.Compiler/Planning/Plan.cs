@@ -26,15 +26,28 @@ public sealed record BufferPlan(int Index, string Name, Dim Elements, DType DTyp
 /// <summary>A parameter's place in the arenas, with what the runtime needs to initialize it.</summary>
 public sealed record ParamSlot(string Name, Shape Shape, long Offset, InitSpec Init, long FanIn, long FanOut, bool Trainable, long[]? Mask = null);
 
+/// <summary>A value the model keeps current and passes to the kernels that read it.</summary>
+public enum RuntimeScalar
+{
+    /// <summary>1 in training mode, 0 in evaluation mode (dropout, batch-norm statistics).</summary>
+    Training,
+
+    /// <summary>The model's random seed (dropout masks).</summary>
+    Seed,
+
+    /// <summary>The forward pass counter: a new dropout mask each training step.</summary>
+    Step,
+}
+
 /// <summary>
 /// A kernel argument: a buffer of the plan, an integer size fixed when the model is built, or a runtime value the
-/// model keeps current (<c>training</c>: 1 or 0; <c>seed</c>; <c>step</c>: the forward pass counter).
+/// model keeps current.
 /// </summary>
-public sealed record LaunchArg(int Buffer, Dim? Int, string? Runtime = null)
+public sealed record LaunchArg(int Buffer, Dim? Int, RuntimeScalar? Runtime = null)
 {
     public static LaunchArg Of(int buffer) => new(buffer, null);
     public static LaunchArg Size(Dim value) => new(-1, value);
-    public static LaunchArg RuntimeValue(string name) => new(-1, null, name);
+    public static LaunchArg RuntimeValue(RuntimeScalar value) => new(-1, null, value);
 }
 
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>

@@ -102,11 +102,13 @@ public static partial class Planner
                 var kernel = step.Code is null ? step.Kernel : Share(plan, table, step, key.Code!, item.Comment, user);
                 var args = step.Args.Select(a => a switch
                 {
-                    int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
-                    "$scratch" => LaunchArg.Of(scratch),
-                    "$padded" => LaunchArg.Of(padded),
-                    string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
-                    _ => LaunchArg.Size((Dim)a),
+                    ArgSpec.NodeBuffer n => LaunchArg.Of(storage.TryGetValue(n.Id, out var b) ? b
+                        : throw new InvalidOperationException($"no buffer for %{n.Id} ({graph[n.Id].Op})")),
+                    ArgSpec.SizeValue s => LaunchArg.Size(s.Value),
+                    ArgSpec.ScratchBuffer => LaunchArg.Of(scratch),
+                    ArgSpec.PaddedBuffer => LaunchArg.Of(padded),
+                    ArgSpec.Runtime r => LaunchArg.RuntimeValue(r.Value),
+                    _ => throw new InvalidOperationException($"unknown argument {a}"),
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
                     node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
