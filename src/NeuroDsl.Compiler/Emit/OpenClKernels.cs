@@ -51,7 +51,23 @@ public abstract record ArgSpec
     public static ArgSpec Step { get; } = new Runtime(RuntimeScalar.Step);
 }
 
+/// <summary>
+/// The text of a lowered kernel before it has a name. Lowering does not know a kernel's stable name, so two nodes
+/// that compute the same thing lower to the same text, which is how the planner finds kernels to share; the planner
+/// writes the stable name in when it adds the kernel to the plan's table.
+/// </summary>
+public static class KernelTemplate
+{
+    /// <summary>Stands for the kernel's name in its text and its steps' names (<c>$kernel_pack</c>); '$' is not OpenCL C.</summary>
+    public const string Self = "$kernel";
+
+    /// <summary>The text with the kernel's stable name in place of <see cref="Self"/>.</summary>
+    public static string Render(string text, string name) => text.Replace(Self, name);
+}
+
 /// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
+/// <param name="Kernel">A library kernel's name (no <paramref name="Code"/>), or the name of the generated kernel in
+/// <paramref name="Code"/>, both written with <see cref="KernelTemplate.Self"/> for the name the planner gives.</param>
 /// <param name="Args">The kernel's arguments, in parameter order.</param>
 /// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node (<see cref="ArgSpec.Scratch"/>).</param>
 /// <param name="Before">A launch that runs first and fills the scratch buffers (a packing step); it may have a Before of its own.</param>
@@ -71,9 +87,9 @@ public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IRea
 /// </summary>
 public static partial class OpenClKernels
 {
-    /// <summary>The launches of one node, its kernel named <paramref name="name"/>, through the node's op definition.</summary>
-    public static NodeLaunch Emit(Graph graph, Node node, string name, string comment) =>
-        node.Def.Lower(new KernelCall(graph, node, node.Inputs.Select(i => graph[i]).ToArray(), name, comment));
+    /// <summary>The launches of one node through the node's op definition, its kernels not yet named.</summary>
+    public static NodeLaunch Emit(Graph graph, Node node) =>
+        node.Def.Lower(new KernelCall(graph, node, node.Inputs.Select(i => graph[i]).ToArray()));
 
     internal static readonly string[] Letters = { "a", "b", "c", "d" };
 
@@ -161,17 +177,14 @@ public static partial class OpenClKernels
         ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
         : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
 
-    /// <summary>A kernel's leading comment line; none for an empty comment (the planner adds comments when it renders).</summary>
-    internal static string Header(string comment) => comment.Length == 0 ? "" : "// " + comment + "\n";
-
     internal static string Template(ElementwiseOp op, Node node) =>
         op.CExpr.Replace("NUMEL", "((float)" + node.Shape.Numel.ToC() + ")");
 
     internal static NodeLaunch Elementwise(KernelCall call, ElementwiseOp prim)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (ps, args) = Signature(node, inputs);
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         var axes = new HashSet<int>(inputs.Where(x => x.Kind != NodeKind.Const).SelectMany(x => AxesRead(x.Shape, node.Shape)));
@@ -188,7 +201,7 @@ public static partial class OpenClKernels
 
     internal static NodeLaunch SumTo(KernelCall call)
     {
-        var (name, node, input, comment) = (call.Name, call.Node, call.Inputs[0], call.Comment);
+        var (name, node, input) = (call.Name, call.Node, call.Inputs[0]);
         var (ps, args) = Signature(node, new[] { input });
         var inShape = input.Shape;
         var pad = inShape.Rank - node.Shape.Rank;
@@ -202,7 +215,7 @@ public static partial class OpenClKernels
         }
         var reduced = Enumerable.Range(0, inShape.Rank).Where(d => outDims[d] == (Dim)1 && inShape[d] != (Dim)1).ToList();
 
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         var keptAxes = Enumerable.Range(0, inShape.Rank).Where(d => !reduced.Contains(d) && inShape[d] != (Dim)1).ToList();
@@ -257,10 +270,10 @@ public static partial class OpenClKernels
     // A scalar loss: one work-item sums the per-element term (batch-sized work; a tree reduction is issue 4's).
     internal static NodeLaunch LossMean(KernelCall call, LossOp prim)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (ps, args) = Signature(node, inputs);
         var shape = inputs[0].Shape;
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    float acc = 0.0f;");
         sb.Append("    for (int i = 0; i < ").Append(shape.Numel.ToC()).AppendLine("; i++)\n    {");

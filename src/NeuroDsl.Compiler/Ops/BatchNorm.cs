@@ -171,7 +171,7 @@ public sealed class BatchNorm : OpFamily
         var eps = Lit(node.AttrDouble("eps"));
         var mom = Lit(node.AttrDouble("momentum"));
         var n = inputs[0].Shape[0].ToC();
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict running_mean,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global float* restrict running_mean,
                      __global float* restrict running_var, __global float* restrict out, const int training)
 {{
     const int c = get_global_id(0);
@@ -203,7 +203,7 @@ public sealed class BatchNorm : OpFamily
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, _) = Geometry(inputs[0].Shape);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
                      __global const float* restrict gamma, __global const float* restrict beta, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -221,7 +221,7 @@ public sealed class BatchNorm : OpFamily
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, _) = Geometry(inputs[0].Shape);
         var n = inputs[0].Shape[0].ToC();
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
                      __global const float* restrict dy, __global float* restrict out)
 {{
     const int c = get_global_id(0);
@@ -247,7 +247,7 @@ public sealed class BatchNorm : OpFamily
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, m) = Geometry(inputs[0].Shape);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
                      __global const float* restrict gamma, __global const float* restrict dy,
                      __global const float* restrict sums, __global float* restrict out, const int training)
 {{

@@ -103,7 +103,7 @@ public sealed class Dropout : OpFamily
         var p = node.AttrDouble("p");
         var stream = node.AttrInt("stream");
         var threshold = Threshold(p);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out,
+        var code = $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out,
                      const uint seed, const uint step, const int training)
 {{
     const int i = get_global_id(0);

@@ -101,7 +101,7 @@ public sealed class Lrn : OpFamily
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, size, alpha, beta, k) = Geometry(node, inputs[0].Shape);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int p = i % {I(hw)};
@@ -121,7 +121,7 @@ public sealed class Lrn : OpFamily
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, size, alpha, beta, k) = Geometry(node, inputs[0].Shape);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int p = i % {I(hw)};

@@ -213,7 +213,7 @@ public sealed class Reductions : OpFamily
         }
         var count = $"(float){axes.Aggregate((Dim)1, (a, d) => a * shape[(int)d]).ToC()}";
 
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         Axes.Coordinates(sb, shape, kept);

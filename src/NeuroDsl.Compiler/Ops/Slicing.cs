@@ -118,7 +118,7 @@ public sealed partial class Slicing : OpFamily
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
         var terms = Enumerable.Range(0, x.Shape.Rank).Where(d => begin[d] != 0).Select(d => ((Dim)begin[d] * strides[d]).ToC())
             .Concat(used.Select(d => Term($"c{d}", (Dim)step[d] * strides[d]))).ToList();
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         var type = OpenClKernels.CType(x);
         sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");
         sb.AppendLine("    const int i = get_global_id(0);");
@@ -134,7 +134,7 @@ public sealed partial class Slicing : OpFamily
         var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
         var strides = dy.Shape.Strides();
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         sb.Append($"__kernel void {call.Name}(__global const float* restrict in0, __global float* restrict out)\n{{\n");
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, node.Shape, used);
@@ -227,7 +227,7 @@ public sealed partial class Slicing : OpFamily
             var axes = node.AttrInts("axes").Select(a => (int)a).Where(d => node.Shape[d] != (Dim)1).ToList();
             var strides = node.Shape.Strides();
             var type = OpenClKernels.CType(x);
-            var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+            var sb = new StringBuilder();
             sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");
             sb.AppendLine("    const int i = get_global_id(0);");
             Coordinates(sb, node.Shape, axes);
