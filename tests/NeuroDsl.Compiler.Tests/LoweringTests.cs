@@ -54,4 +54,13 @@ public sealed class LoweringTests
         Assert.EndsWith(".packed", m.Plan.Buffers[scratch].Name);
         Assert.Contains(conv.Args, a => a.Buffer == scratch);
     }
+
+    [Fact]
+    public void ATiledProduct_SaysItsVariant_SoTheRuntimeNeedNotMatchItsName()
+    {
+        var m = Compile("model G {\n  input x: f32[N, 256]\n  output y = x |> dense(256)\n}\n");
+        var tiled = Assert.Single(m.Plan.Forward, l => l.Variant != KernelVariant.None);
+        Assert.Equal(("nd_gemm_tiled_f32", KernelVariant.TiledGemm), (tiled.Kernel, tiled.Variant));
+        Assert.Contains("Kernel(\"nd_gemm_tiled_f32\", global::NeuroDsl.Runtime.KernelVariant.TiledGemm, ", m.CSharp);
+    }
 }

@@ -160,7 +160,10 @@ public static class CSharpEmitter
             });
             var node = graph[launch.Nodes[0]];
             w.Line("// " + Escaping.Comment(node.Name + " = " + node.Op + "(" + string.Join(", ", node.Inputs.Select(i => graph[i].Name)) + ")"));
-            w.Line("_k" + (k++).ToString(CultureInfo.InvariantCulture) + " = Kernel(" + Escaping.CSharpString(launch.Kernel) + ", " + string.Join(", ", args) + ");");
+            // A library kernel with a shape per device says which it is; the runtime picks the device's shape.
+            var variant = launch.Variant == KernelVariant.None ? "" : Rt + "KernelVariant." + launch.Variant + ", ";
+            w.Line("_k" + (k++).ToString(CultureInfo.InvariantCulture) + " = Kernel(" + Escaping.CSharpString(launch.Kernel) + ", "
+                + variant + string.Join(", ", args) + ");");
         }
         foreach (var input in plan.Inputs)
             w.Line("RegisterInput(" + Escaping.CSharpString(input.Name) + ", _b" + input.Buffer.ToString(CultureInfo.InvariantCulture) + ", " + ShapeArray(input.Shape) + (input.DType == DType.I32 ? ", isInt: true" : "") + ");");

@@ -50,12 +50,29 @@ public sealed record LaunchArg(int Buffer, Dim? Int, RuntimeScalar? Runtime = nu
     public static LaunchArg RuntimeValue(RuntimeScalar value) => new(-1, null, value);
 }
 
+/// <summary>
+/// A library kernel with one shape per kind of device, the same arguments in each: the runtime runs the device's.
+/// The names match the runtime's <c>KernelVariant</c>, which the generated code names.
+/// </summary>
+public enum KernelVariant
+{
+    /// <summary>The kernel the launch names, with work-groups of one.</summary>
+    None,
+
+    /// <summary>The register-tiled GEMM: one work-item per 12×32 tile on a CPU, a work-group of 32 on a GPU.</summary>
+    TiledGemm,
+
+    /// <summary>The batched register-tiled GEMM, shaped as <see cref="TiledGemm"/>.</summary>
+    TiledGemmBatched,
+}
+
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
 /// <param name="Tile">When set: work-groups of one work-item, global size ceil(Global[d] / Tile[d]).</param>
 /// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
+/// <param name="Variant">Whether <paramref name="Kernel"/> stands for a library kernel with a shape per device.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
-    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null);
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, KernelVariant Variant = KernelVariant.None);
 
 /// <summary>
 /// An OpenCL kernel the compiler generated: its name, the comment it carries (the <c>.nd</c> lines it computes, and

@@ -109,7 +109,7 @@ public static partial class Planner
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
                     node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
-                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList()));
+                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Variant));
             }
         }
 
