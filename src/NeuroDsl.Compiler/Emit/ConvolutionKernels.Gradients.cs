@@ -38,7 +38,8 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     packed[j] = cl < {I(g.CG)} ? w[(o * {I(g.CG)} + cl) * {I(kk)} + k % {I(kk)}]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch }, new Dim[] { g.Groups * g.OCG * kk * width }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch },
+            new Dim[] { g.Groups * g.OCG * kk * width }, pack);
         var t = g.Groups * tc;
         var code = $@"__kernel void {name}(__global const float* restrict dy, __global const float{V}* restrict packed, __global float* restrict out)
 {{
@@ -75,7 +76,8 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
 {StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
-        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) }, new[] { node.Shape[0] * t * g.H * g.W }, code,
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) },
+            new[] { node.Shape[0] * t * g.H * g.W }, code,
             (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
     }
 
@@ -104,7 +106,8 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     packed[j] = (cl < {I(g.CG)} && k < {I(rows)}) ? w[(o * {I(g.CG)} + cl) * {I(kk)} + tap]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch }, new Dim[] { g.Groups * (rows + 1) * width }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch },
+            new Dim[] { g.Groups * (rows + 1) * width }, pack);
         return rowsFit
             ? RowConv(name, flipped, dy.Id, node.Id, node.Shape[0], packLaunch, null)
             : DirectConv(name, flipped, lanes, dy.Id, node.Id, node.Shape[0], packLaunch, null);
@@ -136,7 +139,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     packed[j] = ol < {I(g.OCG)} ? dy[(n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)} + p % {I(g.OH * g.OW)}] : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch },
+            new[] { n * (g.OH * g.OW * lanesAll) }, pack);
         var t = g.Groups * tg;
         if (g.KW <= 12) return GradWeightRows(name, g, L, x, node, n, t, tg, lanesAll, packLaunch);
         var code = MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
@@ -168,7 +172,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }}
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}}}
 ";
-        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
+            new Dim[] { t * g.CG * g.KH * g.KW }, code,
             n * (g.OH * g.OW * lanesAll), packLaunch);
     }
 
@@ -217,7 +222,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}    }}
 ");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) }, new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
+            new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
             n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 });
     }
 

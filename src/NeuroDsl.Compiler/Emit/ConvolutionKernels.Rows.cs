@@ -113,7 +113,8 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
     padded[j] = ix >= 0 && ix < {I(g.W)} ? x[row * {I(g.W)} + ix] : 0.0f;
 }}
 ";
-        var padLaunch = new NodeLaunch(padName, new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Padded }, new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
+        var padLaunch = new NodeLaunch(padName, new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Padded },
+            new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
         return launch with { Before = padLaunch, Padded = n * (g.C * g.H * rw) };
     }
 
