@@ -74,8 +74,13 @@ internal static class BenchCommand
         }
     }
 
-    /// <summary>Median training-step and forward times of a model on random inputs; launches per step; device bytes.</summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps)
+    /// <summary>
+    /// Median training-step and forward times of a model on random inputs; launches per step; device bytes. With
+    /// <paramref name="resident"/> the inputs are uploaded once, not every step (an op's microbenchmark, where a
+    /// copy of the inputs would cost more than the op).
+    /// </summary>
+    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps,
+        bool resident = false)
     {
         var type = ModelLoader.Compile(output);
         using var model = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = batch }, seed: 1);
@@ -96,8 +101,11 @@ internal static class BenchCommand
             samples.Sort();
             return samples[samples.Count / 2];
         }
+        var uploaded = false;
         void Upload()
         {
+            if (resident && uploaded) return;
+            uploaded = true;
             foreach (var (t, data) in inputs)
                 if (data is int[] ints) model.SetInput(t.Name, ints);
                 else model.SetInput(t.Name, (float[])data);
@@ -149,6 +157,9 @@ internal static class BenchCommand
             var path = System.IO.Path.Combine(models, c.Item2);
             return Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
         });
+        // Layer norm over rows of 768 (a BERT-base/GPT-2 width), 8 × 128 rows: the composition against PyTorch's fused
+        // layer_norm, inputs resident on the device as PyTorch's are in memory.
+        var layerNorm = Compiler.NeuroCompiler.Compile("layer_norm_bench.nd", LayerNormBench).Models.Single();
         var ours = new Dictionary<string, List<double>>();
         var theirs = new Dictionary<string, List<double>>();
         var launches = new Dictionary<string, (int Launches, long Bytes)>();
@@ -169,6 +180,10 @@ internal static class BenchCommand
                 Add(ours, $"{key}_forward_ms", step.Forward);
                 launches[key] = (step.Launches, step.Bytes);
             }
+            var ln = StepTimes(layerNorm, device, 8, 60, resident: true);
+            Add(ours, "layer_norm_train_ms", ln.Train);
+            Add(ours, "layer_norm_forward_ms", ln.Forward);
+            launches["layer_norm"] = (ln.Launches, ln.Bytes);
             using var baseline = RunBaselines(out why);
             if (baseline is null) continue;
             foreach (var p in baseline.RootElement.EnumerateObject())
@@ -198,15 +213,17 @@ internal static class BenchCommand
                 base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
                 "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
-        foreach (var (key, _, batch) in cases)
+        foreach (var (key, _, batch) in cases.Append(("layer_norm", "", 8)))
             foreach (var kind in new[] { "train", "forward" })
             {
                 var k = $"{key}_{kind}_ms";
                 var mine = Ours(k);
                 var base0 = Base(k);
-                rows.Add(($"{key} {(kind == "train" ? "training step (Adam)" : "forward")}, batch {batch}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
+                var what = key == "layer_norm" ? "layer norm [8, 128, 768]" : key;
+                rows.Add(($"{what} {(kind == "train" ? "training step (Adam)" : "forward")}{(key == "layer_norm" ? "" : $", batch {batch}")}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
                     base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
-                    kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device" : "upload + forward + finish"));
+                    kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device"
+                    : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel)" : "upload + forward + finish"));
             }
         Console.Out.WriteLine($"| case | NeuroDsl ({device.Info.Name}) | baseline | ratio | notes |");
         Console.Out.WriteLine("| --- | --- | --- | --- | --- |");
@@ -215,6 +232,15 @@ internal static class BenchCommand
         else Console.Out.WriteLine($"\nbaselines: numpy/OpenBLAS and PyTorch {torchVersion ?? "?"}, 2 threads, OMP_WAIT_POLICY=PASSIVE; {rounds} alternating rounds, each a median after warm-up; cells are medians over rounds, with the range of the per-round ratios. GEMM ratio > 1 means NeuroDsl is faster; step ratio < 1 means NeuroDsl is faster.");
         return ExitCodes.Ok;
     }
+
+    /// <summary>The layer-norm microbenchmark: PyTorch's <c>F.layer_norm</c> with weight and bias, loss mean(y · r).</summary>
+    private const string LayerNormBench = @"model LayerNormBench {
+  input x: f32[N, 128, 768]
+  input r: f32[N, 128, 768]
+  output y = x |> layer_norm
+  loss mean(y * r)
+}
+";
 
     private static System.Text.Json.JsonDocument? RunBaselines(out string why)
     {

@@ -42,7 +42,8 @@ public abstract class CompiledModel : IDisposable
                 throw new ArgumentOutOfRangeException(s, $"size symbol {s} of {spec.Name} must be positive");
 
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
-            .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)));
+            .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
+            + " -D ND_ROW_LANES=" + device.RowLanes.ToString(CultureInfo.InvariantCulture);
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
         _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
@@ -252,6 +253,14 @@ public abstract class CompiledModel : IDisposable
     {
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1, tiles2));
         else kernel.LaunchLocal(tiles0, tiles1, tiles2);
+        LaunchCount++;
+    }
+
+    /// <summary>A row kernel: one work-group of <see cref="Device.RowLanes"/> work-items per row.</summary>
+    protected void LaunchRows(Kernel kernel, long rows)
+    {
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchGroups(rows, Device.RowLanes));
+        else kernel.LaunchGroups(rows, Device.RowLanes);
         LaunchCount++;
     }
 

@@ -45,6 +45,17 @@ public sealed class Device : IDisposable
     internal nint Context { get; }
     internal nint Queue { get; }
 
+    /// <summary>
+    /// Work-items that share one row of a row kernel (a reduction and what is fused around it): 16 on a CPU (one
+    /// AVX-512 vector, two AVX2 ones, across which PoCL vectorizes the work-group), 128 on a GPU (four warps). A power
+    /// of two; NEURODSL_ROW_LANES overrides it, for tuning.
+    /// </summary>
+    public int RowLanes => RowLanesOverride ?? (Info.IsGpu ? 128 : 16);
+
+    private static readonly int? RowLanesOverride =
+        int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes > 0 && (lanes & (lanes - 1)) == 0
+            ? lanes : null;
+
     /// <summary>Required alignment of sub-buffer origins, in bytes.</summary>
     public int BaseAddressAlignBytes { get; }
 

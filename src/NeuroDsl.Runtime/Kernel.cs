@@ -105,6 +105,18 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 
+    /// <summary>Enqueues <paramref name="groups"/> work-groups of <paramref name="lanes"/> work-items (a row kernel: a group per row).</summary>
+    public unsafe void LaunchGroups(long groups, int lanes)
+    {
+        if (groups <= 0) return;
+        var global = stackalloc nuint[1];
+        var local = stackalloc nuint[1];
+        global[0] = (nuint)(groups * lanes);
+        local[0] = (nuint)lanes;
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 1, global, local);
+        if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
+    }
+
     /// <summary>Enqueues the kernel over a 3-D range (a batch of 2-D ranges); the driver picks the work-group size.</summary>
     public unsafe void Launch(long global0, long global1, long global2)
     {

@@ -1,7 +1,7 @@
 """Baseline timings for `neurodsl bench`, printed as one JSON object on stdout.
 
 OpenBLAS sgemm through numpy at 256..2048, and PyTorch training steps (Adam) and forward passes for the MLP
-784-256-256-10 (batch 128) and LeNet-5 (batch 64). Median of many repetitions after warm-up. Fair set-up:
+784-256-256-10 (batch 128), LeNet-5 (batch 64) and a layer norm over [8, 128, 768]. Median of many repetitions after warm-up. Fair set-up:
 2 threads, OMP_WAIT_POLICY=PASSIVE (set by the caller), OPENBLAS_CORETYPE left unset. Run with Debian's
 /usr/bin/python3 (python3-numpy, python3-torch).
 """
@@ -71,6 +71,32 @@ try:
 
     bench("mlp", Mlp(), (784,), 128)
     bench("lenet5", LeNet5(), (1, 32, 32), 64)
+
+    # Layer norm over [8, 128, 768] with weight and bias, loss mean(y * r): PyTorch's fused layer_norm kernels.
+    ln = nn.LayerNorm(768)
+    x, r = torch.rand(8, 128, 768), torch.rand(8, 128, 768)
+    ln_opt = torch.optim.Adam(ln.parameters(), lr=1e-3)
+
+    def ln_step():
+        ln_opt.zero_grad()
+        loss = (ln(x) * r).mean()
+        loss.backward()
+        ln_opt.step()
+        loss.item()
+
+    def ln_forward():
+        with torch.no_grad():
+            ln(x)
+
+    for fn, key in ((ln_step, "train"), (ln_forward, "forward")):
+        for _ in range(5):
+            fn()
+        times = []
+        for _ in range(60):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        out[f"layer_norm_{key}_ms"] = statistics.median(times) * 1e3
     out["torch_version"] = torch.__version__
 except ImportError as e:
     out["torch_error"] = str(e)

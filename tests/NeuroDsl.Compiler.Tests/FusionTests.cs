@@ -78,6 +78,58 @@ public sealed class FusionTests
     }
 
     [Fact]
+    public void LayerNorm_IsOneRowKernel()
+    {
+        // Mean, variance, the scale and the affine map: one work-item per row, one launch.
+        var m = Compile("model L {\n  input x: f32[N, 16, 64]\n  output y = x |> layer_norm\n}\n");
+        var launch = Assert.Single(m.Plan.Forward);
+        Assert.Equal("nd_fused_y_add", launch.Kernel);
+        Assert.Contains("// Fused rows: reduce_mean -> reduce_var -> add -> rsqrt -> sub -> mul -> mul -> add", m.KernelSource);
+        // Training: the same kernel also stores what the backward pass reads; then the loss.
+        var t = Compile("model T {\n  input x: f32[N, 16, 64]\n  input r: f32[N, 16, 64]\n  output y = x |> layer_norm\n"
+            + "  loss mean(y * r)\n}\n");
+        Assert.Equal(new[] { "nd_fused_loss_0_mul", "nd_loss_mean" }, t.Plan.Forward.Select(l => l.Kernel));
+    }
+
+    [Fact]
+    public void Lrn_IsOneKernelEachWay_TheBackwardRecomputingTheForwardsElementwiseValues()
+    {
+        var m = Compile("model R {\n  input x: f32[N, 8, 5, 5]\n  input r: f32[N, 8, 5, 5]\n  y = x |> lrn(5)\n"
+            + "  output z = y * 2\n  loss mean(z * r)\n}\n");
+        // The squares inside the window's loop, the power and the product after it (and z), in one kernel ...
+        Assert.Equal(new[] { "nd_fused_loss_0_mul", "nd_loss_mean" }, m.Plan.Forward.Select(l => l.Kernel));
+        Assert.Contains("// Fused rows: square -> window_sum -> mul -> add -> pow -> mul -> mul -> mul", m.KernelSource);
+        // ... which stores the window sums (the backward pass reads them) but not the scale or the power: the one
+        // backward kernel of LRN computes those again from the sums.
+        var forward = m.Plan.Forward[0].Args.Select(a => m.Plan.Buffers[a.Buffer].Name).ToList();
+        Assert.Contains("y.1", forward);
+        Assert.DoesNotContain("y.3", forward);
+        Assert.DoesNotContain("y.4", forward);
+        var backward = Assert.Single(m.Plan.Backward, l => l.Args.Any(a => a.Buffer >= 0 && m.Plan.Buffers[a.Buffer].Name == "y.1"));
+        Assert.Equal("nd_fused_grad_x_add", backward.Kernel);
+        Assert.Equal(3, m.Plan.Backward.Count);
+    }
+
+    [Fact]
+    public void AReductionComputesItsProducersInItsLoop()
+    {
+        var m = Compile("model S {\n  input x: f32[N, 3, 9]\n  output s = sum(tanh(x) * x + 1, axis: [0, 2])\n}\n");
+        var launch = Assert.Single(m.Plan.Forward);
+        Assert.Equal("nd_fused_s_reduce_sum", launch.Kernel);
+        Assert.Equal(new[] { "x", "s" }, launch.Args.Select(a => m.Plan.Buffers[a.Buffer].Name));
+    }
+
+    [Fact]
+    public void AValueReadBeforeTheRowKernelRuns_KeepsItsOwnKernel()
+    {
+        // d is read by e's kernel, which runs before the row kernel of y: d keeps its own kernel and buffer, read there.
+        var ops = ReferenceOps.Compile().Single(m => m.Name == "OpRowEarlyReader");
+        Assert.Equal("nd_d_mul", ops.Plan.Forward[0].Kernel);
+        var row = Assert.Single(ops.Plan.Forward, l => l.Kernel == "nd_fused_y_add");
+        Assert.Equal(new[] { "d", "y" }, row.Args.Select(a => ops.Plan.Buffers[a.Buffer].Name));
+    }
+
+    [Fact]
     public void TrainingStepBudgets_HoldForTheZoo()
     {
         Assert.True(TrainingLaunches(Model("xor_mlp.nd")) <= 13);

@@ -207,7 +207,9 @@ public static class CSharpEmitter
                     w.Line("// " + Escaping.Comment(file + ":" + a.Line.ToString(CultureInfo.InvariantCulture) + "  " + a.Text) + "  (fused into the launch below)");
                 lastComment = key;
             }
-            if (launch.Tile is { } tile)
+            if (launch.Rows)
+                w.Line("LaunchRows(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
+            else if (launch.Tile is { } tile)
             {
                 var tiles = string.Join(", ", launch.Global.Select((d, j) => "(" + d.ToCSharp() + " + " + (tile[j] - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + tile[j].ToString(CultureInfo.InvariantCulture) + "L"));
                 w.Line("LaunchTiles(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + tiles + ");");

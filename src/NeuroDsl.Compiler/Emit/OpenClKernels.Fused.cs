@@ -13,6 +13,7 @@ public static partial class OpenClKernels
     public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group)
     {
         if (group is null) return Emit(graph, node);
+        if (group.Rows is { } rows) return RowKernels.Emit(graph, node, group, rows);
         var members = group.Inlined.Select(id => graph[id]).ToList();
         var gemm = members.FirstOrDefault(m => m.Def.Kind == PrimKind.Gemm);
         if (gemm is not null) return Ops.MatMul.Launch(gemm, gemm.Inputs.Select(i => graph[i]).ToArray(), node);

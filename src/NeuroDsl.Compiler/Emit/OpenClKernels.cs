@@ -73,9 +73,10 @@ public static class KernelTemplate
 /// <param name="Before">A launch that runs first and fills the scratch buffers (a packing step); it may have a Before of its own.</param>
 /// <param name="Tile">When set, the launch has work-groups of one work-item and global size ceil(Global[d] / Tile[d]).</param>
 /// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input (<see cref="ArgSpec.Padded"/>).</param>
+/// <param name="Rows">A row kernel: Global[0] rows, each a work-group of the device's row lanes (ND_ROW_LANES).</param>
 /// <param name="Variant">For a library kernel with a shape per device (the tiled GEMMs), which one it is.</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
-    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null,
+    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
     KernelVariant Variant = KernelVariant.None)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>

@@ -1,3 +1,4 @@
+using System.Linq;
 using NeuroDsl.Compiler.Autodiff;
 using NeuroDsl.Compiler.Diagnostics;
 using NeuroDsl.Compiler.Emit;
@@ -20,7 +21,7 @@ public sealed class Broadcasting : OpFamily
 
     public static readonly OpDef SumTo = new SumToOp();
 
-    private sealed class SumToOp : OpDef
+    private sealed class SumToOp : OpDef, NeuroDsl.Compiler.Fusion.IRowHead
     {
         public SumToOp() : base("sum_to", PrimKind.SumTo, 1)
         {
@@ -39,6 +40,15 @@ public sealed class Broadcasting : OpFamily
         }
 
         public override NodeLaunch Lower(KernelCall call) => OpenClKernels.SumTo(call);
+
+        /// <summary>A sum over the axes the input was broadcast along: the gradient of a bias, of a row's scale.</summary>
+        public (NeuroDsl.Compiler.Fusion.RowSpace Space, NeuroDsl.Compiler.Fusion.Accumulate Mode)? Head(Node node, Shape input)
+        {
+            var pad = input.Rank - node.Shape.Rank;
+            var axes = System.Linq.Enumerable.Range(0, input.Rank)
+                .Where(d => (d < pad || node.Shape[d - pad] == (Dim)1) && input[d] != (Dim)1).Select(d => (long)d).ToArray();
+            return (new NeuroDsl.Compiler.Fusion.RowSpace(input, Reductions.KeepShape(input, axes), axes), NeuroDsl.Compiler.Fusion.Accumulate.Sum);
+        }
     }
 
     public override void Surface(SurfaceTable table)

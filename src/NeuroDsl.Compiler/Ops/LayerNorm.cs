@@ -33,6 +33,7 @@ public sealed class LayerNorm : OpFamily
             c.Binder.AddOp(op, inputs.Select(i => i.Id).ToArray(), shape, DType.F32,
                 op.Kind == PrimKind.Elementwise ? null : KeepDims(axes), c.Span);
 
+        var mark = c.Binder.OpsMark();
         var mean = Add(Reductions.Mean, rows, x);
         var variance = Add(Reductions.Var, rows, x);
         var rstd = Add(MathFunctions.Rsqrt, rows, Add(Arithmetic.Add, rows, variance, c.Binder.Const(eps, c.Span)));
@@ -45,7 +46,7 @@ public sealed class LayerNorm : OpFamily
         }
         y.Layer = "layer_norm";
         c.Binder.OwnParams(y);
-        return new TensorValue(y);
+        return new TensorValue(c.Binder.Composite(y, mark));
     }
 
     private static System.Collections.Generic.Dictionary<string, object> KeepDims(long[] axes)

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Text;
 using NeuroDsl.Compiler.Autodiff;
 using NeuroDsl.Compiler.Emit;
+using NeuroDsl.Compiler.Fusion;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Semantics;
 using static NeuroDsl.Compiler.Semantics.SurfaceTable;
@@ -54,7 +55,7 @@ public sealed class Reductions : OpFamily
     public static readonly OpDef MinGrad = new ReduceOp("reduce_min_grad", Mode.MinGrad, 2);
     public static readonly OpDef VarGrad = new ReduceOp("reduce_var_grad", Mode.VarGrad, 2);
 
-    private sealed class ReduceOp : OpDef
+    private sealed class ReduceOp : OpDef, IRowHead
     {
         public ReduceOp(string name, Mode mode, int arity) : base(name, PrimKind.Custom, arity) => Mode = mode;
 
@@ -66,7 +67,12 @@ public sealed class Reductions : OpFamily
         {
             if (IsGrad) return null;
             var x = g.In(node, 0);
-            var attrs = AxesAttr(node.AttrInts("axes"));
+            var axes = node.AttrInts("axes");
+            var attrs = AxesAttr(axes);
+            var size = axes.Aggregate((Dim)1, (a, d) => a * x.Shape[(int)d]);
+            long? count = size.IsConstant ? size.Coef : null;
+            // dy with the reduced axes back as size 1 (a view), broadcasting over them.
+            Node rows() => dy.Shape.Rank == 0 ? dy : g.Reshape(dy, KeepShape(x.Shape, axes), node);
             return Mode switch
             {
                 // dy with the reduced axes back as size 1 (a view), broadcast over them.
@@ -75,12 +81,21 @@ public sealed class Reductions : OpFamily
                     g.Expand(dy.Shape.Rank == 0 ? dy : g.Reshape(dy, KeepShape(x.Shape, node.AttrInts("axes")), node),
                         x.Shape, node),
                 },
-                // dy / count written over each group by a kernel, not expand then divide: the count holds N when the
-                // batch axis is reduced, and no constant node can carry it.
-                Mode.Mean => new Node?[] { g.Op(MeanGrad, x.Shape, attrs, node, dy) },
+                // dy / count broadcast over each group, and 2·(x − mean)/count · dy: elementwise ops and a mean, which
+                // fuse into the row kernels around them. When the count holds N (the batch axis is reduced) no
+                // constant node can carry it, and a kernel of its own writes the gradient.
+                Mode.Mean => new Node?[] { count is { } c ? g.Ew(Arithmetic.Mul, node, x.Shape, rows(), g.Const(1.0 / c, node))
+                    : g.Op(MeanGrad, x.Shape, attrs, node, dy) },
                 Mode.Max => new Node?[] { g.Op(MaxGrad, x.Shape, attrs, node, x, dy) },
                 Mode.Min => new Node?[] { g.Op(MinGrad, x.Shape, attrs, node, x, dy) },
-                Mode.Var => new Node?[] { g.Op(VarGrad, x.Shape, attrs, node, x, dy) },
+                Mode.Var => new Node?[]
+                {
+                    count is { } c
+                        ? g.Ew(Arithmetic.Mul, node, x.Shape,
+                            g.Ew(Arithmetic.Sub, node, x, g.Op(Mean, KeepShape(x.Shape, axes), Keep(axes), node, x)),
+                            g.Ew(Arithmetic.Mul, node, rows(), g.Const(2.0 / c, node)))
+                        : g.Op(VarGrad, x.Shape, attrs, node, x, dy),
+                },
                 _ => new Node?[] { null },
             };
         }
@@ -155,10 +170,30 @@ public sealed class Reductions : OpFamily
 
         public override NodeLaunch Lower(KernelCall call) => Kernel(call, this);
 
+        /// <summary>The forward reductions head row kernels; argmax (an index) and the gradients do not.</summary>
+        public (RowSpace Space, Accumulate Mode)? Head(Node node, Shape input)
+        {
+            Accumulate? mode = Mode switch
+            {
+                Mode.Sum => Accumulate.Sum,
+                Mode.Mean => Accumulate.Mean,
+                Mode.Max => Accumulate.Max,
+                Mode.Min => Accumulate.Min,
+                Mode.Var => Accumulate.Var,
+                _ => null,
+            };
+            if (mode is null) return null;
+            var axes = node.AttrInts("axes");
+            return (new RowSpace(input, KeepShape(input, axes), axes), mode.Value);
+        }
+
         public override string Detail(Node node) => " over axes " + string.Join(", ", node.AttrInts("axes"));
     }
 
     internal static Dictionary<string, object> AxesAttr(long[] axes) => new() { ["axes"] = axes };
+
+    /// <summary>The attributes of a reduction over <paramref name="axes"/> that keeps them as size 1.</summary>
+    internal static Dictionary<string, object> Keep(long[] axes) => new() { ["axes"] = axes, ["keepdims"] = true };
 
     /// <summary>The shape with the reduced axes kept as size 1.</summary>
     internal static Shape KeepShape(Shape shape, long[] axes) =>

@@ -69,10 +69,11 @@ public enum KernelVariant
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
 /// <param name="Tile">When set: work-groups of one work-item, global size ceil(Global[d] / Tile[d]).</param>
 /// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
+/// <param name="Rows">A row kernel: Global[0] work-groups of the device's row lanes.</param>
 /// <param name="Variant">Whether <paramref name="Kernel"/> stands for a library kernel with a shape per device.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
-    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, KernelVariant Variant = KernelVariant.None);
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None);
 
 /// <summary>
 /// An OpenCL kernel the compiler generated: its name, the comment it carries (the <c>.nd</c> lines it computes, and

@@ -16,7 +16,7 @@ public static partial class Planner
     /// yet named (the key that finds identical kernels), the stable name its kernels take, and the lines it covers.
     /// </summary>
     private sealed record Lowered(Node Node, NodeLaunch? Launch, string Name, string Comment,
-        IReadOnlyList<int> Covered);
+        IReadOnlyList<int> Covered, IReadOnlyList<int> Stored);
 
     /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
     private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups)
@@ -29,7 +29,7 @@ public static partial class Planner
             if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
             if (node.Def.Kind == PrimKind.View)
             {
-                result.Add(new Lowered(node, null, "", "", Array.Empty<int>()));
+                result.Add(new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>()));
                 continue;
             }
             // A fused kernel covers the source lines of every node it computes; list them all, in order.
@@ -40,7 +40,8 @@ public static partial class Planner
                 ? Escaping.Comment($"{node.Span.File}:{node.Span.Line}  {lines[node.Span.Line]}")
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
-            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group), name, comment, covered));
+            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group), name, comment, covered,
+                group?.Rows?.Stored ?? Array.Empty<int>()));
         }
         return result;
     }
@@ -82,8 +83,10 @@ public static partial class Planner
                 storage[node.Id] = storage[node.Inputs[0]];
                 continue;
             }
-            if (!storage.ContainsKey(node.Id))
-                storage[node.Id] = AddBuffer(plan, node.Name, node.Shape.Numel, node.DType, StorageKind.Temp, 0);
+            // The root's buffer, and those of the members a row kernel stores for later kernels.
+            foreach (var id in item.Stored.Append(node.Id))
+                if (!storage.ContainsKey(id))
+                    storage[id] = AddBuffer(plan, graph[id].Name, graph[id].Shape.Numel, graph[id].DType, StorageKind.Temp, 0);
             if (node.Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
@@ -108,8 +111,8 @@ public static partial class Planner
                     _ => throw new InvalidOperationException($"unknown argument {a}"),
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
-                    node.IsBackward && !paramOnly.Contains(node.Id), step.Tile,
-                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Variant));
+                    node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
+                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant));
             }
         }
 

@@ -18,6 +18,23 @@ public sealed partial class Binder
         return node;
     }
 
+    /// <summary>How many ops the current statement has made: the mark <see cref="Composite"/> counts from.</summary>
+    internal int OpsMark() => _frames.Peek().Ops.Count;
+
+    /// <summary>
+    /// Makes the ops added since <paramref name="mark"/> the parts of <paramref name="final"/>, the value of a composite
+    /// op: the statement names them after it, and counts the composition as one stage.
+    /// </summary>
+    internal Node Composite(Node final, int mark)
+    {
+        var ops = _frames.Peek().Ops;
+        var parts = ops.Skip(mark).Where(n => n != final).ToList();
+        ops.RemoveRange(mark, ops.Count - mark);
+        ops.Add(final);
+        _frames.Peek().Parts[final] = parts;
+        return final;
+    }
+
     internal Node Param(string baseName, Shape shape, InitSpec init, long fanIn, long fanOut, SourceSpan span,
         bool trainable = true, long[]? mask = null, long maskBlock = 1)
     {

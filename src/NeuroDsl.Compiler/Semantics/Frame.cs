@@ -19,6 +19,12 @@ internal sealed class Frame
     /// <summary>Nodes already named relative to this frame by inner statements.</summary>
     public List<Node> Named { get; } = new();
 
+    /// <summary>
+    /// The inner nodes of a composite op (layer norm, LRN), by the node that ends it: named after it
+    /// (<c>conv1.2.0</c>, <c>conv1.2.1</c>, … for the LRN <c>conv1.2</c>), so a composition counts as one stage.
+    /// </summary>
+    public Dictionary<Node, List<Node>> Parts { get; } = new();
+
     /// <summary>Block instances and repeat iterations, named relative to themselves.</summary>
     public List<Frame> Children { get; } = new();
 
@@ -55,6 +61,12 @@ internal sealed class Frame
                 prefixes[child] = Join(name, (k++).ToString(CultureInfo.InvariantCulture));
             op.Name = finals.TryGetValue(op, out var own) ? own : Join(name, (k++).ToString(CultureInfo.InvariantCulture));
             All.Add(op);
+            if (!Parts.TryGetValue(op, out var parts)) continue;
+            for (var j = 0; j < parts.Count; j++)
+            {
+                parts[j].Name = Join(op.Name, j.ToString(CultureInfo.InvariantCulture));
+                All.Add(parts[j]);
+            }
         }
         for (; child < Children.Count; child++)
             prefixes[child] = mixed ? Join(name, (k++).ToString(CultureInfo.InvariantCulture))
