@@ -8,8 +8,9 @@ using NeuroDsl.Runtime;
 namespace NeuroDsl.Cli;
 
 /// <summary>
-/// <c>neurodsl bench step FILE [--batch B] [--steps S]</c>: the median time of a training step (upload, forward,
-/// backward, Adam, loss read-back) and of a forward pass, on random inputs, after warm-up. Not part of the tests.
+/// <c>neurodsl bench step FILE [--batch B] [--steps S] [--size T=128,…]</c>: the median time of a training step
+/// (upload, forward, backward, Adam, loss read-back) and of a forward pass, on random inputs, after warm-up; --size
+/// gives the size symbols other than the batch (a Transformer's sequence length T). Not part of the tests.
 /// </summary>
 internal static class BenchCommand
 {
@@ -20,17 +21,35 @@ internal static class BenchCommand
         var batch = args.Int("batch", 64);
         var steps = args.Int("steps", 30);
         var modelName = args.Get("model");
+        var symbols = Sizes(args.Get("size"));
+        symbols["N"] = batch;
         args.CheckUnknown();
-        if (args.Positional.Count != 2) throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S]");
+        if (args.Positional.Count != 2)
+            throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]");
         var path = args.Positional[1];
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
         var output = Program.PickModel(result, modelName, path);
         using var device = Device.Open();
-        var (train, forward, launches, bytes) = StepTimes(output, device, batch, steps);
+        var (train, forward, launches, bytes) = StepTimes(output, device, symbols, steps);
         Console.Out.WriteLine($"{output.Name} batch {batch} on {device.Info.Name}: training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
                               $"({batch / train * 1000:F0} examples/s, {launches} launches, {bytes / 1024.0 / 1024.0:F1} MiB), forward {forward.ToString("F2", CultureInfo.InvariantCulture)} ms (median of {steps})");
         return ExitCodes.Ok;
+    }
+
+    /// <summary><c>--size T=128,S=64</c>: values of size symbols.</summary>
+    private static Dictionary<string, long> Sizes(string? text)
+    {
+        var sizes = new Dictionary<string, long>();
+        foreach (var item in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = item.Split('=');
+            if (parts.Length != 2 || parts[0].Length == 0 || !char.IsUpper(parts[0][0])
+                || !long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v <= 0)
+                throw new UsageException($"--size takes SYMBOL=positive size pairs such as T=128, not '{item}'");
+            sizes[parts[0]] = v;
+        }
+        return sizes;
     }
 
     /// <summary><c>bench gemm [--sizes 256,512,…]</c>: our sgemm alone, for tuning the kernel without the baselines.</summary>
@@ -79,11 +98,11 @@ internal static class BenchCommand
     /// <paramref name="resident"/> the inputs are uploaded once, not every step (an op's microbenchmark, where a
     /// copy of the inputs would cost more than the op).
     /// </summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output, Device device, int batch, int steps,
-        bool resident = false)
+    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
+        Device device, IReadOnlyDictionary<string, long> symbols, int steps, bool resident = false)
     {
         var type = ModelLoader.Compile(output);
-        using var model = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = batch }, seed: 1);
+        using var model = ModelLoader.Create(type, device, symbols, seed: 1);
         var rng = new Random(1);
         var inputs = model.Inputs.Select(i => (i, i.Buffer.IsInt
             ? (object)Enumerable.Range(0, (int)i.Buffer.Elements).Select(_ => rng.Next(2)).ToArray()
@@ -151,11 +170,20 @@ internal static class BenchCommand
         Console.Error.WriteLine($"bench: NeuroDsl on {device.Info.Name} ({device.Info.Platform}) and the baselines (/usr/bin/python3), {rounds} alternating rounds");
         var rows = new List<(string Case, string Ours, string Theirs, string Ratio, string Note)>();
 
-        var cases = new[] { ("mlp", "mlp.nd", 128), ("lenet5", "lenet5.nd", 64) };
-        var compiled = cases.ToDictionary(c => c.Item1, c =>
+        // The Transformer encoder layer (d_model 256, 4 heads, d_ff 1024, post-LN) at sequence 128 and batch 8;
+        // fewer steps per round, since one step does about 70 times the MLP's work.
+        var cases = new[]
         {
-            var path = System.IO.Path.Combine(models, c.Item2);
-            return Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
+            new BenchCase("mlp", "mlp.nd", "mlp", 128, 60),
+            new BenchCase("lenet5", "lenet5.nd", "lenet5", 64, 60),
+            new BenchCase("transformer", "transformer_layer.nd",
+                "transformer layer (d 256, 4 heads, d_ff 1024, T 128, post-LN)", 8, 20, "TransformerEncoderLayer", 128),
+        };
+        var compiled = cases.ToDictionary(c => c.Key, c =>
+        {
+            var path = System.IO.Path.Combine(models, c.File);
+            var result = Program.CompileFile(path) ?? throw new UsageException($"{path} does not compile");
+            return c.Model is null ? result.Models[0] : Program.PickModel(result, c.Model, path);
         });
         // Layer norm over rows of 768 (a BERT-base/GPT-2 width), 8 × 128 rows: the composition against PyTorch's fused
         // layer_norm, inputs resident on the device as PyTorch's are in memory.
@@ -173,14 +201,16 @@ internal static class BenchCommand
         for (var round = 0; round < rounds; round++)
         {
             foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
-            foreach (var (key, _, batch) in cases)
+            foreach (var c in cases)
             {
-                var step = StepTimes(compiled[key].Models[0], device, batch, 60);
-                Add(ours, $"{key}_train_ms", step.Train);
-                Add(ours, $"{key}_forward_ms", step.Forward);
-                launches[key] = (step.Launches, step.Bytes);
+                var symbols = new Dictionary<string, long> { ["N"] = c.Batch };
+                if (c.T > 0) symbols["T"] = c.T;
+                var step = StepTimes(compiled[c.Key], device, symbols, c.Steps);
+                Add(ours, $"{c.Key}_train_ms", step.Train);
+                Add(ours, $"{c.Key}_forward_ms", step.Forward);
+                launches[c.Key] = (step.Launches, step.Bytes);
             }
-            var ln = StepTimes(layerNorm, device, 8, 60, resident: true);
+            var ln = StepTimes(layerNorm, device, new Dictionary<string, long> { ["N"] = 8 }, 60, resident: true);
             Add(ours, "layer_norm_train_ms", ln.Train);
             Add(ours, "layer_norm_forward_ms", ln.Forward);
             launches["layer_norm"] = (ln.Launches, ln.Bytes);
@@ -213,14 +243,15 @@ internal static class BenchCommand
                 base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
                 "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
-        foreach (var (key, _, batch) in cases.Append(("layer_norm", "", 8)))
+        var layerNormCase = new BenchCase("layer_norm", "", "layer norm [8, 128, 768]", 8, 60);
+        foreach (var (key, _, title, batch, _, _, _) in cases.Append(layerNormCase))
             foreach (var kind in new[] { "train", "forward" })
             {
                 var k = $"{key}_{kind}_ms";
                 var mine = Ours(k);
                 var base0 = Base(k);
-                var what = key == "layer_norm" ? "layer norm [8, 128, 768]" : key;
-                rows.Add(($"{what} {(kind == "train" ? "training step (Adam)" : "forward")}{(key == "layer_norm" ? "" : $", batch {batch}")}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
+                var shape = key == "layer_norm" ? "" : $", batch {batch}";
+                rows.Add(($"{title} {(kind == "train" ? "training step (Adam)" : "forward")}{shape}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
                     base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
                     kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device"
                     : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel)" : "upload + forward + finish"));
@@ -271,4 +302,7 @@ internal static class BenchCommand
             return null;
         }
     }
+
+    /// <summary>One model row pair of the table: a training step and a forward pass; <c>T</c> the sequence length, if any.</summary>
+    private sealed record BenchCase(string Key, string File, string Title, int Batch, int Steps, string? Model = null, int T = 0);
 }

@@ -1,7 +1,10 @@
 """Baseline timings for `neurodsl bench`, printed as one JSON object on stdout.
 
 OpenBLAS sgemm through numpy at 256..2048, and PyTorch training steps (Adam) and forward passes for the MLP
-784-256-256-10 (batch 128), LeNet-5 (batch 64) and a layer norm over [8, 128, 768]. Median of many repetitions after warm-up. Fair set-up:
+784-256-256-10 (batch 128), LeNet-5 (batch 64), nn.TransformerEncoderLayer(256, 4, 1024, dropout=0,
+batch_first=True) at sequence 128, batch 8, with an MSE loss (models/transformer_layer.nd; its forward pass runs in
+eval mode, PyTorch's fused inference path for this layer), and a layer norm over [8, 128, 768]. Median of many
+repetitions after warm-up. Fair set-up:
 2 threads, OMP_WAIT_POLICY=PASSIVE (set by the caller), OPENBLAS_CORETYPE left unset. Run with Debian's
 /usr/bin/python3 (python3-numpy, python3-torch).
 """
@@ -43,21 +46,24 @@ try:
         def forward(self, x):
             return self.logits(F.relu(self.h2(F.relu(self.h1(x)))))
 
-    def bench(name, model, shape, batch, steps=60):
+    def bench(name, model, shape, batch, steps=60, target=None, eval_forward=False):
         x = torch.rand((batch,) + shape)
-        y = torch.randint(0, 10, (batch,))
+        y = torch.randint(0, 10, (batch,)) if target is None else torch.rand((batch,) + target)
+        loss_fn = F.cross_entropy if target is None else F.mse_loss
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         def step():
             opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
+            loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
             loss.item()
 
         def forward():
+            model.train(not eval_forward)
             with torch.no_grad():
                 model(x)
+            model.train()
 
         for fn, key in ((step, "train"), (forward, "forward")):
             for _ in range(5):
@@ -71,6 +77,8 @@ try:
 
     bench("mlp", Mlp(), (784,), 128)
     bench("lenet5", LeNet5(), (1, 32, 32), 64)
+    layer = nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)
+    bench("transformer", layer, (128, 256), 8, steps=20, target=(128, 256), eval_forward=True)
 
     # Layer norm over [8, 128, 768] with weight and bias, loss mean(y * r): PyTorch's fused layer_norm kernels.
     ln = nn.LayerNorm(768)

@@ -19,9 +19,9 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static string Model(string name) => Path.Combine(AppContext.BaseDirectory, "Models", name);
+    internal static string Model(string name) => Path.Combine(AppContext.BaseDirectory, "Models", name);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var oldOut = Console.Out;
         var oldErr = Console.Error;

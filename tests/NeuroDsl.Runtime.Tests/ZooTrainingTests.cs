@@ -49,6 +49,31 @@ public sealed class ZooTrainingTests
     }
 
     /// <summary>
+    /// The Transformer encoder layers of transformer_layer.nd (with T a size symbol, and causal at T = 128) fit a
+    /// fixed random target with Adam: the attention, both layer norms and the feed-forward network all train.
+    /// </summary>
+    private delegate float Step(Optimizer optimizer, ReadOnlySpan<float> x, ReadOnlySpan<float> target);
+
+    [Fact]
+    public void TransformerLayer_PlainAndCausal_FitAFixedTarget()
+    {
+        const int n = 2, d = 256;
+        using var plain = new TransformerEncoderLayer(TestDevice.Instance, N: n, T: 16, seed: 4);
+        using var causal = new TransformerEncoderLayerCausal(TestDevice.Instance, N: n, seed: 4);
+        void Fits(Step step, int t)
+        {
+            var x = Uniform(n * t * d, 5, -1, 1);
+            var target = Uniform(n * t * d, 6, -1, 1);
+            var adam = new Adam(1e-3f);
+            var losses = Enumerable.Range(0, 10).Select(_ => step(adam, x, target)).ToList();
+            Assert.All(losses, l => Assert.True(float.IsFinite(l)));
+            Assert.True(losses[^1] < losses[0] * 0.8, string.Join(", ", losses));
+        }
+        Fits(plain.TrainStep, 16);
+        Fits(causal.TrainStep, 128);
+    }
+
+    /// <summary>
     /// One alternation as dcgan.nd describes it: the discriminator learns to tell noise "photos" from the
     /// generator's images; then the generator, fed the discriminator's input gradient, learns to fool it.
     /// </summary>

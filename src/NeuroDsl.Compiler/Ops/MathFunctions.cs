@@ -1,5 +1,6 @@
 using System;
 using NeuroDsl.Compiler.Autodiff;
+using NeuroDsl.Compiler.Diagnostics;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Reference;
 using NeuroDsl.Compiler.Semantics;
@@ -73,11 +74,25 @@ public sealed class MathFunctions : OpFamily
         };
     }
 
+    // On numbers alone these are constants, folded here (1 / sqrt(64) scales attention scores): no node, no kernel.
     public override void Surface(SurfaceTable table)
     {
         foreach (var op in new[] { Sqrt, Rsqrt, Abs, Square, Erf })
-            table.Def(op.Name, c => c.Binder.Elementwise(op, c.Span, c.Tensor("x")), T("x"));
-        table.Def("pow", c => c.Binder.Elementwise(Pow, c.Span, c.Tensor("x"), Operands.Node(c, "p")),
-            T("x"), P("p", ArgKind.Operand));
+            table.Def(op.Name, c => c.Args["x"] is NumberValue n
+                ? Fold(c, op, n.Number)
+                : c.Binder.Elementwise(op, c.Span, c.Tensor("x")), P("x", ArgKind.Operand));
+        table.Def("pow", c => c.Args["x"] is NumberValue n && c.Args["p"] is NumberValue p
+                ? Fold(c, Pow, n.Number, p.Number)
+                : c.Binder.Elementwise(Pow, c.Span, Operands.Node(c, "x"), Operands.Node(c, "p")),
+            P("x", ArgKind.Operand), P("p", ArgKind.Operand));
+    }
+
+    private static Value Fold(OpCall c, ElementwiseOp op, params double[] args)
+    {
+        var value = op.Eval(args, 1);
+        if (double.IsNaN(value) || double.IsInfinity(value))
+            c.FailAt("x", Codes.BadValue, $"{op.Name} of {string.Join(", ", args)} is {value}",
+                $"Give {op.Name} a number in its domain");
+        return new NumberValue(value, false);
     }
 }
