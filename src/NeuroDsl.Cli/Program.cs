@@ -26,9 +26,9 @@ public static class Program
           neurodsl run FILE [--model NAME] --weights W.safetensors --inputs X.safetensors --out Y.safetensors
                         [--grads] [--train-mode]          forward (and backward) pass on given weights and inputs
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
-          neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5 and
-                                                          Transformer-layer training steps vs PyTorch, in R
-                                                          alternating rounds (3)
+          neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5,
+                                                          Transformer-layer and layer-norm training steps vs
+                                                          PyTorch, in R alternating rounds (3)
                                                           (run 'bash .ci/bench-setup' first)
           neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]
                                                           median training-step and forward times of one model

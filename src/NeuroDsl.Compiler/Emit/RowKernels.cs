@@ -195,7 +195,7 @@ internal static class RowKernels
             .Append("__global float* restrict out")
             .Concat(plan.Stored.Select(id => $"__global float* restrict {Store(id)}"));
         var sb = new StringBuilder();
-        if (!window) sb.Append("#ifndef ND_ROW_LANES\n#define ND_ROW_LANES 16\n#endif\n");
+        if (!window) sb.Append("#ifndef ND_ROW_LANES\n#define ND_ROW_LANES 1\n#endif\n");
         sb.Append("// Fused rows: ").Append(string.Join(" -> ", members.Select(id => graph[id].Op))).Append('\n');
         if (window) sb.Append("__kernel void ").Append(name);
         else sb.Append("__kernel __attribute__((reqd_work_group_size(ND_ROW_LANES, 1, 1)))\nvoid ").Append(name);

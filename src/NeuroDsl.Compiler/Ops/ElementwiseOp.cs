@@ -21,20 +21,26 @@ public sealed class ElementwiseOp : OpDef
     private readonly GradientRule? _gradient;
 
     public ElementwiseOp(string name, int arity, string cExpr, Func<double[], double> eval, GradientRule? gradient = null,
-        int gemmEpilogue = 0)
-        : this(name, arity, cExpr, (x, _) => eval(x), gradient, gemmEpilogue)
+        int gemmEpilogue = 0, string? prelude = null)
+        : this(name, arity, cExpr, (x, _) => eval(x), gradient, gemmEpilogue, prelude)
     {
     }
 
     public ElementwiseOp(string name, int arity, string cExpr, Func<double[], double, double> eval, GradientRule? gradient = null,
-        int gemmEpilogue = 0)
+        int gemmEpilogue = 0, string? prelude = null)
         : base(name, PrimKind.Elementwise, arity)
     {
         CExpr = cExpr;
         Eval = eval;
         _gradient = gradient;
         GemmEpilogue = gemmEpilogue;
+        _prelude = prelude;
     }
+
+    private readonly string? _prelude;
+
+    /// <summary>A helper function <see cref="CExpr"/> calls (nd_pow), emitted once before the kernels.</summary>
+    public override string? Prelude => _prelude;
 
     public string CExpr { get; }
 

@@ -16,7 +16,7 @@ public static partial class Planner
     /// yet named (the key that finds identical kernels), the stable name its kernels take, and the lines it covers.
     /// </summary>
     private sealed record Lowered(Node Node, NodeLaunch? Launch, string Name, string Comment,
-        IReadOnlyList<int> Covered, IReadOnlyList<int> Stored);
+        IReadOnlyList<int> Covered, IReadOnlyList<int> Stored, IReadOnlyList<int> Computed);
 
     /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
     private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups)
@@ -29,7 +29,7 @@ public static partial class Planner
             if (!live.Contains(node.Id) || node.Kind != NodeKind.Op || inlined.Contains(node.Id)) continue;
             if (node.Def.Kind == PrimKind.View)
             {
-                result.Add(new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>()));
+                result.Add(new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>()));
                 continue;
             }
             // A fused kernel covers the source lines of every node it computes; list them all, in order.
@@ -41,7 +41,8 @@ public static partial class Planner
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
             result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group), name, comment, covered,
-                group?.Rows?.Stored ?? Array.Empty<int>()));
+                group?.Rows?.Stored ?? Array.Empty<int>(),
+                (group?.Rows?.Roles.Keys ?? group?.Inlined ?? Array.Empty<int>()).Append(node.Id).Distinct().ToList()));
         }
         return result;
     }
@@ -87,7 +88,9 @@ public static partial class Planner
             foreach (var id in item.Stored.Append(node.Id))
                 if (!storage.ContainsKey(id))
                     storage[id] = AddBuffer(plan, graph[id].Name, graph[id].Shape.Numel, graph[id].DType, StorageKind.Temp, 0);
-            if (node.Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
+            // The helper functions of every op the kernel computes (a fused chain's nd_pow, dropout's hash).
+            foreach (var id in item.Computed)
+                if (graph[id].Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
             var scratch = launch.Scratch is { } elements
                 ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
                 : -1;
