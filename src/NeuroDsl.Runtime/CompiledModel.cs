@@ -192,10 +192,13 @@ public abstract class CompiledModel : IDisposable
     protected static KernelArg SeedValue => KernelArg.Seed;
     protected static KernelArg StepCounter => KernelArg.Step;
 
-    protected Kernel Kernel(string name, params KernelArg[] args)
+    protected Kernel Kernel(string name, params KernelArg[] args) => Kernel(name, KernelVariant.None, args);
+
+    /// <summary>A kernel bound to its arguments; a <paramref name="variant"/> runs in the device's shape.</summary>
+    protected Kernel Kernel(string name, KernelVariant variant, params KernelArg[] args)
     {
-        // The plan names the tiled GEMMs; the device's variant of each runs (LibraryKernels.Variant).
-        (name, var width) = LibraryKernels.Variant(name, Device);
+        // The plan marks the tiled GEMMs; the device's shape of each runs (LibraryKernels.Variant).
+        (name, var width) = LibraryKernels.Variant(name, variant, Device);
         var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name) { GroupWidth = width };
         for (var i = 0; i < args.Length; i++)
         {

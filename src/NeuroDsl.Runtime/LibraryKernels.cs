@@ -6,6 +6,22 @@ using System.Text.RegularExpressions;
 
 namespace NeuroDsl.Runtime;
 
+/// <summary>
+/// A library kernel with one shape per kind of device, the same arguments in each (the compiler's plan says which a
+/// launch is; generated code names it): <see cref="LibraryKernels.Variant"/> picks the device's shape.
+/// </summary>
+public enum KernelVariant
+{
+    /// <summary>The kernel a launch names, with work-groups of one.</summary>
+    None,
+
+    /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(bool)"/>).</summary>
+    TiledGemm,
+
+    /// <summary>The batched register-tiled GEMM (<see cref="LibraryKernels.TiledGemmBatched"/>).</summary>
+    TiledGemmBatched,
+}
+
 /// <summary>The hand-written OpenCL C of kernels/*.cl, embedded in this assembly, in file-name order.</summary>
 public static class LibraryKernels
 {
@@ -45,13 +61,14 @@ public static class LibraryKernels
         gpuShape ? ("nd_gemm_tiled_batched_f32_wg", 32) : ("nd_gemm_tiled_batched_f32", 1);
 
     /// <summary>
-    /// The device's variant of a kernel a plan names: the tiled GEMMs (plain and batched) take the device's shape;
-    /// every other kernel is itself, with work-groups of one.
+    /// The kernel that runs a launch of <paramref name="kernel"/> on a device: a tiled GEMM (plain or batched, as the
+    /// plan's <paramref name="variant"/> says) takes the device's shape; every other kernel is itself, with
+    /// work-groups of one.
     /// </summary>
-    public static (string Kernel, int Width) Variant(string kernel, Device device) => kernel switch
+    public static (string Kernel, int Width) Variant(string kernel, KernelVariant variant, Device device) => variant switch
     {
-        "nd_gemm_tiled_f32" => TiledGemm(IsGpuShape(device)),
-        "nd_gemm_tiled_batched_f32" => TiledGemmBatched(IsGpuShape(device)),
+        KernelVariant.TiledGemm => TiledGemm(IsGpuShape(device)),
+        KernelVariant.TiledGemmBatched => TiledGemmBatched(IsGpuShape(device)),
         _ => (kernel, 1),
     };
 

@@ -18,6 +18,20 @@ public sealed class GemmTests
     [InlineData(false, false, true)]
     public void Gemm_MatchesReference(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: false);
 
+    [Fact]
+    public void TheDeviceShape_IsChosenByTheLaunchesVariant_NotByTheKernelsName()
+    {
+        var device = TestDevice.Instance;
+        Assert.Equal(LibraryKernels.TiledGemm(device), LibraryKernels.Variant("nd_gemm_tiled_f32", KernelVariant.TiledGemm, device));
+        Assert.Equal(LibraryKernels.TiledGemmBatched(LibraryKernels.IsGpuShape(device)),
+            LibraryKernels.Variant("nd_gemm_tiled_batched_f32", KernelVariant.TiledGemmBatched, device));
+        Assert.Equal(("nd_gemm_tiled_f32", 1), LibraryKernels.Variant("nd_gemm_tiled_f32", KernelVariant.None, device));
+    }
+
+    [Fact]
+    public void TheCompilersVariants_AreTheRuntimes() =>
+        Assert.Equal(Enum.GetNames(typeof(Compiler.Planning.KernelVariant)), Enum.GetNames(typeof(KernelVariant)));
+
     [Theory]
     [InlineData(false, false, false)]
     [InlineData(false, true, true)]

@@ -153,15 +153,18 @@ public static class CSharpEmitter
         {
             var args = launch.Args.Select(a => a.Runtime switch
             {
-                "training" => "TrainingFlag",
-                "seed" => "SeedValue",
-                "step" => "StepCounter",
-                "time" => "Size(0L)", // a loop's step index, set before each launch of the loop
+                RuntimeScalar.Training => "TrainingFlag",
+                RuntimeScalar.Seed => "SeedValue",
+                RuntimeScalar.Step => "StepCounter",
+                RuntimeScalar.Time => "Size(0L)", // a loop's step index, set before each launch of the loop
                 _ => a.Int is { } d ? "Size(" + d.ToCSharp() + ")" : "_b" + a.Buffer.ToString(CultureInfo.InvariantCulture),
             });
             var node = graph[launch.Nodes[0]];
             w.Line("// " + Escaping.Comment(node.Name + " = " + node.Op + "(" + string.Join(", ", node.Inputs.Select(i => graph[i].Name)) + ")"));
-            w.Line("_k" + (k++).ToString(CultureInfo.InvariantCulture) + " = Kernel(" + Escaping.CSharpString(launch.Kernel) + ", " + string.Join(", ", args) + ");");
+            // A library kernel with a shape per device says which it is; the runtime picks the device's shape.
+            var variant = launch.Variant == KernelVariant.None ? "" : Rt + "KernelVariant." + launch.Variant + ", ";
+            w.Line("_k" + (k++).ToString(CultureInfo.InvariantCulture) + " = Kernel(" + Escaping.CSharpString(launch.Kernel) + ", "
+                + variant + string.Join(", ", args) + ");");
         }
         foreach (var input in plan.Inputs)
             w.Line("RegisterInput(" + Escaping.CSharpString(input.Name) + ", _b" + input.Buffer.ToString(CultureInfo.InvariantCulture) + ", " + ShapeArray(input.Shape) + (input.DType == DType.I32 ? ", isInt: true" : "") + ");");
@@ -180,7 +183,8 @@ public static class CSharpEmitter
         w.Line("public override void " + name + "()");
         w.Open();
         var offset = name == "Backward" ? plan.Forward.Count : 0;
-        if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == "step"))) w.Line("AdvanceStep(); // a new dropout mask for each training step");
+        if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == RuntimeScalar.Step)))
+            w.Line("AdvanceStep(); // a new dropout mask for each training step");
         string? lastComment = null;
         var guarded = false;
         ScanLoop? loop = null;
@@ -217,7 +221,7 @@ public static class CSharpEmitter
                     w.Line("// " + Escaping.Comment(file + ":" + a.Line.ToString(CultureInfo.InvariantCulture) + "  " + a.Text) + "  (fused into the launch below)");
                 lastComment = key;
             }
-            var timeArg = launch.Args.Select((a, j) => (a, j)).Where(x => x.a.Runtime == "time").Select(x => x.j).ToList();
+            var timeArg = launch.Args.Select((a, j) => (a, j)).Where(x => x.a.Runtime == RuntimeScalar.Time).Select(x => x.j).ToList();
             foreach (var j in timeArg)
                 w.Line("_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ".Set(" + j.ToString(CultureInfo.InvariantCulture)
                     + ", " + Rt + "KernelArg.Of(t));");

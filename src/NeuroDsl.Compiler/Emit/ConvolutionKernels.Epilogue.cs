@@ -72,7 +72,7 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Kernel parameters and launch arguments for an epilogue's extra tensors.</summary>
-    internal static (string Params, IEnumerable<object> Args) EpilogueParams(Epilogue? ep) => ep is null
-        ? ("", Enumerable.Empty<object>())
-        : (string.Concat(ep.External.Select((e, k) => $"__global const {CType(e)}* restrict e{k}, ")), ep.External.Select(e => (object)e.Id));
+    internal static (string Params, IEnumerable<ArgSpec> Args) EpilogueParams(Epilogue? ep) => ep is null
+        ? ("", Enumerable.Empty<ArgSpec>())
+        : (string.Concat(ep.External.Select((e, k) => $"__global const {CType(e)}* restrict e{k}, ")), ep.External.Select(e => ArgSpec.Node(e.Id)));
 }

@@ -16,17 +16,17 @@ internal static partial class ConvolutionKernels
     // dx[n, c, iy, ix] = Σ over the outputs whose window reads (iy, ix) of dy · w; 8 input channels per work-item.
     internal static NodeLaunch GradInput(KernelCall call)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var dy = inputs[0];
         var w = inputs[1];
         var g = Geometry.Of(node, node.Shape, w.Shape, dy.Shape);
         if (g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 && g.PH < g.KH && g.PW < g.KW)
-            return GradInputAsConv(name, node, dy, w, g, comment);
+            return GradInputAsConv(name, node, dy, w, g);
         var tc = Tiles(g.CG);
         var kk = g.KH * g.KW;
         var width = tc * V;
         var packName = name + "_pack";
-        var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w as [group][o·ky·kx][{I(width)}]: input channels last.
+        var pack = MaskTable(packName, g.Mask) + $@"// Packs w as [group][o·ky·kx][{I(width)}]: input channels last.
 __kernel void {packName}(__global const float* restrict w, __global float* restrict packed)
 {{
     const int j = get_global_id(0);
@@ -38,9 +38,10 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     packed[j] = cl < {I(g.CG)} ? w[(o * {I(g.CG)} + cl) * {I(kk)} + k % {I(kk)}]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * g.OCG * kk * width }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch },
+            new Dim[] { g.Groups * g.OCG * kk * width }, pack);
         var t = g.Groups * tc;
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict dy, __global const float{V}* restrict packed, __global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float* restrict dy, __global const float{V}* restrict packed, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ix = i % {I(g.W)};
@@ -75,13 +76,14 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
 {StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
-        return new NodeLaunch(name, new List<object> { dy.Id, "$scratch", node.Id }, new[] { node.Shape[0] * t * g.H * g.W }, code,
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) },
+            new[] { node.Shape[0] * t * g.H * g.W }, code,
             (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
     }
 
     // For stride 1: dx = dy convolved with the filters flipped in space and transposed in channels, padded by
     // k − 1 − p, so it runs on the direct convolution (channels or pixels in the vector).
-    internal static NodeLaunch GradInputAsConv(string name, Node node, Node dy, Node w, Geometry g, string comment)
+    internal static NodeLaunch GradInputAsConv(string name, Node node, Node dy, Node w, Geometry g)
     {
         var flipped = new Geometry(g.OC, g.OH, g.OW, g.C, g.H, g.W, g.KH, g.KW, 1, 1, g.KH - 1 - g.PH, g.KW - 1 - g.PW, 1, 1, g.Groups, null);
         var rowsFit = RowsFit(flipped);
@@ -91,7 +93,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
         var rows = g.OCG * kk;
         var width = tc * lanes;
         var packName = name + "_pack";
-        var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w flipped and transposed as [group][o·ky·kx + 1][{I(width)}]: input channels last, then a zero bias row.
+        var pack = MaskTable(packName, g.Mask) + $@"// Packs w flipped and transposed as [group][o·ky·kx + 1][{I(width)}]: input channels last, then a zero bias row.
 __kernel void {packName}(__global const float* restrict w, __global float* restrict packed)
 {{
     const int j = get_global_id(0);
@@ -104,27 +106,28 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     packed[j] = (cl < {I(g.CG)} && k < {I(rows)}) ? w[(o * {I(g.CG)} + cl) * {I(kk)} + tap]{MaskFactor(packName, g, "o", "cl")} : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<object> { w.Id, "$scratch" }, new Dim[] { g.Groups * (rows + 1) * width }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(w.Id), ArgSpec.Scratch },
+            new Dim[] { g.Groups * (rows + 1) * width }, pack);
         return rowsFit
-            ? RowConv(name, comment, flipped, dy.Id, node.Id, node.Shape[0], packLaunch, null)
-            : DirectConv(name, comment, flipped, lanes, dy.Id, node.Id, node.Shape[0], packLaunch, null);
+            ? RowConv(name, flipped, dy.Id, node.Id, node.Shape[0], packLaunch, null)
+            : DirectConv(name, flipped, lanes, dy.Id, node.Id, node.Shape[0], packLaunch, null);
     }
 
     // dw[o, c, ky, kx] = Σ_n Σ_oy Σ_ox dy[n, o, oy, ox] · x[n, c, iy, ix]; 8 output channels per work-item, over dy packed
     // channel-last. Masked-out kernels get 0.
     internal static NodeLaunch GradWeight(KernelCall call)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var dy = inputs[0];
         var x = inputs[1];
         var g = Geometry.Of(node, x.Shape, node.Shape, dy.Shape);
         var n = x.Shape[0];
-        if (GradWeightRowsFit(g)) return RowGradWeight(name, comment, g, dy, x, node, n);
+        if (GradWeightRowsFit(g)) return RowGradWeight(name, g, dy, x, node, n);
         var L = ChannelLanes(g.OCG);
         var tg = Tiles(g.OCG, L);
         var lanesAll = g.Groups * tg * L;
         var packName = name + "_pack";
-        var pack = Header(comment) + $@"// Packs dy as [n·oy·ox][group][{I(tg * L)}]: output channels last.
+        var pack = $@"// Packs dy as [n·oy·ox][group][{I(tg * L)}]: output channels last.
 __kernel void {packName}(__global const float* restrict dy, __global float* restrict packed)
 {{
     const int j = get_global_id(0);
@@ -136,10 +139,11 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     packed[j] = ol < {I(g.OCG)} ? dy[(n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)} + p % {I(g.OH * g.OW)}] : 0.0f;
 }}
 ";
-        var packLaunch = new NodeLaunch(packName, new List<object> { dy.Id, "$scratch" }, new[] { n * (g.OH * g.OW * lanesAll) }, pack);
+        var packLaunch = new NodeLaunch(packName, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch },
+            new[] { n * (g.OH * g.OW * lanesAll) }, pack);
         var t = g.Groups * tg;
-        if (g.KW <= 12) return GradWeightRows(name, g, L, x, node, n, t, tg, lanesAll, packLaunch, comment);
-        var code = Header(comment) + MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
+        if (g.KW <= 12) return GradWeightRows(name, g, L, x, node, n, t, tg, lanesAll, packLaunch);
+        var code = MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int kx = i % {I(g.KW)};
@@ -168,16 +172,17 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     }}
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}}}
 ";
-        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH * g.KW }, code,
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
+            new Dim[] { t * g.CG * g.KH * g.KW }, code,
             n * (g.OH * g.OW * lanesAll), packLaunch);
     }
 
     // The same sum with one work-item per (channel tile, input channel, ky) computing the whole row of kx taps:
     // each vector of dy it loads feeds KW FMAs.
     internal static NodeLaunch GradWeightRows(string name, Geometry g, int L, Node x, Node node, Dim n, long t, long tg, long lanesAll,
-        NodeLaunch packLaunch, string comment)
+        NodeLaunch packLaunch)
     {
-        var sb = new StringBuilder(Header(comment) + MaskTable(name, g.Mask));
+        var sb = new StringBuilder(MaskTable(name, g.Mask));
         sb.Append($@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -217,7 +222,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}    }}
 ");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<object> { "$scratch", x.Id, node.Id }, new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
+            new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
             n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 });
     }
 
@@ -231,14 +237,14 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     /// per row it loads CO vectors of dy and KW shifted vectors of x. A row's last vector is shifted left to end at
     /// the row's end, its lanes already counted masked off in dy. The lanes are added up at the end.
     /// </summary>
-    internal static NodeLaunch RowGradWeight(string name, string comment, Geometry g, Node dy, Node x, Node node, Dim n)
+    internal static NodeLaunch RowGradWeight(string name, Geometry g, Node dy, Node x, Node node, Dim n)
     {
         var vw = g.OW >= 16 ? 16 : 8;
         var segs = (g.OW + vw - 1) / vw;
         var overlap = segs * vw - g.OW;
         var co = (int)Enumerable.Range(1, 4).Reverse().First(c => g.OCG % c == 0 && c * g.KW <= 16 || c == 1);
         var ob = g.OCG / co;
-        var sb = new StringBuilder(Header(comment) + MaskTable(name, g.Mask));
+        var sb = new StringBuilder(MaskTable(name, g.Mask));
         sb.Append($@"// {co} output channel{(co == 1 ? "" : "s")} × {I(g.KW)} taps per work-item, {vw} pixels per vector.
 __kernel void {name}(__global const float* restrict dy, __global const float* restrict x, __global float* restrict out)
 {{
@@ -292,7 +298,7 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
                 sb.Append($"    {{\n    const float{vw} a = acc{o}_{k};\n    out[((o0 + {o}) * {I(g.CG)} + cl) * {I(g.KH * g.KW)} + ky * {I(g.KW)} + {k}] = {sum}"
                     + $"{MaskFactor(name, g, $"o0 + {o}", "cl")};\n    }}\n");
         sb.Append("}\n");
-        return new NodeLaunch(name, new List<object> { dy.Id, x.Id, node.Id }, new Dim[] { g.Groups * ob * g.CG * g.KH, 1 }, sb.ToString(),
+        return new NodeLaunch(name, ArgSpec.Nodes(dy, x, node), new Dim[] { g.Groups * ob * g.CG * g.KH, 1 }, sb.ToString(),
             Tile: new long[] { 1, 1 });
     }
 }

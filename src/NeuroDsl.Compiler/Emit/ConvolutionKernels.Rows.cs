@@ -25,7 +25,7 @@ internal static partial class ConvolutionKernels
     /// end at the row's end (it recomputes a few pixels rather than store a partial vector); columns of padding come
     /// from a zero-padded copy of the input made first, rows of padding are skipped.
     /// </summary>
-    internal static NodeLaunch RowConv(string name, string comment, Geometry g, int input, int output, Dim n, NodeLaunch pack,
+    internal static NodeLaunch RowConv(string name, Geometry g, int input, int output, Dim n, NodeLaunch pack,
         Epilogue? ep)
     {
         var tg = Tiles(g.OCG);
@@ -43,7 +43,7 @@ internal static partial class ConvolutionKernels
         var blocks = (g.OH + rows - 1) / rows;
         var rw = Math.Max(g.W + 2 * g.PW, partial ? vw + g.KW - 1 : 0);
         var (extraParams, extraArgs) = EpilogueParams(ep);
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append(ep?.Comment);
         sb.Append($@"// {co} output channel{(co == 1 ? "" : "s")} × {rows} row{(rows == 1 ? "" : "s")} × {vw} pixels per work-item{(padded ? $"; the input is read from its copy padded to rows of {I(rw)}" : "")}.
 __kernel void {name}(__global const float* restrict x, __global const float* restrict packed, {extraParams}__global float* restrict out)
@@ -95,16 +95,16 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
             }
         sb.Append("}\n");
 
-        var args = new List<object> { padded ? "$padded" : input, "$scratch" };
+        var args = new List<ArgSpec> { padded ? ArgSpec.Padded : ArgSpec.Node(input), ArgSpec.Scratch };
         args.AddRange(extraArgs);
-        args.Add(output);
+        args.Add(ArgSpec.Node(output));
         var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs) }, sb.ToString(),
             (Dim)(g.Groups * (kkc + 1) * tg * V), pack);
         if (!padded) return launch;
 
         // The padded copy: rows of PW zeros, the input row, PW zeros.
         var padName = name + "_pad";
-        var pad = Header(comment) + $@"// Copies the input with {I(g.PW)} zero columns on each side of every row: [n][c][{I(g.H)}][{I(rw)}].
+        var pad = $@"// Copies the input with {I(g.PW)} zero columns on each side of every row: [n][c][{I(g.H)}][{I(rw)}].
 __kernel void {padName}(__global const float* restrict x, __global float* restrict padded)
 {{
     const int j = get_global_id(0);
@@ -113,7 +113,8 @@ __kernel void {padName}(__global const float* restrict x, __global float* restri
     padded[j] = ix >= 0 && ix < {I(g.W)} ? x[row * {I(g.W)} + ix] : 0.0f;
 }}
 ";
-        var padLaunch = new NodeLaunch(padName, new List<object> { input, "$padded" }, new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
+        var padLaunch = new NodeLaunch(padName, new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Padded },
+            new[] { n * (g.C * g.H * rw) }, pad, Before: pack);
         return launch with { Before = padLaunch, Padded = n * (g.C * g.H * rw) };
     }
 

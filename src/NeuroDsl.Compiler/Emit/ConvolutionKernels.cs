@@ -53,7 +53,7 @@ internal static partial class ConvolutionKernels
     /// </summary>
     internal static NodeLaunch Forward(KernelCall call, Epilogue? ep = null)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var g = Geometry.Of(node, inputs[0].Shape, inputs[1].Shape, node.Shape);
         var bias = inputs.Length > 2;
         var lanes = RowsFit(g) ? V : ChannelLanes(g.OCG);
@@ -61,7 +61,7 @@ internal static partial class ConvolutionKernels
         var kkc = g.CG * g.KH * g.KW;
         var width = tg * lanes;
         var packName = name + "_pack";
-        var pack = Header(comment) + MaskTable(packName, g.Mask) + $@"// Packs w (and b) as [group][c·ky·kx + 1][{I(width)}]: output channels last, then a bias row.
+        var pack = MaskTable(packName, g.Mask) + $@"// Packs w (and b) as [group][c·ky·kx + 1][{I(width)}]: output channels last, then a bias row.
 __kernel void {packName}(__global const float* restrict w, {(bias ? "__global const float* restrict bias, " : "")}__global float* restrict packed)
 {{
     const int j = get_global_id(0);
@@ -76,15 +76,15 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     packed[j] = v;
 }}
 ";
-        var packArgs = new List<object> { inputs[1].Id };
-        if (bias) packArgs.Add(inputs[2].Id);
-        packArgs.Add("$scratch");
+        var packArgs = ArgSpec.Nodes(inputs[1]);
+        if (bias) packArgs.Add(ArgSpec.Node(inputs[2].Id));
+        packArgs.Add(ArgSpec.Scratch);
         var packLaunch = new NodeLaunch(packName, packArgs, new Dim[] { g.Groups * (kkc + 1) * width }, pack);
 
         var output = ep?.Root.Id ?? node.Id;
         return RowsFit(g)
-            ? RowConv(name, comment, g, inputs[0].Id, output, node.Shape[0], packLaunch, ep)
-            : DirectConv(name, comment, g, lanes, inputs[0].Id, output, node.Shape[0], packLaunch, ep);
+            ? RowConv(name, g, inputs[0].Id, output, node.Shape[0], packLaunch, ep)
+            : DirectConv(name, g, lanes, inputs[0].Id, output, node.Shape[0], packLaunch, ep);
     }
 
     /// <summary>Output pixels per work-item along a row: the largest divisor of the row width up to <paramref name="most"/>.</summary>
@@ -96,7 +96,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     /// weights it loads feeds P FMAs. Serves the forward pass and, for stride 1, the input gradient (a convolution
     /// of dy with the flipped, transposed filters).
     /// </summary>
-    internal static NodeLaunch DirectConv(string name, string comment, Geometry g, int lanes, int input, int output, Dim n,
+    internal static NodeLaunch DirectConv(string name, Geometry g, int lanes, int input, int output, Dim n,
         NodeLaunch pack, Epilogue? ep)
     {
         var tg = Tiles(g.OCG, lanes);
@@ -105,7 +105,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         var p = PixelBlock(g.OW, 8);
         var blocks = g.OW / p;
         var (extraParams, extraArgs) = EpilogueParams(ep);
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append(ep?.Comment);
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float{lanes}* restrict packed, {extraParams}__global float* restrict out)
 {{
@@ -148,9 +148,9 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
     g.OCG % lanes == 0 ? null : $"tl * {lanes} + v < {I(g.OCG)}", null, g)}    }}
 ");
         sb.Append("}\n");
-        var args = new List<object> { input, "$scratch" };
+        var args = new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Scratch };
         args.AddRange(extraArgs);
-        args.Add(output);
+        args.Add(ArgSpec.Node(output));
         return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks) }, sb.ToString(),
             (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack);
     }

@@ -9,19 +9,19 @@ namespace NeuroDsl.Compiler.Emit;
 /// <summary>Kernels for fusion groups: elementwise chains in one kernel, and convolutions with an elementwise epilogue.</summary>
 public static partial class OpenClKernels
 {
-    /// <summary>The launches of a node, or of the fusion group it roots, under the kernel name <paramref name="name"/>.</summary>
-    public static NodeLaunch Emit(Graph graph, Node node, string name, string comment, FusionGroup? group)
+    /// <summary>The launches of a node, or of the fusion group it roots, its kernels not yet named.</summary>
+    public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group)
     {
-        if (group is null) return Emit(graph, node, name, comment);
-        if (group.Rows is { } rows) return RowKernels.Emit(graph, node, name, group, rows);
+        if (group is null) return Emit(graph, node);
+        if (group.Rows is { } rows) return RowKernels.Emit(graph, node, group, rows);
         var members = group.Inlined.Select(id => graph[id]).ToList();
         var gemm = members.FirstOrDefault(m => m.Def.Kind == PrimKind.Gemm);
         if (gemm is not null) return Ops.MatMul.Launch(gemm, gemm.Inputs.Select(i => graph[i]).ToArray(), node);
         var conv = members.FirstOrDefault(m => m.Def.Fusion == Ops.FusionRole.EpilogueHead);
         var chain = members.Where(m => m != conv).Append(node).ToList();
         return conv is null
-            ? FusedElementwise(graph, node, chain, name, comment)
-            : FusedConv(graph, conv, chain, name, comment);
+            ? FusedElementwise(graph, node, chain)
+            : FusedConv(graph, conv, chain);
     }
 
     /// <summary>
@@ -75,10 +75,11 @@ public static partial class OpenClKernels
         throw new System.ArgumentException($"%{id} is not in the chain");
     }
 
-    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, string name, string comment)
+    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain)
     {
+        const string name = KernelTemplate.Self;
         var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ");
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("// Fused: ").Append(string.Join(" -> ", chain.Select(n => n.Op))).Append('\n');
         sb.Append("__kernel void ").Append(name).Append('(')
             .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}").Append("__global float* restrict out")))
@@ -86,15 +87,15 @@ public static partial class OpenClKernels
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, root.Shape, "i", "    ", new HashSet<int>(external.SelectMany(e => AxesRead(e.Shape, root.Shape))));
         sb.Append(body).Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
-        return new NodeLaunch(name, external.Select(e => (object)e.Id).Append(root.Id).ToList(), new[] { root.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(external.Append(root).ToArray()), new[] { root.Shape.Numel }, sb.ToString());
     }
 
     // The convolution kernel, with the chain applied to each output value before it is stored: on the whole
     // accumulator vector when the chain reads no other tensor, otherwise per value with its coordinates.
-    internal static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain, string name, string comment)
+    internal static NodeLaunch FusedConv(Graph graph, Node conv, List<Node> chain)
     {
         var inputs = conv.Inputs.Select(i => graph[i]).ToArray();
-        return ConvolutionKernels.Forward(new Ops.KernelCall(graph, conv, inputs, name, comment),
+        return ConvolutionKernels.Forward(new Ops.KernelCall(graph, conv, inputs),
             new ConvolutionKernels.Epilogue(graph, conv, chain));
     }
 }

@@ -5,18 +5,79 @@ using System.Linq;
 using System.Text;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Ops;
+using NeuroDsl.Compiler.Planning;
 
 namespace NeuroDsl.Compiler.Emit;
 
+/// <summary>
+/// One argument of a lowered launch, in kernel parameter order: a node's buffer, an integer size, one of the
+/// launch's own scratch buffers, or a value the model keeps current. A closed set: the planner binds each kind.
+/// </summary>
+public abstract record ArgSpec
+{
+    private ArgSpec()
+    {
+    }
+
+    /// <summary>The buffer holding node <paramref name="Id"/>'s value.</summary>
+    public sealed record NodeBuffer(int Id) : ArgSpec;
+
+    /// <summary>An integer size, fixed when the model is built.</summary>
+    public sealed record SizeValue(Dim Value) : ArgSpec;
+
+    /// <summary>The launch's scratch buffer (<see cref="NodeLaunch.Scratch"/> elements: packed panels).</summary>
+    public sealed record ScratchBuffer : ArgSpec;
+
+    /// <summary>The launch's zero-padded copy of its input (<see cref="NodeLaunch.Padded"/> elements).</summary>
+    public sealed record PaddedBuffer : ArgSpec;
+
+    /// <summary>A value the model keeps current between launches (the training flag, the seed, the step).</summary>
+    public sealed record Runtime(RuntimeScalar Value) : ArgSpec;
+
+    public static ArgSpec Node(int id) => new NodeBuffer(id);
+
+    public static ArgSpec Size(Dim value) => new SizeValue(value);
+
+    /// <summary>A 0/1 flag passed as a size.</summary>
+    public static ArgSpec Flag(bool value) => new SizeValue(value ? 1 : 0);
+
+    /// <summary>The buffers of <paramref name="nodes"/>, in order.</summary>
+    public static List<ArgSpec> Nodes(params Node[] nodes) => nodes.Select(n => Node(n.Id)).ToList();
+
+    public static ArgSpec Scratch { get; } = new ScratchBuffer();
+    public static ArgSpec Padded { get; } = new PaddedBuffer();
+    public static ArgSpec Training { get; } = new Runtime(RuntimeScalar.Training);
+    public static ArgSpec Seed { get; } = new Runtime(RuntimeScalar.Seed);
+    public static ArgSpec Step { get; } = new Runtime(RuntimeScalar.Step);
+}
+
+/// <summary>
+/// The text of a lowered kernel before it has a name. Lowering does not know a kernel's stable name, so two nodes
+/// that compute the same thing lower to the same text, which is how the planner finds kernels to share; the planner
+/// writes the stable name in when it adds the kernel to the plan's table.
+/// </summary>
+public static class KernelTemplate
+{
+    /// <summary>Stands for the kernel's name in its text and its steps' names (<c>$kernel_pack</c>); '$' is not OpenCL C.</summary>
+    public const string Self = "$kernel";
+
+    /// <summary>The text with the kernel's stable name in place of <see cref="Self"/>.</summary>
+    public static string Render(string text, string name) => text.Replace(Self, name);
+}
+
 /// <summary>What the kernel emitter decided for one node: which kernel, with which arguments, how wide.</summary>
-/// <param name="Args">Node ids (their buffers), <see cref="Dim"/> sizes or "$training"/"$seed"/"$step", in kernel parameter order.</param>
-/// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node ("$scratch" in Args).</param>
+/// <param name="Kernel">A library kernel's name (no <paramref name="Code"/>), or the name of the generated kernel in
+/// <paramref name="Code"/>, both written with <see cref="KernelTemplate.Self"/> for the name the planner gives.</param>
+/// <param name="Args">The kernel's arguments, in parameter order.</param>
+/// <param name="Scratch">Elements of a scratch buffer the plan allocates for this node (<see cref="ArgSpec.Scratch"/>).</param>
 /// <param name="Before">A launch that runs first and fills the scratch buffers (a packing step); it may have a Before of its own.</param>
 /// <param name="Tile">When set, the launch has work-groups of one work-item and global size ceil(Global[d] / Tile[d]).</param>
-/// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input ("$padded" in Args).</param>
+/// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input (<see cref="ArgSpec.Padded"/>).</param>
 /// <param name="Rows">A row kernel: Global[0] rows, each a work-group of the device's row lanes (ND_ROW_LANES).</param>
-public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IReadOnlyList<Dim> Global, string? Code,
-    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false)
+/// <param name="Variant">For a library kernel with a shape per device (the tiled GEMMs), which one it is.</param>
+public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
+    Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
+    KernelVariant Variant = KernelVariant.None)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);
@@ -29,9 +90,9 @@ public sealed record NodeLaunch(string Kernel, IReadOnlyList<object> Args, IRead
 /// </summary>
 public static partial class OpenClKernels
 {
-    /// <summary>The launches of one node, its kernel named <paramref name="name"/>, through the node's op definition.</summary>
-    public static NodeLaunch Emit(Graph graph, Node node, string name, string comment) =>
-        node.Def.Lower(new KernelCall(graph, node, node.Inputs.Select(i => graph[i]).ToArray(), name, comment));
+    /// <summary>The launches of one node through the node's op definition, its kernels not yet named.</summary>
+    public static NodeLaunch Emit(Graph graph, Node node) =>
+        node.Def.Lower(new KernelCall(graph, node, node.Inputs.Select(i => graph[i]).ToArray()));
 
     internal static readonly string[] Letters = { "a", "b", "c", "d" };
 
@@ -48,20 +109,20 @@ public static partial class OpenClKernels
     internal static string CType(Node n) => n.DType == DType.I32 ? "int" : "float";
 
     /// <summary>Kernel parameters for the non-constant inputs, then the output; and the launch's node arguments.</summary>
-    internal static (string Params, List<object> Args) Signature(Node node, Node[] inputs, bool output = true)
+    internal static (string Params, List<ArgSpec> Args) Signature(Node node, Node[] inputs, bool output = true)
     {
         var ps = new List<string>();
-        var args = new List<object>();
+        var args = new List<ArgSpec>();
         for (var k = 0; k < inputs.Length; k++)
         {
             if (inputs[k].Kind == NodeKind.Const) continue;
             ps.Add($"__global const {CType(inputs[k])}* restrict in{k}");
-            args.Add(inputs[k].Id);
+            args.Add(ArgSpec.Node(inputs[k].Id));
         }
         if (output)
         {
             ps.Add("__global float* restrict out");
-            args.Add(node.Id);
+            args.Add(ArgSpec.Node(node.Id));
         }
         return (string.Join(", ", ps), args);
     }
@@ -119,17 +180,14 @@ public static partial class OpenClKernels
         ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
         : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
 
-    /// <summary>A kernel's leading comment line; none for an empty comment (the planner adds comments when it renders).</summary>
-    internal static string Header(string comment) => comment.Length == 0 ? "" : "// " + comment + "\n";
-
     internal static string Template(ElementwiseOp op, Node node) =>
         op.CExpr.Replace("NUMEL", "((float)" + node.Shape.Numel.ToC() + ")");
 
     internal static NodeLaunch Elementwise(KernelCall call, ElementwiseOp prim)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (ps, args) = Signature(node, inputs);
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         var axes = new HashSet<int>(inputs.Where(x => x.Kind != NodeKind.Const).SelectMany(x => AxesRead(x.Shape, node.Shape)));
@@ -146,7 +204,7 @@ public static partial class OpenClKernels
 
     internal static NodeLaunch SumTo(KernelCall call)
     {
-        var (name, node, input, comment) = (call.Name, call.Node, call.Inputs[0], call.Comment);
+        var (name, node, input) = (call.Name, call.Node, call.Inputs[0]);
         var (ps, args) = Signature(node, new[] { input });
         var inShape = input.Shape;
         var pad = inShape.Rank - node.Shape.Rank;
@@ -160,7 +218,7 @@ public static partial class OpenClKernels
         }
         var reduced = Enumerable.Range(0, inShape.Rank).Where(d => outDims[d] == (Dim)1 && inShape[d] != (Dim)1).ToList();
 
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         var keptAxes = Enumerable.Range(0, inShape.Rank).Where(d => !reduced.Contains(d) && inShape[d] != (Dim)1).ToList();
@@ -215,10 +273,10 @@ public static partial class OpenClKernels
     // A scalar loss: one work-item sums the per-element term (batch-sized work; a tree reduction is issue 4's).
     internal static NodeLaunch LossMean(KernelCall call, LossOp prim)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (ps, args) = Signature(node, inputs);
         var shape = inputs[0].Shape;
-        var sb = new StringBuilder(Header(comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    float acc = 0.0f;");
         sb.Append("    for (int i = 0; i < ").Append(shape.Numel.ToC()).AppendLine("; i++)\n    {");

@@ -35,7 +35,8 @@ public static class PlanPrinter
             sb.Append("# ").Append(title).Append(": ").Append(I(launches.Count)).Append(" launches\n");
             foreach (var l in launches)
             {
-                var args = string.Join(", ", l.Args.Select(a => a.Runtime ?? (a.Int is { } d ? d.ToString() : Buffer(a.Buffer))));
+                var args = string.Join(", ", l.Args.Select(a =>
+                    a.Runtime is { } r ? r.ToString().ToLowerInvariant() : a.Int is { } d ? d.ToString() : Buffer(a.Buffer)));
                 var global = l.Tile is null ? string.Join(" x ", l.Global) : string.Join(" x ", l.Global.Select((g, i) => l.Tile[i] == 1 ? g.ToString() : $"ceil({g}/{l.Tile[i]})"));
                 sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append(l.Rows ? " rows" : "").Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")

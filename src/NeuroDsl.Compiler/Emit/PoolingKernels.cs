@@ -29,13 +29,13 @@ internal static class PoolingKernels
     /// <summary>y = the max, mean or sum of each window: a loop over the window, or a vector kernel for 2×2.</summary>
     internal static NodeLaunch Pool(KernelCall call)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var g = PoolGeometry.Of(node, inputs[0].Shape, node.Shape);
         var max = g.Mode == "max";
         var scale = g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "";
         if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 && g.OW >= 8)
-            return PairPool(name, node, inputs[0], g, comment);
-        var sb = new StringBuilder(Header(comment));
+            return PairPool(name, node, inputs[0], g);
+        var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -58,18 +58,18 @@ internal static class PoolingKernels
     out[i] = acc{scale};
 }}
 ");
-        return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     // 2×2 windows with stride 2: a work-item reads two rows of 16 inputs as vectors and writes 8 outputs; the even
     // and odd lanes are the two columns of each window. A row's last 8 outputs are shifted left to end at the row's end.
-    private static NodeLaunch PairPool(string name, Node node, Node x, PoolGeometry g, string comment)
+    private static NodeLaunch PairPool(string name, Node node, Node x, PoolGeometry g)
     {
         var segs = (g.OW + 7) / 8;
         var value = g.Mode == "max"
             ? "fmax(fmax(a.even, a.odd), fmax(b.even, b.odd))"
             : g.Mode == "avg" ? "(a.even + a.odd + b.even + b.odd) * 0.25f" : "a.even + a.odd + b.even + b.odd";
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ox0 = {BlockStart("i", segs, 8, g.OW)};
@@ -81,19 +81,19 @@ internal static class PoolingKernels
     vstore8({value}, 0, out + r * {I(g.OW)} + ox0);
 }}
 ";
-        return new NodeLaunch(name, new List<object> { x.Id, node.Id }, new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, node), new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
     }
 
     // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.
     internal static NodeLaunch PoolGrad(KernelCall call)
     {
-        var (name, node, inputs, comment) = (call.Name, call.Node, call.Inputs, call.Comment);
+        var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var x = inputs[0];
         var dy = inputs[1];
         var g = PoolGeometry.Of(node, x.Shape, dy.Shape);
         if (g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.H == g.OH * g.KH && g.W == g.OW * g.KW)
-            return TilingPoolGrad(name, node, x, dy, g, comment);
-        var sb = new StringBuilder(Header(comment));
+            return TilingPoolGrad(name, node, x, dy, g);
+        var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -134,17 +134,17 @@ internal static class PoolingKernels
         else
             sb.Append($"            acc += dyb[oy * {I(g.OW)} + ox];\n");
         sb.Append($"        }}\n    out[i] = acc{(g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "")};\n}}\n");
-        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     // Windows that tile the image exactly (stride = kernel, no padding, no remainder): each input pixel is in one
     // window, so one work-item per window writes all of its pixels — the gradient where the window's first
     // maximum is (or its share of an average or sum), 0 elsewhere.
-    private static NodeLaunch TilingPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
+    private static NodeLaunch TilingPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g)
     {
         var max = g.Mode == "max";
-        if (!max && g.KH == 2 && g.KW == 2 && g.OW >= 8) return PairPoolGrad(name, node, x, dy, g, comment);
-        var sb = new StringBuilder(Header(comment));
+        if (!max && g.KH == 2 && g.KW == 2 && g.OW >= 8) return PairPoolGrad(name, node, x, dy, g);
+        var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -176,15 +176,15 @@ internal static class PoolingKernels
             out[at + ky * {I(g.W)} + kx] = share;
 }}
 ");
-        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { dy.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { dy.Shape.Numel }, sb.ToString());
     }
 
     // The average (or sum) of 2×2 windows backward: a work-item spreads 8 values of dy over two rows of 16, each
     // value twice in a row (a shuffle). A row's last 8 are shifted left to end at the row's end.
-    private static NodeLaunch PairPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g, string comment)
+    private static NodeLaunch PairPoolGrad(string name, Node node, Node x, Node dy, PoolGeometry g)
     {
         var segs = (g.OW + 7) / 8;
-        var code = Header(comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ox0 = {BlockStart("i", segs, 8, g.OW)};
@@ -196,6 +196,6 @@ internal static class PoolingKernels
     vstore16(v, 0, o + {I(g.W)});
 }}
 ";
-        return new NodeLaunch(name, new List<object> { x.Id, dy.Id, node.Id }, new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
     }
 }

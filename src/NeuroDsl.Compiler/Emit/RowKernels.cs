@@ -15,8 +15,9 @@ namespace NeuroDsl.Compiler.Emit;
 /// </summary>
 internal static class RowKernels
 {
-    public static NodeLaunch Emit(Graph graph, Node root, string name, FusionGroup group, RowPlan plan)
+    public static NodeLaunch Emit(Graph graph, Node root, FusionGroup group, RowPlan plan)
     {
+        const string name = KernelTemplate.Self;
         var space = plan.Space;
         var members = plan.Roles.Keys.OrderBy(id => id).ToList();
         var externals = new List<Node>();
@@ -221,7 +222,7 @@ internal static class RowKernels
             sb.Append("    const int base = ").Append(terms.Count == 0 ? "0" : string.Join(" + ", terms)).AppendLine(";");
         }
         sb.Append(code).AppendLine("}");
-        var args = externals.Select(e => (object)e.Id).Append(root.Id).Concat(plan.Stored.Select(id => (object)id)).ToList();
+        var args = ArgSpec.Nodes(externals.Append(root).ToArray()).Concat(plan.Stored.Select(ArgSpec.Node)).ToList();
         return new NodeLaunch(name, args, new[] { space.Rows.Numel }, sb.ToString(), Rows: !window);
     }
 

@@ -171,7 +171,7 @@ public sealed class BatchNorm : OpFamily
         var eps = Lit(node.AttrDouble("eps"));
         var mom = Lit(node.AttrDouble("momentum"));
         var n = inputs[0].Shape[0].ToC();
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict running_mean,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global float* restrict running_mean,
                      __global float* restrict running_var, __global float* restrict out, const int training)
 {{
     const int c = get_global_id(0);
@@ -195,7 +195,7 @@ public sealed class BatchNorm : OpFamily
     running_var[c] = (1.0f - {mom}) * running_var[c] + {mom} * ({m} > 1 ? sq / (float)({m} - 1) : var);
 }}
 ";
-        var args = new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id, "$training" };
+        var args = ArgSpec.Nodes(inputs[0], inputs[1], inputs[2], node).Append(ArgSpec.Training).ToList();
         return new NodeLaunch(name, args, new Dim[] { c }, code);
     }
 
@@ -203,7 +203,7 @@ public sealed class BatchNorm : OpFamily
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, _) = Geometry(inputs[0].Shape);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
                      __global const float* restrict gamma, __global const float* restrict beta, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -211,7 +211,7 @@ public sealed class BatchNorm : OpFamily
     out[i] = (x[i] - stats[c]) * stats[{I(c)} + c] * gamma[c] + beta[c];
 }}
 ";
-        var args = inputs.Select(x => (object)x.Id).Append(node.Id).ToList();
+        var args = ArgSpec.Nodes(inputs.Append(node).ToArray());
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 
@@ -221,7 +221,7 @@ public sealed class BatchNorm : OpFamily
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, _) = Geometry(inputs[0].Shape);
         var n = inputs[0].Shape[0].ToC();
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
                      __global const float* restrict dy, __global float* restrict out)
 {{
     const int c = get_global_id(0);
@@ -239,7 +239,7 @@ public sealed class BatchNorm : OpFamily
     out[{I(c)} + c] = sd;
 }}
 ";
-        var args = new List<object> { inputs[0].Id, inputs[1].Id, inputs[2].Id, node.Id };
+        var args = ArgSpec.Nodes(inputs[0], inputs[1], inputs[2], node);
         return new NodeLaunch(name, args, new Dim[] { c }, code);
     }
 
@@ -247,7 +247,7 @@ public sealed class BatchNorm : OpFamily
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var (c, hw, m) = Geometry(inputs[0].Shape);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
+        var code = $@"__kernel void {name}(__global const float* restrict x, __global const float* restrict stats,
                      __global const float* restrict gamma, __global const float* restrict dy,
                      __global const float* restrict sums, __global float* restrict out, const int training)
 {{
@@ -260,7 +260,7 @@ public sealed class BatchNorm : OpFamily
     out[i] = g * (dy[i] - (sums[{I(c)} + c] + xhat * sums[c]) / (float){m});
 }}
 ";
-        var args = inputs.Select(x => (object)x.Id).Append(node.Id).Append("$training").ToList();
+        var args = ArgSpec.Nodes(inputs.Append(node).ToArray()).Append(ArgSpec.Training).ToList();
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 }

@@ -104,8 +104,12 @@ public sealed class BatchedMatMul : OpFamily
         if (!MatMul.Tiles(m, k, n))
         {
             // nd_gemm_batched_f32(M, N, K, ta, tb, A, B, C, act, stride_a, stride_b), global (N, M, batch).
-            var args = new List<object>
-                { m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, output, act, strideA, strideB };
+            var args = new List<ArgSpec>
+            {
+                ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Flag(tb),
+                ArgSpec.Node(a.Id), ArgSpec.Node(b.Id), ArgSpec.Node(output), ArgSpec.Size(act), ArgSpec.Size(strideA),
+                ArgSpec.Size(strideB),
+            };
             return new NodeLaunch("nd_gemm_batched_f32", args, new[] { n, m, batch }, null);
         }
         // B's matrices packed into panels (one matrix when it is shared), then the tiles of every product.
@@ -113,11 +117,19 @@ public sealed class BatchedMatMul : OpFamily
         var packed = panels * 32 * k;
         var packs = sharedB ? (Dim)1 : batch;
         var pack = new NodeLaunch("nd_gemm_pack_b_batched_f32",
-            new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch", strideB }, new[] { panels * k, packs }, null);
-        var tiled = new List<object>
-            { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", output, act, strideA, sharedB ? (Dim)0 : packed };
+            new List<ArgSpec>
+            {
+                ArgSpec.Size(k), ArgSpec.Size(n), ArgSpec.Flag(tb), ArgSpec.Node(b.Id), ArgSpec.Scratch,
+                ArgSpec.Size(strideB),
+            },
+            new[] { panels * k, packs }, null);
+        var tiled = new List<ArgSpec>
+        {
+            ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,
+            ArgSpec.Node(output), ArgSpec.Size(act), ArgSpec.Size(strideA), ArgSpec.Size(sharedB ? (Dim)0 : packed),
+        };
         return new NodeLaunch("nd_gemm_tiled_batched_f32", tiled, new[] { m, n, batch }, null, packed * packs, pack,
-            new long[] { 12, 32, 1 });
+            new long[] { 12, 32, 1 }, Variant: Planning.KernelVariant.TiledGemmBatched);
     }
 
     // C = op(A)·op(B) per batch element: dA = dC·op(B)ᵀ, dB = op(A)ᵀ·dC (with the transposes folded into the

@@ -65,7 +65,7 @@ public sealed class Concatenation : OpFamily
             var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
             var axis = (int)node.AttrInt("axis");
             var (_, total, inner) = Around(node.Shape, axis);
-            var sb = new StringBuilder(Header(call.Comment));
+            var sb = new StringBuilder();
             sb.Append($"__kernel void {name}(")
                 .Append(string.Join(", ", inputs.Select((_, k) => $"__global const float* restrict in{k}")))
                 .AppendLine(", __global float* restrict out)\n{");
@@ -80,7 +80,7 @@ public sealed class Concatenation : OpFamily
                 offset += size;
             }
             sb.AppendLine("}");
-            var args = inputs.Select(x => (object)x.Id).Append(node.Id).ToList();
+            var args = inputs.Select(x => ArgSpec.Node(x.Id)).Append(ArgSpec.Node(node.Id)).ToList();
             return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
         }
     }
@@ -111,7 +111,7 @@ public sealed class Concatenation : OpFamily
             var start = node.AttrInt("start");
             var (_, total, inner) = Around(inputs[0].Shape, axis);
             var length = node.Shape[axis].Coef;
-            var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
+            var code = $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int inner = i % {inner.ToC()};
@@ -120,7 +120,7 @@ public sealed class Concatenation : OpFamily
     out[i] = in0[(outer * {I(total)} + {I(start)} + a) * {inner.ToC()} + inner];
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 

@@ -98,12 +98,12 @@ public sealed class ConstantTensors : OpFamily
         public override NodeLaunch Lower(KernelCall call)
         {
             var node = call.Node;
-            var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+            var sb = new StringBuilder();
             sb.Append("__kernel void ").Append(call.Name).AppendLine("(__global float* restrict out)\n{");
             sb.AppendLine("    const int i = get_global_id(0);");
             Slicing.Coordinates(sb, node.Shape, Enumerable.Range(0, node.Shape.Rank).ToList());
             sb.Append(_code(node)).AppendLine("}");
-            return new NodeLaunch(call.Name, new List<object> { node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+            return new NodeLaunch(call.Name, ArgSpec.Nodes(node), new[] { node.Shape.Numel }, sb.ToString());
         }
 
         public override string Detail(Node node) =>

@@ -103,7 +103,7 @@ public sealed class Dropout : OpFamily
         var p = node.AttrDouble("p");
         var stream = node.AttrInt("stream");
         var threshold = Threshold(p);
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out,
+        var code = $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out,
                      const uint seed, const uint step, const int training)
 {{
     const int i = get_global_id(0);
@@ -112,7 +112,8 @@ public sealed class Dropout : OpFamily
     out[i] = h >= {threshold.ToString(CultureInfo.InvariantCulture)}u ? in0[i] * {Lit(1.0 / (1.0 - p))} : 0.0f;
 }}
 ";
-        var args = new List<object> { inputs[0].Id, node.Id, "$seed", "$step", "$training" };
+        var args = new List<ArgSpec>
+            { ArgSpec.Node(inputs[0].Id), ArgSpec.Node(node.Id), ArgSpec.Seed, ArgSpec.Step, ArgSpec.Training };
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 }

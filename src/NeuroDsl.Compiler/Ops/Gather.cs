@@ -85,7 +85,7 @@ public sealed class Gather : OpFamily
             if (outer != (Dim)1) j = inner == (Dim)1 ? $"i % {n}" : $"({j}) % {n}";
             var at = outer == (Dim)1 ? "v" : $"o * {rows.ToC()} + v";
             if (inner != (Dim)1) at = outer == (Dim)1 ? $"v * {w} + k" : $"({at}) * {w} + k";
-            var sb = new StringBuilder(Header(call.Comment));
+            var sb = new StringBuilder();
             sb.Append($"__kernel void {name}({ps})\n{{\n    const int i = get_global_id(0);\n");
             if (inner != (Dim)1) sb.Append($"    const int k = i % {w};\n");
             sb.Append($"    const int j = {j};\n");
@@ -148,7 +148,7 @@ public sealed class Gather : OpFamily
     for (int j = 0; j < {n}; j++)
         if (in1[j] == v)
             for (int k = 0; k < {w}; k++) row[k] += dy[j * {w} + k];";
-            var code = Header(call.Comment) + $@"__kernel void {name}({ps})
+            var code = $@"__kernel void {name}({ps})
 {{
     const int r = get_global_id(0);
     const int v = {v};
@@ -186,7 +186,7 @@ public sealed class Gather : OpFamily
             var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
             var (ps, args) = Signature(node, inputs);
             var classes = I(node.AttrInt("classes"));
-            var code = Header(call.Comment) + $@"__kernel void {name}({ps})
+            var code = $@"__kernel void {name}({ps})
 {{
     const int i = get_global_id(0);
     const int v = in0[i / {classes}];

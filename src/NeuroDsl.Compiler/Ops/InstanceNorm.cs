@@ -95,7 +95,7 @@ public sealed class InstanceNorm : OpFamily
     sdx /= {I(hw)}.0f;
     for (int p = 0; p < {I(hw)}; p++) yp[p] = (dyp[p] - sd - (xp[p] - mean) * inv * sdx) * inv;"
             : $"    for (int p = 0; p < {I(hw)}; p++) yp[p] = (xp[p] - mean) * inv;";
-        var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, {(grad ? "__global const float* restrict dy, " : "")}__global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float* restrict x, {(grad ? "__global const float* restrict dy, " : "")}__global float* restrict out)
 {{
     const int row = get_global_id(0);
     const __global float* xp = x + row * {I(hw)};
@@ -109,6 +109,6 @@ public sealed class InstanceNorm : OpFamily
 {tail}
 }}
 ";
-        return new NodeLaunch(name, inputs.Select(t => (object)t.Id).Append(node.Id).ToList(), new[] { planes }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs.Append(node).ToArray()), new[] { planes }, code);
     }
 }

@@ -111,19 +111,26 @@ public sealed class MatMul : OpFamily
         var hasBias = bias is not null;
         if (!Tiles(m, k, n))
         {
-            var args = new List<object>
+            var args = new List<ArgSpec>
             {
-                m, n, k, (Dim)(ta ? 1 : 0), (Dim)(tb ? 1 : 0), a.Id, b.Id, bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output,
-                act,
+                ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Flag(tb),
+                ArgSpec.Node(a.Id), ArgSpec.Node(b.Id), ArgSpec.Node(bias?.Id ?? output), ArgSpec.Flag(hasBias),
+                ArgSpec.Node(output), ArgSpec.Size(act),
             };
             return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
         }
         var panels = (Dim)((n.Coef + 31) / 32 * 32) * k;
         // One work-item per 32-value row of a panel.
-        var pack = new NodeLaunch("nd_gemm_pack_b_f32", new List<object> { k, n, (Dim)(tb ? 1 : 0), b.Id, "$scratch" }, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
-        var tiled = new List<object>
-            { m, n, k, (Dim)(ta ? 1 : 0), a.Id, "$scratch", bias?.Id ?? output, (Dim)(hasBias ? 1 : 0), output, act };
-        return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 });
+        var packArgs = new List<ArgSpec>
+            { ArgSpec.Size(k), ArgSpec.Size(n), ArgSpec.Flag(tb), ArgSpec.Node(b.Id), ArgSpec.Scratch };
+        var pack = new NodeLaunch("nd_gemm_pack_b_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
+        var tiled = new List<ArgSpec>
+        {
+            ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,
+            ArgSpec.Node(bias?.Id ?? output), ArgSpec.Flag(hasBias), ArgSpec.Node(output), ArgSpec.Size(act),
+        };
+        return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 },
+            Variant: Planning.KernelVariant.TiledGemm);
     }
 
     // C = op(A)·op(B):  dA = dC·op(B)ᵀ (or its transpose), dB = op(A)ᵀ·dC (or its transpose).

@@ -43,8 +43,15 @@ public sealed class RefCall
     public long Numel => Reference.ReferenceInterpreter.Numel(OutShape);
 }
 
-/// <summary>A node to lower to an OpenCL launch: the graph, its inputs, the kernel's name and its source comment.</summary>
-public sealed record KernelCall(Graph Graph, Node Node, Node[] Inputs, string Name, string Comment);
+/// <summary>A node to lower to an OpenCL launch: the graph, the node and its inputs.</summary>
+public sealed record KernelCall(Graph Graph, Node Node, Node[] Inputs)
+{
+    /// <summary>
+    /// The kernel's name as its text writes it (<see cref="KernelTemplate.Self"/>): the planner names the kernel, so
+    /// the same computation lowers to the same text wherever it is.
+    /// </summary>
+    public string Name => KernelTemplate.Self;
+}
 
 /// <summary>
 /// One IR primitive and everything every pass needs to know about it: its class (which decides fusion and the

@@ -55,7 +55,7 @@ public sealed class Padding : OpFamily
     ix = ix < 0 ? -ix : (ix >= {I(w)} ? {I(2 * (w - 1))} - ix : ix);
     out[i] = x[(nc * {I(h)} + iy) * {I(w)} + ix];"
                 : $@"    out[i] = (iy >= 0 && iy < {I(h)} && ix >= 0 && ix < {I(w)}) ? x[(nc * {I(h)} + iy) * {I(w)} + ix] : 0.0f;";
-            var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
+            var code = $@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     int ix = i % {I(ow)} - {I(p[2])};
@@ -65,7 +65,7 @@ public sealed class Padding : OpFamily
 {fetch}
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 
@@ -101,7 +101,7 @@ public sealed class Padding : OpFamily
     if ({v} <= {I(size - 2)} && {v} >= {I(size - 1 - after)}) {a}[n{a}++] = {I(before + 2 * (size - 1))} - {v};
 "
                 : $"    const int {a}[1] = {{ {v} + {I(before)} }};\n    const int n{a} = 1;\n";
-            var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict dy, __global float* restrict out)
+            var code = $@"__kernel void {name}(__global const float* restrict dy, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int ix = i % {I(w)};
@@ -114,7 +114,7 @@ public sealed class Padding : OpFamily
     out[i] = acc;
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 
@@ -155,7 +155,7 @@ public sealed class Padding : OpFamily
             var before = node.AttrInt("before");
             var (_, total, inner) = Around(node.Shape, axis);
             var length = inputs[0].Shape[axis].Coef;
-            var code = Header(call.Comment) + $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
+            var code = $@"__kernel void {name}(__global const float* restrict in0, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int inner = i % {inner.ToC()};
@@ -164,7 +164,7 @@ public sealed class Padding : OpFamily
     out[i] = (a >= 0 && a < {I(length)}) ? in0[(outer * {I(length)} + a) * {inner.ToC()} + inner] : 0.0f;
 }}
 ";
-            return new NodeLaunch(name, new List<object> { inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, code);
+            return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, code);
         }
     }
 

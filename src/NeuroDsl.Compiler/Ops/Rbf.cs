@@ -103,10 +103,9 @@ public sealed class Rbf : OpFamily
     for (int n = 0; n < {rows}; n++) acc -= dy[n * {I(units)} + u] * 2.0f * (x[n * {I(d)} + j] - w[i]);
     out[i] = acc;";
         var dyParam = node.Def == Forward ? "" : ", __global const float* restrict dy";
-        var code = Header(call.Comment)
-            + $"__kernel void {name}(__global const float* restrict x, __global const float* restrict w{dyParam}, "
+        var code = $"__kernel void {name}(__global const float* restrict x, __global const float* restrict w{dyParam}, "
             + $"__global float* restrict out)\n{{\n    const int i = get_global_id(0);\n{body}\n}}\n";
-        var args = inputs.Select(t => (object)t.Id).Append(node.Id).ToList();
+        var args = inputs.Select(t => ArgSpec.Node(t.Id)).Append(ArgSpec.Node(node.Id)).ToList();
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
     }
 }

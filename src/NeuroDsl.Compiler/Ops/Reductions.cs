@@ -229,7 +229,7 @@ public sealed class Reductions : OpFamily
         var axes = node.AttrInts("axes");
         var (ps, args) = OpenClKernels.Signature(node, inputs, output: false);
         ps += $", __global {OpenClKernels.CType(node)}* restrict out";
-        args.Add(node.Id);
+        args.Add(ArgSpec.Node(node.Id));
 
         var strides = new Dim[shape.Rank];
         Dim stride = 1;
@@ -248,7 +248,7 @@ public sealed class Reductions : OpFamily
         }
         var count = $"(float){axes.Aggregate((Dim)1, (a, d) => a * shape[(int)d]).ToC()}";
 
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         Axes.Coordinates(sb, shape, kept);

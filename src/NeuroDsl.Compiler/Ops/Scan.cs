@@ -296,8 +296,7 @@ public sealed class Scan : OpFamily
                   + $"    out[i] = t == {last} && c >= 0 && c < {size} ? in0[b * {size} + c] : 0.0f;\n"
                 : $"    const int b = i / {size};\n    const int c = i % {size};\n"
                   + $"    out[i] = in0[(b * {steps} + {last}) * {width} + {offset} + c];\n";
-            var code = OpenClKernels.Header(call.Comment)
-                + $"__kernel void {call.Name}({ps})\n{{\n    const int i = get_global_id(0);\n{body}}}\n";
+            var code = $"__kernel void {call.Name}({ps})\n{{\n    const int i = get_global_id(0);\n{body}}}\n";
             return new NodeLaunch(call.Name, args, new[] { node.Shape.Numel }, code);
         }
 

@@ -118,13 +118,13 @@ public sealed partial class Slicing : OpFamily
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
         var terms = Enumerable.Range(0, x.Shape.Rank).Where(d => begin[d] != 0).Select(d => ((Dim)begin[d] * strides[d]).ToC())
             .Concat(used.Select(d => Term($"c{d}", (Dim)step[d] * strides[d]))).ToList();
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         var type = OpenClKernels.CType(x);
         sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, node.Shape, used);
         sb.Append("    out[i] = in0[").Append(terms.Count == 0 ? "0" : string.Join(" + ", terms)).AppendLine("];\n}");
-        return new NodeLaunch(call.Name, new List<object> { x.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     // dx[i] = dy[(c − begin) / step] where c − begin is a multiple of the step inside the slice, else 0.
@@ -134,7 +134,7 @@ public sealed partial class Slicing : OpFamily
         var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
         var strides = dy.Shape.Strides();
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         sb.Append($"__kernel void {call.Name}(__global const float* restrict in0, __global float* restrict out)\n{{\n");
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, node.Shape, used);
@@ -165,7 +165,7 @@ public sealed partial class Slicing : OpFamily
         var read = "in0[" + (terms.Count == 0 ? "0" : string.Join(" + ", terms)) + "]";
         sb.Append("    out[i] = ").Append(conditions.Count == 0 ? read : $"({string.Join(" && ", conditions)}) ? {read} : 0.0f")
             .AppendLine(";\n}");
-        return new NodeLaunch(call.Name, new List<object> { dy.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+        return new NodeLaunch(call.Name, ArgSpec.Nodes(dy, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
     /// <summary>Declares c&lt;axis&gt;, the coordinates of the flat index i, for the axes in <paramref name="used"/>.</summary>
@@ -227,14 +227,14 @@ public sealed partial class Slicing : OpFamily
             var axes = node.AttrInts("axes").Select(a => (int)a).Where(d => node.Shape[d] != (Dim)1).ToList();
             var strides = node.Shape.Strides();
             var type = OpenClKernels.CType(x);
-            var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+            var sb = new StringBuilder();
             sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");
             sb.AppendLine("    const int i = get_global_id(0);");
             Coordinates(sb, node.Shape, axes);
             var terms = axes.Select(d => Term(node.Shape[d].IsConstant ? $"({L(node.Shape[d].Coef - 1)} - 2 * c{d})"
                 : $"({node.Shape[d].ToC()} - 1 - 2 * c{d})", strides[d]));
             sb.Append("    out[i] = in0[").Append(string.Join(" + ", terms.Prepend("i"))).AppendLine("];\n}");
-            return new NodeLaunch(call.Name, new List<object> { x.Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+            return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString());
         }
 
         public override string Detail(Node node) => " axis " + string.Join(", ", node.AttrInts("axes"));

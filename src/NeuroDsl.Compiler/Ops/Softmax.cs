@@ -152,7 +152,7 @@ public sealed class Softmax : OpFamily
         var width = inputs[0].Shape[inputs[0].Shape.Rank - 1];
         var c = width.ToC();
         var rows = inputs[0].Shape.Numel.DivideBy(width)!.Value;
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         string Dl() => inputs[2].Kind == NodeKind.Const ? OpenClKernels.Lit(inputs[2].ConstValue) : "in2[0]";
         if (node.Def == Forward)
@@ -234,7 +234,7 @@ public sealed class Softmax : OpFamily
             ? $"row * {c}"
             : $"row / {inner.ToC()} * {(width * inner).ToC()} + row % {inner.ToC()}";
         var j = inner == (Dim)1 ? "[j]" : $"[j * {inner.ToC()}]";
-        var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+        var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
         sb.AppendLine("    const int row = get_global_id(0);");
         sb.AppendLine($"    const int start = {start};");

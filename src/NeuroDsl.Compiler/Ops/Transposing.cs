@@ -58,10 +58,10 @@ public sealed class Transposing : OpFamily
             var perm = node.AttrInts("perm");
             var (ps, args) = OpenClKernels.Signature(node, call.Inputs, output: false);
             ps += $", __global {OpenClKernels.CType(node)}* restrict out";
-            args.Add(node.Id);
+            args.Add(ArgSpec.Node(node.Id));
             var inStrides = input.Shape.Strides();
             var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
-            var sb = new StringBuilder(OpenClKernels.Header(call.Comment));
+            var sb = new StringBuilder();
             sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
             sb.AppendLine("    const int i = get_global_id(0);");
             Axes.Coordinates(sb, node.Shape, used);

@@ -72,7 +72,7 @@ public sealed class WindowSums : OpFamily
             sb.AppendLine($"    for (int j = max(0, c - {I(before)}); j <= min({size} - 1, c + {I(after)}); j++)");
             sb.AppendLine($"        acc += in0[i + (j - c) * {stride}];");
             sb.AppendLine("    out[i] = acc;\n}");
-            return new NodeLaunch(name, new List<object> { call.Inputs[0].Id, node.Id }, new[] { node.Shape.Numel }, sb.ToString());
+            return new NodeLaunch(name, ArgSpec.Nodes(call.Inputs[0], node), new[] { node.Shape.Numel }, sb.ToString());
         }
 
         public (RowSpace Space, Accumulate Mode)? Head(Node node, Shape input)

@@ -26,28 +26,61 @@ public sealed record BufferPlan(int Index, string Name, Dim Elements, DType DTyp
 /// <summary>A parameter's place in the arenas, with what the runtime needs to initialize it.</summary>
 public sealed record ParamSlot(string Name, Shape Shape, long Offset, InitSpec Init, long FanIn, long FanOut, bool Trainable, long[]? Mask = null);
 
+/// <summary>A value the model keeps current and passes to the kernels that read it.</summary>
+public enum RuntimeScalar
+{
+    /// <summary>1 in training mode, 0 in evaluation mode (dropout, batch-norm statistics).</summary>
+    Training,
+
+    /// <summary>The model's random seed (dropout masks).</summary>
+    Seed,
+
+    /// <summary>The forward pass counter: a new dropout mask each training step.</summary>
+    Step,
+
+    /// <summary>A loop's step index t, set before each launch of the loop (a <c>scan</c>).</summary>
+    Time,
+}
+
 /// <summary>
 /// A kernel argument: a buffer of the plan, an integer size fixed when the model is built, or a runtime value the
-/// model keeps current (<c>training</c>: 1 or 0; <c>seed</c>; <c>step</c>: the forward pass counter).
+/// model keeps current.
 /// </summary>
-public sealed record LaunchArg(int Buffer, Dim? Int, string? Runtime = null)
+public sealed record LaunchArg(int Buffer, Dim? Int, RuntimeScalar? Runtime = null)
 {
     public static LaunchArg Of(int buffer) => new(buffer, null);
     public static LaunchArg Size(Dim value) => new(-1, value);
-    public static LaunchArg RuntimeValue(string name) => new(-1, null, name);
+    public static LaunchArg RuntimeValue(RuntimeScalar value) => new(-1, null, value);
+}
+
+/// <summary>
+/// A library kernel with one shape per kind of device, the same arguments in each: the runtime runs the device's.
+/// The names match the runtime's <c>KernelVariant</c>, which the generated code names.
+/// </summary>
+public enum KernelVariant
+{
+    /// <summary>The kernel the launch names, with work-groups of one.</summary>
+    None,
+
+    /// <summary>The register-tiled GEMM: one work-item per 12×32 tile on a CPU, a work-group of 32 on a GPU.</summary>
+    TiledGemm,
+
+    /// <summary>The batched register-tiled GEMM, shaped as <see cref="TiledGemm"/>.</summary>
+    TiledGemmBatched,
 }
 
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>
 /// <param name="Tile">When set: work-groups of one work-item, global size ceil(Global[d] / Tile[d]).</param>
 /// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
 /// <param name="Rows">A row kernel: Global[0] work-groups of the device's row lanes.</param>
+/// <param name="Variant">Whether <paramref name="Kernel"/> stands for a library kernel with a shape per device.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
-    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, ScanLoop? Loop = null);
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step
-/// index <c>t</c> (the runtime argument "time") counting down when <paramref name="Reverse"/> is set.
+/// index <c>t</c> (the runtime argument <see cref="RuntimeScalar.Time"/>) counting down when <paramref name="Reverse"/> is set.
 /// </summary>
 public sealed record ScanLoop(int Id, Dim Steps, bool Reverse);
 

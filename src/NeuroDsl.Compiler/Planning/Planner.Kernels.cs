@@ -12,14 +12,11 @@ namespace NeuroDsl.Compiler.Planning;
 public static partial class Planner
 {
     /// <summary>
-    /// A live node after lowering, in graph order: a view (no launch), or its launches under the kernel's stable name
-    /// together with the same launches lowered under one canonical name — the key that finds identical kernels.
+    /// A live node after lowering, in graph order: a view (no launch), or its launches with their kernels' text not
+    /// yet named (the key that finds identical kernels), the stable name its kernels take, and the lines it covers.
     /// </summary>
-    private sealed record Lowered(Node Node, NodeLaunch? Launch, NodeLaunch? Canonical, string Comment, IReadOnlyList<int> Covered,
-        IReadOnlyList<int> Stored, IReadOnlyList<int> Computed, LoweredLoop? Loop = null);
-
-    /// <summary>The name every kernel is lowered under for comparison: two kernels are the same when their text under it is.</summary>
-    private const string CanonicalName = "nd_kernel";
+    private sealed record Lowered(Node Node, NodeLaunch? Launch, string Name, string Comment,
+        IReadOnlyList<int> Covered, IReadOnlyList<int> Stored, IReadOnlyList<int> Computed, LoweredLoop? Loop = null);
 
     /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
     private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups,
@@ -40,7 +37,7 @@ public static partial class Planner
             }
             if (node.Def.Kind == PrimKind.View)
             {
-                result.Add(new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>()));
+                result.Add(new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>()));
                 continue;
             }
             // A fused kernel covers the source lines of every node it computes; list them all, in order.
@@ -51,8 +48,7 @@ public static partial class Planner
                 ? Escaping.Comment($"{node.Span.File}:{node.Span.Line}  {lines[node.Span.Line]}")
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
-            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, name, "", group),
-                OpenClKernels.Emit(graph, node, CanonicalName, "", group), comment, covered,
+            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group), name, comment, covered,
                 group?.Rows?.Stored ?? Array.Empty<int>(),
                 (group?.Rows?.Roles.Keys ?? group?.Inlined ?? Array.Empty<int>()).Append(node.Id).Distinct().ToList()));
         }
@@ -81,8 +77,8 @@ public static partial class Planner
     }
 
     /// <summary>
-    /// Buffers for every launched value, and the launch lists; a kernel whose canonical text is already in the table
-    /// is launched again rather than compiled again (the repeated blocks of a ResNet), and says whom it serves.
+    /// Buffers for every launched value, and the launch lists; a kernel whose unnamed text is already in the table is
+    /// launched again rather than compiled again (the repeated blocks of a ResNet), and says whom it serves.
     /// </summary>
     private static void Schedule(Plan plan, Graph graph, SourceLines lines, List<Lowered> lowered, Dictionary<int, int> storage,
         HashSet<int> paramOnly)
@@ -117,20 +113,22 @@ public static partial class Planner
             var target = node.IsBackward ? plan.Backward : plan.Forward;
             var line = node.Span.Line;
             var user = $"{node.Span.File}:{line}";
-            foreach (var (step, key) in launch.Steps().Zip(item.Canonical!.Steps(), (s, k) => (s, k)))
+            foreach (var step in launch.Steps())
             {
-                var kernel = step.Code is null ? step.Kernel : Share(plan, table, step, key.Code!, item.Comment, user);
+                var kernel = step.Code is null ? step.Kernel : Share(plan, table, step, item.Name, item.Comment, user);
                 var args = step.Args.Select(a => a switch
                 {
-                    int id => LaunchArg.Of(storage.TryGetValue(id, out var b) ? b : throw new InvalidOperationException($"no buffer for %{id} ({graph[id].Op})")),
-                    "$scratch" => LaunchArg.Of(scratch),
-                    "$padded" => LaunchArg.Of(padded),
-                    string runtime => LaunchArg.RuntimeValue(runtime.TrimStart('$')),
-                    _ => LaunchArg.Size((Dim)a),
+                    ArgSpec.NodeBuffer n => LaunchArg.Of(storage.TryGetValue(n.Id, out var b) ? b
+                        : throw new InvalidOperationException($"no buffer for %{n.Id} ({graph[n.Id].Op})")),
+                    ArgSpec.SizeValue s => LaunchArg.Size(s.Value),
+                    ArgSpec.ScratchBuffer => LaunchArg.Of(scratch),
+                    ArgSpec.PaddedBuffer => LaunchArg.Of(padded),
+                    ArgSpec.Runtime r => LaunchArg.RuntimeValue(r.Value),
+                    _ => throw new InvalidOperationException($"unknown argument {a}"),
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
                     node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
-                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows));
+                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant));
             }
         }
 
@@ -153,18 +151,23 @@ public static partial class Planner
         public List<string> Users { get; } = new();
     }
 
-    /// <summary>The kernel a step launches: the first with the same canonical text, or a new entry of the table.</summary>
-    private static string Share(Plan plan, Dictionary<string, SharedKernel> table, NodeLaunch step, string key, string comment, string user)
+    /// <summary>
+    /// The kernel a step launches: the first with the same unnamed text, or a new entry of the table, rendered with the
+    /// stable name <paramref name="name"/> of the node it was lowered for.
+    /// </summary>
+    private static string Share(Plan plan, Dictionary<string, SharedKernel> table, NodeLaunch step, string name,
+        string comment, string user)
     {
-        if (table.TryGetValue(key, out var known))
+        if (table.TryGetValue(step.Code!, out var known))
         {
             known.Users.Add(user);
             return plan.Kernels[known.Index].Name;
         }
         var entry = new SharedKernel(plan.Kernels.Count);
         entry.Users.Add(user);
-        table[key] = entry;
-        plan.Kernels.Add(new KernelSource(step.Kernel, comment, step.Code!));
-        return step.Kernel;
+        table[step.Code!] = entry;
+        var kernel = KernelTemplate.Render(step.Kernel, name);
+        plan.Kernels.Add(new KernelSource(kernel, comment, KernelTemplate.Render(step.Code!, name)));
+        return kernel;
     }
 }

@@ -37,7 +37,7 @@ public static partial class Planner
             for (var k = 2; !names.Add(name); k++) name = stem + "_" + k.ToString(CultureInfo.InvariantCulture);
             return name;
         }
-        return new Lowered(node, null, null, "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(),
+        return new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(),
             new LoweredLoop(items, Name));
     }
 
@@ -63,7 +63,7 @@ public static partial class Planner
         void Add(string kernel, Dim global, params LaunchArg[] args) =>
             target.Add(new Launch(kernel, args, new[] { global }, line, lines[line], new[] { node.Id }, gradOnly));
         LaunchArg Buf(int b) => LaunchArg.Of(b);
-        var time = LaunchArg.RuntimeValue("time");
+        var time = LaunchArg.RuntimeValue(RuntimeScalar.Time);
         int Temp(string name, Dim elements) => AddBuffer(plan, name, elements, DType.F32, StorageKind.Temp, 0);
         Dim Row(long h) => batch * h;
         string Kernel(string what, Func<string, string> code) => Helper(plan, code, () => loop.Name(stem + "_" + what));
