@@ -25,7 +25,7 @@ internal static class BenchCommand
         symbols["N"] = batch;
         args.CheckUnknown();
         if (args.Positional.Count != 2)
-            throw new UsageException("usage: neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]");
+            throw new UsageException("usage: neurodsl bench step FILE [--model NAME] [--batch B] [--steps S] [--size T=128]");
         var path = args.Positional[1];
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;

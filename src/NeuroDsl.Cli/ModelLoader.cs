@@ -49,9 +49,14 @@ public static class ModelLoader
         var ps = ctor.GetParameters();
         var args = new object[ps.Length];
         args[0] = device;
+        var names = ps.Skip(1).Take(ps.Length - 2).Select(p => p.Name!).ToList();
+        foreach (var given in symbols.Keys.Where(k => !names.Contains(k)))
+            throw new UsageException($"{type.Name} has no size symbol {given} (its sizes: {string.Join(", ", names)}); "
+                + "a constant set in the model file is changed there");
         for (var i = 1; i < ps.Length - 1; i++)
             args[i] = symbols.TryGetValue(ps[i].Name!, out var v) ? checked((int)v)
-                : throw new ArgumentException($"model {type.Name} needs a value for size symbol {ps[i].Name}");
+                : throw new UsageException($"{type.Name} has a size symbol {ps[i].Name} this command does not set: "
+                    + $"'bench step' takes it as --size {ps[i].Name}=…, 'run' reads it from the inputs' shapes");
         args[^1] = seed;
         try
         {

@@ -30,7 +30,7 @@ public static class Program
                                                           Transformer-layer, layer-norm and LSTM training steps
                                                           vs PyTorch, in R alternating rounds (3)
                                                           (run 'bash .ci/bench-setup' first)
-          neurodsl bench step FILE [--batch B] [--steps S] [--size T=128]
+          neurodsl bench step FILE [--model NAME] [--batch B] [--steps S] [--size T=128]
                                                           median training-step and forward times of one model
           neurodsl bench gemm [--sizes 256,512,...]       the library sgemm alone (GFLOP/s), for tuning
 
@@ -104,7 +104,8 @@ public static class Program
             return ExitCodes.DataError;
         }
         catch (InvalidOperationException e) when (e.Message.StartsWith("No OpenCL", StringComparison.Ordinal)
-                                                  || e.Message.Contains("libOpenCL", StringComparison.Ordinal))
+                                                  || e.Message.Contains("libOpenCL", StringComparison.Ordinal)
+                                                  || e.Message.StartsWith("NEURODSL_DEVICE", StringComparison.Ordinal))
         {
             Console.Error.WriteLine("neurodsl: " + e.Message);
             return ExitCodes.Unavailable;

@@ -61,6 +61,11 @@ internal static class TrainCommand
 
         var inputs = model.Inputs.Select(i => i.Name).ToList();
         if (inputs.Count != 2) throw new UsageException($"{output.Name} takes {inputs.Count} inputs; the {data.Name} set provides features and a target");
+        // The set's rows are [features] and a scalar target per example: the model's inputs must take exactly that.
+        var perExample = model.Inputs.Select(i => i.Shape.Skip(1).Aggregate(1L, (a, d) => a * d)).ToList();
+        if (perExample[0] != data.Features || perExample[1] != 1)
+            throw new UsageException($"{output.Name} takes inputs [{string.Join(", ", model.Inputs.Select(i => "[" + string.Join(", ", i.Shape.Skip(1)) + "]"))}] per example; "
+                + $"the {data.Name} set has {data.Features} features and one target (use a dense model such as models/xor_mlp.nd or models/perceptron.nd)");
         var outputName = output.Plan.Outputs[0].Name;
         var maxEpochs = epochs ?? 1000;
         var watch = Stopwatch.StartNew();

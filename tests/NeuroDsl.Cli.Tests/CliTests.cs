@@ -139,6 +139,22 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void MistakesAboutSizesAndData_AreOneLineWithExit64_NeverAnInternalError()
+    {
+        // A size symbol the command does not set, one the model does not have, a data set the model cannot take.
+        var (code, _, err) = Run("bench", "step", Model("transformer_layer.nd"), "--model", "TransformerEncoderLayer", "--steps", "1");
+        Assert.Equal(64, code);
+        Assert.Contains("--size T=", err);
+        (code, _, err) = Run("bench", "step", Model("mlp.nd"), "--steps", "1", "--size", "T=4");
+        Assert.Equal(64, code);
+        Assert.Contains("has no size symbol T", err);
+        (code, _, err) = Run("train", Model("lenet5.nd"), "--data", "xor");
+        Assert.Equal(64, code);
+        Assert.Contains("the xor set has 2 features", err);
+        Assert.DoesNotContain("internal error", err);
+    }
+
+    [Fact]
     public void BenchGemm_PrintsOneLinePerSize()
     {
         var (code, stdout, stderr) = Run("bench", "gemm", "--sizes", "64,96");
