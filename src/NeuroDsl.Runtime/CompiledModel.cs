@@ -256,11 +256,20 @@ public abstract class CompiledModel : IDisposable
         LaunchCount++;
     }
 
-    /// <summary>A row kernel: one work-group of <see cref="Device.RowLanes"/> work-items per row.</summary>
+    /// <summary>
+    /// A row kernel: one work-group of <see cref="Device.RowLanes"/> work-items per row; with one lane, a plain range of
+    /// rows whose work-groups the driver picks.
+    /// </summary>
     protected void LaunchRows(Kernel kernel, long rows)
     {
-        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchGroups(rows, Device.RowLanes));
-        else kernel.LaunchGroups(rows, Device.RowLanes);
+        var lanes = Device.RowLanes;
+        void Go()
+        {
+            if (lanes == 1) kernel.Launch(rows);
+            else kernel.LaunchGroups(rows, lanes);
+        }
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, Go);
+        else Go();
         LaunchCount++;
     }
 

@@ -165,15 +165,18 @@ internal static class RowKernels
 
         // The lanes' partial results of a head, combined: each lane leaves its own in local memory, then every lane
         // folds all of them in lane order (a few dozen reads; no loop around a barrier, the same result in every lane).
+        // With one lane per row there is nothing to combine.
         void Combine(string t, string step)
         {
             if (window) return;
+            code.AppendLine("#if ND_ROW_LANES > 1");
             code.AppendLine($"    part[lane] = {t};");
             code.AppendLine("    barrier(CLK_LOCAL_MEM_FENCE);");
             code.AppendLine($"    {t} = part[0];");
             code.AppendLine("    for (int k = 1; k < ND_ROW_LANES; k++)");
             code.AppendLine($"    {{ const float o = part[k]; {step} }}");
             code.AppendLine("    barrier(CLK_LOCAL_MEM_FENCE);");
+            code.AppendLine("#endif");
         }
 
         if (plan.Roles[root.Id] == RowRole.Loop)
@@ -198,15 +201,22 @@ internal static class RowKernels
         if (!window) sb.Append("#ifndef ND_ROW_LANES\n#define ND_ROW_LANES 1\n#endif\n");
         sb.Append("// Fused rows: ").Append(string.Join(" -> ", members.Select(id => graph[id].Op))).Append('\n');
         if (window) sb.Append("__kernel void ").Append(name);
-        else sb.Append("__kernel __attribute__((reqd_work_group_size(ND_ROW_LANES, 1, 1)))\nvoid ").Append(name);
+        else sb.Append("__kernel\n#if ND_ROW_LANES > 1\n__attribute__((reqd_work_group_size(ND_ROW_LANES, 1, 1)))\n#endif\nvoid ")
+            .Append(name);
         sb.Append('(').Append(string.Join(", ", sig)).AppendLine(")\n{");
         if (window) sb.AppendLine("    const int i = get_global_id(0);");
         else
         {
-            // One work-group per row: row i, lane of ND_ROW_LANES.
+            // One work-group per row: row i, lane of ND_ROW_LANES. With one lane, a plain range of rows that the
+            // driver groups as it likes (PoCL vectorizes across neighbouring rows).
+            sb.AppendLine("#if ND_ROW_LANES > 1");
             sb.AppendLine("    const int i = get_group_id(0);");
             sb.AppendLine("    const int lane = get_local_id(0);");
             sb.AppendLine("    __local float part[ND_ROW_LANES];");
+            sb.AppendLine("#else");
+            sb.AppendLine("    const int i = get_global_id(0);");
+            sb.AppendLine("    const int lane = 0;");
+            sb.AppendLine("#endif");
         }
         if (window)
         {

@@ -41,12 +41,18 @@ public sealed class Broadcasting : OpFamily
 
         public override NodeLaunch Lower(KernelCall call) => OpenClKernels.SumTo(call);
 
-        /// <summary>A sum over the axes the input was broadcast along: the gradient of a bias, of a row's scale.</summary>
+        /// <summary>
+        /// A sum over the axes the input was broadcast along (a row's scale in layer norm's gradient) heads a row kernel
+        /// when it sums along the last axis. A column sum (a bias gradient over the batch) does not: its own kernel
+        /// reads whole rows 16 lanes at a time, where a fused loop strides across rows (on PoCL, layer norm's bias
+        /// gradient took 6.5 ms fused against 1.3 ms for the product and the sum apart).
+        /// </summary>
         public (NeuroDsl.Compiler.Fusion.RowSpace Space, NeuroDsl.Compiler.Fusion.Accumulate Mode)? Head(Node node, Shape input)
         {
             var pad = input.Rank - node.Shape.Rank;
             var axes = System.Linq.Enumerable.Range(0, input.Rank)
                 .Where(d => (d < pad || node.Shape[d - pad] == (Dim)1) && input[d] != (Dim)1).Select(d => (long)d).ToArray();
+            if (axes.Length == 0 || axes[axes.Length - 1] != input.Rank - 1) return null;
             return (new NeuroDsl.Compiler.Fusion.RowSpace(input, Reductions.KeepShape(input, axes), axes), NeuroDsl.Compiler.Fusion.Accumulate.Sum);
         }
     }
