@@ -251,8 +251,7 @@ internal static class RowKernels
         return terms.Count == 0 ? "0" : string.Join(" + ", terms);
     }
 
-    internal static Dim Stride(Shape shape, int axis) =>
-        shape.Dims.Skip(axis + 1).Aggregate((Dim)1, (a, d) => a * d);
+    internal static Dim Stride(Shape shape, int axis) => shape.Strides()[axis];
 
     /// <summary>The reduced axes as loops: adjacent axes merged into one run, axes of size 1 left out.</summary>
     internal static List<(Dim Size, Dim Stride)> Runs(Shape shape, long[] axes)

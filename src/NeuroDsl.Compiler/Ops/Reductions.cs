@@ -231,21 +231,9 @@ public sealed class Reductions : OpFamily
         ps += $", __global {OpenClKernels.CType(node)}* restrict out";
         args.Add(ArgSpec.Node(node.Id));
 
-        var strides = new Dim[shape.Rank];
-        Dim stride = 1;
-        for (var d = shape.Rank - 1; d >= 0; d--)
-        {
-            strides[d] = stride;
-            stride = stride * shape[d];
-        }
+        var strides = shape.Strides();
         var kept = Enumerable.Range(0, shape.Rank).Where(d => !axes.Contains(d) && shape[d] != (Dim)1).ToList();
-        var runs = new List<(Dim Size, Dim Stride)>();
-        foreach (var d in axes.Select(a => (int)a).Where(d => shape[d] != (Dim)1))
-        {
-            if (runs.Count > 0 && runs[runs.Count - 1].Stride == strides[d] * shape[d])
-                runs[runs.Count - 1] = (runs[runs.Count - 1].Size * shape[d], strides[d]);
-            else runs.Add((shape[d], strides[d]));
-        }
+        var runs = RowKernels.Runs(shape, axes);
         var count = $"(float){axes.Aggregate((Dim)1, (a, d) => a * shape[(int)d]).ToC()}";
 
         var sb = new StringBuilder();
