@@ -30,7 +30,7 @@ public static partial class OpenClKernels
     /// Returns the external inputs in parameter order; the chain's value ends in t&lt;root&gt;.
     /// </summary>
     internal static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent,
-        string type = "float")
+        string type = "float", ISet<int>? axes = null)
     {
         var inside = new HashSet<int>(chain.Select(n => n.Id));
         if (head is { } h) inside.Add(h);
@@ -58,7 +58,12 @@ public static partial class OpenClKernels
                 }
                 sb.Append(indent).Append($"    const {type} {Letters[k]} = {value};\n");
             }
-            sb.Append(indent).Append($"    {Local(chain, head, n.Id)} = {Template(prim, n)};\n").Append(indent).Append("}\n");
+            // A member that reads its own position (one_hot's class) finds it from the kernel's coordinates; only a
+            // kernel that declares them (axes given) takes one.
+            if (prim.UsesIndex && axes is null) throw new System.InvalidOperationException($"{n.Op} needs its position");
+            if (prim.UsesIndex) axes!.UnionWith(AxesRead(n.Shape, shape));
+            sb.Append(indent).Append($"    {Local(chain, head, n.Id)} = {Template(prim, n, BroadcastIndex(n.Shape, shape))};\n")
+                .Append(indent).Append("}\n");
         }
         return (external, sb.ToString());
     }
@@ -78,14 +83,16 @@ public static partial class OpenClKernels
     internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain)
     {
         const string name = KernelTemplate.Self;
-        var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ");
+        var axes = new HashSet<int>();
+        var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ", axes: axes);
         var sb = new StringBuilder();
         sb.Append("// Fused: ").Append(string.Join(" -> ", chain.Select(n => n.Op))).Append('\n');
         sb.Append("__kernel void ").Append(name).Append('(')
             .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}").Append("__global float* restrict out")))
             .AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
-        Coordinates(sb, root.Shape, "i", "    ", new HashSet<int>(external.SelectMany(e => AxesRead(e.Shape, root.Shape))));
+        axes.UnionWith(external.SelectMany(e => AxesRead(e.Shape, root.Shape)));
+        Coordinates(sb, root.Shape, "i", "    ", axes);
         sb.Append(body).Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
         return new NodeLaunch(name, ArgSpec.Nodes(external.Append(root).ToArray()), new[] { root.Shape.Numel }, sb.ToString());
     }

@@ -180,8 +180,9 @@ public static partial class OpenClKernels
         ? $"dot({v}.lo.lo + {v}.lo.hi + {v}.hi.lo + {v}.hi.hi, (float4)(1.0f))"
         : $"dot({v}.lo + {v}.hi, (float4)(1.0f))";
 
-    internal static string Template(ElementwiseOp op, Node node) =>
-        op.CExpr.Replace("NUMEL", "((float)" + node.Shape.Numel.ToC() + ")");
+    /// <summary>The op's expression for one node, its element's flat index being <paramref name="index"/>.</summary>
+    internal static string Template(ElementwiseOp op, Node node, string index = "i") =>
+        op.CExpr.Replace("NUMEL", "((float)" + node.Shape.Numel.ToC() + ")").Replace("INDEX", "(" + index + ")");
 
     internal static NodeLaunch Elementwise(KernelCall call, ElementwiseOp prim)
     {

@@ -57,7 +57,91 @@ internal static class RowKernels
             sb.Append(indent).Append($"float {Local(n.Id)};\n").Append(indent).Append("{\n");
             for (var k = 0; k < n.Inputs.Count; k++)
                 sb.Append(indent).Append($"    const float {OpenClKernels.Letters[k]} = {Value(graph[n.Inputs[k]], loop, used)};\n");
-            sb.Append(indent).Append($"    {Local(n.Id)} = {OpenClKernels.Template(op, n)};\n").Append(indent).Append("}\n");
+            // Inside a loop the element is `at` of the group's input; at the row level, row `i`.
+            sb.Append(indent).Append($"    {Local(n.Id)} = {OpenClKernels.Template(op, n, loop is null ? "i" : "at")};\n")
+                .Append(indent).Append("}\n");
+        }
+
+        var code = new StringBuilder();
+        var emittedVector = new HashSet<int>();
+
+        // With one lane per row, a sum over a contiguous group of constant length runs Vector floats at a time (PoCL
+        // does not vectorize these loops across rows, and a scalar exp costs ~15 ns there): possible when every
+        // value in the loop is an elementwise expression that is valid on vectors and reads only the group's
+        // elements (vload), values of the row, or constants.
+        var runs = window ? null : Runs(space.Input, space.Axes);
+        var vectorLength = runs is { Count: 1 } && runs[0].Stride == (Dim)1 && runs[0].Size.IsConstant
+            && runs[0].Size.Coef >= Vector ? runs[0].Size.Coef / Vector * Vector : 0;
+        var last = space.Input.Rank - 1;
+        // A tensor along the last axis alone ([D], a bias), when the group is that axis: element e of it.
+        bool AlongGroup(Node u) => vectorLength > 0 && runs![0].Size == space.Input[last]
+            && OpenClKernels.AxesRead(u.Shape, space.Input).SequenceEqual(new[] { last });
+        bool VectorSafe(Node n, ISet<int> loop) => n.Def is Ops.ElementwiseOp op && VectorExpression(op.CExpr)
+            && n.Inputs.Select(i => graph[i]).All(u => u.Kind == NodeKind.Const || PerRow(u.Id) || loop.Contains(u.Id)
+                || u.DType == DType.F32 && (u.Shape.Equals(space.Input) || u.Shape.Equals(space.Rows) || AlongGroup(u)));
+        bool Vectorizable(IReadOnlyList<int> loopMembers, Node operand)
+        {
+            var loop = new HashSet<int>(loopMembers);
+            return vectorLength > 0 && loopMembers.All(m => VectorSafe(graph[m], loop))
+                && (loop.Contains(operand.Id) || PerRow(operand.Id) || operand.Kind != NodeKind.Const
+                    && operand.DType == DType.F32 && operand.Shape.Equals(space.Input));
+        }
+        string VectorValue(Node u, ISet<int> loop)
+        {
+            if (u.Kind == NodeKind.Const) return OpenClKernels.Lit(u.ConstValue);
+            if (PerRow(u.Id) || loop.Contains(u.Id)) return Local(u.Id);
+            var unused = new HashSet<int>();
+            var whole = u.Shape.Equals(space.Input);
+            var along = !whole && AlongGroup(u);
+            var read = Ext(u, whole || along ? space.Input : space.Rows, whole ? "at" : "i", unused);
+            // e3[at] → vload8(0, e3 + at); a value of the row stays a scalar, widened where a vector meets it.
+            var name = read.Substring(0, read.IndexOf('['));
+            return whole ? $"vload{Vector}(0, {name} + at)" : along ? $"vload{Vector}(0, {name} + e)" : read;
+        }
+        void VectorMember(StringBuilder sb, string indent, Node n, ISet<int> loop)
+        {
+            var op = (Ops.ElementwiseOp)n.Def;
+            sb.Append(indent).Append($"float{Vector} {Local(n.Id)};\n").Append(indent).Append("{\n");
+            for (var k = 0; k < n.Inputs.Count; k++)
+                sb.Append(indent).Append($"    const float{Vector} {OpenClKernels.Letters[k]} = {VectorValue(graph[n.Inputs[k]], loop)};\n");
+            sb.Append(indent).Append($"    {Local(n.Id)} = {OpenClKernels.Template(op, n, "at")};\n").Append(indent).Append("}\n");
+        }
+
+        // A sum over the group, Vector elements at a time while whole vectors remain, then the rest one by one (with
+        // lanes, the lanes' strided loop as before): `accumulate` adds `v` to `t`.
+        void SumLoop(string t, IReadOnlyList<int> producers, Node operand, System.Action<StringBuilder, string, ISet<int>> body,
+            System.Func<string, string, string> accumulate)
+        {
+            if (!Vectorizable(producers, operand))
+            {
+                Loop(code, body);
+                return;
+            }
+            var loop = new HashSet<int>(producers);
+            code.AppendLine("#if ND_ROW_LANES == 1");
+            code.AppendLine("    {");
+            code.AppendLine($"        float{Vector} {t}_v = 0.0f;");
+            code.AppendLine($"        for (int e = 0; e < {OpenClKernels.I(vectorLength)}; e += {Vector})");
+            code.AppendLine("        {");
+            code.AppendLine("            const int at = base + e;");
+            var inner = new StringBuilder();
+            foreach (var m in producers)
+            {
+                VectorMember(inner, "            ", graph[m], loop);
+                if (plan.Stored.Contains(m) && plan.Roles[m] == RowRole.Producer && !emittedVector.Contains(m))
+                    inner.AppendLine($"            vstore{Vector}({Local(m)}, 0, {Store(m)} + at);");
+            }
+            inner.AppendLine($"            const float{Vector} v = {VectorValue(operand, loop)};");
+            inner.AppendLine("            " + accumulate(t + "_v", "v"));
+            code.Append(inner).AppendLine("        }");
+            code.AppendLine($"        {t} += {OpenClKernels.LaneSum(t + "_v", Vector)};");
+            code.AppendLine("    }");
+            code.AppendLine($"    for (int e = {OpenClKernels.I(vectorLength)}; e < {count}; e++)");
+            code.AppendLine("#else");
+            code.AppendLine($"    for (int e = lane; e < {count}; e += ND_ROW_LANES)");
+            code.AppendLine("#endif");
+            LoopBody(code, body, "    ");
+            foreach (var m in producers) emittedVector.Add(m);
         }
 
         // The loop over a head's group (or the root's), its body written by `body` with the element's flat index `at`.
@@ -81,10 +165,9 @@ internal static class RowKernels
             {
                 // The lanes of the row's work-group take its elements in turn: neighbouring lanes read neighbouring
                 // elements when the last axis is reduced.
-                indent = "    ";
                 sb.AppendLine($"    for (int e = lane; e < {count}; e += ND_ROW_LANES)");
-                sb.Append(indent).AppendLine("{");
-                sb.Append(indent).AppendLine($"    const int at = base + {Offset(Runs(space.Input, space.Axes))};");
+                LoopBody(sb, body, "    ");
+                return;
             }
             body(inner, indent + "    ", used);
             // Coordinates of the element, for the inputs read broadcast (none when every input has the group's shape).
@@ -92,7 +175,18 @@ internal static class RowKernels
             sb.Append(inner).Append(indent).AppendLine("}");
         }
 
-        var code = new StringBuilder();
+        // The body of a loop over the group's elements e (the `for` written before it).
+        void LoopBody(StringBuilder sb, System.Action<StringBuilder, string, ISet<int>> body, string indent)
+        {
+            var inner = new StringBuilder();
+            var used = new HashSet<int>();
+            sb.Append(indent).AppendLine("{");
+            sb.Append(indent).AppendLine($"    const int at = base + {Offset(runs!)};");
+            body(inner, indent + "    ", used);
+            OpenClKernels.Coordinates(sb, space.Input, "at", indent + "    ", used);
+            sb.Append(inner).Append(indent).AppendLine("}");
+        }
+
         foreach (var id in members.Where(PerRow))
         {
             var n = graph[id];
@@ -133,30 +227,30 @@ internal static class RowKernels
                     break;
                 case Accumulate.Var:
                     code.AppendLine($"    float {t}_mean = 0.0f;");
-                    Loop(code, (sb, indent, used) =>
+                    SumLoop($"{t}_mean", producers, graph[head.Inputs[0]], (sb, indent, used) =>
                     {
                         Operand(sb, indent, used);
                         sb.Append(indent).AppendLine($"{t}_mean += v;");
-                    });
+                    }, (acc, v) => $"{acc} += {v};");
                     Combine($"{t}_mean", $"{t}_mean += o;");
                     code.AppendLine($"    {t}_mean /= {mean};");
                     code.AppendLine($"    float {t} = 0.0f;");
-                    Loop(code, (sb, indent, used) =>
+                    SumLoop(t, producers, graph[head.Inputs[0]], (sb, indent, used) =>
                     {
                         Operand(sb, indent, used);
                         sb.Append(indent).AppendLine($"const float d = v - {t}_mean;");
                         sb.Append(indent).AppendLine($"{t} += d * d;");
-                    });
+                    }, (acc, v) => $"{acc} += ({v} - {t}_mean) * ({v} - {t}_mean);");
                     Combine(t, $"{t} += o;");
                     code.AppendLine($"    {t} /= {mean};");
                     break;
                 default:
                     code.AppendLine($"    float {t} = 0.0f;");
-                    Loop(code, (sb, indent, used) =>
+                    SumLoop(t, producers, graph[head.Inputs[0]], (sb, indent, used) =>
                     {
                         Operand(sb, indent, used);
                         sb.Append(indent).AppendLine($"{t} += v;");
-                    });
+                    }, (acc, v) => $"{acc} += {v};");
                     Combine(t, $"{t} += o;");
                     if (mode == Accumulate.Mean) code.AppendLine($"    {t} /= {mean};");
                     break;
@@ -252,6 +346,17 @@ internal static class RowKernels
     }
 
     internal static Dim Stride(Shape shape, int axis) => shape.Strides()[axis];
+
+    /// <summary>The width of the vectors a one-lane row loop sums with.</summary>
+    private const int Vector = 8;
+
+    /// <summary>
+    /// Whether an elementwise expression means the same on float vectors: no selection (a vector condition with
+    /// scalar branches is not OpenCL C), no casts, no helper functions of scalars, no position.
+    /// </summary>
+    private static bool VectorExpression(string cExpr) =>
+        !cExpr.Contains('?') && !cExpr.Contains("(int)") && !cExpr.Contains("(float)") && !cExpr.Contains("nd_")
+        && !cExpr.Contains("INDEX") && !cExpr.Contains("isnan");
 
     /// <summary>The reduced axes as loops: adjacent axes merged into one run, axes of size 1 left out.</summary>
     internal static List<(Dim Size, Dim Stride)> Runs(Shape shape, long[] axes)

@@ -14,7 +14,8 @@ public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined, RowPlan? 
 /// <summary>
 /// Decides which nodes share a kernel, from a small classification: an elementwise node absorbs a producer of
 /// the same shape that nothing else reads — another elementwise node (chains become one kernel) or a
-/// convolution (the chain becomes its epilogue). A value the caller or a later pass reads (an output, the loss,
+/// convolution (the chain becomes its epilogue) — and an elementwise producer of a shape that broadcasts to its own
+/// (computed again at every element it reaches, never stored). A value the caller or a later pass reads (an output, the loss,
 /// a gradient, anything with a second consumer) is never inlined, so no value is computed twice. Reductions and
 /// what surrounds them form row kernels first (<see cref="RowFusion"/>).
 /// </summary>
@@ -24,16 +25,21 @@ public static class FusionPlanner
     public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned)
     {
         var consumers = new Dictionary<int, int>();
+        var readers = new Dictionary<int, List<int>>();
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)))
             foreach (var input in node.Inputs.Distinct())
+            {
                 consumers[input] = consumers.TryGetValue(input, out var c) ? c + 1 : 1;
+                if (!readers.TryGetValue(input, out var list)) readers[input] = list = new List<int>();
+                list.Add(node.Id);
+            }
 
         var read = new HashSet<int>();
         bool Absorbable(Node producer, Node consumer) =>
             live.Contains(producer.Id) && !pinned.Contains(producer.Id) && !read.Contains(producer.Id) && producer.Kind == NodeKind.Op
             && consumers.TryGetValue(producer.Id, out var c) && c == 1
-            && producer.Shape.Equals(consumer.Shape) && producer.IsBackward == consumer.IsBackward
-            && producer.Def.Fusion != FusionRole.None;
+            && (producer.Shape.Equals(consumer.Shape) || BroadcastsTo(producer, consumer))
+            && producer.IsBackward == consumer.IsBackward && producer.Def.Fusion != FusionRole.None;
 
         var groups = new Dictionary<int, FusionGroup>();
         var inlinedInto = new Dictionary<int, int>();
@@ -70,6 +76,11 @@ public static class FusionPlanner
             claimedRoots.Add(group.Root);
         }
 
+        // An elementwise producer of fewer elements that broadcasts to the consumer (a row's scale in a gradient):
+        // computed again at each element it reaches rather than stored and read back, as XLA's loop fusion does.
+        static bool BroadcastsTo(Node producer, Node consumer) => producer.Def.Fusion == FusionRole.Elementwise
+            && Shape.Broadcast(producer.Shape, consumer.Shape) is { } b && b.Equals(consumer.Shape);
+
         bool Single(Node n) => live.Contains(n.Id) && !pinned.Contains(n.Id) && n.Kind == NodeKind.Op
             && consumers.TryGetValue(n.Id, out var c) && c == 1;
         // Walk in reverse so each root collects its whole chain of producers.
@@ -80,12 +91,18 @@ public static class FusionPlanner
             var frontier = new Stack<Node>();
             frontier.Push(node);
             var hasConv = false;
+            var hasBroadcast = node.Def is ElementwiseOp { UsesIndex: true };
             while (frontier.Count > 0)
             {
                 var current = frontier.Pop();
                 foreach (var input in current.Inputs.Distinct().Select(i => graph[i]))
                 {
                     if (!Absorbable(input, node) || claimedRoots.Contains(input.Id) || inlinedInto.ContainsKey(input.Id)) continue;
+                    // A convolution's epilogue computes values of its own shape only: a group takes a convolution
+                    // or broadcast producers, not both.
+                    var broadcast = !input.Shape.Equals(node.Shape) || input.Def is ElementwiseOp { UsesIndex: true };
+                    if (broadcast && hasConv || input.Def.Fusion == FusionRole.EpilogueHead && hasBroadcast) continue;
+                    hasBroadcast |= broadcast;
                     if (input.Def.Fusion == FusionRole.EpilogueHead)
                     {
                         // One convolution per group, and only at the head of the chain.
@@ -96,6 +113,23 @@ public static class FusionPlanner
                     }
                     members.Add(input.Id);
                     frontier.Push(input);
+                }
+            }
+            // A broadcast producer that several members read (a row's scale used twice) joins once all its readers
+            // are in the group: it is computed at each element either way.
+            for (var grown = true; grown;)
+            {
+                grown = false;
+                var inside = new HashSet<int>(members) { node.Id };
+                foreach (var input in members.Append(node.Id).SelectMany(m => graph[m].Inputs).Distinct().Select(i => graph[i]).ToList())
+                {
+                    if (inside.Contains(input.Id) || !BroadcastsTo(input, node) || hasConv || !live.Contains(input.Id)
+                        || pinned.Contains(input.Id) || read.Contains(input.Id) || input.Kind != NodeKind.Op
+                        || input.IsBackward != node.IsBackward || claimedRoots.Contains(input.Id)
+                        || inlinedInto.ContainsKey(input.Id) || !readers[input.Id].All(inside.Contains)) continue;
+                    members.Add(input.Id);
+                    hasBroadcast = grown = true;
+                    break;
                 }
             }
             if (members.Count == 0) continue;

@@ -238,6 +238,10 @@ public static class RowFusion
             if (!window && root.Shape.Equals(space.Input)) return RowRole.Loop;
             return null;
         }
+        // A value computed from the rows of another head (a loss per row, averaged over the rows) belongs to that
+        // head's kernel, which computes it once per row: this head reads it from there.
+        bool ReadsOtherHead(Node n) => n.Inputs.Any(i =>
+            ctx.Open(graph[i]) && ctx.HeadSpace(graph[i]) is { } s && !s.Equals(space));
         if (RootRole() is not { } rootRole) return (null, producers);
         roles[root.Id] = rootRole;
 
@@ -264,7 +268,7 @@ public static class RowFusion
                     roles[u.Id] = RowRole.Head;
                     stack.Push((u, u.Id));
                 }
-                else if (level == RowRole.Producer && Ew(u) && u.Shape.Equals(space.Input))
+                else if (level == RowRole.Producer && Ew(u) && u.Shape.Equals(space.Input) && !ReadsOtherHead(u))
                 {
                     // A head's operand (or a value it is computed from): evaluated inside that head's loop.
                     if (!roles.ContainsKey(u.Id)) roles[u.Id] = RowRole.Producer;

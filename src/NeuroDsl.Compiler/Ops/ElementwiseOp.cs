@@ -12,8 +12,8 @@ public delegate Node?[] GradientRule(GradBuilder g, Node node, Node dy);
 
 /// <summary>
 /// An op computed element by element over broadcast inputs: <see cref="CExpr"/> is its OpenCL expression over
-/// the inputs <c>a</c>, <c>b</c>, <c>c</c> (<c>NUMEL</c> stands for the output's element count), and
-/// <see cref="Eval"/> the same function in float64. Elementwise ops share one kernel template, and chains of
+/// the inputs <c>a</c>, <c>b</c>, <c>c</c> (<c>NUMEL</c> stands for the output's element count, <c>INDEX</c> for the
+/// element's flat index in the output, as an int), and <see cref="Eval"/> the same function in float64. Elementwise ops share one kernel template, and chains of
 /// them fuse into one kernel.
 /// </summary>
 public sealed class ElementwiseOp : OpDef
@@ -44,6 +44,12 @@ public sealed class ElementwiseOp : OpDef
 
     public string CExpr { get; }
 
+    /// <summary>Whether the value depends on the element's position (<c>INDEX</c>), not on its inputs alone.</summary>
+    public bool UsesIndex => CExpr.Contains("INDEX");
+
+    /// <summary>The float64 function of the input values and the element's flat index, for ops that use INDEX.</summary>
+    public Func<double[], long, double>? EvalAt { get; init; }
+
     /// <summary>The float64 function of the input values and the output's element count.</summary>
     public Func<double[], double, double> Eval { get; }
 
@@ -61,7 +67,7 @@ public sealed class ElementwiseOp : OpDef
         for (var i = 0; i < numel; i++)
         {
             for (var k = 0; k < args.Length; k++) args[k] = call.Inputs[k][maps[k](i)];
-            result[i] = Eval(args, numel);
+            result[i] = EvalAt is { } at ? at(args, i) : Eval(args, numel);
         }
         return result;
     }

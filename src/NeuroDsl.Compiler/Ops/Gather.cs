@@ -30,9 +30,6 @@ public sealed class Gather : OpFamily
     /// <summary>(dy, index) → the table's gradient: zeros, plus each dy slice added at its index.</summary>
     public static readonly OpDef ScatterAdd = new GatherGradOp();
 
-    /// <summary>(index) → f32 [..., "classes"]: 1 at the index, 0 elsewhere; a row of NaN for a bad index.</summary>
-    public static readonly OpDef OneHot = new OneHotOp();
-
     /// <summary>A table seen around the gathered axis: [outer, rows, inner].</summary>
     private static (Dim Outer, Dim Rows, Dim Inner) Geometry(Shape table, int axis) =>
         (table.Dims.Take(axis).Aggregate((Dim)1, (a, b) => a * b), table[axis],
@@ -160,46 +157,19 @@ public sealed class Gather : OpFamily
         }
     }
 
-    private sealed class OneHotOp : OpDef
+    /// <summary>
+    /// (index, classes) → [..., classes]: 1 where the index (broadcast along the classes axis) names the element's
+    /// class, its position along that axis, and 0 elsewhere; NaN when the index lies outside 0..classes − 1 (as gather
+    /// does), so a bad label shows in the loss. Elementwise, so one_hot fuses into what reads it (cross-entropy's row
+    /// kernel) and is never stored.
+    /// </summary>
+    public static readonly ElementwiseOp ClassMatch = new("one_hot_match", 2,
+        "((a >= 0.0f && a < b) ? ((float)(INDEX % (int)b) == a ? 1.0f : 0.0f) : NAN)",
+        (_, _) => throw new InvalidOperationException("one_hot_match depends on its position"),
+        (g, n, dy) => new Node?[2]) // nothing flows back to an index
     {
-        public OneHotOp() : base("one_hot", PrimKind.Custom, 1)
-        {
-        }
-
-        // Nothing flows back to an index.
-        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => new Node?[] { null };
-
-        public override double[] Reference(RefCall call)
-        {
-            var classes = call.Node.AttrInt("classes");
-            var y = new double[call.Numel];
-            for (var j = 0; j < call.Inputs[0].Length; j++)
-            {
-                var row = Row(call.Inputs[0][j], classes);
-                for (long c = 0; c < classes; c++) y[j * classes + c] = row < 0 ? double.NaN : row == c ? 1 : 0;
-            }
-            return y;
-        }
-
-        public override NodeLaunch Lower(KernelCall call)
-        {
-            var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
-            var (ps, args) = Signature(node, inputs);
-            var classes = I(node.AttrInt("classes"));
-            var code = $@"__kernel void {name}({ps})
-{{
-    const int i = get_global_id(0);
-    const int v = in0[i / {classes}];
-    // An index outside the classes gives a row of NaN, as gather does.
-    out[i] = (v >= 0 && v < {classes}) ? (v == i % {classes} ? 1.0f : 0.0f) : NAN;
-}}
-";
-            return new NodeLaunch(name, args, new[] { node.Shape.Numel }, code);
-        }
-
-        public override string Detail(Node node) =>
-            " " + node.AttrInt("classes").ToString(CultureInfo.InvariantCulture) + " classes";
-    }
+        EvalAt = (x, i) => x[0] >= 0 && x[0] < x[1] ? (i % (long)x[1] == (long)x[0] ? 1 : 0) : double.NaN,
+    };
 
     private static readonly Value StandardNormal = new InitValue(new InitSpec("normal", 0, 1));
 
@@ -270,8 +240,22 @@ public sealed class Gather : OpFamily
         var classes = c.Int("classes");
         if (classes <= 0)
             c.FailAt("classes", Codes.BadValue, null, $"Give one_hot a positive number of classes, not {classes}");
-        var shape = new Shape(index.Shape.Dims.Concat(new[] { (Dim)classes }).ToArray());
-        return new TensorValue(c.Binder.AddOp(OneHot, new[] { index.Id }, shape, DType.F32,
-            new Dictionary<string, object> { ["classes"] = classes }, c.Span, "one_hot"));
+        var mark = c.Binder.OpsMark();
+        var y = OneHot(c, index, classes);
+        y.Layer = "one_hot";
+        return new TensorValue(c.Binder.Composite(y, mark));
+    }
+
+    /// <summary>
+    /// one_hot(index, classes) as a composition: the index viewed as [..., 1], matched against each element's
+    /// position along the classes axis by an elementwise op that fuses with what reads it.
+    /// </summary>
+    internal static Node OneHot(OpCall c, Node index, long classes)
+    {
+        var column = c.Binder.AddOp(Reshaping.Reshape, new[] { index.Id },
+            new Shape(index.Shape.Dims.Append((Dim)1).ToArray()), DType.I32, null, c.Span);
+        var shape = new Shape(index.Shape.Dims.Append((Dim)classes).ToArray());
+        return c.Binder.AddOp(ClassMatch, new[] { column.Id, c.Binder.Const(classes, c.Span).Id }, shape, DType.F32,
+            null, c.Span);
     }
 }

@@ -51,6 +51,12 @@ public sealed class Reductions : OpFamily
     public static readonly OpDef Var = new ReduceOp("reduce_var", Mode.Var, 1);
     public static readonly OpDef ArgMax = new ReduceOp("argmax", Mode.ArgMax, 1);
     public static readonly OpDef MeanGrad = new ReduceOp("reduce_mean_grad", Mode.MeanGrad, 1);
+
+    /// <summary>
+    /// (dy, groups) → dy · groups / NUMEL: a mean's gradient when its count holds a size symbol, the count being the
+    /// gradient's element count over the number of groups (1 for a mean over everything, the loss).
+    /// </summary>
+    public static readonly ElementwiseOp MeanShare = new("mean_share", 2, "a * b / NUMEL", (x, numel) => x[0] * x[1] / numel);
     public static readonly OpDef MaxGrad = new ReduceOp("reduce_max_grad", Mode.MaxGrad, 2);
     public static readonly OpDef MinGrad = new ReduceOp("reduce_min_grad", Mode.MinGrad, 2);
     public static readonly OpDef VarGrad = new ReduceOp("reduce_var_grad", Mode.VarGrad, 2);
@@ -83,9 +89,15 @@ public sealed class Reductions : OpFamily
                 },
                 // dy / count broadcast over each group, and 2·(x − mean)/count · dy: elementwise ops and a mean, which
                 // fuse into the row kernels around them. When the count holds N (the batch axis is reduced) no
-                // constant node can carry it, and a kernel of its own writes the gradient.
-                Mode.Mean => new Node?[] { count is { } c ? g.Ew(Arithmetic.Mul, node, x.Shape, rows(), g.Const(1.0 / c, node))
-                    : g.Op(MeanGrad, x.Shape, attrs, node, dy) },
+                // constant node can carry it: it is the element count over the groups' (constant) count, which the
+                // elementwise kernel knows; only when both hold a symbol does a kernel of its own write the gradient.
+                Mode.Mean => new Node?[]
+                {
+                    count is { } c ? g.Ew(Arithmetic.Mul, node, x.Shape, rows(), g.Const(1.0 / c, node))
+                    : KeepShape(x.Shape, axes).Numel is { IsConstant: true } groups
+                        ? g.Ew(MeanShare, node, x.Shape, rows(), g.Const(groups.Coef, node))
+                        : g.Op(MeanGrad, x.Shape, attrs, node, dy),
+                },
                 Mode.Max => new Node?[] { g.Op(MaxGrad, x.Shape, attrs, node, x, dy) },
                 Mode.Min => new Node?[] { g.Op(MinGrad, x.Shape, attrs, node, x, dy) },
                 Mode.Var => new Node?[]
@@ -228,7 +240,8 @@ public sealed class Reductions : OpFamily
         var shape = op.IsGrad ? node.Shape : inputs[0].Shape;
         var axes = node.AttrInts("axes");
         var (ps, args) = OpenClKernels.Signature(node, inputs, output: false);
-        ps += $", __global {OpenClKernels.CType(node)}* restrict out";
+        // The gradient of the loss itself is a literal, not a parameter: then the output is the only one.
+        ps += (ps.Length == 0 ? "" : ", ") + $"__global {OpenClKernels.CType(node)}* restrict out";
         args.Add(ArgSpec.Node(node.Id));
 
         var strides = shape.Strides();

@@ -31,27 +31,14 @@ public sealed class Softmax : OpFamily
     public static readonly OpDef LogForward = new RowOp("log_softmax", 1,
         (g, n, dy) => new Node?[] { g.Op(LogGrad, n.Shape, n.Attrs, n, n, dy) });
 
-    /// <summary>(logits, labels, dL).</summary>
-    public static readonly OpDef CrossEntropyGrad = new RowOp("cross_entropy_grad", 3, null);
-
-    /// <summary>(logits, labels) → the mean over rows of −Σ_j p_j·log softmax(x)_j.</summary>
-    public static readonly OpDef CrossEntropy = new RowOp("cross_entropy", 2, (g, n, dy) => new Node?[]
-    {
-        g.Op(CrossEntropyGrad, g.In(n, 0).Shape, n.Attrs, n, g.In(n, 0), g.In(n, 1), dy), null,
-    }, isLoss: true);
-
     private sealed class RowOp : OpDef
     {
         private readonly GradientRule? _gradient;
-        private readonly bool _isLoss;
 
-        public RowOp(string name, int arity, GradientRule? gradient, bool isLoss = false) : base(name, PrimKind.Row, arity)
+        public RowOp(string name, int arity, GradientRule? gradient) : base(name, PrimKind.Row, arity)
         {
             _gradient = gradient;
-            _isLoss = isLoss;
         }
-
-        public override bool IsLoss => _isLoss;
 
         public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
 
@@ -113,36 +100,7 @@ public sealed class Softmax : OpFamily
             }
             return dx;
         }
-        var soft = node.AttrBool("soft");
-        if (node.Def == CrossEntropy)
-        {
-            var total = 0.0;
-            for (var r = 0; r < rows; r++)
-            {
-                var p = Probabilities(r);
-                if (soft)
-                    for (var j = 0; j < c; j++) total -= ins[1][r * c + j] * Math.Log(p[j]);
-                else
-                {
-                    var label = (int)ins[1][r];
-                    total += label >= 0 && label < c ? -Math.Log(p[label]) : double.NaN;
-                }
-            }
-            return new[] { total / rows };
-        }
-        {
-            var dx = new double[x.Length];
-            var scale = ins[2][0] / rows;
-            for (var r = 0; r < rows; r++)
-            {
-                var p = Probabilities(r);
-                var target = soft ? Enumerable.Range(0, c).Select(j => ins[1][r * c + j]).ToArray()
-                    : Enumerable.Range(0, c).Select(j => j == (int)ins[1][r] ? 1.0 : 0.0).ToArray();
-                var mass = target.Sum();
-                for (var j = 0; j < c; j++) dx[r * c + j] = (p[j] * mass - target[j]) * scale;
-            }
-            return dx;
-        }
+        throw new InvalidOperationException($"{node.Op} is not a row op");
     }
 
     private static NodeLaunch RowKernel(KernelCall call)
@@ -154,7 +112,6 @@ public sealed class Softmax : OpFamily
         var rows = inputs[0].Shape.Numel.DivideBy(width)!.Value;
         var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
-        string Dl() => inputs[2].Kind == NodeKind.Const ? OpenClKernels.Lit(inputs[2].ConstValue) : "in2[0]";
         if (node.Def == Forward)
             sb.Append($@"    const int row = get_global_id(0);
     const __global float* x = in0 + row * {c};
@@ -166,7 +123,7 @@ public sealed class Softmax : OpFamily
     const float inv = 1.0f / s;
     for (int j = 0; j < {c}; j++) y[j] *= inv;
 ");
-        else if (node.Def == Grad)
+        else
             sb.Append($@"    const int row = get_global_id(0);
     const __global float* y = in0 + row * {c};
     const __global float* dy = in1 + row * {c};
@@ -175,45 +132,6 @@ public sealed class Softmax : OpFamily
     for (int j = 0; j < {c}; j++) dot += y[j] * dy[j];
     for (int j = 0; j < {c}; j++) dx[j] = y[j] * (dy[j] - dot);
 ");
-        else if (node.Def == CrossEntropy)
-        {
-            // One work-item: mean over rows of Σ_j p_j·(logsumexp(x) − x_j), p one-hot from a label (an
-            // out-of-range label gives NaN) or a given distribution.
-            var soft = node.AttrBool("soft");
-            var term = soft
-                ? $"float ps = 0.0f, px = 0.0f;\n        for (int j = 0; j < {c}; j++) {{ const float p = in1[row * {c} + j]; ps += p; px += p * x[j]; }}\n        total += ps * (log(s) + m) - px;"
-                : $"const int label = in1[row];\n        total += (label >= 0 && label < {c}) ? log(s) + m - x[label] : NAN;";
-            sb.Append($@"    float total = 0.0f;
-    for (int row = 0; row < {rows.ToC()}; row++)
-    {{
-        const __global float* x = in0 + row * {c};
-        float m = x[0];
-        for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
-        float s = 0.0f;
-        for (int j = 0; j < {c}; j++) s += exp(x[j] - m);
-        {term}
-    }}
-    out[0] = total / (float){rows.ToC()};
-");
-            rows = 1;
-        }
-        else
-        {
-            // d/dx_j = softmax_j·Σp − p_j, times dL over the rows.
-            var soft = node.AttrBool("soft");
-            sb.Append($@"    const int row = get_global_id(0);
-    const __global float* x = in0 + row * {c};
-    __global float* dx = out + row * {c};
-{(soft ? $"    const __global float* p = in1 + row * {c};\n    float ps = 0.0f;\n    for (int j = 0; j < {c}; j++) ps += p[j];" : "    const int label = in1[row];")}
-    const float scale = {Dl()} / (float){rows.ToC()};
-    float m = x[0];
-    for (int j = 1; j < {c}; j++) m = fmax(m, x[j]);
-    float s = 0.0f;
-    for (int j = 0; j < {c}; j++) s += exp(x[j] - m);
-    const float inv = 1.0f / s;
-    for (int j = 0; j < {c}; j++) dx[j] = (exp(x[j] - m) * inv{(soft ? " * ps - p[j]" : " - (j == label ? 1.0f : 0.0f)")}) * scale;
-");
-        }
         sb.AppendLine("}");
         return new NodeLaunch(name, args, new[] { rows }, sb.ToString());
     }
@@ -302,20 +220,46 @@ public sealed class Softmax : OpFamily
     }
 
     /// <summary>
-    /// Mean over rows of −Σ_j p_j·log softmax(x)_j: with class indices (i32[N]) p is one-hot; with a
-    /// distribution per row (f32[N, C], AlphaGo Zero's search probabilities) p is that distribution.
+    /// Mean over rows of −Σ_j p_j·log softmax(x)_j, rows along the last axis of the logits: with class indices
+    /// (i32 of the logits' shape without the class axis) p is one-hot; with a distribution per row (f32 of the
+    /// logits' shape, AlphaGo Zero's search probabilities) p is that distribution. A composition with no kernel of
+    /// its own: per row, log Σ exp(x − max) − Σ p·(x − max) (times Σ p for a distribution), the max under
+    /// stop_gradient since the loss does not depend on it; row fusion computes the three row sums and the loss per
+    /// row in one kernel, the mean over rows is a second, and the backward pass (softmax·Σp − p, scaled) is one
+    /// elementwise kernel. A label outside the classes gives NaN, through one_hot.
     /// </summary>
     private static Value BindCrossEntropy(OpCall call, Node logits, Node labels)
     {
         call.Binder.RequireFloat("cross_entropy", call.Span, logits);
-        if (logits.Shape.Rank != 2 || !logits.Shape[1].IsConstant)
-            call.Fail(Codes.ShapeMismatch, $"cross_entropy takes logits [N, C]; got {logits.Shape}", "cross_entropy");
+        var shape = logits.Shape;
+        if (shape.Rank < 2 || !shape[shape.Rank - 1].IsConstant)
+            call.Fail(Codes.ShapeMismatch, $"cross_entropy takes logits [N, …, C]; got {shape}", "cross_entropy");
         var soft = labels.DType == DType.F32;
-        if (soft && !labels.Shape.Equals(logits.Shape))
-            call.Fail(Codes.ShapeMismatch, $"cross_entropy takes logits [N, C] and probabilities of the same shape; got {logits.Shape} and {labels.Shape}", "cross_entropy");
-        if (!soft && (labels.Shape.Rank != 1 || logits.Shape[0] != labels.Shape[0]))
-            call.Fail(Codes.ShapeMismatch, $"cross_entropy takes logits [N, C] and labels [N] (or probabilities [N, C]); got {logits.Shape} and {labels.Shape}", "cross_entropy");
-        var attrs = soft ? new Dictionary<string, object> { ["soft"] = true } : null;
-        return new TensorValue(call.Binder.AddOp(CrossEntropy, new[] { logits.Id, labels.Id }, Shape.Scalar, DType.F32, attrs, call.Span, "cross_entropy"));
+        var rowShape = new Shape(shape.Dims.Take(shape.Rank - 1).ToArray());
+        if (soft && !labels.Shape.Equals(shape))
+            call.Fail(Codes.ShapeMismatch, $"cross_entropy takes logits [N, …, C] and probabilities of the same shape; got {shape} and {labels.Shape}", "cross_entropy");
+        if (!soft && !labels.Shape.Equals(rowShape))
+            call.Fail(Codes.ShapeMismatch, $"cross_entropy takes logits [N, …, C] and labels [N, …] (or probabilities [N, …, C]); got {shape} and {labels.Shape}", "cross_entropy");
+
+        var binder = call.Binder;
+        var axes = new long[] { shape.Rank - 1 };
+        var rows = Reductions.KeepShape(shape, axes);
+        Node Add(OpDef op, Shape s, params Node[] inputs) =>
+            binder.AddOp(op, inputs.Select(i => i.Id).ToArray(), s, DType.F32,
+                op.Kind == PrimKind.Elementwise ? null : Reductions.Keep(axes), call.Span);
+        var mark = binder.OpsMark();
+        var target = soft ? labels : Gather.OneHot(call, labels, shape[shape.Rank - 1].Coef);
+        var max = Add(Selection.StopGradient, rows, Add(Reductions.Max, rows, logits));
+        var shifted = Add(Arithmetic.Sub, shape, logits, max);
+        var logSum = Add(Activations.Log, rows, Add(Reductions.Sum, rows, Add(Activations.Exp, shape, shifted)));
+        var picked = Add(Reductions.Sum, rows, Add(Arithmetic.Mul, shape, shifted, target));
+        var perRow = soft
+            ? Add(Arithmetic.Sub, rows, Add(Arithmetic.Mul, rows, logSum, Add(Reductions.Sum, rows, target)), picked)
+            : Add(Arithmetic.Sub, rows, logSum, picked);
+        var all = Enumerable.Range(0, rows.Rank).Select(a => (long)a).ToArray();
+        var loss = binder.AddOp(Reductions.Mean, new[] { perRow.Id }, Shape.Scalar, DType.F32, Reductions.AxesAttr(all),
+            call.Span);
+        loss.Layer = "cross_entropy";
+        return new TensorValue(binder.Composite(loss, mark));
     }
 }
