@@ -20,6 +20,7 @@ public sealed record CellValue(CellDecl Cell, IReadOnlyDictionary<string, Value>
 public sealed partial class Binder
 {
     private readonly Dictionary<string, CellDecl> _cells = new(StringComparer.Ordinal);
+    private readonly Dictionary<(Graph, int, Dim), Node> _lengthMasks = new();
 
     private const string ScanSignature =
         "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false, last: false, final: false, lengths: i32[N], truncate: k)";
@@ -124,8 +125,11 @@ public sealed partial class Binder
             if (len.DType != DType.I32 || len.Shape.Rank != 1 || len.Shape[0] != batch)
                 Fail(Codes.ShapeMismatch, lengths.Span,
                     $"lengths are one i32 per sequence, i32[{batch}]; got {len.DType.ToString().ToLowerInvariant()}{len.Shape}", "scan");
-            mask = AddOp(Ops.Scan.LengthMask, new[] { len.Id }, new Shape(new[] { batch, steps, (Dim)1 }), DType.F32, null,
-                lengths.Span, "length_mask");
+            // One mask per lengths tensor and sequence length, shared by the scans that read it (the layers, the directions).
+            var key = (_graph, len.Id, steps);
+            if (!_lengthMasks.TryGetValue(key, out mask))
+                mask = _lengthMasks[key] = AddOp(Ops.Scan.LengthMask, new[] { len.Id }, new Shape(new[] { batch, steps, (Dim)1 }),
+                    DType.F32, null, lengths.Span, "length_mask");
         }
         var final = named.TryGetValue("final", out var fin)
             && (fin.Value as BoolValue ?? Fail<BoolValue>(Codes.WrongKind, fin.Span, ScanSignature, "final", "true or false", fin.Value.KindName)).Flag;
