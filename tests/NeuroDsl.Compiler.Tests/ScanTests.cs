@@ -117,4 +117,33 @@ public sealed class ScanTests
                 Assert.True(Math.Abs(expected[i] - a[name][i]) <= 1e-12, $"{name}[{i}]: {a[name][i]} truncated, {expected[i]} in chunks");
         Assert.Contains(truncated.Nodes, n => n.Op == "scan_grad" && n.AttrInt("truncate") == 2);
     }
+
+    [Fact]
+    public void Lengths_ZeroTheStepsPastEachLength_AndKeepTheState()
+    {
+        // OpScanLengths: h, c = scan(…, x[N, 5, 3], init: [h0, h0], lengths: lengths); y = h.
+        var graph = Case("OpScanLengths", "scan_layers.nd").Ir.Graph;
+        var symbols = new Dictionary<string, long> { ["N"] = 4, [ReferenceInterpreter.TrainingSymbol] = 1 };
+        var lengths = new double[] { 5, 2, 0, 7 };
+        var rng = new Random(2);
+        var leaves = graph.Inputs.Concat(graph.Params).ToDictionary(l => l.Id, l => l.Name == "lengths" ? lengths
+            : Enumerable.Range(0, (int)ReferenceInterpreter.Numel(l.Shape.Eval(symbols))).Select(_ => rng.NextDouble() - 0.5).ToArray());
+        var values = ReferenceInterpreter.Run(graph, symbols, leaves);
+        var y = values[graph.Outputs.Single(o => o.Key == "y").Value];
+        var scan = graph.Nodes.First(n => n.Op == "scan");
+        var trajectory = values[scan.Id]; // [N, 5, 3 + 3]: h and c, the carried states themselves
+        for (var n = 0; n < 4; n++)
+            for (var t = 0; t < 5; t++)
+                for (var f = 0; f < 3; f++)
+                {
+                    var at = (n * 5 + t) * 3 + f;
+                    if (t >= lengths[n]) Assert.Equal(0.0, y[at]);
+                    else Assert.NotEqual(0.0, y[at]);
+                    // Past the length the state is the one after the last real step (the initial state if none).
+                    var state = trajectory[(n * 5 + t) * 6 + f];
+                    var kept = t >= lengths[n] ? (lengths[n] == 0 ? leaves[graph.Inputs.Single(i => i.Name == "h0").Id][n * 3 + f]
+                        : trajectory[(n * 5 + (int)lengths[n] - 1) * 6 + f]) : state;
+                    Assert.Equal(kept, state);
+                }
+    }
 }
