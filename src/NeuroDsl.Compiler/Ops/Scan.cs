@@ -217,7 +217,8 @@ public sealed class Scan : OpFamily
                 for (var i = 0; i < m; i++) leaves[body.InputIds[at++]] = carries[i];
                 var values = ReferenceInterpreter.Run(body, call.Symbols, leaves);
                 for (var i = 0; i < m; i++)
-                    carries[i] = layout.Cut(t, steps) ? new double[n * layout.States[i]] : Full(values[body.Outputs[i].Value], n * layout.States[i]);
+                    carries[i] = layout.Cut(t, steps)
+                        ? new double[n * layout.States[i]] : Full(values[body.Outputs[i].Value], n * layout.States[i]);
                 for (var j = 0; j < k; j++)
                 {
                     var f = call.InputShapes[j][2];

@@ -22,8 +22,8 @@ public sealed partial class Binder
     private readonly Dictionary<string, CellDecl> _cells = new(StringComparer.Ordinal);
     private readonly Dictionary<(Graph, int, Dim), Node> _lengthMasks = new();
 
-    private const string ScanSignature =
-        "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false, last: false, final: false, lengths: i32[N], truncate: k)";
+    private const string ScanSignature = "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false, "
+        + "last: false, final: false, lengths: i32[N], truncate: k)";
 
     /// <summary><c>Cell(w, b, hidden: 20)</c>: parameters by position or name; tensors are allowed (shared by all steps).</summary>
     private CellValue BindCellParams(CellDecl cell, IReadOnlyList<Arg> args, Scope scope, SourceSpan span)
@@ -116,15 +116,16 @@ public sealed partial class Binder
         if (named.TryGetValue("truncate", out var trunc))
         {
             truncate = RequireInt(trunc.Value, "truncate", trunc.Span);
-            if (truncate <= 0) Fail(Codes.BadValue, trunc.Span, null, $"Truncate after a positive number of steps, not {truncate}");
+            if (truncate <= 0)
+                Fail(Codes.BadValue, trunc.Span, null, $"Truncate after a positive number of steps, not {truncate}");
         }
         Node? mask = null;
         if (named.TryGetValue("lengths", out var lengths))
         {
             var len = RequireTensor(lengths.Value, "lengths", lengths.Span);
             if (len.DType != DType.I32 || len.Shape.Rank != 1 || len.Shape[0] != batch)
-                Fail(Codes.ShapeMismatch, lengths.Span,
-                    $"lengths are one i32 per sequence, i32[{batch}]; got {len.DType.ToString().ToLowerInvariant()}{len.Shape}", "scan");
+                Fail(Codes.ShapeMismatch, lengths.Span, "lengths are one i32 per sequence, "
+                    + $"i32[{batch}]; got {len.DType.ToString().ToLowerInvariant()}{len.Shape}", "scan");
             // One mask per lengths tensor and sequence length, shared by the scans that read it (the layers, the directions).
             var key = (_graph, len.Id, steps);
             if (!_lengthMasks.TryGetValue(key, out mask))
@@ -132,9 +133,11 @@ public sealed partial class Binder
                     DType.F32, null, lengths.Span, "length_mask");
         }
         var final = named.TryGetValue("final", out var fin)
-            && (fin.Value as BoolValue ?? Fail<BoolValue>(Codes.WrongKind, fin.Span, ScanSignature, "final", "true or false", fin.Value.KindName)).Flag;
+            && (fin.Value as BoolValue
+                ?? Fail<BoolValue>(Codes.WrongKind, fin.Span, ScanSignature, "final", "true or false", fin.Value.KindName)).Flag;
         if (last && final)
-            Fail(Codes.BadValue, fin.Span, null, "Ask for the last state only (last: true) or every step and the last (final: true), not both");
+            Fail(Codes.BadValue, fin.Span, null,
+                "Ask for the last state only (last: true) or every step and the last (final: true), not both");
         if (named.ContainsKey("state") == named.ContainsKey("init"))
             Fail(Codes.MissingArgument, span,
                 "give the sizes of zero initial states (state: 256) or the initial states themselves (init: h0), not both",
