@@ -7,7 +7,9 @@ using Xunit.Abstractions;
 namespace NeuroDsl.Cli.Tests;
 
 /// <summary>
-/// models/lstm.nd and models/gru.nd against torch.nn.LSTM and torch.nn.GRU on PyTorch's own initial weights, through
+/// models/lstm.nd, gru.nd and lstm_bidirectional.nd against torch.nn.LSTM (one layer; two layers, both directions) and
+/// torch.nn.GRU on PyTorch's own initial weights (and the bidirectional one over a padded batch against PyTorch's
+/// PackedSequence), through
 /// <c>neurodsl run --grads</c> (tests/Baselines/compare_rnn.py): outputs, loss, every gradient and the input gradient
 /// within 1e-4. Skipped where Debian's python3-torch is not installed.
 /// </summary>
@@ -22,6 +24,8 @@ public sealed class RecurrentBaselineTests
     [SkippableTheory]
     [InlineData("lstm")]
     [InlineData("gru")]
+    [InlineData("lstm2bi")]
+    [InlineData("lstm2bi-packed")]
     public void Model_AgreesWithPyTorch(string model)
     {
         Skip.IfNot(File.Exists(Python) && Exec(Python, "-c \"import torch, numpy\"", null).Code == 0,

@@ -14,8 +14,12 @@ namespace NeuroDsl.Compiler.Tests;
 /// </summary>
 public sealed class GradientCheckTests
 {
+    // Truncated backpropagation through time is not the loss's true gradient, by design: ScanTests checks these two
+    // (the truncated scan and its definition written out with stop_gradient) against each other instead.
+    private static readonly HashSet<string> NotTheTrueGradient = new(StringComparer.Ordinal) { "OpScanTruncated", "OpScanTruncatedChunks" };
+
     public static IEnumerable<object[]> Models() =>
-        ReferenceOps.Compile().SelectMany(m => ReferenceOps.HasModes(m.Ir)
+        ReferenceOps.Compile().Where(m => !NotTheTrueGradient.Contains(m.Name)).SelectMany(m => ReferenceOps.HasModes(m.Ir)
             ? new[] { new object[] { m.Name, true }, new object[] { m.Name, false } }
             : new[] { new object[] { m.Name, true } });
 

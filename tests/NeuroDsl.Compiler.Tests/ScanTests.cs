@@ -1,8 +1,10 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Planning;
+using NeuroDsl.Compiler.Reference;
 using Xunit;
 
 namespace NeuroDsl.Compiler.Tests;
@@ -13,8 +15,8 @@ public sealed class ScanTests
     private static ModelOutput Model(string file) =>
         NeuroCompiler.Compile(file, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", file))).Models.First();
 
-    private static ModelOutput Case(string name) =>
-        NeuroCompiler.Compile("scan.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops", "scan.nd")))
+    private static ModelOutput Case(string name, string file = "scan.nd") =>
+        NeuroCompiler.Compile(file, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops", file)))
             .Models.Single(m => m.Name == name);
 
     [Fact]
@@ -88,5 +90,60 @@ public sealed class ScanTests
         var reversed = Case("OpScanReverse").CSharp;
         Assert.Contains("var t = (int)(4L - 1L - step);", reversed);
         Assert.Contains("var t = (int)step;", reversed); // its gradient runs forwards in time
+    }
+
+    [Fact]
+    public void TruncatedBptt_IsTheGradientOfTheChunkedScanWithTheStateStoppedBetweenChunks()
+    {
+        // OpScanTruncated's scans cut the state's gradient every 2 steps; OpScanTruncatedChunks writes the definition
+        // out. Same parameters and inputs (by name) give the same loss and the same gradients.
+        var truncated = Case("OpScanTruncated", "scan_layers.nd").Ir.Graph;
+        var chunks = Case("OpScanTruncatedChunks", "scan_layers.nd").Ir.Graph;
+        var symbols = new Dictionary<string, long> { ["N"] = 3, [ReferenceInterpreter.TrainingSymbol] = 1 };
+        var rng = new Random(5);
+        var values = truncated.Inputs.Concat(truncated.Params).ToDictionary(l => l.Name, l =>
+            Enumerable.Range(0, (int)ReferenceInterpreter.Numel(l.Shape.Eval(symbols))).Select(_ => rng.NextDouble() * 2 - 1).ToArray());
+        Dictionary<string, double[]> Run(Graph graph)
+        {
+            var result = ReferenceInterpreter.Run(graph, symbols,
+                graph.Inputs.Concat(graph.Params).ToDictionary(l => l.Id, l => values[l.Name]));
+            return graph.Gradients.ToDictionary(g => graph[g.Key].Name, g => result[g.Value])
+                .Append(new KeyValuePair<string, double[]>("loss", result[graph.LossId!.Value])).ToDictionary(p => p.Key, p => p.Value);
+        }
+        var (a, b) = (Run(truncated), Run(chunks));
+        Assert.Equal(b.Keys.OrderBy(k => k), a.Keys.OrderBy(k => k));
+        foreach (var (name, expected) in b)
+            for (var i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - a[name][i]) <= 1e-12, $"{name}[{i}]: {a[name][i]} truncated, {expected[i]} in chunks");
+        Assert.Contains(truncated.Nodes, n => n.Op == "scan_grad" && n.AttrInt("truncate") == 2);
+    }
+
+    [Fact]
+    public void Lengths_ZeroTheStepsPastEachLength_AndKeepTheState()
+    {
+        // OpScanLengths: h, c = scan(…, x[N, 5, 3], init: [h0, h0], lengths: lengths); y = h.
+        var graph = Case("OpScanLengths", "scan_layers.nd").Ir.Graph;
+        var symbols = new Dictionary<string, long> { ["N"] = 4, [ReferenceInterpreter.TrainingSymbol] = 1 };
+        var lengths = new double[] { 5, 2, 0, 7 };
+        var rng = new Random(2);
+        var leaves = graph.Inputs.Concat(graph.Params).ToDictionary(l => l.Id, l => l.Name == "lengths" ? lengths
+            : Enumerable.Range(0, (int)ReferenceInterpreter.Numel(l.Shape.Eval(symbols))).Select(_ => rng.NextDouble() - 0.5).ToArray());
+        var values = ReferenceInterpreter.Run(graph, symbols, leaves);
+        var y = values[graph.Outputs.Single(o => o.Key == "y").Value];
+        var scan = graph.Nodes.First(n => n.Op == "scan");
+        var trajectory = values[scan.Id]; // [N, 5, 3 + 3]: h and c, the carried states themselves
+        for (var n = 0; n < 4; n++)
+            for (var t = 0; t < 5; t++)
+                for (var f = 0; f < 3; f++)
+                {
+                    var at = (n * 5 + t) * 3 + f;
+                    if (t >= lengths[n]) Assert.Equal(0.0, y[at]);
+                    else Assert.NotEqual(0.0, y[at]);
+                    // Past the length the state is the one after the last real step (the initial state if none).
+                    var state = trajectory[(n * 5 + t) * 6 + f];
+                    var kept = t >= lengths[n] ? (lengths[n] == 0 ? leaves[graph.Inputs.Single(i => i.Name == "h0").Id][n * 3 + f]
+                        : trajectory[(n * 5 + (int)lengths[n] - 1) * 6 + f]) : state;
+                    Assert.Equal(kept, state);
+                }
     }
 }

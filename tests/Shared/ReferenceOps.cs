@@ -41,6 +41,7 @@ public static class ReferenceOps
                 ("OpEwLe" or "OpEwGe" or "OpEwEq" or "OpEwNe" or "OpEwMaximumTies", "a" or "b") => rng.Next(3) - 1, // ties
                 (_, "labels") => rng.Next(5), // OpCrossEntropy has 5 classes
                 (_, "ids") => rng.Next(7), // gather.nd: every gathered axis has 7 rows
+                (_, "lengths") => rng.Next(7), // scan_layers.nd: sequences of 5 steps, lengths 0 to 6
                 (_, var leafName) when leafName.EndsWith("running_var", StringComparison.Ordinal) => 0.5 + rng.NextDouble(),
                 _ => Gaussian(rng),
             };

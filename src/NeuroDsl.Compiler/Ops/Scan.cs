@@ -34,12 +34,19 @@ public sealed class Scan : OpFamily
     /// <summary>The gradient of <see cref="Last"/>: dy at the last step, zeros elsewhere ([N, T, width]).</summary>
     public static readonly OpDef LastGrad = new LastOp(grad: true);
 
+    /// <summary>
+    /// <c>lengths:</c>'s mask: f32 [N, T, 1], 1 where step t is within sequence n's length and 0 after it, from the
+    /// lengths i32 [N]. The scan reads it as one more sequence; its cell keeps the state where it is 0.
+    /// </summary>
+    public static readonly OpDef LengthMask = new LengthMaskOp();
+
     /// <summary>Whether the node is a result of a scan, planned (and given its buffer) by the scan's loop.</summary>
     public static bool IsPart(Node node) => node.Def is PartOp;
 
     /// <summary>How a scan's inputs, body inputs and body outputs are counted.</summary>
     /// <param name="Stacked">For a scan_grad: per-step values it stacks over time besides the sequences' gradients.</param>
-    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse, int Stacked = 0)
+    /// <param name="Truncate">Truncated BPTT: the state's gradient is cut every this many steps (0: never).</param>
+    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse, int Stacked = 0, long Truncate = 0)
     {
         public int StateCount => States.Length;
         public long Width => States.Sum();
@@ -51,7 +58,19 @@ public sealed class Scan : OpFamily
             var states = node.AttrInts("states");
             var fixedInputs = seqs + states.Length + (node.Def is BackwardOp ? 2 : 0);
             var stacked = node.Attrs.ContainsKey("stacked") ? (int)node.AttrInt("stacked") : 0;
-            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"), stacked);
+            var truncate = node.Attrs.ContainsKey("truncate") ? node.AttrInt("truncate") : 0;
+            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"), stacked, truncate);
+        }
+
+        /// <summary>
+        /// Whether the gradient carried back into the state stops at step t: the state entering the s-th step the
+        /// forward pass runs (s = t, or T − 1 − t reversed) comes from a truncation boundary when s is a positive
+        /// multiple of <see cref="Truncate"/>.
+        /// </summary>
+        public bool Cut(long t, long steps)
+        {
+            var s = Reverse ? steps - 1 - t : t;
+            return Truncate > 0 && s > 0 && s % Truncate == 0;
         }
 
         // Inputs of a forward scan and of its gradient, by role.
@@ -60,12 +79,12 @@ public sealed class Scan : OpFamily
     }
 
     /// <summary>The attributes both scans carry.</summary>
-    internal static Dictionary<string, object> Attrs(int seqs, long[] states, bool reverse) => new()
+    internal static Dictionary<string, object> Attrs(int seqs, long[] states, bool reverse, long truncate = 0)
     {
-        ["seqs"] = (long)seqs,
-        ["states"] = states,
-        ["reverse"] = reverse,
-    };
+        var attrs = new Dictionary<string, object> { ["seqs"] = (long)seqs, ["states"] = states, ["reverse"] = reverse };
+        if (truncate > 0) attrs["truncate"] = truncate;
+        return attrs;
+    }
 
     private sealed class ForwardOp : OpDef
     {
@@ -109,7 +128,8 @@ public sealed class Scan : OpFamily
         public override string Detail(Node node)
         {
             var layout = Layout.Of(node);
-            return (layout.Reverse ? "reversed, " : "") + "state " + string.Join(" + ", layout.States);
+            return (layout.Reverse ? "reversed, " : "") + "state " + string.Join(" + ", layout.States)
+                + (layout.Truncate > 0 ? ", gradient truncated every " + layout.Truncate + " steps" : "");
         }
     }
 
@@ -124,7 +144,7 @@ public sealed class Scan : OpFamily
         var batch = node.Shape[0];
         var (body, deferred) = BodyDifferentiator.Differentiate(node.Body!, layout);
         var stacked = body.Outputs.Skip(layout.StateCount + layout.Seqs + layout.Shared).Select(o => body[o.Value]).ToList();
-        var attrs = Attrs(layout.Seqs, layout.States, layout.Reverse);
+        var attrs = Attrs(layout.Seqs, layout.States, layout.Reverse, layout.Truncate);
         if (stacked.Count > 0) attrs["stacked"] = (long)stacked.Count;
         var backward = g.Op(Backward, Shape.Scalar, attrs, node, seqs.Append(node).Concat(inits).Concat(shared).Append(dy).ToArray());
         backward.Body = body;
@@ -196,7 +216,9 @@ public sealed class Scan : OpFamily
                     leaves[body.InputIds[at++]] = ReadStep(dtrajectory, n, steps, width, layout.Offset(i), layout.States[i], t);
                 for (var i = 0; i < m; i++) leaves[body.InputIds[at++]] = carries[i];
                 var values = ReferenceInterpreter.Run(body, call.Symbols, leaves);
-                for (var i = 0; i < m; i++) carries[i] = Full(values[body.Outputs[i].Value], n * layout.States[i]);
+                for (var i = 0; i < m; i++)
+                    carries[i] = layout.Cut(t, steps)
+                        ? new double[n * layout.States[i]] : Full(values[body.Outputs[i].Value], n * layout.States[i]);
                 for (var j = 0; j < k; j++)
                 {
                     var f = call.InputShapes[j][2];
@@ -216,7 +238,8 @@ public sealed class Scan : OpFamily
         public override NodeLaunch Lower(KernelCall call) =>
             throw new InvalidOperationException("a scan is planned as a loop of its body's launches (Planner.Scan)");
 
-        public override string Detail(Node node) => "backpropagation through time";
+        public override string Detail(Node node) => "backpropagation through time"
+            + (Layout.Of(node).Truncate is var k and > 0 ? ", truncated every " + k + " steps" : "");
     }
 
     /// <summary>The sizes of a scan_grad's results, in order; a part finds its place among them.</summary>
@@ -301,6 +324,37 @@ public sealed class Scan : OpFamily
         }
 
         public override string Detail(Node node) => node.AttrBool("reverse") ? "after the first step (reversed)" : "after the last step";
+    }
+
+    private sealed class LengthMaskOp : OpDef
+    {
+        public LengthMaskOp() : base("length_mask", PrimKind.Custom, 1)
+        {
+        }
+
+        // The lengths are integers: nothing to differentiate.
+        public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => new Node?[] { null };
+
+        public override double[] Reference(RefCall call)
+        {
+            var (n, steps) = (call.OutShape[0], call.OutShape[1]);
+            var result = new double[n * steps];
+            for (var b = 0L; b < n; b++)
+                for (var t = 0L; t < steps; t++)
+                    result[b * steps + t] = t < call.Inputs[0][b] ? 1 : 0;
+            return result;
+        }
+
+        public override NodeLaunch Lower(KernelCall call)
+        {
+            var steps = call.Node.Shape[1].ToC();
+            var (ps, args) = OpenClKernels.Signature(call.Node, call.Inputs);
+            var code = $"__kernel void {call.Name}({ps})\n{{\n    const int i = get_global_id(0);\n"
+                + $"    out[i] = i % {steps} < in0[i / {steps}] ? 1.0f : 0.0f;\n}}\n";
+            return new NodeLaunch(call.Name, args, new[] { call.Node.Shape.Numel }, code);
+        }
+
+        public override string Detail(Node node) => "steps within each sequence's length";
     }
 
     /// <summary>A value of <paramref name="length"/> elements: itself, or a scalar (the constant 0) repeated.</summary>

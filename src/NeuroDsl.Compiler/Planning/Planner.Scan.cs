@@ -185,9 +185,15 @@ public static partial class Planner
         }
         first += ScheduleBody(plan, body, lines, loop, bodyStorage, target, first, sharedIds, node, gradOnly);
         for (var i = 0; i < m; i++)
-            Add(Kernel("carry", n => outs[i].Kind == NodeKind.Const ? Fill(n, OpenClKernels.Lit(outs[i].ConstValue)) : Copy(n)),
-                Row(layout.States[i]), outs[i].Kind == NodeKind.Const
-                    ? new[] { Buf(carried[i]) } : new[] { Buf(bodyStorage[outs[i].Id]), Buf(carried[i]) });
+        {
+            var literal = outs[i].Kind == NodeKind.Const ? OpenClKernels.Lit(outs[i].ConstValue) : null;
+            var carryArgs = literal is null ? new[] { Buf(bodyStorage[outs[i].Id]), Buf(carried[i]) } : new[] { Buf(carried[i]) };
+            if (layout.Truncate > 0)
+                Add(Kernel("carry_truncated", n => CarryTruncated(n, steps, layout, literal)), Row(layout.States[i]),
+                    carryArgs.Append(time).ToArray());
+            else
+                Add(Kernel("carry", n => literal is not null ? Fill(n, literal) : Copy(n)), Row(layout.States[i]), carryArgs);
+        }
         for (var j = 0; j < k; j++)
         {
             var dx = outs[m + j];
@@ -363,6 +369,16 @@ public static partial class Planner
         + "    const int b = i / " + width.ToC() + ";\n"
         + "    const int f = i % " + width.ToC() + ";\n"
         + "    seq[(b * " + steps.ToC() + " + t) * " + width.ToC() + " + f] = " + (literal ?? "value[i]") + ";\n}\n";
+
+    /// <summary>The carried state gradient, zero where truncated BPTT cuts it (<see cref="Scan.Layout.Cut"/>).</summary>
+    private static string CarryTruncated(string name, Dim steps, Scan.Layout layout, string? literal)
+    {
+        var s = layout.Reverse ? $"({steps.ToC()} - 1 - t)" : "t";
+        return "__kernel void " + name + "(" + (literal is null ? "__global const float* restrict in0, " : "")
+            + "__global float* restrict out, const int t)\n{\n    const int i = get_global_id(0);\n"
+            + $"    const int s = {s};\n"
+            + $"    out[i] = s > 0 && s % {I(layout.Truncate)} == 0 ? 0.0f : {literal ?? "in0[i]"};\n}}\n";
+    }
 
     private static string Fill(string name, string literal) =>
         "__kernel void " + name + "(__global float* restrict out)\n{\n    out[get_global_id(0)] = " + literal + ";\n}\n";

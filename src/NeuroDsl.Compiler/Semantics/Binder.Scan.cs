@@ -20,8 +20,10 @@ public sealed record CellValue(CellDecl Cell, IReadOnlyDictionary<string, Value>
 public sealed partial class Binder
 {
     private readonly Dictionary<string, CellDecl> _cells = new(StringComparer.Ordinal);
+    private readonly Dictionary<(Graph, int, Dim), Node> _lengthMasks = new();
 
-    private const string ScanSignature = "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false, last: false)";
+    private const string ScanSignature = "scan(Cell(weights…), sequence…, state: sizes | init: tensors, reverse: false, "
+        + "last: false, final: false, lengths: i32[N], truncate: k)";
 
     /// <summary><c>Cell(w, b, hidden: 20)</c>: parameters by position or name; tensors are allowed (shared by all steps).</summary>
     private CellValue BindCellParams(CellDecl cell, IReadOnlyList<Arg> args, Scope scope, SourceSpan span)
@@ -62,6 +64,10 @@ public sealed partial class Binder
     /// starts every sequence), backwards in time with
     /// <c>reverse: true</c>. The value is every step's state [N, T, H], or with <c>last: true</c> the state after the
     /// last step [N, H] (the first step's when reversed); a cell with several states gives one per state, in order.
+    /// <c>final: true</c> gives every step's states, then each state after the last step. <c>lengths: len</c>
+    /// (i32 [N]) masks a padded batch as PyTorch's packed sequences do: from step len[n] on, sequence n's state is
+    /// carried unchanged and its steps' values are zeros. <c>truncate: k</c> cuts the gradient carried back through the
+    /// state every k steps (truncated backpropagation through time).
     /// </summary>
     private Value BindScan(ScanExpr scan, Scope scope)
     {
@@ -97,7 +103,7 @@ public sealed partial class Binder
         var named = new Dictionary<string, (Value Value, SourceSpan Span)>(StringComparer.Ordinal);
         foreach (var arg in scan.Args.Where(a => a.Name is not null))
         {
-            if (arg.Name!.Text is not ("state" or "init" or "reverse" or "last"))
+            if (arg.Name!.Text is not ("state" or "init" or "reverse" or "last" or "final" or "lengths" or "truncate"))
                 Fail(Codes.UnknownArgument, arg.Name.Span, ScanSignature, "scan", arg.Name.Text);
             if (named.ContainsKey(arg.Name.Text)) Fail(Codes.ArgumentRepeated, arg.Name.Span, null, "scan", arg.Name.Text);
             named[arg.Name.Text] = (Eval(arg.Value, scope), arg.Value.Span);
@@ -106,6 +112,32 @@ public sealed partial class Binder
             && (rev.Value as BoolValue ?? Fail<BoolValue>(Codes.WrongKind, rev.Span, ScanSignature, "reverse", "true or false", rev.Value.KindName)).Flag;
         var last = named.TryGetValue("last", out var lst)
             && (lst.Value as BoolValue ?? Fail<BoolValue>(Codes.WrongKind, lst.Span, ScanSignature, "last", "true or false", lst.Value.KindName)).Flag;
+        var truncate = 0L;
+        if (named.TryGetValue("truncate", out var trunc))
+        {
+            truncate = RequireInt(trunc.Value, "truncate", trunc.Span);
+            if (truncate <= 0)
+                Fail(Codes.BadValue, trunc.Span, null, $"Truncate after a positive number of steps, not {truncate}");
+        }
+        Node? mask = null;
+        if (named.TryGetValue("lengths", out var lengths))
+        {
+            var len = RequireTensor(lengths.Value, "lengths", lengths.Span);
+            if (len.DType != DType.I32 || len.Shape.Rank != 1 || len.Shape[0] != batch)
+                Fail(Codes.ShapeMismatch, lengths.Span, "lengths are one i32 per sequence, "
+                    + $"i32[{batch}]; got {len.DType.ToString().ToLowerInvariant()}{len.Shape}", "scan");
+            // One mask per lengths tensor and sequence length, shared by the scans that read it (the layers, the directions).
+            var key = (_graph, len.Id, steps);
+            if (!_lengthMasks.TryGetValue(key, out mask))
+                mask = _lengthMasks[key] = AddOp(Ops.Scan.LengthMask, new[] { len.Id }, new Shape(new[] { batch, steps, (Dim)1 }),
+                    DType.F32, null, lengths.Span, "length_mask");
+        }
+        var final = named.TryGetValue("final", out var fin)
+            && (fin.Value as BoolValue
+                ?? Fail<BoolValue>(Codes.WrongKind, fin.Span, ScanSignature, "final", "true or false", fin.Value.KindName)).Flag;
+        if (last && final)
+            Fail(Codes.BadValue, fin.Span, null,
+                "Ask for the last state only (last: true) or every step and the last (final: true), not both");
         if (named.ContainsKey("state") == named.ContainsKey("init"))
             Fail(Codes.MissingArgument, span,
                 "give the sizes of zero initial states (state: 256) or the initial states themselves (init: h0), not both",
@@ -146,7 +178,10 @@ public sealed partial class Binder
                 $"cell {CellSignature(decl)} takes this step of each sequence, then its state: {k} sequence(s) and {m} state(s) here",
                 decl.Name.Text, Plural(decl.Inputs.Count, "input", atMost: false), k + m);
 
-        var (body, shared) = BindCellBody(cell, seqs.Select(s => s.Shape[2]).ToList(), sizes, batch, span);
+        // The mask is one more sequence after the cell's own, read by the cell's body but not by its statements.
+        if (mask is not null) seqs.Add(mask);
+        var (body, shared) = BindCellBody(cell, seqs.Select(s => s.Shape[2]).ToList(), sizes, batch, span, mask is not null);
+        k = seqs.Count;
 
         var zero = inits.Count == 0 ? Const(0.0, span) : null;
         var inputs = seqs.Select(s => s.Id)
@@ -154,35 +189,49 @@ public sealed partial class Binder
             .Concat(shared.Select(s => s.Id)).ToArray();
         var width = sizes.Sum();
         var node = AddOp(Ops.Scan.Forward, inputs, new Shape(new[] { batch, steps, (Dim)width }), DType.F32,
-            Ops.Scan.Attrs(k, sizes.ToArray(), reverse), span, "scan");
+            Ops.Scan.Attrs(k, sizes.ToArray(), reverse, truncate), span, "scan");
         node.Body = body;
         node.Macs = body.MacsPerExample * steps.Coef;
-        if (m == 1 && !last) return new TensorValue(node);
+        // Masked steps' values are zeros; the trajectory itself keeps the carried states (the backward pass reads them).
+        var visible = mask is null ? node
+            : ((TensorValue)Elementwise(Ops.Selection.Where, span, mask, node, Const(0.0, span))).Node;
+        if (m == 1 && !last && !final) return new TensorValue(visible);
 
-        // Several states: each one's steps, a slice of the last axis; with last: true, each one after the last step.
+        // Several states: each one's steps, a slice of the last axis; with last: true, each one after the last step;
+        // with final: true, both (as PyTorch's output, (h_n, c_n)).
         var parts = new List<Value>();
+        var finals = new List<Value>();
         var offset = 0L;
         foreach (var size in sizes)
         {
-            if (last)
+            if (last || final)
             {
                 var at = new Dictionary<string, object> { ["offset"] = offset, ["size"] = size, ["reverse"] = reverse };
-                parts.Add(new TensorValue(AddOp(Ops.Scan.Last, new[] { node.Id }, new Shape(new[] { batch, (Dim)size }), DType.F32,
-                    at, span, "scan_last")));
-                offset += size;
+                (last ? parts : finals).Add(new TensorValue(AddOp(Ops.Scan.Last, new[] { node.Id },
+                    new Shape(new[] { batch, (Dim)size }), DType.F32, at, span, "scan_last")));
+                if (last)
+                {
+                    offset += size;
+                    continue;
+                }
+            }
+            if (m == 1)
+            {
+                parts.Add(new TensorValue(visible));
                 continue;
             }
             var attrs = new Dictionary<string, object> { ["begin"] = new[] { 0L, 0L, offset }, ["step"] = new[] { 1L, 1L, 1L } };
-            parts.Add(new TensorValue(AddOp(Ops.Slicing.StridedSlice, new[] { node.Id },
+            parts.Add(new TensorValue(AddOp(Ops.Slicing.StridedSlice, new[] { visible.Id },
                 new Shape(new[] { batch, steps, (Dim)size }), DType.F32, attrs, span, "slice")));
             offset += size;
         }
+        parts.AddRange(finals);
         return parts.Count == 1 ? parts[0] : new ListValue(parts);
     }
 
     /// <summary>Binds a cell's statements once into a graph of its own; returns it and the outer tensors it shares.</summary>
     private (Graph Body, List<Node> Shared) BindCellBody(CellValue cell, IReadOnlyList<Dim> features, IReadOnlyList<long> sizes,
-        Dim batch, SourceSpan span)
+        Dim batch, SourceSpan span, bool masked = false)
     {
         var decl = cell.Cell;
         if (_blockStack.Contains(decl.Name.Text))
@@ -199,11 +248,16 @@ public sealed partial class Binder
         _graph = body;
         try
         {
-            var k = features.Count;
+            var k = features.Count - (masked ? 1 : 0);
             for (var j = 0; j < k; j++)
                 scope.Define(decl.Inputs[j].Text, new TensorValue(BodyInput(body, new Shape(new[] { batch, features[j] }), decl.Inputs[j])));
+            var mask = masked ? BodyInput(body, new Shape(new[] { batch, (Dim)1 }), new Ident("mask") { Span = span }) : null;
+            var states = new List<Node>();
             for (var i = 0; i < sizes.Count; i++)
-                scope.Define(decl.Inputs[k + i].Text, new TensorValue(BodyInput(body, new Shape(new[] { batch, (Dim)sizes[i] }), decl.Inputs[k + i])));
+            {
+                states.Add(BodyInput(body, new Shape(new[] { batch, (Dim)sizes[i] }), decl.Inputs[k + i]));
+                scope.Define(decl.Inputs[k + i].Text, new TensorValue(states[i]));
+            }
             foreach (var p in decl.Params)
             {
                 var value = cell.Params![p.Name.Text];
@@ -239,6 +293,8 @@ public sealed partial class Binder
                 if (!next.Shape.Equals(expected) || next.DType != DType.F32)
                     Fail(Codes.ShapeMismatch, at,
                         $"the next '{decl.Inputs[k + i].Text}' has shape {next.Shape}; the state is {expected}", decl.Name.Text);
+                // Past a sequence's length the state is carried unchanged: where(mask, next, state).
+                if (mask is not null) next = ((TensorValue)Elementwise(Ops.Selection.Where, at, mask, next, states[i])).Node;
                 body.Outputs.Add(new KeyValuePair<string, int>(decl.Inputs[k + i].Text, next.Id));
             }
             if (body.ParamIds.Count > 0 || _pendingParams.Count > 0)
