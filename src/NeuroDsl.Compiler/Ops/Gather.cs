@@ -100,6 +100,10 @@ public sealed class Gather : OpFamily
 
         public override string Detail(Node node) =>
             node.AttrInt("axis") == 0 ? "" : " axis " + node.AttrInt("axis").ToString(CultureInfo.InvariantCulture);
+
+        // The index picks one of the table's slices along the axis.
+        public override long? IndexLimit(Node node, Node[] inputs, int input) =>
+            input == 1 && inputs[0].Shape[(int)node.AttrInt("axis")] is { IsConstant: true } rows ? rows.Coef : null;
     }
 
     private sealed class GatherGradOp : OpDef
@@ -199,6 +203,8 @@ public sealed class Gather : OpFamily
 
         public override string Detail(Node node) =>
             " " + node.AttrInt("classes").ToString(CultureInfo.InvariantCulture) + " classes";
+
+        public override long? IndexLimit(Node node, Node[] inputs, int input) => node.AttrInt("classes");
     }
 
     private static readonly Value StandardNormal = new InitValue(new InitSpec("normal", 0, 1));

@@ -57,6 +57,11 @@ public sealed class Softmax : OpFamily
 
         public override double[] Reference(RefCall call) => RowReference(call);
 
+        // Class-index labels of cross_entropy (and its gradient) name one of the logits' columns.
+        public override long? IndexLimit(Node node, Node[] inputs, int input) =>
+            (this == CrossEntropy || this == CrossEntropyGrad) && input == 1 && inputs[1].DType == DType.I32
+            && inputs[0].Shape.Rank == 2 && inputs[0].Shape[1].IsConstant ? inputs[0].Shape[1].Coef : null;
+
         public override NodeLaunch Lower(KernelCall call) =>
             call.Node.Attrs.ContainsKey("axis") || call.Node.Def == LogForward || call.Node.Def == LogGrad
                 ? StridedRowKernel(call)
