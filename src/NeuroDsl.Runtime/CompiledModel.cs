@@ -240,7 +240,8 @@ public abstract class CompiledModel : IDisposable
     public void InitializeParameters(ulong seed)
     {
         if (Spec.ArenaElements > Array.MaxLength)
-            throw new DeviceMemoryException($"{Describe()}: {Spec.ArenaElements:N0} parameters are more than one host array holds ({Array.MaxLength:N0})");
+            throw new DeviceMemoryException(string.Create(CultureInfo.InvariantCulture,
+                $"{Describe()}: {Spec.ArenaElements:N0} parameters are more than one host array holds ({Array.MaxLength:N0})"));
         var host = new float[Spec.ArenaElements];
         foreach (var p in Spec.Parameters)
             Initializers.Fill(p, host.AsSpan(checked((int)p.Offset), checked((int)p.Elements)), seed);
@@ -275,7 +276,7 @@ public abstract class CompiledModel : IDisposable
     private DeviceBuffer AllocateChecked(string what, long elements, bool isInt)
     {
         if (elements < 0 || elements > long.MaxValue / 4 - _plannedBytes / 4 - 1)
-            Refuse($"{Describe()}: {what} would hold {elements:N0} elements, more bytes than 64 bits count");
+            Refuse(string.Create(CultureInfo.InvariantCulture, $"{Describe()}: {what} would hold {elements:N0} elements, more bytes than 64 bits count"));
         var bytes = Math.Max(4, elements * 4);
         var planned = _plannedBytes + bytes;
         if (bytes > Device.MaxAllocationBytes)

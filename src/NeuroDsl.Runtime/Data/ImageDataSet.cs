@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 
@@ -45,8 +46,9 @@ public sealed class ImageDataSet
         // overflowed int and gave an OverflowException from the allocation).
         var floats = (long)images.Count * size * size;
         if (floats > Array.MaxLength)
-            throw new InvalidDataException($"{name}: {images.Count:N0} images of {size}×{size} are {floats:N0} floats, more than one "
-                + $"array holds ({Array.MaxLength:N0}); use a model that takes smaller images");
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: {images.Count:N0} images of {size}×{size} are {floats:N0} floats, more than one array holds ({Array.MaxLength:N0}); ")
+                + "use a model that takes smaller images");
         var output = new float[floats];
         output.AsSpan().Fill(background);
         for (var i = 0; i < images.Count; i++)
