@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Diagnostics;
 using System.Linq;
+using System.Security.Cryptography;
 using NeuroDsl.Runtime.Checkpoints;
 using Xunit;
 
@@ -114,6 +116,38 @@ public sealed class FaultTests : IDisposable
             Assert.Equal(64, code);
             Assert.Contains("fashion-mnist has one (grey) channel, so it needs a model of [N, 1, S, S]", stderr);
             Assert.DoesNotContain("Overflow", stderr);
+        }
+    }
+
+    [Fact]
+    public void ProcessesSharingAColdProgramCache_AllSucceed_AndLeaveEveryEntryWhole()
+    {
+        // Three processes build the same programs (the model's and the library's) into one empty cache at once.
+        var cache = Path.Combine(_dir, "cache");
+        var exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "neurodsl.exe" : "neurodsl");
+        var processes = Enumerable.Range(0, 3).Select(_ =>
+        {
+            var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "bench", "step", CliTests.Model("xor_mlp.nd"), "--batch", "4", "--steps", "1" }) info.ArgumentList.Add(a);
+            info.Environment["NEURODSL_CACHE"] = cache;
+            return Process.Start(info)!;
+        }).ToList();
+        foreach (var p in processes)
+        {
+            var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, output);
+            p.Dispose();
+        }
+        var entries = Directory.GetFiles(cache, "*.bin");
+        Assert.True(entries.Length >= 2, string.Join(", ", entries));
+        Assert.Empty(Directory.GetFiles(cache, "*.tmp"));
+        // Each entry is whole: the magic, then the SHA-256 of the binary that follows it.
+        foreach (var entry in entries)
+        {
+            var bytes = File.ReadAllBytes(entry);
+            Assert.Equal("NDPB1\n"u8.ToArray(), bytes.AsSpan(0, 6).ToArray());
+            Assert.Equal(bytes.AsSpan(6, 32).ToArray(), SHA256.HashData(bytes.AsSpan(38)));
         }
     }
 
