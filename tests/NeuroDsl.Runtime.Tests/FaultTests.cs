@@ -66,6 +66,31 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public void Training_StopsAtTheFirstNonFiniteLoss_AndRefusesLabelsPastTheClasses()
+    {
+        var device = TestDevice.Instance;
+        static Data.ImageDataSet Set(int count, int badLabelAt = -1) => new("t", Fill(count * 1024, i => i % 7 / 7f),
+            Enumerable.Range(0, count).Select(i => i == badLabelAt ? 10 : i % 10).ToArray(), 32, 32, 10);
+        using var train = new NeuroDsl.Models.LeNet5(device, N: 4, seed: 1);
+        using var eval = new NeuroDsl.Models.LeNet5(device, N: 4, seed: 1);
+        var trainer = new Training.Trainer(train, eval, new Sgd(0.01f), Set(8), Set(4), seed: 1);
+        Assert.True(double.IsFinite(trainer.RunEpoch(1, 0.01f).TrainLoss));
+
+        // A parameter gone NaN (as a diverging run leaves it): the next step's loss is NaN, and the epoch stops there.
+        var w = train.Parameters[0];
+        train.WriteParameter(w.Name, Fill((int)w.Buffer.Elements, _ => float.NaN));
+        var e = Assert.Throws<NumericsException>(() => trainer.RunEpoch(2, 0.01f));
+        Assert.Equal("LeNet5: the loss became NaN at step 3 (epoch 2, batch 1 of 2); training stopped. Lower the learning rate, "
+            + "or find the first layer that goes wrong with --check-numerics", e.Message);
+
+        // The trainer declares the labels' range from the scores: label 10 of ten classes is refused on upload.
+        using var fresh = new NeuroDsl.Models.LeNet5(device, N: 4, seed: 1);
+        var bad = new Training.Trainer(fresh, eval, new Sgd(0.01f), Set(8, badLabelAt: 5), Set(4), seed: 1);
+        var refused = Assert.Throws<InvalidDataException>(() => bad.RunEpoch(1, 0.01f));
+        Assert.Matches(@"^LeNet5: input 'label' holds 10 at \[\d\] of \[4\]; LeNet5's logits of 10 classes takes 0\.\.9$", refused.Message);
+    }
+
+    [Fact]
     public void AnIndexOutOfItsRange_IsRefusedOnUpload_NamingValuePositionAndRange()
     {
         using var model = new NeuroDsl.Models.XorMlp(TestDevice.Instance, N: 4, seed: 1);
