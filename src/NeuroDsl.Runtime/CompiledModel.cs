@@ -150,11 +150,10 @@ public abstract class CompiledModel : IDisposable
 
     public abstract void Backward();
 
-    public void Step(Optimizer optimizer)
-    {
-        optimizer.Step(this);
-        _checked.Clear(); // the parameters changed outside the model's launches
-    }
+    public void Step(Optimizer optimizer) => optimizer.Step(this);
+
+    /// <summary>The parameters changed outside the model's launches (an optimizer step): check them again.</summary>
+    internal void ParametersChanged() => _checked.Clear();
 
     /// <summary>Reads the loss scalar: the one synchronization of a training step.</summary>
     public float ReadLoss()
