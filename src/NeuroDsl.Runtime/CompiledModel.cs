@@ -113,7 +113,7 @@ public abstract class CompiledModel : IDisposable
 
     /// <summary>
     /// Where each of the model's kernels comes from, in the order the generated constructor binds them (forward, then
-    /// backward), for check-numerics messages: "the forward output of layer 'z' (m.nd:4  z = log(x))". The command
+    /// backward), for check-numerics messages: "the forward output 'z' (log at m.nd:4  z = log(x))". The command
     /// line sets it from the compiler's plan; without it the kernels' <c>// m.nd:4</c> comments name the line.
     /// </summary>
     public IReadOnlyList<string>? LaunchSites { get; set; }
