@@ -102,7 +102,7 @@ internal static class BenchCommand
         Device device, IReadOnlyDictionary<string, long> symbols, int steps, bool resident = false)
     {
         var type = ModelLoader.Compile(output);
-        using var model = ModelLoader.Create(type, device, symbols, seed: 1);
+        using var model = ModelLoader.Create(output, type, device, symbols, seed: 1);
         var rng = new Random(1);
         var inputs = model.Inputs.Select(i => (i, i.Buffer.IsInt
             ? (object)Enumerable.Range(0, (int)i.Buffer.Elements).Select(_ => rng.Next(2)).ToArray()

@@ -1,11 +1,14 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Reflection;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using NeuroDsl.Compiler;
+using NeuroDsl.Compiler.Ir;
+using NeuroDsl.Compiler.Planning;
 using NeuroDsl.Runtime;
 
 namespace NeuroDsl.Cli;
@@ -40,6 +43,77 @@ public static class ModelLoader
         }
         var assembly = Assembly.Load(stream.ToArray());
         return assembly.GetTypes().First(t => t.Name == model.Name && typeof(CompiledModel).IsAssignableFrom(t));
+    }
+
+    /// <summary>
+    /// Creates an instance for a command: first checks that the plan fits the device (before anything is allocated),
+    /// then tells the instance what the compiler knows — the valid range of each i32 input and where each launch comes
+    /// from — and whether to check numerics.
+    /// </summary>
+    public static CompiledModel Create(ModelOutput output, Type type, Device device, IReadOnlyDictionary<string, long> symbols,
+        ulong seed, bool checkNumerics = false)
+    {
+        CheckFits(output, device, symbols);
+        var model = Create(type, device, symbols, seed);
+        foreach (var range in InputRanges.Of(output.Ir.Graph))
+            model.SetInputRange(range.Input, range.Limit, range.Use);
+        model.LaunchSites = LaunchSites(output);
+        if (checkNumerics) model.CheckNumerics = true;
+        return model;
+    }
+
+    /// <summary>
+    /// Device bytes a plan allocates for the given sizes (parameter and gradient arenas, inputs, outputs and the shared
+    /// temporaries; optimizer state comes on top), in checked 64-bit arithmetic.
+    /// </summary>
+    public static long PlannedBytes(Plan plan, IReadOnlyDictionary<string, long> symbols)
+    {
+        long Elements(Dim d)
+        {
+            var n = d.Coef;
+            foreach (var s in d.SymbolList) n = checked(n * (symbols.TryGetValue(s, out var v) ? v : 1));
+            return Math.Max(1, n);
+        }
+        var total = checked(2 * plan.ArenaElements * 4);
+        foreach (var slot in plan.Slots) total = checked(total + Elements(slot) * 4);
+        foreach (var b in plan.Buffers.Where(b => b.Slot < 0 && b.Kind is not StorageKind.Param and not StorageKind.Grad))
+            total = checked(total + Elements(b.Elements) * 4);
+        return total;
+    }
+
+    /// <summary>Refuses, before allocating anything, a plan larger than the device's memory or its largest buffer.</summary>
+    public static void CheckFits(ModelOutput output, Device device, IReadOnlyDictionary<string, long> symbols)
+    {
+        var sizes = string.Join(", ", symbols.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key}={s.Value}"));
+        var at = output.Name + (sizes.Length == 0 ? "" : " at " + sizes);
+        long planned;
+        try
+        {
+            planned = PlannedBytes(output.Plan, symbols);
+        }
+        catch (OverflowException)
+        {
+            throw new DeviceMemoryException($"{at} plans more bytes than 64 bits count; use a smaller batch");
+        }
+        string B(long bytes) => bytes.ToString("N0", CultureInfo.InvariantCulture) + " bytes";
+        if (device.Info.GlobalMemory > 0 && planned > device.Info.GlobalMemory)
+            throw new DeviceMemoryException($"{at} plans {B(planned)} of device memory; {device.Info.Name} has "
+                + $"{B(device.Info.GlobalMemory)}. Use a smaller batch");
+    }
+
+    /// <summary>Where each launch of the plan comes from, in the order the generated constructor binds the kernels.</summary>
+    public static IReadOnlyList<string> LaunchSites(ModelOutput output)
+    {
+        var graph = output.Ir.Graph;
+        var file = Path.GetFileName(output.Ir.Span.File);
+        string Site(Launch launch, bool backward)
+        {
+            var node = graph[launch.Nodes[0]];
+            // The node's name ('z', 'grad.z'), its op, and the .nd line with its text.
+            var line = launch.SourceLine.Length == 0 ? "" : $" at {file}:{launch.Line}  {launch.SourceLine}";
+            return (backward ? "the gradient " : "the forward output ") + $"'{node.Name}' ({node.Op}{line})";
+        }
+        return output.Plan.Forward.Select(l => Site(l, false)).Concat(output.Plan.Backward.Select(l => Site(l, true))).ToList();
     }
 
     /// <summary>Creates an instance: symbols (the batch size N first) in the order the model declares them.</summary>

@@ -24,7 +24,8 @@ public static class Program
           neurodsl train FILE [--model NAME] --data SET [options]
                                                           train on the default OpenCL device
           neurodsl run FILE [--model NAME] --weights W.safetensors --inputs X.safetensors --out Y.safetensors
-                        [--grads] [--train-mode]          forward (and backward) pass on given weights and inputs
+                        [--grads] [--train-mode] [--check-numerics]
+                                                          forward (and backward) pass on given weights and inputs
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
           neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5,
                                                           Transformer-layer, layer-norm and LSTM training steps
@@ -49,16 +50,18 @@ public static class Program
           --resume PATH          continue from a checkpoint (weights, optimizer state, position)
           --metrics FILE         per-epoch figures as JSON
           --limit N              train on the first N examples only
+          --check-numerics       check every layer's output and gradient, naming the first non-finite one (slow)
 
         run: inputs are named as the model declares them; size symbols (N) come from their shapes. The output
         file holds every output, the loss, and with --grads grad.<parameter> and grad.<input>. Evaluation mode
         (batch norm running statistics, no dropout) unless --train-mode.
 
-        Exit codes: 0 success, 64 usage error, 65 the input has errors (diagnostics, a bad checkpoint), 66 a file
-        is missing, 69 no OpenCL device, 70 internal error. Diagnostics go to stderr as
+        Exit codes: 0 success, 64 usage error, 65 the input has errors (diagnostics, a bad checkpoint, an i32 input
+        out of its range) or the numbers went wrong (a NaN or infinite loss; --check-numerics found a layer), 66 a file
+        is missing, 69 no OpenCL device or the model does not fit in its memory, 70 internal error. Diagnostics go to stderr as
         path(line,col): error NDxxxx: message.
         Environment: NEURODSL_DEVICE (device index or name substring), NEURODSL_CACHE (program cache directory),
-        NEURODSL_PROFILE=1 (time every kernel; slow).
+        NEURODSL_PROFILE=1 (time every kernel; slow), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics, for every model).
         """;
 
     public static int Main(string[] argv)
@@ -80,8 +83,8 @@ public static class Program
                 "plan" => PlanCommand(new Args(rest, new HashSet<string>())),
                 "emit" => Emit(new Args(rest, new HashSet<string>())),
                 "graph" => Graph(new Args(rest, new HashSet<string>())),
-                "train" => TrainCommand.Run(new Args(rest, new HashSet<string>())),
-                "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode" })),
+                "train" => TrainCommand.Run(new Args(rest, new HashSet<string> { "check-numerics" })),
+                "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode", "check-numerics" })),
                 "devices" => Devices(),
                 "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
@@ -102,6 +105,17 @@ public static class Program
         {
             Console.Error.WriteLine("neurodsl: " + e.Message);
             return ExitCodes.DataError;
+        }
+        catch (NeuroDsl.Runtime.NumericsException e)
+        {
+            // A loss that became NaN or infinite, or (--check-numerics) the first layer that made one.
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            return ExitCodes.DataError;
+        }
+        catch (NeuroDsl.Runtime.DeviceMemoryException e)
+        {
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            return ExitCodes.Unavailable;
         }
         catch (InvalidOperationException e) when (e.Message.StartsWith("No OpenCL", StringComparison.Ordinal)
                                                   || e.Message.Contains("libOpenCL", StringComparison.Ordinal)

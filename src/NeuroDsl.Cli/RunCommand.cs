@@ -22,6 +22,7 @@ internal static class RunCommand
         var outPath = args.Get("out") ?? throw new UsageException("run needs --out Y.safetensors");
         var grads = args.Has("grads");
         var trainMode = args.Has("train-mode");
+        var checkNumerics = args.Has("check-numerics");
         args.CheckUnknown();
         if (args.Positional.Count != 1) throw new UsageException("expected one FILE");
         var path = args.Positional[0];
@@ -63,7 +64,7 @@ internal static class RunCommand
 
         var type = ModelLoader.Compile(output);
         using var device = Device.Open();
-        using var model = ModelLoader.Create(type, device, symbols, seed: 0);
+        using var model = ModelLoader.Create(output, type, device, symbols, seed: 0, checkNumerics);
         Checkpoint.Load(weights, model, optimizer: null);
         model.Training = trainMode;
         model.ComputeInputGradients = grads;

@@ -30,6 +30,7 @@ internal static class TrainCommand
         var momentum = args.Get("momentum") is { } m ? double.Parse(m, CultureInfo.InvariantCulture) : 0.9;
         var epochs = args.Get("epochs") is null ? (int?)null : args.Int("epochs", 1);
         var batchArg = args.Get("batch") is null ? (int?)null : args.Int("batch", 1);
+        var checkNumerics = args.Has("check-numerics");
         args.CheckUnknown();
         if (args.Positional.Count != 1) throw new UsageException("expected one FILE");
         var path = args.Positional[0];
@@ -56,8 +57,8 @@ internal static class TrainCommand
         var type = ModelLoader.Compile(output);
         using var device = Device.Open();
         Console.Out.WriteLine($"{output.Name}: {output.Ir.Graph.TrainableParameterCount} parameters, {data.Name} ({data.Count} examples), batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} on {device}");
-        using var model = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = batch }, seed);
-        using var eval = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = data.Count }, seed);
+        using var model = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = batch }, seed, checkNumerics);
+        using var eval = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = data.Count }, seed, checkNumerics);
 
         var inputs = model.Inputs.Select(i => i.Name).ToList();
         if (inputs.Count != 2) throw new UsageException($"{output.Name} takes {inputs.Count} inputs; the {data.Name} set provides features and a target");
@@ -76,6 +77,7 @@ internal static class TrainCommand
         float loss = 0;
         double accuracy = 0;
         var solvedAt = 0;
+        var steps = 0L;
         for (var epoch = 1; epoch <= maxEpochs; epoch++)
         {
             for (var i = order.Length - 1; i > 0; i--)
@@ -97,6 +99,10 @@ internal static class TrainCommand
                 model.Backward();
                 model.Step(optimizer);
                 loss = model.ReadLoss();
+                steps++;
+                // Read back every step already: stop at the first loss that is NaN or infinite.
+                if (!float.IsFinite(loss))
+                    throw new NumericsException(Trainer.NonFiniteLoss(output.Name, loss, steps, epoch, start / batch + 1, data.Count / batch));
             }
             eval.CopyParametersFrom(model);
             eval.SetInput(inputs[0], data.X);

@@ -30,6 +30,7 @@ internal static class TrainImagesCommand
         var metricsPath = args.Get("metrics");
         var limit = args.Get("limit") is null ? (int?)null : args.Int("limit", 1);
         var schedule = args.Get("schedule") ?? "constant";
+        var checkNumerics = args.Has("check-numerics");
         args.CheckUnknown();
         Func<int, float, float> lrSchedule = schedule switch
         {
@@ -48,17 +49,20 @@ internal static class TrainImagesCommand
         var image = output.Ir.Graph.Inputs.FirstOrDefault(i => i.DType == Compiler.Ir.DType.F32);
         if (image is null || image.Shape.Rank != 4 || !image.Shape[2].IsConstant || image.Shape[2] != image.Shape[3])
             throw new UsageException($"{output.Name} does not take square images [N, 1, S, S]; fashion-mnist needs one");
+        if (image.Shape[1] != (Compiler.Ir.Dim)1)
+            throw new UsageException($"{output.Name} takes images of {image.Shape[1]} channels [N, {image.Shape[1]}, {image.Shape[2]}, "
+                + $"{image.Shape[3]}]; fashion-mnist has one (grey) channel, so it needs a model of [N, 1, S, S]");
         var size = (int)image.Shape[2].Coef;
 
         // Load the data on another thread while Roslyn compiles the model and OpenCL builds its program.
         var data = Task.Run(() => FashionMnist.Load(dataDir, size));
         var type = ModelLoader.Compile(output);
         using var device = Device.Open();
-        using var train = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = batch }, seed);
+        using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = batch }, seed, checkNumerics);
         var (trainSet, testSet) = data.GetAwaiter().GetResult();
         if (limit is { } n) trainSet = trainSet.Take(n);
         var evalBatch = Enumerable.Range(1, Math.Min(1000, testSet.Count)).Reverse().First(b => testSet.Count % b == 0);
-        using var eval = ModelLoader.Create(type, device, new Dictionary<string, long> { ["N"] = evalBatch }, seed);
+        using var eval = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = evalBatch }, seed, checkNumerics);
         var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, seed) { Schedule = lrSchedule };
 
         var firstEpoch = 1;

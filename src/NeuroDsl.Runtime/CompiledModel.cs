@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.IO;
 using System.Linq;
 using NeuroDsl.Runtime.OpenCl;
 
@@ -31,6 +32,12 @@ public abstract class CompiledModel : IDisposable
     private readonly uint _seed32;
     private bool _training = true;
     private uint _step;
+    private readonly string _kernelSource;
+    private readonly Dictionary<Kernel, (int Index, DeviceBuffer[] Buffers)> _launchInfo = new();
+    private readonly HashSet<DeviceBuffer> _checked = new();
+    private readonly Dictionary<string, (long Limit, string Use)> _ranges = new(StringComparer.Ordinal);
+    private Dictionary<string, (int ProgramLine, List<string> Lines)>? _kernelLines;
+    private long _plannedBytes;
 
     protected CompiledModel(Device device, ModelSpec spec, string kernelSource, IReadOnlyDictionary<string, long> symbols, ulong seed)
     {
@@ -46,12 +53,13 @@ public abstract class CompiledModel : IDisposable
             + " -D ND_ROW_LANES=" + device.RowLanes.ToString(CultureInfo.InvariantCulture);
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
+        _kernelSource = kernelSource;
         _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
         _library = LibraryKernels.Program(device);
 
         _seed32 = (uint)(seed ^ (seed >> 32));
-        ParameterArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
-        GradientArena = Own(DeviceBuffer.Allocate(device, spec.ArenaElements));
+        ParameterArena = AllocateChecked("the parameters", spec.ArenaElements, false);
+        GradientArena = AllocateChecked("the gradients", spec.ArenaElements, false);
         foreach (var p in spec.Parameters)
         {
             _parameters.Add(new NamedTensor(p.Name, p.Shape, Own(ParameterArena.Slice(p.Offset, p.Elements))));
@@ -96,6 +104,33 @@ public abstract class CompiledModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Check numerics (slow; default <c>NEURODSL_CHECK_NUMERICS=1</c>): every launch waits for the device and the
+    /// buffers it touched are read back, so the first launch that makes a NaN or an infinity throws a
+    /// <see cref="NumericsException"/> naming its layer and <c>.nd</c> line.
+    /// </summary>
+    public bool CheckNumerics { get; set; } = Numerics.FromEnvironment;
+
+    /// <summary>
+    /// Where each of the model's kernels comes from, in the order the generated constructor binds them (forward, then
+    /// backward), for check-numerics messages: "the forward output 'z' (log at m.nd:4  z = log(x))". The command
+    /// line sets it from the compiler's plan; without it the kernels' <c>// m.nd:4</c> comments name the line.
+    /// </summary>
+    public IReadOnlyList<string>? LaunchSites { get; set; }
+
+    /// <summary>The declared valid values of i32 inputs: 0 ≤ v &lt; Limit, and what takes them.</summary>
+    public IReadOnlyDictionary<string, (long Limit, string Use)> InputRanges => _ranges;
+
+    /// <summary>
+    /// Declares that an i32 input (a label, an index) takes values 0 ≤ v &lt; <paramref name="limit"/>: an upload
+    /// outside it is refused with an <see cref="InvalidDataException"/> naming the value, its position and the range.
+    /// </summary>
+    public void SetInputRange(string name, long limit, string use)
+    {
+        Input(name, isInt: true);
+        _ranges[name] = (limit, use);
+    }
+
     /// <summary>When true, Backward also computes the gradients of the float inputs (<c>grad.&lt;input&gt;</c>).</summary>
     public bool ComputeInputGradients { get; set; }
 
@@ -117,6 +152,9 @@ public abstract class CompiledModel : IDisposable
 
     public void Step(Optimizer optimizer) => optimizer.Step(this);
 
+    /// <summary>The parameters changed outside the model's launches (an optimizer step): check them again.</summary>
+    internal void ParametersChanged() => _checked.Clear();
+
     /// <summary>Reads the loss scalar: the one synchronization of a training step.</summary>
     public float ReadLoss()
     {
@@ -125,9 +163,43 @@ public abstract class CompiledModel : IDisposable
         return _lossHost[0];
     }
 
-    public void SetInput(string name, ReadOnlySpan<float> data) => Input(name, isInt: false).Buffer.Write(data);
+    public void SetInput(string name, ReadOnlySpan<float> data)
+    {
+        var t = Input(name, isInt: false);
+        t.Buffer.Write(data);
+        _checked.Remove(t.Buffer);
+    }
 
-    public void SetInput(string name, ReadOnlySpan<int> data) => Input(name, isInt: true).Buffer.Write(data);
+    public void SetInput(string name, ReadOnlySpan<int> data)
+    {
+        var t = Input(name, isInt: true);
+        if (_ranges.TryGetValue(name, out var range)) CheckRange(t, data, range.Limit, range.Use);
+        t.Buffer.Write(data);
+    }
+
+    private void CheckRange(NamedTensor t, ReadOnlySpan<int> data, long limit, string use)
+    {
+        for (var i = 0; i < data.Length; i++)
+            if (data[i] < 0 || data[i] >= limit)
+                throw new InvalidDataException($"{Spec.Name}: input '{t.Name}' holds {data[i]} at {Position(t.Shape, i, data.Length)}; "
+                    + $"{use} takes 0..{limit - 1}");
+    }
+
+    /// <summary>Element <paramref name="i"/> as an index into the shape ("[3, 17] of [4, 32]"), or "element i of n".</summary>
+    private static string Position(long[] shape, long i, long count)
+    {
+        var total = 1L;
+        foreach (var d in shape) total = d > 0 && total <= long.MaxValue / d ? total * d : -1;
+        if (total != count || shape.Length == 0) return $"element {i} of {count}";
+        var index = new long[shape.Length];
+        var rest = i;
+        for (var d = shape.Length - 1; d >= 0; d--)
+        {
+            index[d] = rest % shape[d];
+            rest /= shape[d];
+        }
+        return $"[{string.Join(", ", index)}] of [{string.Join(", ", shape)}]";
+    }
 
     /// <summary>Reads any named tensor: an output, input, parameter, parameter gradient or input gradient.</summary>
     public float[] Read(string name)
@@ -151,6 +223,7 @@ public abstract class CompiledModel : IDisposable
     {
         var p = _parameters.FirstOrDefault(x => x.Name == name) ?? throw new KeyNotFoundException($"{Spec.Name} has no parameter '{name}'");
         p.Buffer.Write(values);
+        _checked.Clear();
     }
 
     /// <summary>Copies every parameter from another instance of the same model (e.g. the training one to an evaluation one) on the device.</summary>
@@ -160,14 +233,19 @@ public abstract class CompiledModel : IDisposable
             throw new ArgumentException($"cannot copy parameters of {source.Spec.Name} into {Spec.Name}");
         ClException.Check(Cl.EnqueueCopyBuffer(Device.Queue, source.ParameterArena.Handle, ParameterArena.Handle, 0, 0,
             (nuint)ParameterArena.Bytes), "clEnqueueCopyBuffer");
+        _checked.Clear();
     }
 
     public void InitializeParameters(ulong seed)
     {
+        if (Spec.ArenaElements > Array.MaxLength)
+            throw new DeviceMemoryException(string.Create(CultureInfo.InvariantCulture,
+                $"{Describe()}: {Spec.ArenaElements:N0} parameters are more than one host array holds ({Array.MaxLength:N0})"));
         var host = new float[Spec.ArenaElements];
         foreach (var p in Spec.Parameters)
-            Initializers.Fill(p, host.AsSpan((int)p.Offset, (int)p.Elements), seed);
+            Initializers.Fill(p, host.AsSpan(checked((int)p.Offset), checked((int)p.Elements)), seed);
         ParameterArena.Write<float>(host);
+        _checked.Clear();
     }
 
     private NamedTensor Input(string name, bool isInt)
@@ -180,7 +258,53 @@ public abstract class CompiledModel : IDisposable
     // ---- For generated code --------------------------------------------------------------------
 
     protected DeviceBuffer Allocate(string name, long elements, bool isInt = false) =>
-        Own(DeviceBuffer.Allocate(Device, elements, isInt));
+        AllocateChecked(name.StartsWith("slot ", StringComparison.Ordinal) ? "temporaries (" + name + ")" : "'" + name + "'", elements, isInt);
+
+    /// <summary>"XorMlp at N=64": the model and the sizes it was built for, for messages.</summary>
+    private string Describe() =>
+        Spec.Name + (Symbols.Count == 0 ? "" : " at " + string.Join(", ", Symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
+            .Select(s => s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture))));
+
+    private static string Bytes(long bytes) => bytes.ToString("N0", CultureInfo.InvariantCulture) + " bytes";
+
+    /// <summary>
+    /// Allocates a buffer of the plan after checking, before anything is asked of the driver, that it fits the
+    /// device: no larger than its largest allocation, and with what is already allocated no more than its memory.
+    /// A driver that still runs out names the model, its sizes and the bytes planned.
+    /// </summary>
+    private DeviceBuffer AllocateChecked(string what, long elements, bool isInt)
+    {
+        if (elements < 0 || elements > long.MaxValue / 4 - _plannedBytes / 4 - 1)
+            Refuse(string.Create(CultureInfo.InvariantCulture, $"{Describe()}: {what} would hold {elements:N0} elements, more bytes than 64 bits count"));
+        var bytes = Math.Max(4, elements * 4);
+        var planned = _plannedBytes + bytes;
+        if (bytes > Device.MaxAllocationBytes)
+            Refuse($"{Describe()} needs {Bytes(bytes)} for {what}, more than the largest buffer {Device.Info.Name} allows "
+                + $"({Bytes(Device.MaxAllocationBytes)}); {Bytes(planned)} planned so far. Use a smaller batch");
+        if (Device.Info.GlobalMemory > 0 && planned > Device.Info.GlobalMemory)
+            Refuse($"{Describe()} needs more than {Device.Info.Name}'s {Bytes(Device.Info.GlobalMemory)} of memory: "
+                + $"{Bytes(planned)} planned when allocating {what}. Use a smaller batch");
+        try
+        {
+            var buffer = Own(DeviceBuffer.Allocate(Device, elements, isInt));
+            _plannedBytes = planned;
+            return buffer;
+        }
+        catch (ClException e) when (e.Status is -4 or -5 or -6)
+        {
+            Refuse($"{Describe()}: {Device.Info.Name} ran out of memory ({ClException.Name(e.Status)}) allocating "
+                + $"{Bytes(bytes)} for {what}; {Bytes(planned)} planned so far. Use a smaller batch", e);
+            throw;
+        }
+    }
+
+    /// <summary>Frees what the half-built model holds (its constructor will not finish), then throws.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void Refuse(string message, Exception? inner = null)
+    {
+        Dispose();
+        throw new DeviceMemoryException(message, inner);
+    }
 
     protected DeviceBuffer ParameterSlice(int index) => _parameters[index].Buffer;
 
@@ -221,7 +345,61 @@ public abstract class CompiledModel : IDisposable
             }
         }
         _kernels.Add(kernel);
+        _launchInfo[kernel] = (_launchInfo.Count, args.Where(a => a.Kind == KernelArgKind.Buffer && !a.Buffer!.IsInt)
+            .Select(a => a.Buffer!).Distinct().ToArray());
         return kernel;
+    }
+
+    /// <summary>Check numerics: a buffer the launch reads must be finite already, unless the model checked it.</summary>
+    private void BeforeLaunch(Kernel kernel)
+    {
+        if (!_launchInfo.TryGetValue(kernel, out var info)) return;
+        foreach (var buffer in info.Buffers)
+        {
+            if (_checked.Contains(buffer)) continue;
+            var values = buffer.ReadFloats();
+            var at = Numerics.FirstNonFinite(values);
+            // Not made by a launch of the model (those are checked after they run): an input, a parameter, the optimizer.
+            if (at >= 0)
+                throw new NumericsException($"{Spec.Name}: {NameOf(buffer) ?? "a buffer"} holds {Numerics.Describe(values[at])} "
+                    + $"at element {at} before {Site(kernel, info.Index)} reads it (given to the model, or written by the optimizer)");
+            _checked.Add(buffer);
+        }
+    }
+
+    /// <summary>Check numerics: the first launch that leaves a non-finite value in a buffer it touched is named.</summary>
+    private void AfterLaunch(Kernel kernel)
+    {
+        if (!_launchInfo.TryGetValue(kernel, out var info)) return;
+        foreach (var buffer in info.Buffers)
+        {
+            var values = buffer.ReadFloats();
+            var at = Numerics.FirstNonFinite(values);
+            if (at >= 0)
+                throw new NumericsException($"{Spec.Name}: the first non-finite value ({Numerics.Describe(values[at])}) appears in "
+                    + $"{Site(kernel, info.Index)}: kernel {kernel.Name} wrote it to {NameOf(buffer) ?? "its output"}, element {at}");
+            _checked.Add(buffer);
+        }
+    }
+
+    /// <summary>Where a launch comes from: <see cref="LaunchSites"/>, else the kernel's <c>.nd</c> comments.</summary>
+    private string Site(Kernel kernel, int index)
+    {
+        if (LaunchSites is { } sites && index < sites.Count) return sites[index];
+        _kernelLines ??= Numerics.KernelLines(_kernelSource);
+        var pass = kernel.Name.Contains("grad", StringComparison.Ordinal) ? "a gradient" : "the forward pass";
+        return _kernelLines.TryGetValue(kernel.Name, out var k) && k.Lines.Count > 0
+            ? $"{pass} at {string.Join("; ", k.Lines)}"
+            : $"launch {index} of the model (library kernel {kernel.Name})";
+    }
+
+    private string? NameOf(DeviceBuffer buffer)
+    {
+        foreach (var (kind, tensors) in new[] { ("input", _inputs.Values), ("output", _outputs.Values),
+                     ("parameter", (IEnumerable<NamedTensor>)_parameters), ("gradient", _gradients), ("input gradient", _inputGradients.Values) })
+            foreach (var t in tensors)
+                if (ReferenceEquals(t.Buffer, buffer)) return $"{kind} '{t.Name}'";
+        return null;
     }
 
     /// <summary>Called by generated Forward passes that use dropout: a new mask per training step.</summary>
@@ -232,28 +410,34 @@ public abstract class CompiledModel : IDisposable
 
     protected void Launch(Kernel kernel, long global0, long global1 = 0)
     {
+        if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled)
         {
             Profiler.Time(Device, kernel.Name, () => kernel.Launch(global0, global1));
         }
         else kernel.Launch(global0, global1);
         LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
     }
 
     /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>
     protected void Launch(Kernel kernel, long global0, long global1, long global2)
     {
+        if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.Launch(global0, global1, global2));
         else kernel.Launch(global0, global1, global2);
         LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
     }
 
     /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched register-tiled GEMM).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1, long tiles2)
     {
+        if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1, tiles2));
         else kernel.LaunchLocal(tiles0, tiles1, tiles2);
         LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
     }
 
     /// <summary>
@@ -268,17 +452,21 @@ public abstract class CompiledModel : IDisposable
             if (lanes == 1) kernel.Launch(rows);
             else kernel.LaunchGroups(rows, lanes);
         }
+        if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, Go);
         else Go();
         LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
     }
 
     /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)
     {
+        if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1));
         else kernel.LaunchLocal(tiles0, tiles1);
         LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
     }
 
     protected void RegisterInput(string name, DeviceBuffer buffer, long[] shape, bool isInt = false) =>
@@ -306,7 +494,7 @@ public abstract class CompiledModel : IDisposable
         return kernel;
     }
 
-    internal DeviceBuffer AllocateState() => Own(DeviceBuffer.Allocate(Device, Spec.ArenaElements));
+    internal DeviceBuffer AllocateState() => AllocateChecked("optimizer state", Spec.ArenaElements, false);
 
     public void Dispose()
     {
@@ -314,6 +502,8 @@ public abstract class CompiledModel : IDisposable
         // Sub-buffers first, then their arenas.
         foreach (var b in _owned.Where(b => !b.Owned)) b.Dispose();
         foreach (var b in _owned.Where(b => b.Owned)) b.Dispose();
+        _kernels.Clear();
+        _owned.Clear();
         GC.SuppressFinalize(this);
     }
 }

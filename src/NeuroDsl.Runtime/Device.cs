@@ -37,7 +37,11 @@ public sealed class Device : IDisposable
         Queue = Cl.CreateCommandQueue(Context, id, out var qs);
         ClException.Check(qs, "clCreateCommandQueue");
         BaseAddressAlignBytes = (int)(GetUInt(id, ClDeviceInfo.MemBaseAddrAlign) / 8);
+        MaxAllocationBytes = (long)Math.Min(GetULong(id, ClDeviceInfo.MaxMemAllocSize), long.MaxValue);
     }
+
+    /// <summary>The largest single buffer the device allows (<c>CL_DEVICE_MAX_MEM_ALLOC_SIZE</c>), in bytes.</summary>
+    public long MaxAllocationBytes { get; }
 
     public DeviceInfo Info { get; }
     internal nint Id { get; }

@@ -27,7 +27,7 @@ public sealed class DeviceBuffer : IDisposable
 
     public static DeviceBuffer Allocate(Device device, long elements, bool isInt = false)
     {
-        var bytes = Math.Max(4, elements * 4);
+        var bytes = Math.Max(4, checked(elements * 4));
         var handle = Cl.CreateBuffer(device.Context, (nuint)bytes, out var status);
         ClException.Check(status, $"clCreateBuffer ({bytes} bytes)");
         var buffer = new DeviceBuffer(device, handle, elements, isInt, owned: true);

@@ -11,7 +11,7 @@ public sealed record ParameterSpec(string Name, long[] Shape, long Offset, strin
         get
         {
             var n = 1L;
-            foreach (var d in Shape) n *= d;
+            foreach (var d in Shape) n = checked(n * d);
             return n;
         }
     }

@@ -51,6 +51,7 @@ public abstract class Optimizer
         StepCount++;
         SetScalars(bound.Kernel, 2 + StateBuffers);
         bound.Kernel.Launch(model.Spec.TrainableElements);
+        model.ParametersChanged();
     }
 
     private (Kernel Kernel, DeviceBuffer[] State) Bind(CompiledModel model)

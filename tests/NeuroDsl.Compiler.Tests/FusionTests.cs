@@ -136,7 +136,7 @@ public sealed class FusionTests
         // a kernel of its own), the mean over rows a second; the gradient, softmax − one_hot scaled, one kernel.
         var m = Compile("model X {\n  input x: f32[N, 10]\n  input labels: i32[N]\n  output l = cross_entropy(x, labels)\n  loss l\n}\n");
         Assert.Equal(2, m.Plan.Forward.Count);
-        Assert.Contains("// Fused rows: one_hot_match -> reduce_max -> stop_gradient -> sub -> exp -> reduce_sum -> log -> mul"
+        Assert.Contains("// Fused rows: one_hot -> reduce_max -> stop_gradient -> sub -> exp -> reduce_sum -> log -> mul"
             + " -> reduce_sum -> sub", m.KernelSource);
         var backward = Assert.Single(m.Plan.Backward);
         Assert.StartsWith("nd_fused_grad_", backward.Kernel);

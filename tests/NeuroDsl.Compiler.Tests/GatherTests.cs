@@ -36,6 +36,18 @@ public sealed class GatherTests
     }
 
     [Fact]
+    public void InputRanges_GiveEachIndexInputTheSmallestLimitOfItsReaders()
+    {
+        // ids pick rows of a 4-row table and one of 3 classes: 0..2 is what both accept; labels name one of 5 logits;
+        // an i32 input nothing picks with, and float inputs, have no range.
+        var m = Compile("model R {\n  input table: f32[4, 2]\n  input ids: i32[N]\n  input labels: i32[N]\n"
+            + "  input free: i32[N]\n  input x: f32[N, 5]\n  a = gather(table, ids)\n  b = one_hot(ids, 3)\n"
+            + "  output y = x\n  output c = free\n  loss mean(a) + mean(b) + cross_entropy(x, labels)\n}\n");
+        var ranges = Ir.InputRanges.Of(m.Ir.Graph);
+        Assert.Equal(new[] { new Ir.InputRange("ids", 3, "one_hot (line 8)"), new Ir.InputRange("labels", 5, "one_hot (line 11)") }, ranges);
+    }
+
+    [Fact]
     public void OneHot_OutOfRangeIndex_GivesARowOfNaN()
     {
         var m = Compile("model H {\n  input ids: i32[N]\n  input x: f32[N, 3]\n  output y = one_hot(ids, 3)\n"

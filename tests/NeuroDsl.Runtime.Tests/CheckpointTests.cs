@@ -51,6 +51,31 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ACheckpointTruncatedAtAnyByte_IsRefusedWithAReason()
+    {
+        // A whole training checkpoint of a small model (weights, Adam's state, the position), cut at every offset.
+        using var model = new NeuroDsl.Models.XorMlp(TestDevice.Instance, 4, seed: 1);
+        var adam = new Adam(0.01f);
+        var data = NeuroDsl.Runtime.Training.SmallDataSet.Xor();
+        model.TrainStep(adam, data.X, data.Y);
+        var path = P("whole.safetensors");
+        Checkpoint.Save(path, model, adam, new TrainingPosition(1, 1, 7, model.StepIndex));
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(bytes.Length > 500, $"{bytes.Length} bytes");
+        var cut = P("cut.safetensors");
+        // A refused file changes nothing, so one target serves every cut.
+        using var target = new NeuroDsl.Models.XorMlp(TestDevice.Instance, 4, seed: 2);
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            File.WriteAllBytes(cut, bytes.AsSpan(0, length).ToArray());
+            var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(cut, target, new Adam(0.01f)));
+            Assert.True(e.Message.Contains("too short", StringComparison.Ordinal) || e.Message.Contains("truncated?", StringComparison.Ordinal),
+                $"cut at {length} of {bytes.Length}: {e.Message}");
+        }
+        Assert.Equal(1, Checkpoint.Load(path, target, new Adam(0.01f))!.EpochsDone);
+    }
+
+    [Fact]
     public void MismatchedCheckpoints_AreRefused_NamingTheProblem()
     {
         using var model = new NeuroDsl.Models.XorMlp(TestDevice.Instance, 4, seed: 1);

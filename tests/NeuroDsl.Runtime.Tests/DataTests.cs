@@ -10,6 +10,17 @@ namespace NeuroDsl.Runtime.Tests;
 /// <summary>IDX reading (plain, gzip, broken), Fashion-MNIST discovery and batching.</summary>
 public sealed class DataTests
 {
+    [Fact]
+    public void AnImageSetLargerThanAnArray_IsRefusedWithTheFigures_NotAnOverflow()
+    {
+        // 43,000 images scaled to 224×224 are 2.16 billion floats (int arithmetic gave a negative length).
+        var images = new IdxArray(new[] { 43_000, 1, 1 }, new byte[43_000]);
+        var labels = new IdxArray(new[] { 43_000 }, new byte[43_000]);
+        var e = Assert.Throws<InvalidDataException>(() => ImageDataSet.FromIdx("big", images, labels, 224, Normalization.UnitRange));
+        Assert.Equal("big: 43,000 images of 224×224 are 2,157,568,000 floats, more than one array holds (2,147,483,591); "
+            + "use a model that takes smaller images", e.Message);
+    }
+
     private static byte[] IdxBytes(byte[] dims, params int[] shape)
     {
         using var ms = new MemoryStream();
@@ -40,6 +51,9 @@ public sealed class DataTests
             Assert.Contains("truncated", Assert.Throws<InvalidDataException>(() => Idx.Read(Path.Combine(dir, "short"))).Message);
             File.WriteAllBytes(Path.Combine(dir, "text"), "hello world"u8.ToArray());
             Assert.Contains("not an IDX file", Assert.Throws<InvalidDataException>(() => Idx.Read(Path.Combine(dir, "text"))).Message);
+            // Four dimensions of 65,536 are 2^64 elements: a long wraps to 0; refused, not read as empty.
+            File.WriteAllBytes(Path.Combine(dir, "huge"), IdxBytes(data, 65536, 65536, 65536, 65536));
+            Assert.Contains("too many elements", Assert.Throws<InvalidDataException>(() => Idx.Read(Path.Combine(dir, "huge"))).Message);
         }
         finally
         {

@@ -50,6 +50,11 @@ public sealed class ElementwiseOp : OpDef
     /// <summary>The float64 function of the input values and the element's flat index, for ops that use INDEX.</summary>
     public Func<double[], long, double>? EvalAt { get; init; }
 
+    /// <summary>The bound of an i32 input read as an index (<see cref="OpDef.IndexLimit"/>), for ops that pick.</summary>
+    public Func<Node, Node[], int, long?>? IndexLimitOf { get; init; }
+
+    public override long? IndexLimit(Node node, Node[] inputs, int input) => IndexLimitOf?.Invoke(node, inputs, input);
+
     /// <summary>The float64 function of the input values and the output's element count.</summary>
     public Func<double[], double, double> Eval { get; }
 

@@ -97,6 +97,10 @@ public sealed class Gather : OpFamily
 
         public override string Detail(Node node) =>
             node.AttrInt("axis") == 0 ? "" : " axis " + node.AttrInt("axis").ToString(CultureInfo.InvariantCulture);
+
+        // The index picks one of the table's slices along the axis.
+        public override long? IndexLimit(Node node, Node[] inputs, int input) =>
+            input == 1 && inputs[0].Shape[(int)node.AttrInt("axis")] is { IsConstant: true } rows ? rows.Coef : null;
     }
 
     private sealed class GatherGradOp : OpDef
@@ -163,12 +167,13 @@ public sealed class Gather : OpFamily
     /// does), so a bad label shows in the loss. Elementwise, so one_hot fuses into what reads it (cross-entropy's row
     /// kernel) and is never stored.
     /// </summary>
-    public static readonly ElementwiseOp ClassMatch = new("one_hot_match", 2,
+    public static readonly ElementwiseOp ClassMatch = new("one_hot", 2,
         "((a >= 0.0f && a < b) ? ((float)(INDEX % (int)b) == a ? 1.0f : 0.0f) : NAN)",
-        (_, _) => throw new InvalidOperationException("one_hot_match depends on its position"),
+        (_, _) => throw new InvalidOperationException("one_hot depends on its position"),
         (g, n, dy) => new Node?[2]) // nothing flows back to an index
     {
         EvalAt = (x, i) => x[0] >= 0 && x[0] < x[1] ? (i % (long)x[1] == (long)x[0] ? 1 : 0) : double.NaN,
+        IndexLimitOf = (_, inputs, input) => input == 0 && inputs[1].Kind == NodeKind.Const ? (long)inputs[1].ConstValue : null,
     };
 
     private static readonly Value StandardNormal = new InitValue(new InitSpec("normal", 0, 1));

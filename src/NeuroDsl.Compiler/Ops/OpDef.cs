@@ -96,6 +96,13 @@ public abstract class OpDef
     /// <summary>OpenCL C this op's kernels call (a helper function), emitted once before the kernels that need it.</summary>
     public virtual string? Prelude => null;
 
+    /// <summary>
+    /// For an i32 input that picks something (a row, a class): the exclusive upper bound of its valid values, which
+    /// start at 0; null when the input is not such an index or the bound is not a constant. The runtime checks the
+    /// model's i32 inputs against it on upload, so a bad label is an error rather than a NaN loss.
+    /// </summary>
+    public virtual long? IndexLimit(Node node, Node[] inputs, int input) => null;
+
     /// <summary>A short detail the architecture diagram shows after the layer's op ("6 filters, stride 2").</summary>
     public virtual string Detail(Node node) => "";
 

@@ -44,6 +44,7 @@ public sealed class Softmax : OpFamily
 
         public override double[] Reference(RefCall call) => RowReference(call);
 
+        // Class-index labels of cross_entropy (and its gradient) name one of the logits' columns.
         public override NodeLaunch Lower(KernelCall call) =>
             call.Node.Attrs.ContainsKey("axis") || call.Node.Def == LogForward || call.Node.Def == LogGrad
                 ? StridedRowKernel(call)

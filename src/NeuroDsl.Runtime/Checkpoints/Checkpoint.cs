@@ -30,7 +30,7 @@ public static class Checkpoint
             var state = optimizer.ExportState(model);
             foreach (var (stateName, arena) in state)
                 foreach (var p in model.Spec.Parameters.Where(p => p.Trainable))
-                    tensors.Add(SafeTensor.Of($"optimizer.{stateName}.{p.Name}", p.Shape, arena.AsSpan((int)p.Offset, (int)p.Elements)));
+                    tensors.Add(SafeTensor.Of($"optimizer.{stateName}.{p.Name}", p.Shape, arena.AsSpan(checked((int)p.Offset), checked((int)p.Elements))));
         }
         if (position is not null)
         {
@@ -79,7 +79,7 @@ public static class Checkpoint
                     var key = $"optimizer.{stateName}.{p.Name}";
                     if (!tensors.TryGetValue(key, out var t) || t.DType != "F32" || !t.Shape.SequenceEqual(p.Shape))
                         throw new InvalidDataException(Refuse($"optimizer state '{key}' is missing or has the wrong shape"));
-                    t.AsFloats().CopyTo(arena.AsSpan((int)p.Offset));
+                    t.AsFloats().CopyTo(arena.AsSpan(checked((int)p.Offset)));
                 }
                 state[stateName] = arena;
             }

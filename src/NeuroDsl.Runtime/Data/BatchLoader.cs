@@ -10,7 +10,7 @@ public sealed class Batch
 {
     internal Batch(int size, int imageSize)
     {
-        Images = new float[size * imageSize];
+        Images = new float[checked(size * imageSize)];
         Labels = new int[size];
     }
 

@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.IO.Compression;
+using System.Linq;
 
 namespace NeuroDsl.Runtime.Data;
 
@@ -41,6 +42,8 @@ public static class Idx
             var b = ReadExactly(stream, 4, name);
             dims[i] = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
             if (dims[i] <= 0) throw new InvalidDataException($"{name}: dimension {i} is {dims[i]}");
+            // Checked as it goes: four dimensions of 65,536 would wrap a long to 0.
+            if (total > int.MaxValue / dims[i]) throw new InvalidDataException($"{name}: the dimensions [{string.Join(", ", dims.Take(i + 1))}] are too many elements");
             total *= dims[i];
         }
         if (total > int.MaxValue) throw new InvalidDataException($"{name}: {total} elements is too many");

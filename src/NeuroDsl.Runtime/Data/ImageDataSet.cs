@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 
@@ -41,12 +42,19 @@ public sealed class ImageDataSet
         var left = (size - cols) / 2;
         var scale = 1f / 255f;
         var background = normalization.Map(0f);
-        var output = new float[images.Count * size * size];
+        // 60,000 images of 224×224 are 3.0 billion floats: more than one array holds, so say so (the product
+        // overflowed int and gave an OverflowException from the allocation).
+        var floats = (long)images.Count * size * size;
+        if (floats > Array.MaxLength)
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: {images.Count:N0} images of {size}×{size} are {floats:N0} floats, more than one array holds ({Array.MaxLength:N0}); ")
+                + "use a model that takes smaller images");
+        var output = new float[floats];
         output.AsSpan().Fill(background);
         for (var i = 0; i < images.Count; i++)
             for (var r = 0; r < rows; r++)
                 for (var c = 0; c < cols; c++)
-                    output[(i * size + top + r) * size + left + c] = normalization.Map(images.Data[(i * rows + r) * cols + c] * scale);
+                    output[((long)i * size + top + r) * size + left + c] = normalization.Map(images.Data[((long)i * rows + r) * cols + c] * scale);
         var classes = labels.Data.Max() + 1;
         return new ImageDataSet(name, output, labels.Data.Select(b => (int)b).ToArray(), size, size, classes);
     }

@@ -100,8 +100,19 @@ internal static unsafe class Cl
         fixed (int* s = &status) return Api.CreateProgramWithBinary(context, 1, device, length, binary, binaryStatus, s);
     }
 
-    public static int BuildProgram(nint program, nint* device, string options) =>
-        Api.BuildProgram(program, 1, device, options, null, null);
+    private static delegate* unmanaged<nint, uint, nint*, byte*, nint, void*, int> _buildProgram;
+
+    /// <summary>
+    /// clBuildProgram through its entry point, not Silk.NET's wrapper: the wrapper pins its callback argument (even a
+    /// null one) in a table that is not thread-safe, so two threads building at once threw from inside it.
+    /// </summary>
+    public static int BuildProgram(nint program, nint* device, string options)
+    {
+        if (_buildProgram == null)
+            _buildProgram = (delegate* unmanaged<nint, uint, nint*, byte*, nint, void*, int>)Api.Context.GetProcAddress("clBuildProgram", null);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(options + "\0");
+        fixed (byte* o = bytes) return _buildProgram(program, 1, device, o, 0, null);
+    }
 
     public static int GetProgramBuildInfo(nint program, nint device, ProgramBuildInfo name, nuint size, void* value, out nuint sizeRet)
     {

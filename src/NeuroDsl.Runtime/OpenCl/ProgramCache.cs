@@ -1,10 +1,12 @@
 using System;
 using Silk.NET.OpenCL;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace NeuroDsl.Runtime.OpenCl;
 
@@ -138,11 +140,35 @@ public static class ProgramCache
             {
                 var log = BuildLog(program, device);
                 Cl.ReleaseProgram(program);
-                throw new ClException("clBuildProgram", build, $"program '{label}' did not build on {device.Info.Name}:\n{log}");
+                throw new ClException("clBuildProgram", build, DescribeBuildFailure(label, device.Info.Name, source, log));
             }
             return program;
         }
     }
+
+    /// <summary>
+    /// A failed build's message: the program, the kernel and the <c>.nd</c> line of the first error (from the kernel's
+    /// comments) on the first line, then the compiler's log.
+    /// </summary>
+    internal static string DescribeBuildFailure(string label, string deviceName, string source, string log)
+    {
+        var where = "";
+        // Clang's forms, which PoCL and most drivers use: "<source>:LINE:COLUMN: error: message" and (PoCL)
+        // "error: /tmp/file.cl:LINE:COLUMN: message".
+        if (BuildError.Match(log) is { Success: true } m
+            && int.TryParse(m.Groups["line"].Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var line))
+        {
+            where = Numerics.KernelAt(source, line) is { } k
+                ? $" in kernel {k.Kernel}" + (k.Lines.Count > 0 ? " (" + string.Join("; ", k.Lines) + ")" : "")
+                : "";
+            where += $", program line {line}: {m.Groups["text"].Value.Trim()}";
+        }
+        return $"program '{label}' did not build on {deviceName}{where}\n{log}";
+    }
+
+    private static readonly Regex BuildError = new(
+        @"^(?:error: \S*?:(?<line>\d+):\d+: (?<text>[^\n]*)|\S*?:(?<line>\d+):\d+: (?:fatal )?error: (?<text>[^\n]*))$",
+        RegexOptions.Compiled | RegexOptions.Multiline);
 
     private static unsafe string BuildLog(nint program, Device device)
     {
@@ -165,14 +191,23 @@ public static class ProgramCache
                 if (Cl.GetProgramInfo(program, ProgramInfo.Binaries, (nuint)sizeof(nint), &bp, out _) != 0) return;
             }
             System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var temp = path + "." + Environment.ProcessId + ".tmp";
-            using (var f = File.Create(temp))
+            // A name of its own per writer, so that writers in other processes or threads never share a file; the
+            // rename replaces the entry whole, so readers see the old binary or the new one, never a mixture.
+            var temp = path + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            try
             {
-                f.Write(Magic);
-                f.Write(SHA256.HashData(binary));
-                f.Write(binary);
+                using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+                {
+                    f.Write(Magic);
+                    f.Write(SHA256.HashData(binary));
+                    f.Write(binary);
+                }
+                File.Move(temp, path, overwrite: true);
             }
-            File.Move(temp, path, overwrite: true);
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
         }
         catch (IOException)
         {

@@ -12,7 +12,8 @@ public sealed record EpochMetrics(int Epoch, double TrainLoss, double TestLoss, 
 /// <summary>
 /// Trains an image classifier: a model with one f32 image input, one i32 label input, a scalar loss and a
 /// first output of class scores. Each step uploads a batch, runs forward, backward and the optimizer, and
-/// reads the loss back (the step's one synchronization). Evaluation runs a second instance of the model,
+/// reads the loss back (the step's one synchronization), stopping with a <see cref="NumericsException"/> at the first
+/// loss that is NaN or infinite. Evaluation runs a second instance of the model,
 /// built for a larger batch, on a device-side copy of the parameters in evaluation mode.
 /// </summary>
 public sealed class Trainer
@@ -39,6 +40,13 @@ public sealed class Trainer
         var image = train.Inputs.Single(i => i.Name == _images).Shape;
         if (image.Skip(1).Aggregate(1L, (a, b) => a * b) != trainSet.ImageSize)
             throw new ArgumentException($"{train.Spec.Name} takes images of [{string.Join(", ", image.Skip(1))}]; the data has {trainSet.Height}×{trainSet.Width}");
+        // Labels name one of the scores' classes: a label past them is refused on upload (unless the caller, who
+        // knows the model's ops, declared the range already).
+        var scores = train.Outputs.First(o => o.Name == _scores).Shape;
+        if (scores.Length == 2)
+            foreach (var model in new[] { train, eval })
+                if (!model.InputRanges.ContainsKey(_labels))
+                    model.SetInputRange(_labels, scores[1], $"{train.Spec.Name}'s {_scores} of {scores[1]} classes");
         BatchSize = (int)image[0];
         EvalBatchSize = (int)eval.Inputs.Single(i => i.Name == _images).Shape[0];
         if (testSet.Count % EvalBatchSize != 0) throw new ArgumentException($"the evaluation batch {EvalBatchSize} must divide the test set ({testSet.Count})");
@@ -73,9 +81,12 @@ public sealed class Trainer
             _train.Backward();
             _train.Step(Optimizer);
             var loss = _train.ReadLoss();
-            sum += loss;
             count++;
             Steps++;
+            // The loss is read back every step anyway, so the check costs nothing: stop at the first step it breaks.
+            if (!float.IsFinite(loss))
+                throw new NumericsException(NonFiniteLoss(_train.Spec.Name, loss, Steps, epoch, count, loader.BatchesPerEpoch));
+            sum += loss;
             progress?.Invoke(count, loader.BatchesPerEpoch, loss);
         }
         var trainSeconds = watch.Elapsed.TotalSeconds;
@@ -110,6 +121,11 @@ public sealed class Trainer
         }
         return (lossSum / TestSet.Count, (double)right / TestSet.Count);
     }
+
+    /// <summary>The one-line message for a training loss that became NaN or infinite.</summary>
+    public static string NonFiniteLoss(string model, float loss, long step, int epoch, int batch, int batches) =>
+        $"{model}: the loss became {Numerics.Describe(loss)} at step {step} (epoch {epoch}, batch {batch} of {batches}); "
+        + "training stopped. Lower the learning rate, or find the first layer that goes wrong with --check-numerics";
 
     /// <summary>Continues a run from a checkpoint's position (its epochs and steps).</summary>
     public void Resume(long steps) => Steps = steps;
