@@ -18,7 +18,9 @@ public sealed class RobustnessTests
     [Fact]
     public void MutatedFiles_NeverCrash_AndEveryDiagnosticIsLocated()
     {
+        // The spec-only giants (GPT-3's 96 layers: 3 s a compile) are left out: their text is GPT-2's at other sizes.
         var sources = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd")
+            .Where(f => !SpecOnly.Contains(Path.GetFileName(f)))
             .Concat(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops"), "*.nd"))
             .Select(File.ReadAllText).ToList();
         var rng = new Random(20261121);
@@ -43,6 +45,9 @@ public sealed class RobustnessTests
         }
         Assert.True(runs >= 500);
     }
+
+    /// <summary>Models too large to allocate: compiled, summarised and checked, never instantiated.</summary>
+    internal static readonly string[] SpecOnly = { "gpt3.nd" };
 
     private static string Mutate(string text, Random rng)
     {
