@@ -26,6 +26,8 @@ public sealed class TransformerZooTests
         new object[] { "bert_base.nd", "BertBase", "vocab = 11, T = 5, types = 2, d = 8, heads = 2, ff = 16, layers = 2", 11 },
         new object[] { "bert_base.nd", "BertForPreTraining", "vocab = 11, T = 5, types = 2, d = 8, heads = 2, ff = 16, layers = 2", 11 },
         new object[] { "vit_b16.nd", "VitB16", "image = 8, patch = 4, d = 8, layers = 2, heads = 2, hidden = 16, classes = 3", 3 },
+        new object[] { "clip_vit_b32.nd", "ClipVitB32", "embed = 4, resolution = 8, patch = 4, vision_width = 8, vision_layers = 1, "
+            + "vision_heads = 2, context = 5, vocab = 11, width = 8, layers = 2, heads = 2", 11 },
         new object[] { "transformer.nd", "TransformerBase", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, p = 0.1", 11 },
     };
 
@@ -56,8 +58,9 @@ public sealed class TransformerZooTests
         var leaves = graph.Inputs.Concat(graph.Params).ToDictionary(l => l.Id, l =>
         {
             var n = ReferenceInterpreter.Numel(l.Shape.Eval(symbols));
-            // Token ids below the vocabulary (or class count); token types and sentence labels are 0 or 1.
-            var bound = l.Name.Contains("type", StringComparison.Ordinal) || l.Name.Contains("next_sentence", StringComparison.Ordinal) ? 2 : tokens;
+            // Token ids below the vocabulary (or class count); token types and sentence labels are 0 or 1; CLIP's
+            // end-of-text positions within its context of 5.
+            var bound = l.Name switch { "token_type_ids" or "next_sentence_label" => 2, "eot" => 5, _ => tokens };
             return Enumerable.Range(0, (int)n).Select(_ => l.DType == DType.I32 ? rng.Next(bound) : 0.5 * ReferenceOps.Gaussian(rng)).ToArray();
         });
         var values = ReferenceInterpreter.Run(graph, symbols, leaves);
