@@ -13,8 +13,8 @@ namespace NeuroDsl.Compiler.Tests;
 
 /// <summary>
 /// The Transformer zoo at toy sizes: each model, its paper sizes replaced by small ones (and its expect lines, which
-/// hold at the paper sizes, dropped), runs a training-mode forward and backward pass on the float64 reference, and a
-/// few entries of every gradient agree with central differences. The paper sizes themselves are checked by
+/// hold at the paper sizes, dropped), runs a training-mode forward and backward pass on the float64 reference with
+/// finite gradients, and one entry of about ten of them agrees with central differences. The paper sizes themselves are checked by
 /// SummaryTests (expect lines and snapshots) and never allocated (GPT-3 is 650 GiB).
 /// </summary>
 public sealed class TransformerZooTests
@@ -29,6 +29,7 @@ public sealed class TransformerZooTests
         new object[] { "clip_vit_b32.nd", "ClipVitB32", "embed = 4, resolution = 8, patch = 4, vision_width = 8, vision_layers = 1, "
             + "vision_heads = 2, context = 5, vocab = 11, width = 8, layers = 2, heads = 2", 11 },
         new object[] { "t5_small.nd", "T5Small", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, buckets = 8, max_distance = 6", 11 },
+        new object[] { "swin_t.nd", "SwinT", "image = 32, patch = 2, embed = 6, window = 2, shift = 1, classes = 3", 3 },
         new object[] { "transformer.nd", "TransformerBase", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, p = 0.1", 11 },
     };
 
@@ -68,12 +69,15 @@ public sealed class TransformerZooTests
         var lossId = graph.LossId!.Value;
         Assert.True(double.IsFinite(values[lossId][0]), $"{model}: loss {values[lossId][0]}");
         Assert.NotEmpty(graph.Gradients);
-        foreach (var (leafId, gradId) in graph.Gradients)
+        foreach (var (_, gradId) in graph.Gradients) Assert.All(values[gradId], g => Assert.True(double.IsFinite(g)));
+        // Central differences at one entry of about 10 of the gradients (every k-th by leaf id): each takes two more
+        // passes, and Swin's toy size takes a while.
+        var every = Math.Max(1, graph.Gradients.Count / 10);
+        foreach (var (leafId, gradId) in graph.Gradients.OrderBy(g => g.Key).Where((_, k) => k % every == 0))
         {
             var leaf = leaves[leafId];
             var analytic = values[gradId];
-            Assert.All(analytic, g => Assert.True(double.IsFinite(g)));
-            foreach (var i in new[] { rng.Next(leaf.Length), rng.Next(leaf.Length) })
+            foreach (var i in new[] { rng.Next(leaf.Length) })
             {
                 const double h = 1e-6;
                 var saved = leaf[i];
