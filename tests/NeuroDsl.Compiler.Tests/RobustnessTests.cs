@@ -18,14 +18,17 @@ public sealed class RobustnessTests
     [Fact]
     public void MutatedFiles_NeverCrash_AndEveryDiagnosticIsLocated()
     {
-        var sources = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd")
-            .Concat(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops"), "*.nd"))
-            .Select(File.ReadAllText).ToList();
+        // The spec-only giants (GPT-3's 96 layers: 3 s a compile) are left out: their text is GPT-2's at other sizes.
+        var files = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models"), "*.nd")
+            .Where(f => !SpecOnly.Contains(Path.GetFileName(f)))
+            .Concat(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Cases", "Ops"), "*.nd")).ToList();
         var rng = new Random(20261121);
         var runs = 0;
-        foreach (var source in sources)
+        foreach (var file in files)
         {
-            for (var k = 0; k < 250; k++)
+            var source = File.ReadAllText(file);
+            var mutations = FewMutations.Contains(Path.GetFileName(file)) ? 25 : 250;
+            for (var k = 0; k < mutations; k++)
             {
                 var text = Mutate(source, rng);
                 var result = NeuroCompiler.Compile("m.nd", text);
@@ -43,6 +46,15 @@ public sealed class RobustnessTests
         }
         Assert.True(runs >= 500);
     }
+
+    /// <summary>Models too large to allocate: compiled, summarised and checked, never instantiated.</summary>
+    internal static readonly string[] SpecOnly = { "gpt3.nd" };
+
+    /// <summary>
+    /// Full-size Transformers whose unbroken mutants take about a second each to compile and plan: a few mutations
+    /// each, since their constructs are the small files' (the Transformer zoo at toy sizes: TransformerZooTests).
+    /// </summary>
+    private static readonly string[] FewMutations = { "gpt1.nd", "bert_base.nd", "clip_vit_b32.nd", "swin_t.nd", "t5_small.nd", "transformer.nd", "vit_b16.nd" };
 
     private static string Mutate(string text, Random rng)
     {

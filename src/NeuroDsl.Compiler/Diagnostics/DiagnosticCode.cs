@@ -44,6 +44,8 @@ public static class Codes
     public static readonly DiagnosticCode ExpectFlops = new("ND0303", "spec", "FLOPs differ from expect", "Model does {1} multiply-adds per example, not {0}");
     public static readonly DiagnosticCode ExpectUnknown = new("ND0304", "spec", "Unknown expectation", "{0}");
     public static readonly DiagnosticCode ExpectConnections = new("ND0305", "spec", "Connections differ from expect", "Model has {1} connections per example, not {0}");
+    public static readonly DiagnosticCode ExpectTrainingFlops = new("ND0306", "spec", "Training compute differs from expect", "Training on {2} tokens takes {1} FLOPs (6 · parameters · tokens), not {0}");
+    public static readonly DiagnosticCode ExpectOptimalTokens = new("ND0307", "spec", "Compute-optimal token count differs from expect", "The compute-optimal token count is {1} (20 per parameter), not {0}");
 
     // Names and strings that reach generated C# and OpenCL
     public static readonly DiagnosticCode ReservedName = new("ND0401", "emit", "Reserved name", "Rename '{0}': it is reserved in generated C#");
@@ -59,7 +61,7 @@ public static class Codes
         UnknownName, UnknownOp, ArgumentCount, UnknownArgument, Duplicate, RecursiveBlock, NotConstant, WrongKind,
         MissingArgument, NoOutput, BadStatement, MissingReturn, ArgumentRepeated, LossNotScalar, TwoLosses, BadValue,
         ShapeMismatch, RankMismatch, DTypeMismatch, BadDimension,
-        ExpectParams, ExpectShape, ExpectFlops, ExpectUnknown, ExpectConnections,
+        ExpectParams, ExpectShape, ExpectFlops, ExpectUnknown, ExpectConnections, ExpectTrainingFlops, ExpectOptimalTokens,
         ReservedName, DuplicateModel,
         Internal,
     };

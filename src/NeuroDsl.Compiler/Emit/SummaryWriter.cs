@@ -62,6 +62,7 @@ public static class SummaryWriter
             .Append(frozenTotal > 0 ? " (+" + N(frozenTotal) + " frozen)" : "").Append('\n');
         sb.Append("multiply-adds per example: ").Append(N(model.Graph.MacsPerExample)).Append('\n');
         sb.Append("connections per example: ").Append(N(model.Graph.ConnectionsPerExample)).Append('\n');
+        if (model.Compute is { } compute) AppendCompute(sb, model.Graph.TrainableParameterCount, compute.Tokens);
         var sizes = new[] { 1L, 64L, 256L };
         if (model.Symbols.Count > 0)
             sb.Append(model.Symbols.All(s => s == "N") ? "device memory per batch size (planned / one buffer per value): "
@@ -79,6 +80,22 @@ public static class SummaryWriter
             .Append('\n');
         return sb.ToString();
     }
+
+    /// <summary>
+    /// Training compute, written where a model's expect lines ask for it (GPT-3's 3.14e23 FLOPs), or for the token
+    /// counts the command line gives.
+    /// </summary>
+    public static void AppendCompute(StringBuilder sb, long parameters, IEnumerable<double> tokens)
+    {
+        foreach (var d in tokens)
+            sb.Append("training compute for ").Append(E(d)).Append(" tokens: ").Append(E(TrainingCompute.Flops(parameters, d)))
+                .Append(" FLOPs (6 · parameters · tokens, Kaplan et al. 2020)\n");
+        var optimal = TrainingCompute.OptimalTokens(parameters);
+        sb.Append("compute-optimal tokens: ").Append(E(optimal)).Append(" (20 per parameter, Hoffmann et al. 2022), ")
+            .Append(E(TrainingCompute.Flops(parameters, optimal))).Append(" FLOPs\n");
+    }
+
+    private static string E(double v) => TrainingCompute.Figure(v);
 
     public static string Json(IEnumerable<(ModelIr Model, Plan Plan)> models)
     {

@@ -22,6 +22,7 @@ public sealed partial class Binder
     private readonly List<string> _symbols = new();
     private List<(Node Param, string BaseName)> _pendingParams = new();
     private Graph _graph = new();
+    private ComputeReport? _compute; // what the model's training_flops and optimal_tokens expect lines ask the summary for
 
     private Binder(DiagnosticBag diagnostics) => Diagnostics = diagnostics;
 
@@ -97,13 +98,14 @@ public sealed partial class Binder
         if (_graph.Outputs.Count == 0 && Diagnostics.Items.Count(d => d.IsError) == errorsBefore)
             Diagnostics.Error(Codes.NoOutput, model.Name.Span, null, model.Name.Text);
 
+        _compute = null;
         foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
         foreach (var p in _graph.Params) p.Param = p.Param! with { Name = p.Name };
         DisambiguateParamNames();
 
         if (Diagnostics.Items.Count(d => d.IsError) > errorsBefore) return null;
         var symbols = _symbols.OrderBy(s => s == "N" ? 0 : 1).ToList();
-        return new ModelIr(model.Name.Text, paper, _graph, symbols, model.Span);
+        return new ModelIr(model.Name.Text, paper, _graph, symbols, model.Span) { Compute = _compute };
     }
 
     private static bool TryStatement(Action action)
@@ -256,6 +258,14 @@ public sealed partial class Binder
 
     private void CheckExpect(ExpectStmt e, Scope scope)
     {
+        if (e.Args is not null && e.Subject.Text is not "training_flops")
+            Fail(Codes.ExpectUnknown, e.Args.Count > 0 ? e.Args[0].Span : e.Subject.Span, "only training_flops(tokens: D) takes arguments",
+                $"Remove the arguments: '{e.Subject.Text}' takes none");
+        if (e.Subject.Text is "training_flops" or "optimal_tokens")
+        {
+            CheckComputeExpect(e, scope);
+            return;
+        }
         if (e.Dims is not null)
         {
             var value = scope.Lookup(e.Subject.Text) ?? Fail<Value>(Codes.UnknownName, e.Subject.Span, null, e.Subject.Text);
@@ -267,12 +277,7 @@ public sealed partial class Binder
             return;
         }
         var figure = Eval(e.Value!, scope);
-        double? within = null;
-        if (e.WithinPercent is not null)
-        {
-            within = Eval(e.WithinPercent, scope) is NumberValue { Number: >= 0 and < 100 } pct ? pct.Number
-                : Fail<double>(Codes.BadValue, e.WithinPercent.Span, null, "Give 'within' a percentage from 0 to 100");
-        }
+        var within = WithinPercent(e, scope);
         var number = within is null ? RequireInt(figure, e.Subject.Text, e.Value!.Span)
             : figure is NumberValue { Number: > 0 } n ? n.Number : Fail<double>(Codes.BadValue, e.Value!.Span, null, "Give '~=' a positive figure");
         // A paper's rounded figure ("60 million parameters") holds within the stated percentage.
@@ -298,10 +303,61 @@ public sealed partial class Binder
                     Fail(Codes.ExpectConnections, e.Span, $"expected {Expected()}, computed {connections:N0}{Off(connections)} (inputs and biases feeding each unit, summed)", Figure(), connections);
                 break;
             default:
-                Fail(Codes.ExpectUnknown, e.Subject.Span, "known: params == N, params ~= N within P%, flops …, connections …, name: [dims]",
-                    $"Expect 'params', 'flops', 'connections' or a value's shape, not '{e.Subject.Text}'");
+                Fail(Codes.ExpectUnknown, e.Subject.Span,
+                    "known: params == N, params ~= N within P%, flops …, connections …, training_flops(tokens: D) …, optimal_tokens …, name: [dims]",
+                    $"Expect 'params', 'flops', 'connections', 'training_flops', 'optimal_tokens' or a value's shape, not '{e.Subject.Text}'");
                 break;
         }
+    }
+
+    private double? WithinPercent(ExpectStmt e, Scope scope) =>
+        e.WithinPercent is null ? null
+            : Eval(e.WithinPercent, scope) is NumberValue { Number: >= 0 and < 100 } pct ? pct.Number
+            : Fail<double>(Codes.BadValue, e.WithinPercent.Span, null, "Give 'within' a percentage from 0 to 100");
+
+    /// <summary>
+    /// <c>expect training_flops(tokens: D) ~= F within P%</c> (6·N·D) and <c>expect optimal_tokens ~= D within P%</c> (20·N):
+    /// figures too large for 64 bits, compared as doubles; the summary then reports them (<see cref="ModelIr.Compute"/>).
+    /// </summary>
+    private void CheckComputeExpect(ExpectStmt e, Scope scope)
+    {
+        if (e.Value is null)
+            Fail(Codes.ExpectUnknown, e.Subject.Span, "a figure takes '== F' or '~= F within P%', not a shape",
+                $"Give '{e.Subject.Text}' a figure ('~= F within P%'), not a shape");
+        double? tokens = null;
+        if (e.Subject.Text == "training_flops")
+        {
+            var subject = e.Subject.Text + "(tokens: D)";
+            foreach (var a in e.Args ?? Array.Empty<Arg>())
+            {
+                if (a.Name is not null && a.Name.Text != "tokens")
+                    Fail(Codes.UnknownArgument, a.Name.Span, null, "training_flops", a.Name.Text);
+                if (tokens is not null)
+                    Fail(Codes.ArgumentRepeated, a.Span, null, "training_flops", "tokens");
+                tokens = Eval(a.Value, scope) is NumberValue { Number: > 0 } d && !double.IsInfinity(d.Number) ? d.Number
+                    : Fail<double>(Codes.BadValue, a.Value.Span, null, $"Give {subject} a positive token count");
+            }
+            if (tokens is null)
+                Fail(Codes.MissingArgument, e.Subject.Span, "the training compute is 6 · parameters · tokens", subject, "tokens");
+        }
+        var within = WithinPercent(e, scope);
+        var number = Eval(e.Value!, scope) is NumberValue { Number: > 0 } n && !double.IsInfinity(n.Number) ? n.Number
+            : Fail<double>(Codes.BadValue, e.Value!.Span, null, $"Give '{e.Subject.Text}' a positive figure");
+        var parameters = _graph.TrainableParameterCount;
+        _compute ??= new ComputeReport(new List<double>());
+        if (tokens is { } t && !_compute.Tokens.Contains(t)) ((List<double>)_compute.Tokens).Add(t);
+        var computed = tokens is { } d2 ? TrainingCompute.Flops(parameters, d2) : TrainingCompute.OptimalTokens(parameters);
+        var holds = within is { } w ? Math.Abs(computed - number) <= number * w / 100 : computed == number;
+        if (holds) return;
+        var expected = within is { } w2 ? $"{TrainingCompute.Figure(number)} ± {w2}%" : $"{TrainingCompute.Figure(number)}";
+        var off = $" ({(computed - number) / number * 100:+0.0;-0.0}%)";
+        if (tokens is { } d3)
+            Fail(Codes.ExpectTrainingFlops, e.Span,
+                $"expected {expected}, computed 6 · {parameters:N0} parameters · {TrainingCompute.Figure(d3)} tokens = {TrainingCompute.Figure(computed)}{off}",
+                expected, $"{TrainingCompute.Figure(computed)}", $"{TrainingCompute.Figure(d3)}");
+        else
+            Fail(Codes.ExpectOptimalTokens, e.Span,
+                $"expected {expected}, computed 20 · {parameters:N0} parameters = {TrainingCompute.Figure(computed)}{off}", expected, $"{TrainingCompute.Figure(computed)}");
     }
 
     private string ParamBreakdown() =>

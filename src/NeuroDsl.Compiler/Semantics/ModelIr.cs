@@ -7,6 +7,9 @@ namespace NeuroDsl.Compiler.Semantics;
 /// <summary>The paper a model comes from, as its <c>paper</c> line states it.</summary>
 public sealed record PaperInfo(string? Title, string? Authors, long? Year);
 
+/// <summary>The token counts D whose training compute 6·N·D a summary reports, in the order of the expect lines.</summary>
+public sealed record ComputeReport(IReadOnlyList<double> Tokens);
+
 /// <summary>A bound model: its graph with static shapes, metadata and the size symbols it takes.</summary>
 public sealed class ModelIr
 {
@@ -27,6 +30,12 @@ public sealed class ModelIr
     public IReadOnlyList<string> Symbols { get; }
 
     public SourceSpan Span { get; }
+
+    /// <summary>
+    /// Training compute the model's <c>expect training_flops(tokens: D)</c> and <c>expect optimal_tokens</c> lines ask
+    /// for (null without them): the summary reports it for those token counts.
+    /// </summary>
+    public ComputeReport? Compute { get; internal init; }
 
     /// <summary>The lines of the file the model came from (set by the compiler driver once per file).</summary>
     public SourceLines Source { get; internal set; } = SourceLines.Empty;

@@ -61,9 +61,13 @@ public sealed record LossStmt(Expr Value) : Stmt;
 /// <summary><c>return expr</c> (blocks only)</summary>
 public sealed record ReturnStmt(Expr Value) : Stmt;
 
-/// <summary><c>expect params == 9</c>, <c>expect flops == 6</c>, <c>expect y: [N, 1]</c></summary>
-/// <summary><c>expect params == N</c>, <c>expect params ~= N within P %</c> (a paper's rounded figure) or <c>expect x: [dims]</c>.</summary>
-public sealed record ExpectStmt(Ident Subject, Expr? Value, IReadOnlyList<Expr>? Dims, Expr? WithinPercent = null) : Stmt;
+/// <summary>
+/// <c>expect params == N</c>, <c>expect params ~= N within P %</c> (a paper's rounded figure), <c>expect x: [dims]</c>
+/// or a figure that takes arguments, <c>expect training_flops(tokens: 300e9) ~= 3.14e23 within 2%</c>
+/// (<see cref="Args"/> is null without parentheses).
+/// </summary>
+public sealed record ExpectStmt(Ident Subject, Expr? Value, IReadOnlyList<Expr>? Dims, Expr? WithinPercent = null,
+    IReadOnlyList<Arg>? Args = null) : Stmt;
 
 // ---- Expressions -----------------------------------------------------------------------------
 

@@ -366,8 +366,9 @@ public sealed class Parser
         var expectShape = from colon in Sym(":", "':'") from d in dims select ((Expr?)null, (IReadOnlyList<Expr>?)d, (Expr?)null);
         var expect = Spanned(from kw in Kw("expect")
                              from subject in ident
+                             from figureArgs in args.XOptional()                       // training_flops(tokens: 300e9)
                              from rest in expectValue.Or(expectApprox).Or(expectShape)
-                             select (Stmt)new ExpectStmt(subject, rest.Item1, rest.Item2, rest.Item3));
+                             select (Stmt)new ExpectStmt(subject, rest.Item1, rest.Item2, rest.Item3, figureArgs.GetOrDefault()));
         // param = "param" name ":" dtype dims ("init" ":" expr)?
         var initClause = (from kw in Kw("init") from c in Sym(":", "':'") select kw).Atomic();
         var paramStmt = Spanned(from kw in Kw("param")
