@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using System.Threading;
 using NeuroDsl.Compiler.Autodiff;
@@ -37,18 +36,16 @@ public static class NeuroCompiler
     /// <summary>Compiles a file's text. Never throws: an internal failure becomes a located ND0999.</summary>
     public static CompileResult Compile(string file, string text, string? ns = null)
     {
+        // The compiler formats with the invariant culture throughout, so the thread's culture does not matter.
         CompileResult? result = null;
-        var culture = CultureInfo.CurrentCulture;
-        var uiCulture = CultureInfo.CurrentUICulture;
         Thread thread;
         try
         {
-            thread = new Thread(() =>
+            thread = new Thread(() => result = CompileOnThisThread(file, text, ns), StackBytes)
             {
-                CultureInfo.CurrentCulture = culture;
-                CultureInfo.CurrentUICulture = uiCulture;
-                result = CompileOnThisThread(file, text, ns);
-            }, StackBytes) { IsBackground = true, Name = "NeuroDsl compile" };
+                IsBackground = true,
+                Name = "NeuroDsl compile",
+            };
             thread.Start();
         }
         catch (Exception e) when (e is OutOfMemoryException or PlatformNotSupportedException or ThreadStartException)

@@ -68,6 +68,7 @@ public sealed class HostileInputCliTests : IDisposable
                 var (code, _, err) = CliTests.Run(command, file);
                 Assert.True(code == 65, $"{command} {Path.GetFileName(file)}: exit {code}\n{err}");
                 Assert.Contains(": error ND", err);
+                if (file.EndsWith("line.nd", StringComparison.Ordinal)) Assert.Contains("error ND0007", err);
                 Assert.DoesNotContain("ND0999", err);
                 Assert.DoesNotContain("   at ", err);
             }

@@ -50,7 +50,9 @@ public sealed class HostileInputTests
     [InlineData("x |> repeat 1 { ", " }")]
     public void Nesting100000Deep_IsND0004_AtTheLevelTooDeep(string open, string close)
     {
-        var text = Model("  output y = " + Repeat(open, 100_000) + "x" + Repeat(close, 100_000));
+        // 100,000 deep, or as deep as fits in a file the parser reads (MaxFileChars) for the longer brackets.
+        var depth = Math.Min(100_000, (Parser.MaxFileChars - 100) / (open.Length + close.Length));
+        var text = Model("  output y = " + Repeat(open, depth) + "x" + Repeat(close, depth));
         var result = CompileOnSmallStack(text);
         AssertFails(result, "ND0004", 3);
         Assert.Equal("Nest expressions at most 256 deep", result.Diagnostics[0].Message);
@@ -118,21 +120,33 @@ public sealed class HostileInputTests
     }
 
     [Fact]
-    public void TenMegabyteLine_EndsInADiagnostic_InBoundedTime()
+    public void TenMegabyteLine_IsND0007_WhereItPassesTheLimit()
     {
-        // One line: a sum of 2.5 million terms, then statements that never end; spans cost the text they skip, not
-        // the length of the line, so this is linear.
-        var watch = Stopwatch.StartNew();
+        // No case file: ND0007 needs a file over 1 MiB (EveryDiagnosticCode_HasACaseFile leaves it to this test).
         var line = "model M { input x: f32[N, 4] output y = x" + Repeat(" + x", 2_500_000) + " }";
         Assert.True(line.Length >= 10_000_000);
-        var result = CompileOnSmallStack(line);
-        AssertFails(result, "ND0117", 1);
-        // A million statements on one line: names only, no ops, so the model compiles.
+        var watch = Stopwatch.StartNew();
+        var result = CompileOnSmallStack("# one line\n" + line);
+        AssertFails(result, "ND0007", 2);
+        Assert.Equal(Parser.MaxFileChars - 11 + 1, result.Diagnostics[0].Span.Column);
+        Assert.Equal($"Keep a file within 1,048,576 characters, not {line.Length + 11:N0}", result.Diagnostics[0].Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public void MegabyteLines_ParseInLinearTime()
+    {
+        // Just under the file limit, on one line: a sum of 250,000 terms (stops at the op limit) and 100,000
+        // statements (compiles). Spans cost the whitespace they trim, not the length of the line.
+        var watch = Stopwatch.StartNew();
+        var sum = "model M { input x: f32[N, 4] output y = x" + Repeat(" + x", 250_000) + " }";
+        Assert.InRange(sum.Length, 1_000_000, Parser.MaxFileChars);
+        AssertFails(CompileOnSmallStack(sum), "ND0117", 1);
         var names = new StringBuilder("model M { input x: f32[N, 4] ");
-        for (var i = 0; names.Length < 10_000_000; i++) names.Append("a").Append(i).Append(" = x ");
-        var second = CompileOnSmallStack(names.Append("output y = x }").ToString());
-        Assert.True(second.Success, string.Join("\n", second.Diagnostics.Take(3)));
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(90), $"took {watch.Elapsed}");
+        for (var i = 0; names.Length < 1_000_000; i++) names.Append("a").Append(i).Append(" = x ");
+        var result = CompileOnSmallStack(names.Append("output y = x }").ToString());
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics.Take(3)));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"took {watch.Elapsed}");
     }
 
     [Fact]

@@ -16,6 +16,7 @@ public static class Codes
     public static readonly DiagnosticCode NestingTooDeep = new("ND0004", "syntax", "Nesting too deep", "Nest expressions at most {0} deep");
     public static readonly DiagnosticCode UnterminatedString = new("ND0005", "syntax", "Unterminated string", "Close the string that starts here with '\"'");
     public static readonly DiagnosticCode UnclosedBracket = new("ND0006", "syntax", "Unclosed bracket", "Close the '{0}' opened here with '{1}'");
+    public static readonly DiagnosticCode FileTooLarge = new("ND0007", "syntax", "File too large", "Keep a file within {0:N0} characters, not {1:N0}");
 
     // Binding and elaboration
     public static readonly DiagnosticCode UnknownName = new("ND0101", "binding", "Unknown name", "Define '{0}' before using it");
@@ -60,7 +61,7 @@ public static class Codes
     /// <summary>Every code, for documentation and for the test that each code has a case.</summary>
     public static readonly DiagnosticCode[] All =
     {
-        SyntaxError, BadNumber, EmptyFile, NestingTooDeep, UnterminatedString, UnclosedBracket,
+        SyntaxError, BadNumber, EmptyFile, NestingTooDeep, UnterminatedString, UnclosedBracket, FileTooLarge,
         UnknownName, UnknownOp, ArgumentCount, UnknownArgument, Duplicate, RecursiveBlock, NotConstant, WrongKind,
         MissingArgument, NoOutput, BadStatement, MissingReturn, ArgumentRepeated, LossNotScalar, TwoLosses, BadValue,
         ModelTooLarge,

@@ -24,6 +24,13 @@ public sealed class Parser
     /// <summary>How deep expressions, calls, lists and stages may nest: deeper input is ND0004, not a stack overflow.</summary>
     public const int MaxNesting = 256;
 
+    /// <summary>
+    /// The longest file the parser reads: 1 MiB, a hundred times the largest model in the repository. Sprache parses
+    /// about a megabyte a second, so a 10 MB line would hold the build or the IDE for a minute; past this size the
+    /// file is one ND0007 at the character where it passes the limit.
+    /// </summary>
+    public const int MaxFileChars = 1 << 20;
+
     private readonly string _file;
     private readonly string _text;
     private readonly SourceScan _scan;
@@ -45,6 +52,12 @@ public sealed class Parser
     /// </summary>
     public static FileSyntax? ParseFile(string file, string text, DiagnosticBag diagnostics)
     {
+        if (text.Length > MaxFileChars)
+        {
+            diagnostics.Error(Codes.FileTooLarge, SpanOf(file, text, MaxFileChars), "split the file",
+                MaxFileChars, text.Length);
+            return null;
+        }
         var scan = SourceScan.Run(file, text, diagnostics);
         if (diagnostics.HasErrors) return null;
         var parser = new Parser(file, text, scan);
@@ -82,6 +95,14 @@ public sealed class Parser
             _depth--;
         }
     };
+
+    private static SourceSpan SpanOf(string file, string text, int position)
+    {
+        int line = 1, lineStart = 0;
+        for (var i = 0; i < position; i++)
+            if (text[i] == '\n') (line, lineStart) = (line + 1, i + 1);
+        return new SourceSpan(file, line, position - lineStart + 1, position, 1);
+    }
 
     private SourceSpan SpanAt(IInput at)
     {
