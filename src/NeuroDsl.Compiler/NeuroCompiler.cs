@@ -85,8 +85,8 @@ public static class NeuroCompiler
                 catch (OverflowException)
                 {
                     // The binder checked the forward totals; the backward pass and the arena can still pass 2^63.
-                    diagnostics.Error(Codes.SizeOverflow, model.Span, "the backward pass or the buffer arena passes 2^63 bytes",
-                        model.Name);
+                    diagnostics.Error(Codes.SizeOverflow, model.Span,
+                        "the backward pass or the buffer arena passes 2^63 bytes", model.Name);
                     return Fail(diagnostics);
                 }
             }

@@ -19,7 +19,8 @@ public sealed partial class Binder
     private Value Eval(Expr expr, Scope scope)
     {
         if (_depth >= Parser.MaxNesting)
-            Fail(Codes.NestingTooDeep, expr.Span, "name an intermediate value (y = …) or flatten the blocks", Parser.MaxNesting);
+            Fail(Codes.NestingTooDeep, expr.Span, "name an intermediate value (y = …) or flatten the blocks",
+                Parser.MaxNesting);
         _depth++;
         try
         {

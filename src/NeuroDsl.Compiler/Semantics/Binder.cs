@@ -101,7 +101,8 @@ public sealed partial class Binder
 
         // The expect lines sum the counts, so they run only when the counts fit in 64 bits; a statement that already
         // failed (an op whose own sizes overflowed) is not reported twice.
-        if (Diagnostics.Items.Count(d => d.IsError) == errorsBefore && CountsFit()) foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
+        if (Diagnostics.Items.Count(d => d.IsError) == errorsBefore && CountsFit())
+            foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
         foreach (var p in _graph.Params) p.Param = p.Param! with { Name = p.Name };
         DisambiguateParamNames();
 
@@ -384,7 +385,8 @@ public sealed partial class Binder
             catch (OverflowException)
             {
                 Diagnostics.Error(Codes.SizeOverflow, node.Span,
-                    "the model's bytes, multiply-adds or connections per example pass 2^63 here", node.Layer ?? node.Name);
+                    "the model's bytes, multiply-adds or connections per example pass 2^63 here",
+                    node.Layer ?? node.Name);
                 return false;
             }
         }
