@@ -171,6 +171,18 @@ public sealed class HostileInputTests
     }
 
     [Fact]
+    public void Summary_OfAModelWhoseBatchBytesPass2To63_SaysSo_InsteadOfThrowing()
+    {
+        // 2^57 elements per example fit in 64 bits (8 bytes each: 2^60); at batch 256 the bytes do not.
+        var result = NeuroCompiler.Compile("m.nd", Model("  output y = x |> reshape([-1]) |> relu\n  loss mean(y)")
+            .Replace("f32[N, 4]", "f32[N, 144115188075855872]"));
+        var model = Assert.Single(result.Models);
+        var text = Emit.SummaryWriter.Text(model.Ir, model.Plan);
+        Assert.Contains("256: over 2^63 bytes", text);
+        Assert.Contains(Emit.SummaryWriter.Json(new[] { (model.Ir, model.Plan) }), s => s == '[');
+    }
+
+    [Fact]
     public void Limits_AreThoseTheMessagesName()
     {
         Assert.Equal(256, Parser.MaxNesting);
