@@ -3,14 +3,16 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using NeuroDsl.Compiler;
+using NeuroDsl.Compiler.Emit;
 using SharpFuzz;
 
 namespace NeuroDsl.Fuzz;
 
 /// <summary>
 /// AFL++ target: each input's bytes, decoded as UTF-8, are compiled front to back (parse, bind, differentiate,
-/// plan, emit C# and OpenCL) by <see cref="NeuroCompiler.Compile"/>. A crash is what the compiler promises never
-/// to do: an exception escaping Compile, a process-killing stack overflow, or an internal error (ND0999) — the
+/// plan, emit C# and OpenCL) by <see cref="NeuroCompiler.Compile"/>, and each model that compiles is printed as the
+/// CLI prints it (summary, JSON summary, IR, plan, diagram). A crash is what the compiler promises never to do: an
+/// exception escaping Compile or a printer, a process-killing stack overflow, or an internal error (ND0999) — the
 /// last is turned into an exception here so that AFL records the input.
 /// </summary>
 public static class Program
@@ -41,5 +43,13 @@ public static class Program
         foreach (var d in result.Diagnostics)
             if (d.Span.Line < 1 || d.Span.Column < 1 || string.IsNullOrWhiteSpace(d.Message))
                 throw new InvalidOperationException(name + ": unlocated diagnostic " + d);
+        foreach (var model in result.Models)
+        {
+            _ = SummaryWriter.Text(model.Ir, model.Plan);
+            _ = model.Ir.Graph.Print();
+            _ = PlanPrinter.Print(model.Plan, "fuzz.nd");
+            _ = DotWriter.Write(model.Ir);
+        }
+        if (result.Models.Count > 0) _ = SummaryWriter.Json(result.Models.Select(m => (m.Ir, m.Plan)));
     }
 }
