@@ -28,6 +28,10 @@ public sealed partial class Binder
             _tooLarge = true;
             Fail(Codes.ModelTooLarge, span, "split it into models of fewer ops", MaxOps);
         }
+        // Outside a statement (an input's or a parameter's dimensions) only constants are computed: an op there is a
+        // tensor where a size belongs (found by the fuzzer: it was an internal error, "Stack empty").
+        if (_frames.Count == 0)
+            Fail(Codes.NotConstant, span, "a dimension is a number or a size symbol, not a tensor", "dimension");
         var node = _graph.Add(NodeKind.Op, op, inputs, shape, dtype, attrs, span);
         node.Layer = layer;
         _frames.Peek().Ops.Add(node);
