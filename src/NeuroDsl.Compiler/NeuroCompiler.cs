@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using NeuroDsl.Compiler.Autodiff;
 using NeuroDsl.Compiler.Diagnostics;
 using NeuroDsl.Compiler.Emit;
@@ -24,8 +25,39 @@ public static class NeuroCompiler
 {
     public const string DefaultNamespace = "NeuroDsl.Models";
 
+    /// <summary>
+    /// The compile's own stack. The parser and binder bound their recursion (<see cref="Parser.MaxNesting"/>), but
+    /// Sprache spends kilobytes of stack per level and a host's thread may have as little as 256 KB (the IDE's
+    /// compiler server, a thread-pool thread): a stack overflow cannot be caught and would take the host down, so
+    /// the work runs on a thread whose stack is known to hold the deepest input the limits let through.
+    /// </summary>
+    public const int StackBytes = 64 * 1024 * 1024;
+
     /// <summary>Compiles a file's text. Never throws: an internal failure becomes a located ND0999.</summary>
     public static CompileResult Compile(string file, string text, string? ns = null)
+    {
+        // The compiler formats with the invariant culture throughout, so the thread's culture does not matter.
+        CompileResult? result = null;
+        Thread thread;
+        try
+        {
+            thread = new Thread(() => result = CompileOnThisThread(file, text, ns), StackBytes)
+            {
+                IsBackground = true,
+                Name = "NeuroDsl compile",
+            };
+            thread.Start();
+        }
+        catch (Exception e) when (e is OutOfMemoryException or PlatformNotSupportedException or ThreadStartException)
+        {
+            // No thread to be had (a platform without threads, no address space): compile on the caller's stack.
+            return CompileOnThisThread(file, text, ns);
+        }
+        thread.Join();
+        return result!;
+    }
+
+    private static CompileResult CompileOnThisThread(string file, string text, string? ns)
     {
         var diagnostics = new DiagnosticBag();
         try
@@ -41,12 +73,22 @@ public static class NeuroCompiler
             foreach (var model in models)
             {
                 model.Source = lines;
-                Differentiator.Differentiate(model.Graph, diagnostics);
-                if (diagnostics.HasErrors) return Fail(diagnostics);
-                var plan = Planner.Build(model);
-                var kernels = KernelText(plan);
-                var csharp = CSharpEmitter.Emit(model, plan, kernels, ns ?? DefaultNamespace);
-                outputs.Add(new ModelOutput(model.Name, model, plan, kernels, csharp));
+                try
+                {
+                    Differentiator.Differentiate(model.Graph, diagnostics);
+                    if (diagnostics.HasErrors) return Fail(diagnostics);
+                    var plan = Planner.Build(model);
+                    var kernels = KernelText(plan);
+                    var csharp = CSharpEmitter.Emit(model, plan, kernels, ns ?? DefaultNamespace);
+                    outputs.Add(new ModelOutput(model.Name, model, plan, kernels, csharp));
+                }
+                catch (OverflowException)
+                {
+                    // The binder checked the forward totals; the backward pass and the arena can still pass 2^63.
+                    diagnostics.Error(Codes.SizeOverflow, model.Span,
+                        "the backward pass or the buffer arena passes 2^63 bytes", model.Name);
+                    return Fail(diagnostics);
+                }
             }
             return new CompileResult(outputs, diagnostics.Items);
         }

@@ -43,7 +43,8 @@ public sealed class CaseTests
             .SelectMany(f => Expectation.Matches(File.ReadAllText(f)).Select(m => m.Groups[1].Value))
             .ToHashSet();
         // ND0402 needs two files (the generator tests cover it); ND0999 is tested through the generator's guard.
-        var missing = Codes.All.Select(c => c.Id).Where(id => id is not "ND0402" and not "ND0999" && !covered.Contains(id)).ToList();
+        // ND0007 needs a file over 1 MiB: HostileInputTests.TenMegabyteLine_IsND0007_WhereItPassesTheLimit covers it.
+        var missing = Codes.All.Select(c => c.Id).Where(id => id is not "ND0402" and not "ND0999" and not "ND0007" && !covered.Contains(id)).ToList();
         Assert.True(missing.Count == 0, "codes without a case file: " + string.Join(", ", missing));
     }
 

@@ -28,13 +28,19 @@ public sealed class GradientCheckTests
     public void Backward_MatchesCentralDifferences(string name, bool training)
     {
         var model = ReferenceOps.Compile().Single(m => m.Name == name).Ir;
+        AssertBackwardMatchesCentralDifferences(model, training, new Random(1234 + name.Length));
+    }
+
+    /// <summary>The check itself, also run on the random models of <see cref="RandomModelTests"/>.</summary>
+    internal static void AssertBackwardMatchesCentralDifferences(Semantics.ModelIr model, bool training, Random rng)
+    {
+        var name = model.Name;
         var graph = model.Graph;
         var symbols = new Dictionary<string, long>
         {
             ["N"] = 3, [ReferenceInterpreter.TrainingSymbol] = training ? 1 : 0,
             [ReferenceInterpreter.SeedSymbol] = 77, [ReferenceInterpreter.StepSymbol] = 5,
         };
-        var rng = new Random(1234 + name.Length);
         var leaves = graph.Inputs.Concat(graph.Params).ToDictionary(l => l.Id, l => ReferenceOps.RandomLeaf(model, l, symbols, rng));
         var values = ReferenceInterpreter.Run(graph, symbols, leaves);
         var lossId = graph.LossId!.Value;

@@ -68,6 +68,25 @@ public sealed class GeneratorTests
     }
 
     [Fact]
+    public void HostileFiles_AreLocatedDiagnostics_OnASmallStack()
+    {
+        // Nesting 100,000 deep and a 100,000-term sum, on a 256 KB thread as an IDE's compiler server may give the
+        // generator: a stack overflow there would end the host, so each must be a located diagnostic instead.
+        var deep = "model M {\n  input x: f32[N, 2]\n  output y = " + new string('(', 100_000) + "x"
+            + new string(')', 100_000) + "\n}\n";
+        var sum = "model S {\n  input x: f32[N, 2]\n  output y = x" + string.Concat(Enumerable.Repeat(" + x", 100_000)) + "\n}\n";
+        (GeneratorDriverRunResult Result, Compilation Output, System.Collections.Immutable.ImmutableArray<Diagnostic> Diagnostics) run = default;
+        var thread = new System.Threading.Thread(() => run = GeneratorHarness.Run(
+            new InMemoryText("/p/deep.nd", deep), new InMemoryText("/p/sum.nd", sum)), 256 * 1024);
+        thread.Start();
+        thread.Join();
+        Assert.NotNull(run.Result);
+        Assert.Empty(run.Result!.GeneratedTrees);
+        Assert.Equal(new[] { "ND0004", "ND0117" }, run.Diagnostics.Select(d => d.Id).OrderBy(id => id).ToArray());
+        Assert.All(run.Diagnostics, d => Assert.Equal(3, d.Location.GetLineSpan().StartLinePosition.Line + 1));
+    }
+
+    [Fact]
     public void SameModelNameInTwoFiles_IsND0402()
     {
         var text = "model Same {\n  input x: f32[N, 2]\n  output y = x\n}\n";

@@ -13,6 +13,10 @@ public static class Codes
     public static readonly DiagnosticCode SyntaxError = new("ND0001", "syntax", "Syntax error", "{0}");
     public static readonly DiagnosticCode BadNumber = new("ND0002", "syntax", "Bad number literal", "Write '{0}' as a number that fits in 64 bits");
     public static readonly DiagnosticCode EmptyFile = new("ND0003", "syntax", "Nothing to compile", "Declare at least one model");
+    public static readonly DiagnosticCode NestingTooDeep = new("ND0004", "syntax", "Nesting too deep", "Nest expressions at most {0} deep");
+    public static readonly DiagnosticCode UnterminatedString = new("ND0005", "syntax", "Unterminated string", "Close the string that starts here with '\"'");
+    public static readonly DiagnosticCode UnclosedBracket = new("ND0006", "syntax", "Unclosed bracket", "Close the '{0}' opened here with '{1}'");
+    public static readonly DiagnosticCode FileTooLarge = new("ND0007", "syntax", "File too large", "Keep a file within {0:N0} characters, not {1:N0}");
 
     // Binding and elaboration
     public static readonly DiagnosticCode UnknownName = new("ND0101", "binding", "Unknown name", "Define '{0}' before using it");
@@ -31,12 +35,14 @@ public static class Codes
     public static readonly DiagnosticCode LossNotScalar = new("ND0114", "binding", "Loss is not a scalar", "Reduce the loss to a scalar (use a loss op or mean)");
     public static readonly DiagnosticCode TwoLosses = new("ND0115", "binding", "Second loss", "Sum the terms into one 'loss' statement");
     public static readonly DiagnosticCode BadValue = new("ND0116", "binding", "Value out of range", "{0}");
+    public static readonly DiagnosticCode ModelTooLarge = new("ND0117", "binding", "Model too large", "Make at most {0} ops in one model");
 
     // Shapes and types
     public static readonly DiagnosticCode ShapeMismatch = new("ND0201", "shape", "Shape mismatch", "Make the shapes of '{0}' agree");
     public static readonly DiagnosticCode RankMismatch = new("ND0202", "shape", "Wrong rank", "Pass a tensor of rank {1} to '{0}'");
     public static readonly DiagnosticCode DTypeMismatch = new("ND0203", "shape", "Wrong element type", "Pass {1} to '{0}', not {2}");
     public static readonly DiagnosticCode BadDimension = new("ND0204", "shape", "Bad dimension", "{0}");
+    public static readonly DiagnosticCode SizeOverflow = new("ND0205", "shape", "Size too large", "Make '{0}' smaller: its sizes pass what 64 bits can count");
 
     // Spec
     public static readonly DiagnosticCode ExpectParams = new("ND0301", "spec", "Parameter count differs from expect", "Model has {1} parameters, not {0}");
@@ -57,10 +63,11 @@ public static class Codes
     /// <summary>Every code, for documentation and for the test that each code has a case.</summary>
     public static readonly DiagnosticCode[] All =
     {
-        SyntaxError, BadNumber, EmptyFile,
+        SyntaxError, BadNumber, EmptyFile, NestingTooDeep, UnterminatedString, UnclosedBracket, FileTooLarge,
         UnknownName, UnknownOp, ArgumentCount, UnknownArgument, Duplicate, RecursiveBlock, NotConstant, WrongKind,
         MissingArgument, NoOutput, BadStatement, MissingReturn, ArgumentRepeated, LossNotScalar, TwoLosses, BadValue,
-        ShapeMismatch, RankMismatch, DTypeMismatch, BadDimension,
+        ModelTooLarge,
+        ShapeMismatch, RankMismatch, DTypeMismatch, BadDimension, SizeOverflow,
         ExpectParams, ExpectShape, ExpectFlops, ExpectUnknown, ExpectConnections, ExpectTrainingFlops, ExpectOptimalTokens,
         ReservedName, DuplicateModel,
         Internal,

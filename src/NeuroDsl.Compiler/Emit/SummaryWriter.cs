@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
@@ -68,8 +69,16 @@ public static class SummaryWriter
             sb.Append(model.Symbols.All(s => s == "N") ? "device memory per batch size (planned / one buffer per value): "
                     : "device memory with " + string.Join(" = ", model.Symbols) + " = n (planned / one buffer per value): ").Append(string.Join(", ", sizes.Select(n =>
             {
-                var (planned, naive) = BufferPlanner.Elements(plan, model.Symbols.ToDictionary(s => s, _ => n));
-                return $"{n}: {Bytes(planned * 4)} / {Bytes(naive * 4)}";
+                try
+                {
+                    var (planned, naive) = BufferPlanner.Elements(plan, model.Symbols.ToDictionary(s => s, _ => n));
+                    return $"{n}: {Bytes(planned * 4)} / {Bytes(naive * 4)}";
+                }
+                catch (OverflowException)
+                {
+                    // The per-example counts fit (the binder checked them); this batch size takes the bytes past 2^63.
+                    return $"{n}: over 2^63 bytes";
+                }
             }))).Append('\n');
         sb.Append("kernel launches per training step: ").Append(N(plan.Forward.Count + plan.Backward.Count(l => !l.InputGradientOnly) + (plan.Params.Count > 0 ? 1 : 0)))
             .Append(" (forward ").Append(N(plan.Forward.Count)).Append(", backward ").Append(N(plan.Backward.Count(l => !l.InputGradientOnly)))

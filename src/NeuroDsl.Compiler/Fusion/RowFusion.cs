@@ -28,7 +28,7 @@ public sealed record RowSpace(Shape Input, Shape Rows, long[] Axes, int WindowAx
     public bool Equals(RowSpace? other) => other is not null && Input.Equals(other.Input) && Rows.Equals(other.Rows)
         && Axes.SequenceEqual(other.Axes) && WindowAxis == other.WindowAxis && Before == other.Before && After == other.After;
 
-    public override int GetHashCode() => (Input.GetHashCode() * 31 + Rows.GetHashCode()) * 31 + WindowAxis;
+    public override int GetHashCode() => unchecked((Input.GetHashCode() * 31 + Rows.GetHashCode()) * 31 + WindowAxis);
 }
 
 /// <summary>An op that may head a row kernel: a reduction over groups of its input, as data the emitter walks.</summary>

@@ -69,7 +69,7 @@ public readonly struct Dim : IEquatable<Dim>
 
     public bool Equals(Dim other) => Coef == other.Coef && Symbols == other.Symbols;
     public override bool Equals(object? obj) => obj is Dim d && Equals(d);
-    public override int GetHashCode() => (Coef.GetHashCode() * 397) ^ Symbols.GetHashCode();
+    public override int GetHashCode() => unchecked((Coef.GetHashCode() * 397) ^ Symbols.GetHashCode());
     public static bool operator ==(Dim a, Dim b) => a.Equals(b);
     public static bool operator !=(Dim a, Dim b) => !a.Equals(b);
 

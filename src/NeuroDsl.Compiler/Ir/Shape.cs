@@ -39,7 +39,7 @@ public sealed class Shape : IEquatable<Shape>
 
     public bool Equals(Shape? other) => other is not null && Dims.SequenceEqual(other.Dims);
     public override bool Equals(object? obj) => obj is Shape s && Equals(s);
-    public override int GetHashCode() => Dims.Aggregate(17, (h, d) => h * 31 + d.GetHashCode());
+    public override int GetHashCode() => Dims.Aggregate(17, (h, d) => unchecked(h * 31 + d.GetHashCode()));
 
     public override string ToString() => "[" + string.Join(", ", Dims) + "]";
 

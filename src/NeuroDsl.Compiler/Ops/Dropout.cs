@@ -73,9 +73,10 @@ public sealed class Dropout : OpFamily
             if (!call.Training) return (double[])call.Inputs[0].Clone();
             var p = call.Node.AttrDouble("p");
             var threshold = Threshold(p);
-            var seed = (uint)(call.Symbols.TryGetValue(ReferenceInterpreter.SeedSymbol, out var s) ? s : 0);
-            var step = (uint)(call.Symbols.TryGetValue(ReferenceInterpreter.StepSymbol, out var st) ? st : 0);
-            var stream = (uint)call.Node.AttrInt("stream");
+            // The kernel takes the low 32 bits of each, as a uint argument does.
+            var seed = unchecked((uint)(call.Symbols.TryGetValue(ReferenceInterpreter.SeedSymbol, out var s) ? s : 0));
+            var step = unchecked((uint)(call.Symbols.TryGetValue(ReferenceInterpreter.StepSymbol, out var st) ? st : 0));
+            var stream = unchecked((uint)call.Node.AttrInt("stream"));
             return call.Inputs[0]
                 .Select((v, i) => Hash(seed, step, stream, (uint)i) >= threshold ? v / (1 - p) : 0).ToArray();
         }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
 using NeuroDsl.Compiler.Diagnostics;
 using NeuroDsl.Compiler.Ir;
@@ -11,7 +12,33 @@ public sealed partial class Binder
 {
     private static readonly string[] Operators = { "+", "-", "*", "/", "@" };
 
+    // How deep Eval is nested: blocks inside blocks, postfix chains and unary runs all count; operator and pipe
+    // chains are folded in a loop and do not. Past the parser's limit the statement fails with ND0004.
+    private int _depth;
+
     private Value Eval(Expr expr, Scope scope)
+    {
+        if (_depth >= Parser.MaxNesting)
+            Fail(Codes.NestingTooDeep, expr.Span, "name an intermediate value (y = …) or flatten the blocks",
+                Parser.MaxNesting);
+        _depth++;
+        try
+        {
+            return EvalNested(expr, scope);
+        }
+        catch (OverflowException)
+        {
+            // A size, count or constant past 64 bits (checked arithmetic): reported at the innermost expression.
+            return Fail<Value>(Codes.SizeOverflow, expr.Span, "a size, element count or multiply-add count passes 2^63",
+                Excerpt(expr));
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private Value EvalNested(Expr expr, Scope scope)
     {
         switch (expr)
         {
@@ -32,7 +59,19 @@ public sealed partial class Binder
             case UnaryExpr u:
                 return EvalUnary(u, Eval(u.Operand, scope));
             case BinaryExpr b:
-                return EvalBinary(b, Eval(b.Left, scope), Eval(b.Right, scope));
+            {
+                // a + b + c + … is a left-deep tree as long as the chain: fold it in a loop, left to right.
+                var chain = new Stack<BinaryExpr>();
+                Expr head = b;
+                for (; head is BinaryExpr link; head = link.Left) chain.Push(link);
+                var value = Eval(head, scope);
+                while (chain.Count > 0)
+                {
+                    var link = chain.Pop();
+                    value = EvalBinary(link, value, Eval(link.Right, scope));
+                }
+                return value;
+            }
             case IfExpr i:
                 var condition = Eval(i.Condition, scope);
                 if (condition is not BoolValue flag)
@@ -41,7 +80,15 @@ public sealed partial class Binder
             case CallExpr call:
                 return EvalCall(call, scope, piped: null);
             case PipeExpr pipe:
-                return ApplyStage(pipe.Stage, Eval(pipe.Value, scope), scope);
+            {
+                // x |> a |> b |> … likewise: evaluate the head, then apply the stages in order.
+                var stages = new Stack<PipeExpr>();
+                Expr head = pipe;
+                for (; head is PipeExpr link; head = link.Value) stages.Push(link);
+                var value = Eval(head, scope);
+                while (stages.Count > 0) value = ApplyStage(stages.Pop().Stage, value, scope);
+                return value;
+            }
             case MemberExpr member:
                 return EvalMember(member, Eval(member.Target, scope));
             case IndexExpr index:
@@ -209,7 +256,15 @@ public sealed partial class Binder
             case RepeatExpr repeat:
                 return Repeat(repeat, piped, scope);
             case PipeExpr inner:
-                return ApplyStage(inner.Stage, ApplyStage(inner.Value, piped, scope), scope);
+            {
+                // A repeat's chain of stages: applied in a loop, as in Eval.
+                var stages = new Stack<PipeExpr>();
+                Expr head = inner;
+                for (; head is PipeExpr link; head = link.Value) stages.Push(link);
+                var value = ApplyStage(head, piped, scope);
+                while (stages.Count > 0) value = ApplyStage(stages.Pop().Stage, value, scope);
+                return value;
+            }
             case HoleExpr:
                 return piped;
             default:
@@ -295,7 +350,15 @@ public sealed partial class Binder
             if (value is NoneValue) continue;
             bound[p.Name] = Coerce(op, p, value, where[p.Name]);
         }
-        return op.Apply(new OpCall(this, op, span, bound, where));
+        try
+        {
+            return op.Apply(new OpCall(this, op, span, bound, where));
+        }
+        catch (OverflowException)
+        {
+            return Fail<Value>(Codes.SizeOverflow, span, "its output size, parameter count or multiply-adds pass 2^63",
+                op.Name);
+        }
     }
 
     private Value Coerce(Builtin op, ParamSpec p, Value value, SourceSpan span)
@@ -464,8 +527,13 @@ public sealed partial class Binder
     private long RequireInt(Value value, string what, SourceSpan span)
     {
         if (value is TensorValue) Fail(Codes.NotConstant, span, "got a tensor", what);
-        return value is NumberValue { IsInteger: true } n ? (long)n.Number
-            : Fail<long>(Codes.WrongKind, span, null, what, "an integer", value.KindName);
+        if (value is not NumberValue { IsInteger: true } n)
+            return Fail<long>(Codes.WrongKind, span, null, what, "an integer", value.KindName);
+        // 2^63 itself is the first double past long.MaxValue.
+        if (!(n.Number >= long.MinValue && n.Number < 9223372036854775808.0))
+            Fail(Codes.BadNumber, span, $"{what} is {n.Number.ToString("R", CultureInfo.InvariantCulture)}",
+                n.Number.ToString("R", CultureInfo.InvariantCulture));
+        return (long)n.Number;
     }
 
     private string RequireString(Value value, string what, SourceSpan span) =>
@@ -482,8 +550,28 @@ public sealed partial class Binder
             if (!_symbols.Contains(name.Name.Text)) _symbols.Add(name.Name.Text);
             return Dim.Symbol(name.Name.Text);
         }
-        if (expr is BinaryExpr { Op: "*" } product)
-            return EvalDim(product.Left, scope) * EvalDim(product.Right, scope);
+        if (expr is BinaryExpr { Op: "*" })
+        {
+            // N * 4 * 4 * … folded in a loop, left to right.
+            var factors = new Stack<BinaryExpr>();
+            var head = expr;
+            for (; head is BinaryExpr { Op: "*" } link; head = link.Left) factors.Push(link);
+            var dim = EvalDim(head, scope);
+            while (factors.Count > 0)
+            {
+                var factor = factors.Pop();
+                var next = EvalDim(factor.Right, scope);
+                try
+                {
+                    dim = dim * next;
+                }
+                catch (OverflowException)
+                {
+                    Fail(Codes.SizeOverflow, factor.Span, "the dimension passes 2^63", "dimension");
+                }
+            }
+            return dim;
+        }
         var value = Eval(expr, scope);
         var n = RequireInt(value, "dimension", expr.Span);
         if (n <= 0) Fail(Codes.BadDimension, expr.Span, null, $"Use a positive dimension, not {n}");
@@ -492,4 +580,12 @@ public sealed partial class Binder
 
     private static bool IsSymbolName(string name) =>
         name.Length <= 8 && name.All(c => char.IsUpper(c) || char.IsDigit(c) || c == '_') && char.IsUpper(name[0]);
+
+    /// <summary>A short name for an expression in a message: the op it calls or the name it reads.</summary>
+    private static string Excerpt(Expr expr) => expr switch
+    {
+        CallExpr { Callee: NameExpr name } => name.Name.Text,
+        NameExpr name => name.Name.Text,
+        _ => "this expression",
+    };
 }

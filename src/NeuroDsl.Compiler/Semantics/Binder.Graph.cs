@@ -9,9 +9,29 @@ namespace NeuroDsl.Compiler.Semantics;
 /// <summary>Graph construction with shape rules; each failure is a located diagnostic with the shapes in its note.</summary>
 public sealed partial class Binder
 {
+    /// <summary>
+    /// The most ops one model may make. GPT-2 small makes about 800; the passes after binding are not all linear
+    /// in the graph's size (row fusion walks each elementwise region once per root), so a 10 MB chain of sums must
+    /// stop here with a located error instead of keeping the build or the IDE busy for hours.
+    /// </summary>
+    public const int MaxOps = 10_000;
+
+    // Set at the first op past MaxOps: the rest of the model is skipped without one report per statement.
+    private bool _tooLarge;
+
     internal Node AddOp(Ops.OpDef op, IReadOnlyList<int> inputs, Shape shape, DType dtype,
         IReadOnlyDictionary<string, object>? attrs, SourceSpan span, string? layer = null)
     {
+        if (_tooLarge) throw new ReportedException();
+        if (_graph.Nodes.Count >= MaxOps)
+        {
+            _tooLarge = true;
+            Fail(Codes.ModelTooLarge, span, "split it into models of fewer ops", MaxOps);
+        }
+        // Outside a statement (an input's or a parameter's dimensions) only constants are computed: an op there is a
+        // tensor where a size belongs (found by the fuzzer: it was an internal error, "Stack empty").
+        if (_frames.Count == 0)
+            Fail(Codes.NotConstant, span, "a dimension is a number or a size symbol, not a tensor", "dimension");
         var node = _graph.Add(NodeKind.Op, op, inputs, shape, dtype, attrs, span);
         node.Layer = layer;
         _frames.Peek().Ops.Add(node);

@@ -59,6 +59,7 @@ public sealed partial class Binder
     private ModelIr? BindModel(ModelDecl model)
     {
         _graph = new Graph();
+        _tooLarge = false;
         _symbols.Clear();
         var errorsBefore = Diagnostics.Items.Count(d => d.IsError);
         CheckGeneratedName(model.Name, "model");
@@ -77,6 +78,7 @@ public sealed partial class Binder
         var expects = new List<ExpectStmt>();
         foreach (var stmt in model.Body)
         {
+            if (_tooLarge) break;
             switch (stmt)
             {
                 case PaperStmt p:
@@ -98,8 +100,11 @@ public sealed partial class Binder
         if (_graph.Outputs.Count == 0 && Diagnostics.Items.Count(d => d.IsError) == errorsBefore)
             Diagnostics.Error(Codes.NoOutput, model.Name.Span, null, model.Name.Text);
 
+        // The expect lines sum the counts, so they run only when the counts fit in 64 bits; a statement that already
+        // failed (an op whose own sizes overflowed) is not reported twice.
         _compute = null;
-        foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
+        if (Diagnostics.Items.Count(d => d.IsError) == errorsBefore && CountsFit())
+            foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
         foreach (var p in _graph.Params) p.Param = p.Param! with { Name = p.Name };
         DisambiguateParamNames();
 
@@ -416,4 +421,32 @@ public sealed partial class Binder
         Fail(code, span, note, args);
         return default!;
     }
+
+    /// <summary>
+    /// The model's per-example totals — elements and bytes of every value, parameters, multiply-adds, connections —
+    /// in checked 64-bit sums, so that the summary, the expect lines and the planner never see a wrapped count. The
+    /// first node that takes a total past 2^63 (bytes counted at 8 per element, the widest element type) is reported.
+    /// </summary>
+    private bool CountsFit()
+    {
+        long bytes = 0, macs = 0, connections = 0;
+        foreach (var node in _graph.Nodes)
+        {
+            try
+            {
+                bytes = checked(bytes + node.Shape.Numel.PerExample * 8);
+                macs = checked(macs + node.Macs);
+                connections = checked(connections + node.Connections);
+            }
+            catch (OverflowException)
+            {
+                Diagnostics.Error(Codes.SizeOverflow, node.Span,
+                    "the model's bytes, multiply-adds or connections per example pass 2^63 here",
+                    node.Layer ?? node.Name);
+                return false;
+            }
+        }
+        return true;
+    }
 }
+

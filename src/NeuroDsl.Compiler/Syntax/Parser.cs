@@ -21,25 +21,87 @@ public sealed class Parser
         "and", "or", "not", "true", "false", "cell", "scan", "within", "param",
     };
 
+    /// <summary>How deep expressions, calls, lists and stages may nest: deeper input is ND0004, not a stack overflow.</summary>
+    public const int MaxNesting = 256;
+
+    /// <summary>
+    /// The longest file the parser reads: 1 MiB, a hundred times the largest model in the repository. Sprache parses
+    /// about a megabyte a second, so a 10 MB line would hold the build or the IDE for a minute; past this size the
+    /// file is one ND0007 at the character where it passes the limit.
+    /// </summary>
+    public const int MaxFileChars = 1 << 20;
+
     private readonly string _file;
     private readonly string _text;
+    private readonly SourceScan _scan;
     private readonly Parser<FileSyntax> _fileRule;
+    private int _depth;
 
-    private Parser(string file, string text)
+    private Parser(string file, string text, SourceScan scan)
     {
         _file = file;
         _text = text;
+        _scan = scan;
         _fileRule = BuildGrammar();
     }
 
-    /// <summary>Parses a whole file; a syntax error becomes one located ND0001 and a null tree.</summary>
+    /// <summary>
+    /// Parses a whole file; a syntax error becomes one located diagnostic and a null tree. An unterminated string
+    /// (ND0005) or a bracket left open at the end (ND0006) is reported where it opens, before the grammar runs;
+    /// nesting past <see cref="MaxNesting"/> is ND0004 where the level too deep begins.
+    /// </summary>
     public static FileSyntax? ParseFile(string file, string text, DiagnosticBag diagnostics)
     {
-        var parser = new Parser(file, text);
-        var result = parser._fileRule.TryParse(text);
-        if (result.WasSuccessful) return result.Value;
-        diagnostics.Error(Codes.SyntaxError, parser.SpanAt(result.Remainder), null, parser.Describe(result));
+        if (text.Length > MaxFileChars)
+        {
+            diagnostics.Error(Codes.FileTooLarge, SpanOf(file, text, MaxFileChars), "split the file",
+                MaxFileChars, text.Length);
+            return null;
+        }
+        var scan = SourceScan.Run(file, text, diagnostics);
+        if (diagnostics.HasErrors) return null;
+        var parser = new Parser(file, text, scan);
+        try
+        {
+            var result = parser._fileRule.TryParse(text);
+            if (result.WasSuccessful) return result.Value;
+            diagnostics.Error(Codes.SyntaxError, parser.SpanAt(result.Remainder), null, parser.Describe(result));
+        }
+        catch (TooDeepException deep)
+        {
+            diagnostics.Error(Codes.NestingTooDeep, parser.SpanAt(deep.At),
+                "split the expression with intermediate names (y = …)", MaxNesting);
+        }
         return null;
+    }
+
+    /// <summary>Abandons the parse at the first level past <see cref="MaxNesting"/>; it unwinds a bounded stack.</summary>
+    private sealed class TooDeepException(IInput at) : Exception
+    {
+        public IInput At { get; } = at;
+    }
+
+    // Counts the rules that recurse (expression, stage) so that no input can drive Sprache's recursion past a fixed depth.
+    private Parser<T> Nested<T>(Parser<T> parser) => input =>
+    {
+        if (_depth >= MaxNesting) throw new TooDeepException(input);
+        _depth++;
+        try
+        {
+            return parser(input);
+        }
+        finally
+        {
+            _depth--;
+        }
+    };
+
+    private static SourceSpan SpanOf(string file, string text, int position)
+    {
+        int line = 1, lineStart = 0;
+        for (var i = 0; i < position; i++)
+            if (text[i] == '\n') (line, lineStart) = (line + 1, i + 1);
+        return new SourceSpan(file, line, position - lineStart + 1, position, 1);
     }
 
     private SourceSpan SpanAt(IInput at)
@@ -82,28 +144,16 @@ public sealed class Parser
 
     private int TrimTrailing(int start, int end)
     {
-        // Walk back over whitespace; a '#' comment ends at a newline, so strip back to the last code character.
-        var segment = _text.Substring(start, end - start);
-        var lines = segment.Split('\n');
-        for (var i = lines.Length - 1; i >= 0; i--)
+        // Walk back over whitespace and '#' comments to the last code character. The walk covers only the trailing
+        // whitespace, so spans cost no more than the text they skip, even on a 10 MB line.
+        var p = end;
+        while (p > start)
         {
-            var code = StripComment(lines[i]).TrimEnd();
-            if (code.Length == 0 && i > 0) continue;
-            var offset = lines.Take(i).Sum(l => l.Length + 1);
-            return start + offset + code.Length;
+            if (char.IsWhiteSpace(_text[p - 1])) p--;
+            else if (_scan.CommentStartBefore(p) is { } comment && comment >= start) p = comment;
+            else break;
         }
-        return end;
-    }
-
-    private static string StripComment(string line)
-    {
-        var inString = false;
-        for (var i = 0; i < line.Length; i++)
-        {
-            if (line[i] == '"') inString = !inString;
-            else if (line[i] == '#' && !inString) return line.Substring(0, i);
-        }
-        return line;
+        return p;
     }
 
     private Parser<FileSyntax> BuildGrammar()
@@ -247,13 +297,35 @@ public sealed class Parser
         };
         var postfix = Postfix(primary);
 
-        // unary = ("-" | "not") unary | postfix
-        Parser<Expr>? unaryRef = null;
-        var unary = Parse.Ref(() => unaryRef!);
-        unaryRef = Spanned(from op in Sym("-", "'-'").Or(Kw("not"))
-                           from e in unary
-                           select (Expr)new UnaryExpr(op, e))
-            .Or(postfix);
+        // unary = ("-" | "not") unary | postfix — read as a loop, so a long run of signs does not recurse
+        var unaryOp = Sym("-", "'-'").Or(Kw("not"));
+        Parser<Expr> unary = input =>
+        {
+            var ops = new List<(string Op, IInput At)>();
+            var rest = input;
+            IResult<string> o;
+            while ((o = unaryOp(rest)).WasSuccessful)
+            {
+                ops.Add((o.Value, rest));
+                rest = o.Remainder;
+            }
+            var operand = postfix(rest);
+            if (!operand.WasSuccessful)
+                return operand.Remainder.Position == rest.Position
+                    ? Result.Failure<Expr>(operand.Remainder, o.Message, o.Expectations.Union(operand.Expectations))
+                    : operand;
+            var value = operand.Value;
+            for (var i = ops.Count - 1; i >= 0; i--)
+            {
+                var at = ops[i].At;
+                value = new UnaryExpr(ops[i].Op, value)
+                {
+                    Span = new SourceSpan(_file, at.Line, at.Column, at.Position,
+                        TrimTrailing(at.Position, operand.Remainder.Position) - at.Position),
+                };
+            }
+            return Result.Success(value, operand.Remainder);
+        };
 
         Parser<Expr> Binary(Parser<Expr> operand, params (string Text, bool Keyword)[] ops)
         {
@@ -299,7 +371,7 @@ public sealed class Parser
                              from chain in stageChain
                              from close in Sym("}", "'}'")
                              select (Expr)new RepeatExpr(count, chain));
-        stageRef = repeat.Or(postfix).Named("op, block or call");
+        stageRef = Nested(repeat.Or(postfix).Named("op, block or call"));
 
         // pipe = or ("|>" stage)*
         Parser<Expr> pipe = input =>
@@ -332,7 +404,7 @@ public sealed class Parser
                              from e in Kw("else")
                              from b in expr
                              select (Expr)new IfExpr(c, a, b));
-        exprRef = ifExpr.Or(pipe).Named("expression");
+        exprRef = Nested(ifExpr.Or(pipe).Named("expression"));
 
         var dims = List(expr, "[", "]");
 
