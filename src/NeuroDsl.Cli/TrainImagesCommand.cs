@@ -53,6 +53,10 @@ internal static class TrainImagesCommand
             throw new UsageException($"{output.Name} takes images of {image.Shape[1]} channels [N, {image.Shape[1]}, {image.Shape[2]}, "
                 + $"{image.Shape[3]}]; fashion-mnist has one (grey) channel, so it needs a model of [N, 1, S, S]");
         var size = (int)image.Shape[2].Coef;
+        // Fashion-MNIST's 28×28 images are padded to a larger square; a smaller one cannot hold them.
+        if (size < 28)
+            throw new UsageException($"{output.Name} takes {size}×{size} images [N, 1, {size}, {size}]; fashion-mnist's are 28×28 "
+                + "and are padded, never cropped, so it needs a model of [N, 1, S, S] with S ≥ 28");
 
         // Load the data on another thread while Roslyn compiles the model and OpenCL builds its program.
         var data = Task.Run(() => FashionMnist.Load(dataDir, size));

@@ -87,7 +87,7 @@ public sealed class Device : IDisposable
             chosen = all.FirstOrDefault(d => d.Info.Name.Contains(selector, StringComparison.OrdinalIgnoreCase)
                                               || d.Info.Platform.Contains(selector, StringComparison.OrdinalIgnoreCase)) is { Id: not 0 } named
                 ? named
-                : throw new InvalidOperationException($"NEURODSL_DEVICE={selector}: no device name contains it. Devices: " +
+                : throw new InvalidOperationException($"NEURODSL_DEVICE={selector}: no device or platform name contains it. Devices: " +
                                                       string.Join("; ", all.Select(d => $"{d.Info.Index}: {d.Info.Name}")));
         return new Device(chosen.Platform, chosen.Id, chosen.Info);
     }
@@ -111,7 +111,9 @@ public sealed class Device : IDisposable
         ClException.Check(Cl.GetPlatformIDs(count, platforms, out _), "clGetPlatformIDs");
         foreach (var platform in platforms)
         {
-            var pname = GetPlatformString(platform, PlatformInfo.Name);
+            // The platform's name and vendor ("Portable Computing Language", "The pocl project"), so a selector can
+            // name either.
+            var pname = GetPlatformString(platform, PlatformInfo.Name) + " (" + GetPlatformString(platform, PlatformInfo.Vendor).Trim() + ")";
             if (Cl.GetDeviceIDs(platform, DeviceType.All, 0, null, out var n) != 0 || n == 0) continue;
             var devices = new nint[n];
             ClException.Check(Cl.GetDeviceIDs(platform, DeviceType.All, n, devices, out _), "clGetDeviceIDs");

@@ -88,7 +88,7 @@ public sealed class FaultTests : IDisposable
         var (code, _, stderr) = Run("run", file, "--weights", weights, "--inputs", Inputs(new[] { 3, 12, 9 }), "--out",
             Path.Combine(_dir, "y.safetensors"));
         Assert.Equal(65, code);
-        Assert.Equal("neurodsl: LeNet5: input 'label' holds 12 at [1] of [3]; one_hot (line 18) takes 0..9\n", stderr.Replace("\r", ""));
+        Assert.Equal("neurodsl: LeNet5: input 'label' holds 12 at [1] of [3]; pick_class (line 18) takes 0..9\n", stderr.Replace("\r", ""));
         Assert.False(File.Exists(Path.Combine(_dir, "y.safetensors")));
 
         (code, _, stderr) = Run("run", file, "--weights", weights, "--inputs", Inputs(new[] { 3, 1, 9 }), "--out",
@@ -117,6 +117,16 @@ public sealed class FaultTests : IDisposable
             Assert.Contains("fashion-mnist has one (grey) channel, so it needs a model of [N, 1, S, S]", stderr);
             Assert.DoesNotContain("Overflow", stderr);
         }
+    }
+
+    [Fact]
+    public void FashionMnist_OnAModelOfSmallerImages_IsOneUsageLine()
+    {
+        // LeCun 1989 reads 16×16 digits: 28×28 images are padded to a model's size, never cropped.
+        var (code, _, stderr) = Run("train", CliTests.Model("zipcode_1989.nd"), "--data", "fashion-mnist", "--epochs", "1");
+        Assert.Equal(64, code);
+        Assert.Contains("takes 16×16 images [N, 1, 16, 16]; fashion-mnist's are 28×28", stderr);
+        Assert.DoesNotContain("internal error", stderr);
     }
 
     [Fact]

@@ -132,11 +132,12 @@ public sealed class FusionTests
     [Fact]
     public void CrossEntropy_IsARowKernelAndAMean_ItsGradientOneKernel()
     {
-        // A composition: max, Σ exp and the label's term per row in one kernel (one_hot computed in its loop, never
-        // a kernel of its own), the mean over rows a second; the gradient, softmax − one_hot scaled, one kernel.
+        // A composition: max, Σ exp and the label's logit per row in one kernel (picked in its loop by the element's
+        // position, never a tensor of its own), the mean over rows a second; the gradient, softmax − one_hot scaled,
+        // one kernel reading the labels again.
         var m = Compile("model X {\n  input x: f32[N, 10]\n  input labels: i32[N]\n  output l = cross_entropy(x, labels)\n  loss l\n}\n");
         Assert.Equal(2, m.Plan.Forward.Count);
-        Assert.Contains("// Fused rows: one_hot -> reduce_max -> stop_gradient -> sub -> exp -> reduce_sum -> log -> mul"
+        Assert.Contains("// Fused rows: reduce_max -> stop_gradient -> sub -> exp -> reduce_sum -> log -> pick_class"
             + " -> reduce_sum -> sub", m.KernelSource);
         var backward = Assert.Single(m.Plan.Backward);
         Assert.StartsWith("nd_fused_grad_", backward.Kernel);

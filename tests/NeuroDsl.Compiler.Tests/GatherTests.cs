@@ -44,7 +44,7 @@ public sealed class GatherTests
             + "  input free: i32[N]\n  input x: f32[N, 5]\n  a = gather(table, ids)\n  b = one_hot(ids, 3)\n"
             + "  output y = x\n  output c = free\n  loss mean(a) + mean(b) + cross_entropy(x, labels)\n}\n");
         var ranges = Ir.InputRanges.Of(m.Ir.Graph);
-        Assert.Equal(new[] { new Ir.InputRange("ids", 3, "one_hot (line 8)"), new Ir.InputRange("labels", 5, "one_hot (line 11)") }, ranges);
+        Assert.Equal(new[] { new Ir.InputRange("ids", 3, "one_hot (line 8)"), new Ir.InputRange("labels", 5, "pick_class (line 11)") }, ranges);
     }
 
     [Fact]

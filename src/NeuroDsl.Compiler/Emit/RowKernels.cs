@@ -128,7 +128,8 @@ internal static class RowKernels
             foreach (var m in producers)
             {
                 VectorMember(inner, "            ", graph[m], loop);
-                if (plan.Stored.Contains(m) && plan.Roles[m] == RowRole.Producer && !emittedVector.Contains(m))
+                if (plan.Stored.Contains(m) && plan.Roles[m] == RowRole.Producer && !emittedVector.Contains(m)
+                    && !emitted.Contains(m))
                     inner.AppendLine($"            vstore{Vector}({Local(m)}, 0, {Store(m)} + at);");
             }
             inner.AppendLine($"            const float{Vector} v = {VectorValue(operand, loop)};");

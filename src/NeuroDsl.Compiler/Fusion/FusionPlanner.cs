@@ -15,9 +15,10 @@ public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined, RowPlan? 
 /// Decides which nodes share a kernel, from a small classification: an elementwise node absorbs a producer of
 /// the same shape that nothing else reads — another elementwise node (chains become one kernel) or a
 /// convolution (the chain becomes its epilogue) — and an elementwise producer of a shape that broadcasts to its own
-/// (computed again at every element it reaches, never stored). A value the caller or a later pass reads (an output, the loss,
-/// a gradient, anything with a second consumer) is never inlined, so no value is computed twice. Reductions and
-/// what surrounds them form row kernels first (<see cref="RowFusion"/>).
+/// (computed again at every element it reaches, never stored; with several readers, once all of them are in the
+/// group). A value the caller or a later pass reads (an output, the loss, a gradient, a value of its own shape read
+/// by a second consumer) is never inlined, so no such value is computed twice. Reductions and what surrounds them
+/// form row kernels first (<see cref="RowFusion"/>).
 /// </summary>
 public static class FusionPlanner
 {

@@ -268,7 +268,13 @@ public static class RowFusion
                     roles[u.Id] = RowRole.Head;
                     stack.Push((u, u.Id));
                 }
-                else if (level == RowRole.Producer && Ew(u) && u.Shape.Equals(space.Input) && !ReadsOtherHead(u))
+                else if (level == RowRole.Producer && Ew(u) && u.Shape.Equals(space.Input) && ReadsOtherHead(u))
+                {
+                    // Computed by the other head's kernel, not here in any role: this kernel reads it from there.
+                    ctx.Excluded.Add(u.Id);
+                    return Collect(ctx, space);
+                }
+                else if (level == RowRole.Producer && Ew(u) && u.Shape.Equals(space.Input))
                 {
                     // A head's operand (or a value it is computed from): evaluated inside that head's loop.
                     if (!roles.ContainsKey(u.Id)) roles[u.Id] = RowRole.Producer;

@@ -176,6 +176,28 @@ public sealed class Gather : OpFamily
         IndexLimitOf = (_, inputs, input) => input == 0 && inputs[1].Kind == NodeKind.Const ? (long)inputs[1].ConstValue : null,
     };
 
+    /// <summary>
+    /// (index, x, classes) → x where the index names the element's class, 0 elsewhere, NaN for an index outside the
+    /// classes: one_hot(index)·x without 0·x (a masked −∞ logit of another class stays out of the sum).
+    /// </summary>
+    public static readonly ElementwiseOp ClassPick = new("pick_class", 3,
+        "((a >= 0.0f && a < c) ? ((float)(INDEX % (int)c) == a ? b : 0.0f) : NAN)",
+        (_, _) => throw new InvalidOperationException("pick_class depends on its position"),
+        (g, n, dy) => new Node?[] { null, g.Ew(ClassPick!, n, n.Shape, g.In(n, 0), dy, g.In(n, 2)), null })
+    {
+        EvalAt = (x, i) => x[0] >= 0 && x[0] < x[2] ? (i % (long)x[2] == (long)x[0] ? x[1] : 0) : double.NaN,
+        IndexLimitOf = (_, inputs, input) => input == 0 && inputs[2].Kind == NodeKind.Const ? (long)inputs[2].ConstValue : null,
+    };
+
+    /// <summary>x picked at the index's class along the last axis (<see cref="ClassPick"/>), a composition.</summary>
+    internal static Node Pick(OpCall c, Node index, Node x, long classes)
+    {
+        var column = c.Binder.AddOp(Reshaping.Reshape, new[] { index.Id },
+            new Shape(index.Shape.Dims.Append((Dim)1).ToArray()), DType.I32, null, c.Span);
+        return c.Binder.AddOp(ClassPick, new[] { column.Id, x.Id, c.Binder.Const(classes, c.Span).Id }, x.Shape, DType.F32,
+            null, c.Span);
+    }
+
     private static readonly Value StandardNormal = new InitValue(new InitSpec("normal", 0, 1));
 
     public override void Surface(SurfaceTable table)

@@ -44,7 +44,6 @@ public sealed class Softmax : OpFamily
 
         public override double[] Reference(RefCall call) => RowReference(call);
 
-        // Class-index labels of cross_entropy (and its gradient) name one of the logits' columns.
         public override NodeLaunch Lower(KernelCall call) =>
             call.Node.Attrs.ContainsKey("axis") || call.Node.Def == LogForward || call.Node.Def == LogGrad
                 ? StridedRowKernel(call)
@@ -249,13 +248,13 @@ public sealed class Softmax : OpFamily
             binder.AddOp(op, inputs.Select(i => i.Id).ToArray(), s, DType.F32,
                 op.Kind == PrimKind.Elementwise ? null : Reductions.Keep(axes), call.Span);
         var mark = binder.OpsMark();
-        var target = soft ? labels : Gather.OneHot(call, labels, shape[shape.Rank - 1].Coef);
         var max = Add(Selection.StopGradient, rows, Add(Reductions.Max, rows, logits));
         var shifted = Add(Arithmetic.Sub, shape, logits, max);
         var logSum = Add(Activations.Log, rows, Add(Reductions.Sum, rows, Add(Activations.Exp, shape, shifted)));
-        var picked = Add(Reductions.Sum, rows, Add(Arithmetic.Mul, shape, shifted, target));
+        var picked = Add(Reductions.Sum, rows, soft ? Add(Arithmetic.Mul, shape, shifted, labels)
+            : Gather.Pick(call, labels, shifted, shape[shape.Rank - 1].Coef));
         var perRow = soft
-            ? Add(Arithmetic.Sub, rows, Add(Arithmetic.Mul, rows, logSum, Add(Reductions.Sum, rows, target)), picked)
+            ? Add(Arithmetic.Sub, rows, Add(Arithmetic.Mul, rows, logSum, Add(Reductions.Sum, rows, labels)), picked)
             : Add(Arithmetic.Sub, rows, logSum, picked);
         var all = Enumerable.Range(0, rows.Rank).Select(a => (long)a).ToArray();
         var loss = binder.AddOp(Reductions.Mean, new[] { perRow.Id }, Shape.Scalar, DType.F32, Reductions.AxesAttr(all),
