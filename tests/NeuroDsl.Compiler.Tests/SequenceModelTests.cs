@@ -49,14 +49,7 @@ public sealed class SequenceModelTests
             for (var probe = 0; probe < 3; probe++)
             {
                 var i = rng.Next(leaf.Length);
-                const double h = 1e-6;
-                var saved = leaf[i];
-                leaf[i] = saved + h;
-                var up = ReferenceInterpreter.Run(graph, symbols, leaves)[lossId][0];
-                leaf[i] = saved - h;
-                var down = ReferenceInterpreter.Run(graph, symbols, leaves)[lossId][0];
-                leaf[i] = saved;
-                var numeric = (up - down) / (2 * h);
+                var numeric = GradientCheckTests.CentralDifference(graph, symbols, leaves, leafId, i);
                 Assert.True(Math.Abs(numeric - values[gradId][i]) <= 1e-7 + 1e-5 * Math.Abs(numeric),
                     $"{name}: d loss / d {graph[leafId].Name}[{i}] = {values[gradId][i]} by the backward graph, {numeric} by finite differences");
             }

@@ -79,14 +79,7 @@ public sealed class TransformerZooTests
             var analytic = values[gradId];
             foreach (var i in new[] { rng.Next(leaf.Length) })
             {
-                const double h = 1e-6;
-                var saved = leaf[i];
-                leaf[i] = saved + h;
-                var up = ReferenceInterpreter.Run(graph, symbols, leaves)[lossId][0];
-                leaf[i] = saved - h;
-                var down = ReferenceInterpreter.Run(graph, symbols, leaves)[lossId][0];
-                leaf[i] = saved;
-                var numeric = (up - down) / (2 * h);
+                var numeric = GradientCheckTests.CentralDifference(graph, symbols, leaves, leafId, i);
                 Assert.True(Math.Abs(numeric - analytic[i]) <= 1e-6 + 1e-4 * Math.Abs(numeric),
                     $"{model}: d loss / d {graph[leafId].Name}[{i}] = {analytic[i]} by the backward graph, {numeric} by central differences");
             }

@@ -189,11 +189,14 @@ public sealed class Gather : OpFamily
         IndexLimitOf = (_, inputs, input) => input == 0 && inputs[2].Kind == NodeKind.Const ? (long)inputs[2].ConstValue : null,
     };
 
+    /// <summary>The index viewed as [..., 1], broadcast along a classes axis by the ops that match it to a position.</summary>
+    private static Node Column(OpCall c, Node index) => c.Binder.AddOp(Reshaping.Reshape, new[] { index.Id },
+        new Shape(index.Shape.Dims.Append((Dim)1).ToArray()), DType.I32, null, c.Span);
+
     /// <summary>x picked at the index's class along the last axis (<see cref="ClassPick"/>), a composition.</summary>
     internal static Node Pick(OpCall c, Node index, Node x, long classes)
     {
-        var column = c.Binder.AddOp(Reshaping.Reshape, new[] { index.Id },
-            new Shape(index.Shape.Dims.Append((Dim)1).ToArray()), DType.I32, null, c.Span);
+        var column = Column(c, index);
         return c.Binder.AddOp(ClassPick, new[] { column.Id, x.Id, c.Binder.Const(classes, c.Span).Id }, x.Shape, DType.F32,
             null, c.Span);
     }
@@ -279,8 +282,7 @@ public sealed class Gather : OpFamily
     /// </summary>
     internal static Node OneHot(OpCall c, Node index, long classes)
     {
-        var column = c.Binder.AddOp(Reshaping.Reshape, new[] { index.Id },
-            new Shape(index.Shape.Dims.Append((Dim)1).ToArray()), DType.I32, null, c.Span);
+        var column = Column(c, index);
         var shape = new Shape(index.Shape.Dims.Append((Dim)classes).ToArray());
         return c.Binder.AddOp(ClassMatch, new[] { column.Id, c.Binder.Const(classes, c.Span).Id }, shape, DType.F32,
             null, c.Span);
