@@ -163,11 +163,13 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         for (int oy = 0; oy < {I(g.OH)}; oy++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
-{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            for (int ox = 0; ox < {I(g.OW)}; ox++)
+{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            float{L} row = (float{L})(0.0f); // a row's sum, added to the total (fewer roundings)
+            for (int ox = 0; ox < {I(g.OW)}; ox++)
             {{
                 const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
-{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                acc = fma(db[(oy * {I(g.OW)} + ox) * {I(t)}], (float{L})(xb[iy * {I(g.W)} + ix]), acc);
+{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                row = fma(db[(oy * {I(g.OW)} + ox) * {I(t)}], (float{L})(xb[iy * {I(g.W)} + ix]), row);
             }}
+            acc += row;
         }}
     }}
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}}}
@@ -203,7 +205,11 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            const __global float* row = xb + iy * {I(g.W)};
-            for (int ox = 0; ox < {I(g.OW)}; ox++)
+");
+        // Each output row is summed on its own and then added to the total, so a weight's sum of n·OH·OW terms
+        // rounds like OW + n·OH additions rather than n·OH·OW (the ResNet stem's 25,088 at batch 2).
+        for (var q = 0; q < g.KW; q++) sb.Append($"            float{L} row{q} = (float{L})(0.0f);\n");
+        sb.Append($@"            for (int ox = 0; ox < {I(g.OW)}; ox++)
             {{
                 const float{L} d = db[(oy * {I(g.OW)} + ox) * {I(t)}];
                 const int ix = ox * {I(g.SW)} - {I(g.PW)};
@@ -212,9 +218,11 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         {
             var at = q == 0 ? "ix" : $"ix + {I(q * g.DW)}";
             var load = g.PW > 0 ? $"(({at}) >= 0 && ({at}) < {I(g.W)} ? row[{at}] : 0.0f)" : $"row[{at}]";
-            sb.Append($"                acc{q} = fma(d, (float{L})({load}), acc{q});\n");
+            sb.Append($"                row{q} = fma(d, (float{L})({load}), row{q});\n");
         }
-        sb.Append("            }\n        }\n    }\n");
+        sb.Append("            }\n");
+        for (var q = 0; q < g.KW; q++) sb.Append($"            acc{q} += row{q};\n");
+        sb.Append("        }\n    }\n");
         for (var q = 0; q < g.KW; q++)
             sb.Append($@"    {{
     const int kx = {I(q)};
