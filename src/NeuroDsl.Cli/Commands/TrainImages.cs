@@ -87,7 +87,7 @@ internal static class TrainImages
     }
 
     /// <summary>Loads the set fitted to the model, refusing a model it cannot feed (both shapes in the message).</summary>
-    private static ImageSets LoadFor(TrainOptions o, ModelOutput output)
+    internal static ImageSets LoadFor(TrainOptions o, ModelOutput output)
     {
         ImageShape? target = null;
         var sets = ImageSets.Load(o.Data, o.DataDir, o.Labels, native =>
