@@ -106,12 +106,20 @@ public static class ModelLoader
     {
         var graph = output.Ir.Graph;
         var file = Path.GetFileName(output.Ir.Span.File);
+        var fusedChains = output.Plan.Kernels
+            .Select(k => (k.Name, Line: k.Code.Split('\n').FirstOrDefault(l => l.StartsWith("// Fused: ", StringComparison.Ordinal))))
+            .Where(k => k.Line is not null)
+            .GroupBy(k => k.Name).ToDictionary(g => g.Key, g => g.First().Line!["// Fused: ".Length..].Trim(), StringComparer.Ordinal);
         string Site(Launch launch, bool backward)
         {
             var node = graph[launch.Nodes[0]];
             // The node's name ('z', 'grad.z'), its op, and the .nd line with its text.
             var line = launch.SourceLine.Length == 0 ? "" : $" at {file}:{launch.Line}  {launch.SourceLine}";
-            return (backward ? "the gradient " : "the forward output ") + $"'{node.Name}' ({node.Op}{line})";
+            // A fused kernel computes a chain of ops and stores only its end: the check sees the stored value, so the
+            // whole chain is named (the emitter's "// Fused:" line), not only the op the kernel is named after.
+            var chain = fusedChains.TryGetValue(launch.Kernel, out var c) ? c : null;
+            var fused = chain is null ? "" : $"; one fused kernel computes {chain} and stores only its end: any of them may have made it";
+            return (backward ? "the gradient " : "the forward output ") + $"'{node.Name}' ({node.Op}{line}{fused})";
         }
         return output.Plan.Forward.Select(l => Site(l, false)).Concat(output.Plan.Backward.Select(l => Site(l, true))).ToList();
     }

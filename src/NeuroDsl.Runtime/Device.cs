@@ -76,18 +76,19 @@ public sealed class Device : IDisposable
         selector ??= Environment.GetEnvironmentVariable("NEURODSL_DEVICE");
         var all = Enumerate();
         if (all.Count == 0)
-            throw new InvalidOperationException("No OpenCL platform or device was found. " + InstallHint);
+            throw new DeviceUnavailableException("No OpenCL platform or device was found. " + InstallHint);
         (nint Platform, nint Id, DeviceInfo Info) chosen;
         if (string.IsNullOrWhiteSpace(selector))
             chosen = all.FirstOrDefault(d => d.Info.IsGpu) is { Id: not 0 } gpu ? gpu : all[0];
         else if (int.TryParse(selector, NumberStyles.Integer, CultureInfo.InvariantCulture, out var index))
             chosen = index >= 0 && index < all.Count ? all[index]
-                : throw new InvalidOperationException($"NEURODSL_DEVICE={selector}: there are {all.Count} devices (0..{all.Count - 1}). Run 'neurodsl devices' to list them.");
+                : throw new DeviceUnavailableException($"NEURODSL_DEVICE={selector}: there is no device {selector}; there are {all.Count} ("
+                    + string.Join("; ", all.Select(d => $"{d.Info.Index}: {d.Info.Name}")) + ")");
         else
             chosen = all.FirstOrDefault(d => d.Info.Name.Contains(selector, StringComparison.OrdinalIgnoreCase)
                                               || d.Info.Platform.Contains(selector, StringComparison.OrdinalIgnoreCase)) is { Id: not 0 } named
                 ? named
-                : throw new InvalidOperationException($"NEURODSL_DEVICE={selector}: no device or platform name contains it. Devices: " +
+                : throw new DeviceUnavailableException($"NEURODSL_DEVICE={selector}: no device or platform name contains it. Devices: " +
                                                       string.Join("; ", all.Select(d => $"{d.Info.Index}: {d.Info.Name}")));
         return new Device(chosen.Platform, chosen.Id, chosen.Info);
     }
@@ -102,7 +103,7 @@ public sealed class Device : IDisposable
         }
         catch (DllNotFoundException e)
         {
-            throw new InvalidOperationException("The OpenCL loader libOpenCL.so.1 was not found. " + InstallHint, e);
+            throw new DeviceUnavailableException("The OpenCL loader libOpenCL.so.1 was not found. " + InstallHint, e);
         }
         var result = new List<(nint, nint, DeviceInfo)>();
         if (status == -1001 || count == 0) return result;

@@ -16,6 +16,14 @@ public sealed class NumericsException : ArithmeticException
     }
 }
 
+/// <summary>No OpenCL loader or device, or <c>NEURODSL_DEVICE</c> names none: the message lists the devices.</summary>
+public sealed class DeviceUnavailableException : InvalidOperationException
+{
+    public DeviceUnavailableException(string message, Exception? inner = null) : base(message, inner)
+    {
+    }
+}
+
 /// <summary>A model that cannot fit on its device: the message names the model, its sizes and the bytes planned.</summary>
 public sealed class DeviceMemoryException : InvalidOperationException
 {

@@ -69,7 +69,8 @@ public sealed class FaultTests : IDisposable
             """);
         (code, _, stderr) = Run("train", sqrt, "--data", "xor", "--check-numerics");
         Assert.Equal(65, code);
-        Assert.Contains("Root: the first non-finite value (NaN) appears in the gradient 'grad.h' (mul at sqrt.nd:5  z = sqrt(h * 0)): ", stderr);
+        Assert.Contains("Root: the first non-finite value (NaN) appears in the gradient 'grad.h' (mul at sqrt.nd:5  z = sqrt(h * 0); "
+            + "one fused kernel computes sqrt_grad -> mul and stores only its end: any of them may have made it): ", stderr);
 
         // Without the check the run stops at the loss: the step after the NaN gradient reached the parameters.
         (code, _, stderr) = Run("train", sqrt, "--data", "xor");
@@ -107,26 +108,26 @@ public sealed class FaultTests : IDisposable
         return path;
     }
 
-    [Fact]
-    public void FashionMnist_OnAThreeChannelModel_IsOneUsageLine_NotAnOverflow()
+    [SkippableFact]
+    public void FashionMnist_FitsEveryImageModelOfTheZoo_MadePerExample_NotAnOverflow()
     {
-        foreach (var model in new[] { "vgg16.nd", "alexnet.nd" })
+        // VGG-16 and AlexNet (3×224×224) once ended in an OverflowException, ResNet-20 could not take grey images: now each gets Fashion-MNIST fitted to its input, one example at a time.
+        Skip.IfNot(Directory.Exists(NeuroDsl.Runtime.Data.FashionMnist.DebianDirectory), "Debian's dataset-fashion-mnist is not installed");
+        foreach (var (file, shape) in new[] { ("vgg16.nd", "3×224×224"), ("alexnet_2012.nd", "3×227×227"), ("resnet20_cifar.nd", "3×32×32"),
+                     ("lenet5.nd", "1×32×32"), ("mlp.nd", "1×28×28") })
         {
-            var (code, _, stderr) = Run("train", CliTests.Model(model), "--data", "fashion-mnist", "--epochs", "1");
-            Assert.Equal(64, code);
-            Assert.Contains("fashion-mnist has one (grey) channel, so it needs a model of [N, 1, S, S]", stderr);
-            Assert.DoesNotContain("Overflow", stderr);
+            var path = CliTests.Model(file);
+            var compiled = Program.CompileFile(path)!;
+            var options = new Commands.TrainOptions(path, null, "fashion-mnist", null, null, 1, 1, null, null, 0.9, "constant", 1, null,
+                null, null, null, null, false, false);
+            var sets = Commands.TrainImages.LoadFor(options, compiled.Models[0]);
+            Assert.Equal(shape, sets.Train.Shape.ToString());
+            Assert.Equal(60_000, sets.Train.Count);
+            var image = new float[sets.Train.ImageSize];
+            sets.Train.CopyExample(59_999, image);
+            Assert.All(image, v => Assert.InRange(v, 0f, 1f));
+            Assert.Contains(image, v => v > 0.1f);
         }
-    }
-
-    [Fact]
-    public void FashionMnist_OnAModelOfSmallerImages_IsOneUsageLine()
-    {
-        // LeCun 1989 reads 16×16 digits: 28×28 images are padded to a model's size, never cropped.
-        var (code, _, stderr) = Run("train", CliTests.Model("zipcode_1989.nd"), "--data", "fashion-mnist", "--epochs", "1");
-        Assert.Equal(64, code);
-        Assert.Contains("takes 16×16 images [N, 1, 16, 16]; fashion-mnist's are 28×28", stderr);
-        Assert.DoesNotContain("internal error", stderr);
     }
 
     [Fact]

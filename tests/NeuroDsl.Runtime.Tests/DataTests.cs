@@ -11,14 +11,17 @@ namespace NeuroDsl.Runtime.Tests;
 public sealed class DataTests
 {
     [Fact]
-    public void AnImageSetLargerThanAnArray_IsRefusedWithTheFigures_NotAnOverflow()
+    public void AnImageSetLargerThanAnArray_IsMadePerBatch_AndRefusedWhole_WithTheFigures_NotAnOverflow()
     {
-        // 43,000 images scaled to 224×224 are 2.16 billion floats (int arithmetic gave a negative length).
+        // 43,000 images scaled to 224×224 are 2.16 billion floats (int arithmetic gave a negative length): the set
+        // makes them per example, and only asking for all at once is refused.
         var images = new IdxArray(new[] { 43_000, 1, 1 }, new byte[43_000]);
         var labels = new IdxArray(new[] { 43_000 }, new byte[43_000]);
-        var e = Assert.Throws<InvalidDataException>(() => ImageDataSet.FromIdx("big", images, labels, 224, Normalization.UnitRange));
-        Assert.Equal("big: 43,000 images of 224×224 are 2,157,568,000 floats, more than one array holds (2,147,483,591); "
-            + "use a model that takes smaller images", e.Message);
+        var set = ImageDataSet.FromIdx("big", images, labels, 224, Normalization.UnitRange);
+        var one = new float[224 * 224];
+        set.CopyExample(42_999, one);
+        var e = Assert.Throws<InvalidDataException>(() => set.Images);
+        Assert.Equal("big: 43,000 images of 1×224×224 are 2,157,568,000 floats, more than one array holds (2,147,483,591)", e.Message);
     }
 
     private static byte[] IdxBytes(byte[] dims, params int[] shape)

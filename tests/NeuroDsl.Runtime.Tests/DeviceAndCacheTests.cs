@@ -11,10 +11,10 @@ public sealed class DeviceAndCacheTests
     [Fact]
     public void UnknownDeviceName_IsRefused_WithTheDeviceList()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => Device.Open("no-such-device-xyz"));
+        var e = Assert.Throws<DeviceUnavailableException>(() => Device.Open("no-such-device-xyz"));
         Assert.Contains("no device or platform name contains it", e.Message);
         Assert.Contains("0: ", e.Message);
-        var e2 = Assert.Throws<InvalidOperationException>(() => Device.Open("99"));
+        var e2 = Assert.Throws<DeviceUnavailableException>(() => Device.Open("99"));
         Assert.Contains("there are", e2.Message);
     }
 

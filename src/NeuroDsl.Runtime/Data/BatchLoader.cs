@@ -5,12 +5,15 @@ using System.Threading.Tasks;
 
 namespace NeuroDsl.Runtime.Data;
 
-/// <summary>One mini-batch in host memory: images [B, 1, H, W] and labels [B].</summary>
+/// <summary>One mini-batch in host memory: images [B, C, H, W] and labels [B].</summary>
 public sealed class Batch
 {
     internal Batch(int size, int imageSize)
     {
-        Images = new float[checked(size * imageSize)];
+        var floats = checked((long)size * imageSize);
+        if (floats > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(size), $"a batch of {size} images of {imageSize} floats is more than one array holds");
+        Images = new float[floats];
         Labels = new int[size];
     }
 
@@ -72,8 +75,8 @@ public sealed class BatchLoader : IDisposable
                 var batch = _free.Take(_stop.Token);
                 for (var k = 0; k < _batch; k++)
                 {
-                    var e = order[b * _batch + k];
-                    Array.Copy(_data.Images, e * size, batch.Images, k * size, size);
+                    var e = order[checked(b * _batch + k)];
+                    _data.CopyExample(e, batch.Images.AsSpan(k * size, size));
                     batch.Labels[k] = _data.Labels[e];
                 }
                 batch.Index = b;

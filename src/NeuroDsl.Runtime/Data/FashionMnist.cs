@@ -28,12 +28,25 @@ public static class FashionMnist
             : $"Fashion-MNIST not found in {DebianDirectory}. Install Debian's package: 'apt-get install dataset-fashion-mnist' (or pass --data-dir DIR with the four IDX files).");
     }
 
-    public static (ImageDataSet Train, ImageDataSet Test) Load(string? directory, int size = 32, Normalization? normalization = null)
+    /// <summary>The training and test sets as size × size single-channel images (28×28 padded to 32×32 by default).</summary>
+    public static (ImageDataSet Train, ImageDataSet Test) Load(string? directory, int size = 32, Normalization? normalization = null) =>
+        Load(directory, new ImageShape(1, size, size), normalization);
+
+    /// <summary>
+    /// The training and test sets fitted to <paramref name="target"/> (null: as stored, 1×28×28); images are made
+    /// per batch, so any size costs the stored 55 MB only.
+    /// </summary>
+    public static (ImageDataSet Train, ImageDataSet Test) Load(string? directory, ImageShape? target, Normalization? normalization = null)
     {
         var dir = Locate(directory);
         normalization ??= Normalization.UnitRange;
-        ImageDataSet Part(string prefix) => ImageDataSet.FromIdx("fashion-mnist/" + prefix,
-            Idx.Read(Require(dir, prefix + "-images-idx3-ubyte")), Idx.Read(Require(dir, prefix + "-labels-idx1-ubyte")), size, normalization);
+        ImageDataSet Part(string prefix)
+        {
+            var images = Idx.Read(Require(dir, prefix + "-images-idx3-ubyte"));
+            var labels = Idx.Read(Require(dir, prefix + "-labels-idx1-ubyte"));
+            var native = images.Dims.Length == 3 ? new ImageShape(1, images.Dims[1], images.Dims[2]) : default;
+            return ImageDataSet.FromIdx("fashion-mnist/" + prefix, images, labels, target ?? native, normalization);
+        }
         return (Part("train"), Part("t10k"));
     }
 

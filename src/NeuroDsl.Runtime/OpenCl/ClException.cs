@@ -1,5 +1,6 @@
 using System;
-using System.Collections.Generic;
+using System.Text.RegularExpressions;
+using Silk.NET.OpenCL;
 
 namespace NeuroDsl.Runtime.OpenCl;
 
@@ -21,20 +22,10 @@ public sealed class ClException : Exception
         if (status != 0) throw new ClException(call, status);
     }
 
-    private static readonly Dictionary<int, string> Names = new()
-    {
-        [-1] = "CL_DEVICE_NOT_FOUND", [-2] = "CL_DEVICE_NOT_AVAILABLE", [-3] = "CL_COMPILER_NOT_AVAILABLE",
-        [-4] = "CL_MEM_OBJECT_ALLOCATION_FAILURE", [-5] = "CL_OUT_OF_RESOURCES", [-6] = "CL_OUT_OF_HOST_MEMORY",
-        [-7] = "CL_PROFILING_INFO_NOT_AVAILABLE", [-8] = "CL_MEM_COPY_OVERLAP", [-11] = "CL_BUILD_PROGRAM_FAILURE",
-        [-13] = "CL_MISALIGNED_SUB_BUFFER_OFFSET", [-30] = "CL_INVALID_VALUE", [-32] = "CL_INVALID_PLATFORM",
-        [-33] = "CL_INVALID_DEVICE", [-34] = "CL_INVALID_CONTEXT", [-36] = "CL_INVALID_COMMAND_QUEUE",
-        [-38] = "CL_INVALID_MEM_OBJECT", [-42] = "CL_INVALID_BINARY", [-43] = "CL_INVALID_BUILD_OPTIONS",
-        [-44] = "CL_INVALID_PROGRAM", [-45] = "CL_INVALID_PROGRAM_EXECUTABLE", [-46] = "CL_INVALID_KERNEL_NAME",
-        [-48] = "CL_INVALID_KERNEL", [-49] = "CL_INVALID_ARG_INDEX", [-50] = "CL_INVALID_ARG_VALUE",
-        [-51] = "CL_INVALID_ARG_SIZE", [-52] = "CL_INVALID_KERNEL_ARGS", [-53] = "CL_INVALID_WORK_DIMENSION",
-        [-54] = "CL_INVALID_WORK_GROUP_SIZE", [-55] = "CL_INVALID_WORK_ITEM_SIZE", [-56] = "CL_INVALID_GLOBAL_OFFSET",
-        [-61] = "CL_INVALID_BUFFER_SIZE", [-63] = "CL_INVALID_GLOBAL_WORK_SIZE", [-1001] = "CL_PLATFORM_NOT_FOUND_KHR",
-    };
+    // Silk.NET's ErrorCodes enum names every status (InvalidKernelArgs = -52); the C name is its words in capitals.
+    private static readonly Regex WordStart = new("(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z0-9])(?=[A-Z][a-z])", RegexOptions.Compiled);
 
-    public static string Name(int status) => Names.TryGetValue(status, out var n) ? n : "CL_ERROR";
+    public static string Name(int status) => Enum.GetName(typeof(ErrorCodes), status) is { } name
+        ? "CL_" + WordStart.Replace(name, "_").ToUpperInvariant()
+        : "CL_ERROR";
 }

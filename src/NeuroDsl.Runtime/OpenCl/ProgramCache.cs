@@ -36,8 +36,16 @@ public static class ProgramCache
     /// <summary>The outcome of the last <see cref="Get"/>, for tests and diagnostics.</summary>
     public static string LastOutcome { get; private set; } = "";
 
+    /// <summary>
+    /// Whether the OpenCL compiler's warnings are wanted (<c>NEURODSL_VERBOSE=1</c>): then they are printed after
+    /// each build from source. Otherwise programs are built with <c>-w</c>, so drivers that print their compiler's
+    /// chatter themselves (PoCL's "142 warnings generated.") print nothing; errors still come in the build log.
+    /// </summary>
+    public static bool Verbose => Environment.GetEnvironmentVariable("NEURODSL_VERBOSE") == "1";
+
     public static nint Get(Device device, string source, string options, string label)
     {
+        if (!Verbose) options += " -w";
         var key = Key(device, source, options);
         // A program belongs to one OpenCL context: the in-process table is per context, the disk cache per device.
         return Built.GetOrAdd(key + "@" + device.Context.ToString("x"), _ => Load(device, source, options, label, key));
@@ -142,6 +150,8 @@ public static class ProgramCache
                 Cl.ReleaseProgram(program);
                 throw new ClException("clBuildProgram", build, DescribeBuildFailure(label, device.Info.Name, source, log));
             }
+            if (Verbose && BuildLog(program, device).Trim() is { Length: > 0 } warnings)
+                Console.Error.WriteLine($"OpenCL build of {label} on {device.Info.Name}:\n{warnings}");
             return program;
         }
     }

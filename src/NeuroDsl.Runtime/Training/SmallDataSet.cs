@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace NeuroDsl.Runtime.Training;
 
@@ -50,6 +51,17 @@ public sealed class SmallDataSet
         }
         return new SmallDataSet("blobs", 2, x.ToArray(), y.ToArray(), 0f, -1f);
     }
+
+    /// <summary>The first <paramref name="count"/> rows.</summary>
+    public SmallDataSet Take(int count)
+    {
+        count = Math.Min(count, Count);
+        return new SmallDataSet(Name, Features, X.AsSpan(0, checked(count * Features)).ToArray(), Y.AsSpan(0, count).ToArray(), _threshold, _negative);
+    }
+
+    /// <summary>The same rows with ±1 targets as 0/1 (for a sigmoid with mse or bce), read at 0.5.</summary>
+    public SmallDataSet AsZeroOne() =>
+        _negative == 0f ? this : new SmallDataSet(Name, Features, X, Y.Select(y => y > 0 ? 1f : 0f).ToArray(), 0.5f, 0f);
 
     /// <summary>Fraction of rows whose output, thresholded, equals the target.</summary>
     public double Accuracy(ReadOnlySpan<float> outputs)

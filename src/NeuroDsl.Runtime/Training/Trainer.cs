@@ -23,6 +23,7 @@ public sealed class Trainer
     private readonly string _images;
     private readonly string _labels;
     private readonly string _scores;
+    private float[]? _evalImages;
 
     public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed)
     {
@@ -38,8 +39,8 @@ public sealed class Trainer
                   ?? throw new ArgumentException($"{train.Spec.Name} needs exactly one i32 label input");
         _scores = train.Outputs.FirstOrDefault()?.Name ?? throw new ArgumentException($"{train.Spec.Name} has no output");
         var image = train.Inputs.Single(i => i.Name == _images).Shape;
-        if (image.Skip(1).Aggregate(1L, (a, b) => a * b) != trainSet.ImageSize)
-            throw new ArgumentException($"{train.Spec.Name} takes images of [{string.Join(", ", image.Skip(1))}]; the data has {trainSet.Height}×{trainSet.Width}");
+        if (image.Skip(1).Aggregate(1L, (a, b) => checked(a * b)) != trainSet.ImageSize)
+            throw new ArgumentException($"{train.Spec.Name} takes images of [{string.Join(", ", image.Skip(1))}]; the data has {trainSet.Shape}");
         // Labels name one of the scores' classes: a label past them is refused on upload (unless the caller, who
         // knows the model's ops, declared the range already).
         var scores = train.Outputs.First(o => o.Name == _scores).Shape;
@@ -95,6 +96,9 @@ public sealed class Trainer
             count * BatchSize / trainSeconds, watch.Elapsed.TotalSeconds, Optimizer.LearningRate);
     }
 
+    /// <summary>Reports (batches done, batches) during the test evaluation.</summary>
+    public Action<int, int>? EvaluationProgress { get; set; }
+
     /// <summary>Mean loss and accuracy (argmax of the scores) on the test set, in evaluation mode.</summary>
     public (double Loss, double Accuracy) Evaluate()
     {
@@ -104,9 +108,12 @@ public sealed class Trainer
         var classes = (int)_eval.Outputs.First(o => o.Name == _scores).Shape[1];
         var lossSum = 0.0;
         var right = 0;
+        _evalImages ??= new float[checked((long)EvalBatchSize * size)];
+        var batches = TestSet.Count / EvalBatchSize;
         for (var start = 0; start < TestSet.Count; start += EvalBatchSize)
         {
-            _eval.SetInput(_images, TestSet.Images.AsSpan(start * size, EvalBatchSize * size));
+            for (var i = 0; i < EvalBatchSize; i++) TestSet.CopyExample(start + i, _evalImages.AsSpan(i * size, size));
+            _eval.SetInput(_images, _evalImages);
             _eval.SetInput(_labels, TestSet.Labels.AsSpan(start, EvalBatchSize));
             _eval.Forward();
             lossSum += _eval.ReadLoss() * EvalBatchSize;
@@ -118,6 +125,7 @@ public sealed class Trainer
                     if (scores[i * classes + c] > scores[i * classes + best]) best = c;
                 if (best == TestSet.Labels[start + i]) right++;
             }
+            EvaluationProgress?.Invoke(start / EvalBatchSize + 1, batches);
         }
         return (lossSum / TestSet.Count, (double)right / TestSet.Count);
     }

@@ -2,10 +2,11 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.CommandLine;
 using NeuroDsl.Runtime;
 using NeuroDsl.Runtime.Checkpoints;
 
-namespace NeuroDsl.Cli;
+namespace NeuroDsl.Cli.Commands;
 
 /// <summary>
 /// <c>neurodsl run FILE --weights W --inputs X --out Y [--grads] [--train-mode]</c>: the forward pass (and with
@@ -14,21 +15,36 @@ namespace NeuroDsl.Cli;
 /// </summary>
 internal static class RunCommand
 {
-    public static int Run(Args args)
+    public static Command Build()
     {
-        var modelName = args.Get("model");
-        var weights = args.Get("weights") ?? throw new UsageException("run needs --weights W.safetensors");
-        var inputsPath = args.Get("inputs") ?? throw new UsageException("run needs --inputs X.safetensors");
-        var outPath = args.Get("out") ?? throw new UsageException("run needs --out Y.safetensors");
-        var grads = args.Has("grads");
-        var trainMode = args.Has("train-mode");
-        var checkNumerics = args.Has("check-numerics");
-        args.CheckUnknown();
-        if (args.Positional.Count != 1) throw new UsageException("expected one FILE");
-        var path = args.Positional[0];
+        var file = CommandLine.FileArgument();
+        var model = CommandLine.ModelOption();
+        var weights = new Option<string>("--weights") { Description = "the parameters (safetensors, as train's checkpoints)", HelpName = "W.safetensors", Required = true };
+        var inputs = new Option<string>("--inputs") { Description = "the inputs, named as the model declares them (safetensors)", HelpName = "X.safetensors", Required = true };
+        var output = new Option<string>("--out") { Description = "where to write every output, the loss and with --grads the gradients", HelpName = "Y.safetensors", Required = true };
+        var grads = new Option<bool>("--grads") { Description = "also run the backward pass: grad.<parameter> and grad.<input>" };
+        var trainMode = new Option<bool>("--train-mode") { Description = "batch statistics and dropout as in training (default: evaluation mode)" };
+        var checkNumerics = new Option<bool>("--check-numerics") { Description = "name the first layer whose output or gradient is not finite (slow)" };
+        var command = new Command("run", "A forward (and backward) pass on given weights and inputs, all in safetensors; size symbols (N) "
+            + "come from the inputs' shapes. Exit 65 when the loss or an output is NaN or infinite.")
+        {
+            file, model, weights, inputs, output, grads, trainMode, checkNumerics,
+        }.WithExamples("neurodsl run models/xor_mlp.nd --weights w.safetensors --inputs x.safetensors --out y.safetensors --grads");
+        command.SetAction(r => Run(r.GetValue(file)!, r.GetValue(model), r.GetValue(weights)!, r.GetValue(inputs)!, r.GetValue(output)!,
+            r.GetValue(grads), r.GetValue(trainMode), r.GetValue(checkNumerics)));
+        return command;
+    }
+
+    public static int Run(string path, string? modelName, string weights, string inputsPath, string outPath, bool grads, bool trainMode,
+        bool checkNumerics)
+    {
+        foreach (var p in new[] { weights, inputsPath })
+            if (!File.Exists(p)) throw new FileNotFoundException($"no such file: {p}");
+        OutputFiles.CheckFile(outPath, "--out");
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
         var output = Program.PickModel(result, modelName, path);
+        if (grads && output.Plan.Loss is null) throw new UsageException($"--grads needs a loss; {output.Name} declares none");
 
         var (inputs, _) = SafeTensors.Read(inputsPath);
         var declared = output.Ir.Graph.Inputs.ToList();
@@ -78,14 +94,19 @@ internal static class RunCommand
         if (output.Plan.Loss is not null) results.Add(SafeTensor.Of("loss", Array.Empty<long>(), new[] { model.ReadLoss() }));
         if (grads)
         {
-            if (output.Plan.Loss is null) throw new UsageException($"--grads needs a loss; {output.Name} declares none");
             model.Backward();
             results.AddRange(model.Gradients.Where(g => model.Spec.Parameters.First(p => "grad." + p.Name == g.Name).Trainable)
                 .Select(g => SafeTensor.Of(g.Name, g.Shape, model.Read(g.Name))));
             results.AddRange(model.InputGradients.Select(g => SafeTensor.Of(g.Name, g.Shape, model.Read(g.Name))));
         }
-        SafeTensors.Write(outPath, results, new Dictionary<string, string> { ["model"] = output.Name, ["mode"] = trainMode ? "train" : "eval" });
+        OutputFiles.Guard(outPath, () => SafeTensors.Write(outPath, results,
+            new Dictionary<string, string> { ["model"] = output.Name, ["mode"] = trainMode ? "train" : "eval" }));
         Console.Out.WriteLine($"wrote {results.Count} tensors to {outPath}: {string.Join(", ", results.Select(r => r.Name))}");
+        // Written for inspection, but a NaN or infinite result is not a success.
+        var broken = results.Where(r => r.DType == "F32" && r.AsFloats().Any(v => !float.IsFinite(v))).Select(r => r.Name).ToList();
+        if (broken.Count > 0)
+            throw new NumericsException($"{output.Name}: {string.Join(", ", broken.Take(5))}{(broken.Count > 5 ? ", …" : "")} "
+                + "hold NaN or infinite values; find the first layer that makes one with --check-numerics");
         return ExitCodes.Ok;
     }
 }

@@ -3,9 +3,10 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
+using System.CommandLine;
 using NeuroDsl.Runtime;
 
-namespace NeuroDsl.Cli;
+namespace NeuroDsl.Cli.Commands;
 
 /// <summary>
 /// <c>neurodsl bench step FILE [--batch B] [--steps S] [--size T=128,…]</c>: the median time of a training step
@@ -14,19 +15,54 @@ namespace NeuroDsl.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static int Run(Args args)
+    public static Command Build()
     {
-        if (args.Positional.Count > 0 && args.Positional[0] == "gemm") return Gemm(args);
-        if (args.Positional.Count == 0 || args.Positional[0] != "step") return Table(args);
-        var batch = args.Int("batch", 64);
-        var steps = args.Int("steps", 30);
-        var modelName = args.Get("model");
-        var symbols = Sizes(args.Get("size"));
+        var models = new Option<string?>("--models") { Description = "the directory of the zoo's model files (default: models)", HelpName = "DIR" };
+        var rounds = CommandLine.PositiveInt("--rounds", "alternating rounds of ours and the baselines' (default 3)", "R");
+        var command = new Command("bench", "The comparison table: sgemm against OpenBLAS; MLP, LeNet-5, Transformer-layer, "
+            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, Step(), GemmCommand() }
+            .WithExamples("neurodsl bench", "neurodsl bench --rounds 5");
+        command.SetAction(r => Table(r.GetValue(models) ?? "models", r.GetValue(rounds) ?? 3));
+        return command;
+    }
+
+    private static Command Step()
+    {
+        var file = CommandLine.FileArgument();
+        var model = CommandLine.ModelOption();
+        var batch = CommandLine.PositiveInt("--batch", "the batch size N (default 64)", "B");
+        var steps = CommandLine.PositiveInt("--steps", "timed steps after warm-up (default 30)", "S");
+        var size = SizeOption();
+        var command = new Command("step", "Median training-step and forward times of one model, on random inputs.") { file, model, batch, steps, size }
+            .WithExamples("neurodsl bench step models/lenet5.nd --batch 64", "neurodsl bench step models/transformer_layer.nd --batch 8 --size T=128");
+        command.SetAction(r => RunStep(r.GetValue(file)!, r.GetValue(model), r.GetValue(batch) ?? 64, r.GetValue(steps) ?? 30,
+            Sizes(r.GetValue(size) ?? Array.Empty<string>())));
+        return command;
+    }
+
+    /// <summary><c>--size T=128 [--size S=64]</c> (or <c>T=128,S=64</c>): the values of size symbols other than N.</summary>
+    internal static Option<string[]> SizeOption() => new("--size")
+    {
+        Description = "a size symbol's value, SYMBOL=N (T=128); repeat it or separate with commas for several; "
+            + "the same symbol twice is an error",
+        HelpName = "SYMBOL=N",
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    private static Command GemmCommand()
+    {
+        var sizes = new Option<string?>("--sizes") { Description = "matrix sizes, comma-separated (default 256,512,1024,2048)", HelpName = "N,N,..." };
+        var command = new Command("gemm", "The library sgemm alone (GFLOP/s), for tuning.") { sizes }
+            .WithExamples("neurodsl bench gemm --sizes 512,1024");
+        command.SetAction(r => Gemm(r.GetValue(sizes)));
+        return command;
+    }
+
+    public static int RunStep(string path, string? modelName, int batch, int steps, Dictionary<string, long> symbols)
+    {
+        if (symbols.ContainsKey("N")) throw new UsageException("the batch size N is --batch, not --size N=…");
         symbols["N"] = batch;
-        args.CheckUnknown();
-        if (args.Positional.Count != 2)
-            throw new UsageException("usage: neurodsl bench step FILE [--model NAME] [--batch B] [--steps S] [--size T=128]");
-        var path = args.Positional[1];
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
         var output = Program.PickModel(result, modelName, path);
@@ -38,27 +74,26 @@ internal static class BenchCommand
     }
 
     /// <summary><c>--size T=128,S=64</c>: values of size symbols.</summary>
-    private static Dictionary<string, long> Sizes(string? text)
+    internal static Dictionary<string, long> Sizes(IEnumerable<string> values)
     {
         var sizes = new Dictionary<string, long>();
-        foreach (var item in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var item in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)))
         {
             var parts = item.Split('=');
             if (parts.Length != 2 || parts[0].Length == 0 || !char.IsUpper(parts[0][0])
                 || !long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v <= 0)
                 throw new UsageException($"--size takes SYMBOL=positive size pairs such as T=128, not '{item}'");
-            sizes[parts[0]] = v;
+            if (!sizes.TryAdd(parts[0], v))
+                throw new UsageException($"--size gives {parts[0]} twice ({sizes[parts[0]]} and {v}); give each symbol once");
         }
         return sizes;
     }
 
     /// <summary><c>bench gemm [--sizes 256,512,…]</c>: our sgemm alone, for tuning the kernel without the baselines.</summary>
-    private static int Gemm(Args args)
+    private static int Gemm(string? text)
     {
-        var sizes = (args.Get("sizes") ?? "256,512,1024,2048").Split(',').Select(s =>
+        var sizes = (text ?? "256,512,1024,2048").Split(',').Select(s =>
             int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException($"--sizes takes positive integers, not '{s}'")).ToArray();
-        args.CheckUnknown();
-        if (args.Positional.Count != 1) throw new UsageException("usage: neurodsl bench gemm [--sizes N,N,...]");
         using var device = Device.Open();
         foreach (var (key, ms) in OurGemm(device, sizes))
         {
@@ -164,11 +199,9 @@ internal static class BenchCommand
     /// rounds (ours, theirs, ours, theirs, …) so that a drift of the machine's speed during the run — common on
     /// shared hosts — falls on both sides; each cell is the median over rounds of per-round medians.
     /// </summary>
-    private static int Table(Args args)
+    private static int Table(string models, int rounds)
     {
-        var models = args.Get("models") ?? "models";
-        var rounds = args.Int("rounds", 3);
-        args.CheckUnknown();
+        if (!System.IO.Directory.Exists(models)) throw new System.IO.DirectoryNotFoundException($"--models {models}: no such directory");
         using var device = Device.Open();
         Console.Error.WriteLine($"bench: NeuroDsl on {device.Info.Name} ({device.Info.Platform}) and the baselines (/usr/bin/python3), {rounds} alternating rounds");
         var rows = new List<(string Case, string Ours, string Theirs, string Ratio, string Note)>();

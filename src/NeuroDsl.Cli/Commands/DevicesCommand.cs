@@ -1,0 +1,30 @@
+using System;
+using System.CommandLine;
+
+namespace NeuroDsl.Cli.Commands;
+
+/// <summary><c>neurodsl devices</c>: the OpenCL devices, numbered as NEURODSL_DEVICE takes them.</summary>
+internal static class DevicesCommand
+{
+    public static Command Build()
+    {
+        var command = new Command("devices", "List the OpenCL devices (NEURODSL_DEVICE picks one by index or name).")
+            .WithExamples("neurodsl devices", "NEURODSL_DEVICE=1 neurodsl train models/lenet5.nd --data fashion-mnist");
+        command.SetAction(_ => Run());
+        return command;
+    }
+
+    public static int Run()
+    {
+        var devices = NeuroDsl.Runtime.Device.List();
+        if (devices.Count == 0)
+        {
+            Console.Error.WriteLine("neurodsl: no OpenCL device found. Install pocl-opencl-icd (CPU) or your GPU vendor's OpenCL driver.");
+            return ExitCodes.Unavailable;
+        }
+        foreach (var d in devices)
+            Console.Out.WriteLine($"{d.Index}: {d.Name} — {d.Platform}, {(d.IsGpu ? "GPU" : "CPU")}, {d.ComputeUnits} compute units, "
+                + $"{d.GlobalMemory / (1 << 20)} MiB, driver {d.DriverVersion}");
+        return ExitCodes.Ok;
+    }
+}
