@@ -70,6 +70,7 @@ public sealed class NeuroDslGenerator : IIncrementalGenerator
         {
             if (text is null)
                 return Failed(path, "ND0999", "Internal compiler error", "Internal compiler error: the file could not be read");
+            LoadSprache();
             var result = NeuroCompiler.Compile(System.IO.Path.GetFileName(path), text, ns, sourcePath: path);
             var nsDiagnostic = rejectedNamespace is null
                 ? Enumerable.Empty<DiagnosticSpec>()
@@ -84,11 +85,23 @@ public sealed class NeuroDslGenerator : IIncrementalGenerator
             return new FileSpec(path, new EquatableArray<DiagnosticSpec>(diagnostics), new EquatableArray<SourceSpec>(sources),
                 new EquatableArray<string>(result.Models.Select(m => m.Name)));
         }
+        catch (Exception e) when (e is FileNotFoundException or FileLoadException && e.Message.Contains("Sprache"))
+        {
+            // The generator was loaded from its DLL without its one dependency: say which reference is missing.
+            return Failed(path, "ND0999", "Internal compiler error", "NeuroDsl.Generator.dll needs Sprache.dll, which ships beside "
+                + "it, as an analyzer too: add <Analyzer Include=\"…/Sprache.dll\" /> next to <Analyzer Include=\"…/NeuroDsl.Generator.dll\" /> "
+                + "(the NeuroDsl package and a ProjectReference with OutputItemType=\"Analyzer\" pass both); "
+                + e.Message.Split('\r', '\n')[0]);
+        }
         catch (Exception e)
         {
             return Failed(path, "ND0999", "Internal compiler error", "Internal compiler error: " + e.Message);
         }
     }
+
+    /// <summary>Loads the parser library here, where its absence can be named (the compiler would report it as any failure).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void LoadSprache() => GC.KeepAlive(typeof(Sprache.Parse));
 
     private static FileSpec Failed(string path, string id, string title, string message) =>
         new(path, new EquatableArray<DiagnosticSpec>(new[] { new DiagnosticSpec(id, title, message, 0, 0, 0, 0, 0, 0) }),
