@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
 using NeuroDsl.Compiler;
 
@@ -22,17 +23,17 @@ public sealed class NeuroDslGenerator : IIncrementalGenerator
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        var ns = context.AnalyzerConfigOptionsProvider.Select((options, _) =>
-            options.GlobalOptions.TryGetValue("build_property.RootNamespace", out var value) && IsNamespace(value)
-                ? value
-                : NeuroCompiler.DefaultNamespace);
-
+        // The namespace of a file's classes: its item's Namespace metadata (<AdditionalFiles Update="x.nd" Namespace="A.B" />),
+        // else the NeuroDslNamespace property, else RootNamespace, else NeuroDsl.Models. A value that is not a namespace
+        // is a diagnostic, and the next one in that order is used.
         var files = context.AdditionalTextsProvider
             .Where(t => t.Path.EndsWith(".nd", StringComparison.OrdinalIgnoreCase))
-            .Select((t, ct) => (Path: t.Path, Text: t.GetText(ct)?.ToString()));
+            .Combine(context.AnalyzerConfigOptionsProvider)
+            .Select((input, ct) => (Path: input.Left.Path, Text: input.Left.GetText(ct)?.ToString(),
+                Namespace: ChooseNamespace(input.Right.GetOptions(input.Left), input.Right.GlobalOptions)));
 
-        var compiled = files.Combine(ns)
-            .Select((input, _) => Compile(input.Left.Path, input.Left.Text, input.Right))
+        var compiled = files
+            .Select((input, _) => Compile(input.Path, input.Text, input.Namespace.Name, input.Namespace.Rejected))
             .WithTrackingName(CompileStep);
 
         context.RegisterSourceOutput(compiled, Emit);
@@ -42,27 +43,65 @@ public sealed class NeuroDslGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(names, ReportDuplicateModels);
     }
 
-    internal static FileSpec Compile(string path, string? text, string ns)
+    /// <summary>The namespace for one file, and the first setting that was not a namespace (null when none).</summary>
+    internal static (string Name, string? Rejected) ChooseNamespace(AnalyzerConfigOptions file, AnalyzerConfigOptions global)
+    {
+        string? rejected = null;
+        foreach (var (options, key) in new[]
+                 {
+                     (file, "build_metadata.AdditionalFiles.Namespace"),
+                     (global, "build_property.NeuroDslNamespace"),
+                     (global, "build_property.RootNamespace"),
+                 })
+        {
+            if (!options.TryGetValue(key, out var value) || string.IsNullOrWhiteSpace(value)) continue;
+            value = value.Trim();
+            if (IsNamespace(value)) return (value, rejected);
+            // RootNamespace defaults to the project's name, which may not be a namespace (my-app): quietly skipped.
+            if (!key.EndsWith("RootNamespace", StringComparison.Ordinal))
+                rejected ??= key.Substring(key.LastIndexOf('.') + 1) + " '" + value + "'";
+        }
+        return (NeuroCompiler.DefaultNamespace, rejected);
+    }
+
+    internal static FileSpec Compile(string path, string? text, string ns, string? rejectedNamespace = null)
     {
         try
         {
             if (text is null)
                 return Failed(path, "ND0999", "Internal compiler error", "Internal compiler error: the file could not be read");
-            var result = NeuroCompiler.Compile(System.IO.Path.GetFileName(path), text, ns);
-            var diagnostics = result.Diagnostics.Select(d => new DiagnosticSpec(d.Id, Title(d.Id),
+            LoadSprache();
+            var result = NeuroCompiler.Compile(System.IO.Path.GetFileName(path), text, ns, sourcePath: path);
+            var nsDiagnostic = rejectedNamespace is null
+                ? Enumerable.Empty<DiagnosticSpec>()
+                : new[] { new DiagnosticSpec("ND0403", Title("ND0403"), string.Format(System.Globalization.CultureInfo.InvariantCulture,
+                    NeuroDsl.Compiler.Diagnostics.Codes.InvalidNamespace.Format, rejectedNamespace, ns), 0, 0, 0, 0, 0, 0) };
+            var diagnostics = nsDiagnostic.Concat(result.Diagnostics.Select(d => new DiagnosticSpec(d.Id, Title(d.Id),
                 d.Note is null ? d.Message : d.Message + " — " + d.Note,
                 d.Span.Start, d.Span.Length, d.Span.Line - 1, d.Span.Column - 1,
-                EndLine(text, d.Span.Start + d.Span.Length, d.Span.Line - 1), EndColumn(text, d.Span.Start + d.Span.Length, d.Span.Column - 1 + d.Span.Length)));
+                EndLine(text, d.Span.Start + d.Span.Length, d.Span.Line - 1), EndColumn(text, d.Span.Start + d.Span.Length, d.Span.Column - 1 + d.Span.Length))));
             var stem = Sanitize(System.IO.Path.GetFileNameWithoutExtension(path));
             var sources = result.Models.Select(m => new SourceSpec(stem + "." + m.Name + ".g.cs", m.CSharp));
             return new FileSpec(path, new EquatableArray<DiagnosticSpec>(diagnostics), new EquatableArray<SourceSpec>(sources),
                 new EquatableArray<string>(result.Models.Select(m => m.Name)));
+        }
+        catch (Exception e) when (e is FileNotFoundException or FileLoadException && e.Message.Contains("Sprache"))
+        {
+            // The generator was loaded from its DLL without its one dependency: say which reference is missing.
+            return Failed(path, "ND0999", "Internal compiler error", "NeuroDsl.Generator.dll needs Sprache.dll, which ships beside "
+                + "it, as an analyzer too: add <Analyzer Include=\"…/Sprache.dll\" /> next to <Analyzer Include=\"…/NeuroDsl.Generator.dll\" /> "
+                + "(the NeuroDsl package and a ProjectReference with OutputItemType=\"Analyzer\" pass both); "
+                + e.Message.Split('\r', '\n')[0]);
         }
         catch (Exception e)
         {
             return Failed(path, "ND0999", "Internal compiler error", "Internal compiler error: " + e.Message);
         }
     }
+
+    /// <summary>Loads the parser library here, where its absence can be named (the compiler would report it as any failure).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void LoadSprache() => GC.KeepAlive(typeof(Sprache.Parse));
 
     private static FileSpec Failed(string path, string id, string title, string message) =>
         new(path, new EquatableArray<DiagnosticSpec>(new[] { new DiagnosticSpec(id, title, message, 0, 0, 0, 0, 0, 0) }),

@@ -33,15 +33,19 @@ public static class NeuroCompiler
     /// </summary>
     public const int StackBytes = 64 * 1024 * 1024;
 
-    /// <summary>Compiles a file's text. Never throws: an internal failure becomes a located ND0999.</summary>
-    public static CompileResult Compile(string file, string text, string? ns = null)
+    /// <summary>
+    /// Compiles a file's text. Never throws: an internal failure becomes a located ND0999. <paramref name="file"/> names
+    /// the file in diagnostics and comments; <paramref name="sourcePath"/> (default: <paramref name="file"/>) is the
+    /// path the generated C#'s <c>#line</c> directives name, the file's full path when the generator compiles it.
+    /// </summary>
+    public static CompileResult Compile(string file, string text, string? ns = null, string? sourcePath = null)
     {
         // The compiler formats with the invariant culture throughout, so the thread's culture does not matter.
         CompileResult? result = null;
         Thread thread;
         try
         {
-            thread = new Thread(() => result = CompileOnThisThread(file, text, ns), StackBytes)
+            thread = new Thread(() => result = CompileOnThisThread(file, text, ns, sourcePath), StackBytes)
             {
                 IsBackground = true,
                 Name = "NeuroDsl compile",
@@ -51,13 +55,13 @@ public static class NeuroCompiler
         catch (Exception e) when (e is OutOfMemoryException or PlatformNotSupportedException or ThreadStartException)
         {
             // No thread to be had (a platform without threads, no address space): compile on the caller's stack.
-            return CompileOnThisThread(file, text, ns);
+            return CompileOnThisThread(file, text, ns, sourcePath);
         }
         thread.Join();
         return result!;
     }
 
-    private static CompileResult CompileOnThisThread(string file, string text, string? ns)
+    private static CompileResult CompileOnThisThread(string file, string text, string? ns, string? sourcePath)
     {
         var diagnostics = new DiagnosticBag();
         try
@@ -79,7 +83,7 @@ public static class NeuroCompiler
                     if (diagnostics.HasErrors) return Fail(diagnostics);
                     var plan = Planner.Build(model);
                     var kernels = KernelText(plan);
-                    var csharp = CSharpEmitter.Emit(model, plan, kernels, ns ?? DefaultNamespace);
+                    var csharp = CSharpEmitter.Emit(model, plan, kernels, ns ?? DefaultNamespace, sourcePath);
                     outputs.Add(new ModelOutput(model.Name, model, plan, kernels, csharp));
                 }
                 catch (OverflowException)

@@ -27,6 +27,36 @@ public sealed class InMemoryText : AdditionalText
         _text is null ? null : SourceText.From(_text);
 }
 
+/// <summary>MSBuild's view for the generator: global properties (build_property.X) and per-file item metadata.</summary>
+public sealed class TestOptionsProvider : AnalyzerConfigOptionsProvider
+{
+    private readonly Options _global;
+    private readonly System.Collections.Generic.Dictionary<string, Options> _files = new();
+
+    public TestOptionsProvider(System.Collections.Generic.IDictionary<string, string>? global = null,
+        System.Collections.Generic.IDictionary<string, System.Collections.Generic.IDictionary<string, string>>? files = null)
+    {
+        _global = new Options(global);
+        foreach (var (path, values) in files ?? new System.Collections.Generic.Dictionary<string, System.Collections.Generic.IDictionary<string, string>>())
+            _files[path] = new Options(values);
+    }
+
+    public override AnalyzerConfigOptions GlobalOptions => _global;
+    public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.Empty;
+    public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) => _files.TryGetValue(textFile.Path, out var o) ? o : Options.Empty;
+
+    private sealed class Options(System.Collections.Generic.IDictionary<string, string>? values) : AnalyzerConfigOptions
+    {
+        public static readonly Options Empty = new(null);
+
+        public override bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
+        {
+            value = null;
+            return values is not null && values.TryGetValue(key, out value);
+        }
+    }
+}
+
 /// <summary>Drives <see cref="NeuroDslGenerator"/> through Roslyn's CSharpGeneratorDriver over a real compilation.</summary>
 public static class GeneratorHarness
 {
@@ -42,16 +72,23 @@ public static class GeneratorHarness
         CSharpCompilation.Create("GeneratorTest", Array.Empty<SyntaxTree>(), References.Value,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
-    public static GeneratorDriver Driver(params AdditionalText[] files) =>
+    public static GeneratorDriver Driver(params AdditionalText[] files) => Driver(null, files);
+
+    public static GeneratorDriver Driver(AnalyzerConfigOptionsProvider? options, params AdditionalText[] files) =>
         CSharpGeneratorDriver.Create(
             new[] { new NeuroDslGenerator().AsSourceGenerator() },
             files.ToImmutableArray(),
             parseOptions: new CSharpParseOptions(LanguageVersion.Latest),
+            optionsProvider: options,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
-    public static (GeneratorDriverRunResult Result, Compilation Output, ImmutableArray<Diagnostic> Diagnostics) Run(params AdditionalText[] files)
+    public static (GeneratorDriverRunResult Result, Compilation Output, ImmutableArray<Diagnostic> Diagnostics) Run(params AdditionalText[] files) =>
+        Run(null, files);
+
+    public static (GeneratorDriverRunResult Result, Compilation Output, ImmutableArray<Diagnostic> Diagnostics) Run(
+        AnalyzerConfigOptionsProvider? options, params AdditionalText[] files)
     {
-        var driver = Driver(files).RunGeneratorsAndUpdateCompilation(EmptyCompilation(), out var output, out var diagnostics);
+        var driver = Driver(options, files).RunGeneratorsAndUpdateCompilation(EmptyCompilation(), out var output, out var diagnostics);
         return (driver.GetRunResult(), output, diagnostics);
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.CodeAnalysis;
@@ -32,11 +33,67 @@ public sealed class GeneratorTests
     }
 
     [Fact]
-    public void Generation_IsDeterministic()
+    public void Generation_IsDeterministic_AndOnlyTheLineDirectivesNameThePath()
     {
-        var a = GeneratorHarness.Run(new InMemoryText("/m/xor_mlp.nd", GeneratorHarness.ModelFile("xor_mlp.nd"))).Result.GeneratedTrees[0].GetText().ToString();
-        var b = GeneratorHarness.Run(new InMemoryText("/other/xor_mlp.nd", GeneratorHarness.ModelFile("xor_mlp.nd"))).Result.GeneratedTrees[0].GetText().ToString();
-        Assert.Equal(a, b);
+        string Generate(string path) => GeneratorHarness.Run(new InMemoryText(path, GeneratorHarness.ModelFile("xor_mlp.nd"))).Result.GeneratedTrees[0].GetText().ToString();
+        var a = Generate("/m/xor_mlp.nd");
+        Assert.Equal(a, Generate("/m/xor_mlp.nd"));
+        var b = Generate("/other/xor_mlp.nd");
+        Assert.NotEqual(a, b);
+        Assert.Equal(a.Replace("#line 10 \"/m/", "#line 10 \"/other/").Replace("#line 11 \"/m/", "#line 11 \"/other/").Replace("#line 12 \"/m/", "#line 12 \"/other/"), b);
+    }
+
+    [Fact]
+    public void LaunchStatements_MapToTheirNdLines_AndTheVersionIsTheAssemblys()
+    {
+        var (result, output, _) = GeneratorHarness.Run(new InMemoryText("/m/xor_mlp.nd", GeneratorHarness.ModelFile("xor_mlp.nd")));
+        var tree = output.SyntaxTrees.Single(t => t.FilePath == result.GeneratedTrees[0].FilePath);
+        var method = tree.GetRoot().DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax>().Single(m => m.Identifier.Text == "Forward");
+        var launches = method.Body!.Statements.Select(st => st.GetLocation().GetMappedLineSpan()).ToList();
+        // The three forward launches of xor_mlp.nd: lines 10, 11 and 12 (1-based) of the model file.
+        Assert.Equal(new[] { "/m/xor_mlp.nd" }, launches.Select(l => l.Path).Distinct().ToArray());
+        Assert.Equal(new[] { 10, 11, 12 }, launches.Select(l => l.StartLinePosition.Line + 1).ToArray());
+        // After the pass, lines are the generated file's own again.
+        var typed = tree.GetRoot().DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax>().Single(m => m.Identifier.Text == "SetInputs");
+        Assert.False(typed.GetLocation().GetMappedLineSpan().HasMappedPath);
+        var version = typeof(NeuroDslGenerator).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .Cast<System.Reflection.AssemblyInformationalVersionAttribute>().Single().InformationalVersion.Split('+')[0];
+        Assert.Contains("[global::System.CodeDom.Compiler.GeneratedCode(\"NeuroDsl\", \"" + version + "\")]", tree.ToString());
+        Assert.Equal(typeof(NeuroDsl.Runtime.CompiledModel).Assembly.GetName().Version!.ToString(3), version.Split('-')[0]);
+    }
+
+    [Fact]
+    public void Namespace_IsTheItemsMetadata_ElseNeuroDslNamespace_ElseRootNamespace_ElseNeuroDslModels()
+    {
+        var text = GeneratorHarness.ModelFile("xor_mlp.nd");
+        string? NamespaceOf(Dictionary<string, string> global, Dictionary<string, string>? item = null)
+        {
+            var files = new Dictionary<string, IDictionary<string, string>>();
+            if (item is not null) files["/m/xor_mlp.nd"] = item;
+            var (_, output, diagnostics) = GeneratorHarness.Run(new TestOptionsProvider(global, files), new InMemoryText("/m/xor_mlp.nd", text));
+            Assert.Empty(diagnostics);
+            return output.GetSymbolsWithName("XorMlp").OfType<INamedTypeSymbol>().Single().ContainingNamespace.ToDisplayString();
+        }
+        var root = new Dictionary<string, string> { ["build_property.RootNamespace"] = "MyApp" };
+        var both = new Dictionary<string, string>(root) { ["build_property.NeuroDslNamespace"] = "MyApp.Nets" };
+        Assert.Equal("NeuroDsl.Models", NamespaceOf(new()));
+        Assert.Equal("NeuroDsl.Models", NamespaceOf(new() { ["build_property.RootNamespace"] = "my-app" }));
+        Assert.Equal("MyApp", NamespaceOf(root));
+        Assert.Equal("MyApp.Nets", NamespaceOf(both));
+        Assert.Equal("Vision.Classic", NamespaceOf(both, new() { ["build_metadata.AdditionalFiles.Namespace"] = "Vision.Classic" }));
+    }
+
+    [Fact]
+    public void ANamespaceSettingThatIsNotANamespace_IsND0403_OnTheFile()
+    {
+        var files = new Dictionary<string, IDictionary<string, string>> { ["/m/xor_mlp.nd"] = new Dictionary<string, string> { ["build_metadata.AdditionalFiles.Namespace"] = "My App" } };
+        var options = new TestOptionsProvider(new Dictionary<string, string> { ["build_property.RootNamespace"] = "MyApp" }, files);
+        var (_, _, diagnostics) = GeneratorHarness.Run(options, new InMemoryText("/m/xor_mlp.nd", GeneratorHarness.ModelFile("xor_mlp.nd")));
+        var d = Assert.Single(diagnostics);
+        Assert.Equal("ND0403", d.Id);
+        Assert.Equal("/m/xor_mlp.nd", d.Location.GetLineSpan().Path);
+        Assert.Equal("Set Namespace 'My App' to a C# namespace (A.B): the classes are generated in MyApp", d.GetMessage());
     }
 
     [Fact]

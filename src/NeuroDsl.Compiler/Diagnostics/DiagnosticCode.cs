@@ -56,6 +56,8 @@ public static class Codes
     // Names and strings that reach generated C# and OpenCL
     public static readonly DiagnosticCode ReservedName = new("ND0401", "emit", "Reserved name", "Rename '{0}': it is reserved in generated C#");
     public static readonly DiagnosticCode DuplicateModel = new("ND0402", "emit", "Duplicate model", "Rename model '{0}': another file or model already uses the name");
+    /// <summary>From the generator: the project's Namespace metadata or NeuroDslNamespace property is not a C# namespace.</summary>
+    public static readonly DiagnosticCode InvalidNamespace = new("ND0403", "emit", "Invalid namespace", "Set {0} to a C# namespace (A.B): the classes are generated in {1}");
 
     // Internal
     public static readonly DiagnosticCode Internal = new("ND0999", "internal", "Internal compiler error", "Internal compiler error: {0}");
@@ -69,7 +71,7 @@ public static class Codes
         ModelTooLarge,
         ShapeMismatch, RankMismatch, DTypeMismatch, BadDimension, SizeOverflow,
         ExpectParams, ExpectShape, ExpectFlops, ExpectUnknown, ExpectConnections, ExpectTrainingFlops, ExpectOptimalTokens,
-        ReservedName, DuplicateModel,
+        ReservedName, DuplicateModel, InvalidNamespace,
         Internal,
     };
 }

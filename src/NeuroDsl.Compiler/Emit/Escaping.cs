@@ -53,4 +53,16 @@ public static class Escaping
         }
         return sb.ToString().TrimEnd();
     }
+
+    /// <summary>
+    /// A <c>#line</c> directive's file name, quotes included, or null when the path cannot be one (a quote or a line
+    /// break in it): C# takes the name verbatim, without escapes, up to the next quote.
+    /// </summary>
+    public static string? LineDirectiveFile(string? path)
+    {
+        if (string.IsNullOrEmpty(path)) return null;
+        foreach (var c in path!)
+            if (c is '"' or '\r' or '\n' or '\u0085' or '\u2028' or '\u2029') return null;
+        return "\"" + path + "\"";
+    }
 }
