@@ -51,6 +51,10 @@ public static class Program
           --metrics FILE         per-epoch figures as JSON
           --limit N              train on the first N examples only
           --check-numerics       check every layer's output and gradient, naming the first non-finite one (slow)
+          --distributed          data-parallel over MPI: run under `mpirun -np K` (one replica per rank); --batch is
+                                 the global batch, split evenly over the ranks; rank 0 writes checkpoints and metrics
+          --timeout S            distributed: seconds a collective may wait before this rank gives up (default 60)
+          --bucket-kb KB         distributed: gradient bucket size (default 1024); --no-overlap reduces after backward
 
         run: inputs are named as the model declares them; size symbols (N) come from their shapes. The output
         file holds every output, the loss, and with --grads grad.<parameter> and grad.<input>. Evaluation mode
@@ -83,7 +87,7 @@ public static class Program
                 "plan" => PlanCommand(new Args(rest, new HashSet<string>())),
                 "emit" => Emit(new Args(rest, new HashSet<string>())),
                 "graph" => Graph(new Args(rest, new HashSet<string>())),
-                "train" => TrainCommand.Run(new Args(rest, new HashSet<string> { "check-numerics" })),
+                "train" => TrainCommand.Run(new Args(rest, new HashSet<string> { "check-numerics", "distributed", "no-overlap" })),
                 "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode", "check-numerics" })),
                 "devices" => Devices(),
                 "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
@@ -111,6 +115,11 @@ public static class Program
             // A loss that became NaN or infinite, or (--check-numerics) the first layer that made one.
             Console.Error.WriteLine("neurodsl: " + e.Message);
             return ExitCodes.DataError;
+        }
+        catch (NeuroDsl.Runtime.Distributed.DistributedException e)
+        {
+            Console.Error.WriteLine("neurodsl: " + e.Message);
+            return ExitCodes.Unavailable;
         }
         catch (NeuroDsl.Runtime.DeviceMemoryException e)
         {

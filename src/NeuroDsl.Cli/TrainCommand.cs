@@ -24,6 +24,8 @@ internal static class TrainCommand
             if (compiled is null) return ExitCodes.DataError;
             return TrainImagesCommand.Run(args, args.Positional[0], Program.PickModel(compiled, modelName, args.Positional[0]), dataDir);
         }
+        if (args.Has("distributed"))
+            throw new UsageException("--distributed trains on fashion-mnist or an IDX directory (--data); the xor and blobs sets fit one process");
         var seed = (ulong)args.Int("seed", 1);
         var optimizerName = args.Get("optimizer") ?? "sgd";
         var lr = args.Double("lr", optimizerName == "adam" ? 1e-3 : 0.5);

@@ -31,7 +31,10 @@ internal static class TrainImagesCommand
         var limit = args.Get("limit") is null ? (int?)null : args.Int("limit", 1);
         var schedule = args.Get("schedule") ?? "constant";
         var checkNumerics = args.Has("check-numerics");
+        using var distributed = DistributedRun.FromArgs(args);
         args.CheckUnknown();
+        var root = distributed?.IsRoot ?? true;
+        var localBatch = distributed?.LocalBatch(batch) ?? batch;
         Func<int, float, float> lrSchedule = schedule switch
         {
             "constant" => (_, r) => r,
@@ -62,31 +65,39 @@ internal static class TrainImagesCommand
         var data = Task.Run(() => FashionMnist.Load(dataDir, size));
         var type = ModelLoader.Compile(output);
         using var device = Device.Open();
-        using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = batch }, seed, checkNumerics);
+        using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = localBatch }, seed, checkNumerics);
         var (trainSet, testSet) = data.GetAwaiter().GetResult();
         if (limit is { } n) trainSet = trainSet.Take(n);
         var evalBatch = Enumerable.Range(1, Math.Min(1000, testSet.Count)).Reverse().First(b => testSet.Count % b == 0);
         using var eval = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = evalBatch }, seed, checkNumerics);
-        var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, seed) { Schedule = lrSchedule };
-
         var firstEpoch = 1;
+        long resumedSteps = 0;
         if (resume is not null)
         {
             var position = Checkpoint.Load(resume, train, optimizer)
                            ?? throw new InvalidDataException($"{resume} holds weights but no training position; it cannot be resumed");
             if (position.Seed != seed) Console.Error.WriteLine($"note: {resume} was trained with --seed {position.Seed}; continuing with {seed}");
             firstEpoch = position.EpochsDone + 1;
-            trainer.Resume(position.Steps);
+            resumedSteps = position.Steps;
         }
+        // After a resume, so that every rank starts from rank 0's weights whatever it loaded.
+        var parallel = distributed?.Wrap(train);
+        var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, seed, parallel) { Schedule = lrSchedule };
+        trainer.Resume(resumedSteps);
 
-        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
+        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected && distributed is null;
         // Markup on a terminal; plain, unwrapped text when the output goes to a file or a pipe.
         void Say(string markup)
         {
+            if (!root) return;
             if (interactive) AnsiConsole.MarkupLine(markup);
             else Console.Out.WriteLine(Markup.Remove(markup));
         }
         Say($"[bold]{Markup.Escape(output.Name)}[/] ({output.Ir.Graph.TrainableParameterCount:N0} parameters) on [bold]{Markup.Escape(device.Info.Name)}[/]");
+        if (parallel is not null)
+            Say($"distributed: {parallel.Size} ranks ({(parallel.Size > 1 ? "Open MPI" : "one process: not started by mpirun")}), "
+                + $"global batch {batch} = {parallel.Size} × {localBatch}; {parallel.Buckets.Count} gradient buckets, "
+                + $"{parallel.PayloadBytesPerStep:N0} bytes reduced per step{(parallel.Overlap ? ", overlapped with backward" : "")}");
         Say($"fashion-mnist: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {size}×{size}, scaled to [[0, 1]]; batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({schedule}), seed {seed}");
         var results = new List<EpochMetrics>();
         for (var epoch = firstEpoch; epoch <= epochs; epoch++)
@@ -112,14 +123,16 @@ internal static class TrainImagesCommand
                 var e = epoch;
                 metrics = trainer.RunEpoch(epoch, (float)lr, (b, total, loss) =>
                 {
-                    if (b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {e}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
+                    distributed?.AfterStep(trainer.Steps);
+                    if (root && b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {e}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
                 });
             }
             results.Add(metrics);
             Say($"epoch {metrics.Epoch}/{epochs}  train loss {metrics.TrainLoss:F4}  test loss {metrics.TestLoss:F4}  " +
                                    $"test accuracy [bold]{metrics.TestAccuracy * 100:F2}%[/]  {metrics.ExamplesPerSecond:N0} examples/s  {metrics.Seconds:F1} s");
+            if (!root) continue;
             Checkpoint.Save(checkpoint, train, optimizer, new TrainingPosition(epoch, trainer.Steps, seed, train.StepIndex));
-            if (metricsPath is not null) WriteMetrics(metricsPath, output.Name, results, batch, optimizerName, lr, seed);
+            if (metricsPath is not null) WriteMetrics(metricsPath, output.Name, results, batch, optimizerName, lr, seed, parallel?.Size ?? 1);
         }
 
         if (results.Count > 0)
@@ -130,12 +143,12 @@ internal static class TrainImagesCommand
                     r.TestLoss.ToString("F4", CultureInfo.InvariantCulture), (r.TestAccuracy * 100).ToString("F2", CultureInfo.InvariantCulture) + "%",
                     r.ExamplesPerSecond.ToString("N0", CultureInfo.InvariantCulture), r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
             if (interactive) AnsiConsole.Write(table);
-            else
+            else if (root)
             {
                 Console.Out.WriteLine("| epoch | train loss | test loss | test accuracy | examples/s | seconds |");
                 Console.Out.WriteLine("| --- | --- | --- | --- | --- | --- |");
             }
-            if (!interactive)
+            if (!interactive && root)
                 foreach (var r in results)
                     Console.Out.WriteLine($"| {r.Epoch} | {r.TrainLoss.ToString("F4", CultureInfo.InvariantCulture)} | {r.TestLoss.ToString("F4", CultureInfo.InvariantCulture)} | " +
                                           $"{(r.TestAccuracy * 100).ToString("F2", CultureInfo.InvariantCulture)}% | {r.ExamplesPerSecond.ToString("F0", CultureInfo.InvariantCulture)} | {r.Seconds.ToString("F1", CultureInfo.InvariantCulture)} |");
@@ -143,15 +156,18 @@ internal static class TrainImagesCommand
         }
         else Say($"nothing to do: the checkpoint already has {firstEpoch - 1} epochs");
         Say($"checkpoint: [bold]{Markup.Escape(Path.GetFullPath(checkpoint))}[/] (safetensors; resume with --resume)");
+        distributed?.Finish();
         return ExitCodes.Ok;
     }
 
-    private static void WriteMetrics(string path, string model, List<EpochMetrics> results, int batch, string optimizer, double lr, ulong seed)
+    private static void WriteMetrics(string path, string model, List<EpochMetrics> results, int batch, string optimizer, double lr, ulong seed,
+        int ranks)
     {
         var doc = new
         {
             model,
             batch,
+            ranks,
             optimizer,
             learning_rate = lr,
             seed,
@@ -164,6 +180,7 @@ internal static class TrainImagesCommand
                 examples_per_second = r.ExamplesPerSecond,
                 seconds = r.Seconds,
                 learning_rate = r.LearningRate,
+                step_losses = r.StepLosses,
             }),
         };
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));

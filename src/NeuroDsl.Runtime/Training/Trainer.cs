@@ -1,20 +1,28 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using NeuroDsl.Runtime.Data;
+using NeuroDsl.Runtime.Distributed;
 
 namespace NeuroDsl.Runtime.Training;
 
 /// <summary>The figures of one epoch, as <c>--metrics</c> writes them.</summary>
 public sealed record EpochMetrics(int Epoch, double TrainLoss, double TestLoss, double TestAccuracy,
-    double ExamplesPerSecond, double Seconds, float LearningRate);
+    double ExamplesPerSecond, double Seconds, float LearningRate)
+{
+    /// <summary>The loss of every step of the epoch (of the global batch, in a data-parallel run).</summary>
+    public IReadOnlyList<float> StepLosses { get; init; } = Array.Empty<float>();
+}
 
 /// <summary>
 /// Trains an image classifier: a model with one f32 image input, one i32 label input, a scalar loss and a
 /// first output of class scores. Each step uploads a batch, runs forward, backward and the optimizer, and
 /// reads the loss back (the step's one synchronization), stopping with a <see cref="NumericsException"/> at the first
 /// loss that is NaN or infinite. Evaluation runs a second instance of the model,
-/// built for a larger batch, on a device-side copy of the parameters in evaluation mode.
+/// built for a larger batch, on a device-side copy of the parameters in evaluation mode. Given a
+/// <see cref="DataParallel"/> of the training instance, it trains on this rank's shard of every global batch
+/// (the model is built for the shard) and evaluates this rank's share of the test batches, summed over the ranks.
 /// </summary>
 public sealed class Trainer
 {
@@ -24,8 +32,10 @@ public sealed class Trainer
     private readonly string _labels;
     private readonly string _scores;
 
-    public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed)
+    public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed,
+        DataParallel? parallel = null)
     {
+        Parallel = parallel;
         _train = train;
         _eval = eval;
         Optimizer = optimizer;
@@ -47,7 +57,7 @@ public sealed class Trainer
             foreach (var model in new[] { train, eval })
                 if (!model.InputRanges.ContainsKey(_labels))
                     model.SetInputRange(_labels, scores[1], $"{train.Spec.Name}'s {_scores} of {scores[1]} classes");
-        BatchSize = (int)image[0];
+        BatchSize = (int)image[0] * (parallel?.Size ?? 1);
         EvalBatchSize = (int)eval.Inputs.Single(i => i.Name == _images).Shape[0];
         if (testSet.Count % EvalBatchSize != 0) throw new ArgumentException($"the evaluation batch {EvalBatchSize} must divide the test set ({testSet.Count})");
     }
@@ -56,7 +66,10 @@ public sealed class Trainer
     public ImageDataSet TrainSet { get; }
     public ImageDataSet TestSet { get; }
     public ulong Seed { get; }
+    /// <summary>The global batch: the model's batch times the number of ranks.</summary>
     public int BatchSize { get; }
+
+    public DataParallel? Parallel { get; }
     public int EvalBatchSize { get; }
     public long Steps { get; private set; }
 
@@ -69,7 +82,8 @@ public sealed class Trainer
         Optimizer.LearningRate = Schedule(epoch, baseLearningRate);
         _train.Training = true;
         var watch = Stopwatch.StartNew();
-        using var loader = new BatchLoader(TrainSet, BatchSize, Seed, epoch);
+        using var loader = new BatchLoader(TrainSet, BatchSize, Seed, epoch, shard: Parallel?.Rank ?? 0, shards: Parallel?.Size ?? 1);
+        var losses = new List<float>(loader.BatchesPerEpoch);
         var sum = 0.0;
         var count = 0;
         while (loader.Next() is { } batch)
@@ -78,9 +92,11 @@ public sealed class Trainer
             _train.SetInput(_labels, batch.Labels);
             loader.Return(batch);
             _train.Forward();
-            _train.Backward();
+            if (Parallel is null) _train.Backward();
+            else Parallel.Backward();
             _train.Step(Optimizer);
-            var loss = _train.ReadLoss();
+            var loss = Parallel?.ReadLoss() ?? _train.ReadLoss();
+            losses.Add(loss);
             count++;
             Steps++;
             // The loss is read back every step anyway, so the check costs nothing: stop at the first step it breaks.
@@ -90,21 +106,24 @@ public sealed class Trainer
             progress?.Invoke(count, loader.BatchesPerEpoch, loss);
         }
         var trainSeconds = watch.Elapsed.TotalSeconds;
+        Parallel?.CheckReplicasAgree($"after epoch {epoch}");
         var (testLoss, accuracy) = Evaluate();
         return new EpochMetrics(epoch, sum / Math.Max(1, count), testLoss, accuracy,
-            count * BatchSize / trainSeconds, watch.Elapsed.TotalSeconds, Optimizer.LearningRate);
+            count * BatchSize / trainSeconds, watch.Elapsed.TotalSeconds, Optimizer.LearningRate) { StepLosses = losses };
     }
 
     /// <summary>Mean loss and accuracy (argmax of the scores) on the test set, in evaluation mode.</summary>
     public (double Loss, double Accuracy) Evaluate()
     {
+        Parallel?.AverageStatistics();
         _eval.CopyParametersFrom(_train);
         _eval.Training = false;
         var size = TestSet.ImageSize;
         var classes = (int)_eval.Outputs.First(o => o.Name == _scores).Shape[1];
         var lossSum = 0.0;
         var right = 0;
-        for (var start = 0; start < TestSet.Count; start += EvalBatchSize)
+        var (rank, ranks) = (Parallel?.Rank ?? 0, Parallel?.Size ?? 1);
+        for (var start = rank * EvalBatchSize; start < TestSet.Count; start += EvalBatchSize * ranks)
         {
             _eval.SetInput(_images, TestSet.Images.AsSpan(start * size, EvalBatchSize * size));
             _eval.SetInput(_labels, TestSet.Labels.AsSpan(start, EvalBatchSize));
@@ -118,6 +137,12 @@ public sealed class Trainer
                     if (scores[i * classes + c] > scores[i * classes + best]) best = c;
                 if (best == TestSet.Labels[start + i]) right++;
             }
+        }
+        if (Parallel is { } p)
+        {
+            var totals = new[] { lossSum, right };
+            p.Communicator.Allreduce(totals, ReduceOp.Sum, "the sum of the evaluation's results");
+            (lossSum, right) = (totals[0], (int)totals[1]);
         }
         return (lossSum / TestSet.Count, (double)right / TestSet.Count);
     }
