@@ -17,11 +17,12 @@ internal static class BenchCommand
     public static int Run(Args args)
     {
         if (args.Positional.Count > 0 && args.Positional[0] == "gemm") return Gemm(args);
-        if (args.Positional.Count == 0 || args.Positional[0] != "step") return Table(args);
-        var batch = args.Int("batch", 64);
+        if (args.Positional.Count == 0 || args.Positional[0] is not ("step" or "distributed")) return Table(args);
         var steps = args.Int("steps", 30);
-        var modelName = args.Get("model");
         var symbols = Sizes(args.Get("size"));
+        if (args.Positional[0] == "distributed") return DistributedBench.Run(args, symbols, steps);
+        var batch = args.Int("batch", 64);
+        var modelName = args.Get("model");
         symbols["N"] = batch;
         args.CheckUnknown();
         if (args.Positional.Count != 2)

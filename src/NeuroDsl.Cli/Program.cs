@@ -34,6 +34,9 @@ public static class Program
           neurodsl bench step FILE [--model NAME] [--batch B] [--steps S] [--size T=128]
                                                           median training-step and forward times of one model
           neurodsl bench gemm [--sizes 256,512,...]       the library sgemm alone (GFLOP/s), for tuning
+          mpirun -np K neurodsl bench distributed FILE [--batch B] [--steps S] [--size T=128] [--bucket-kb KB]
+                                                          data-parallel step time at global batch B on K ranks: compute
+                                                          only, reduced after backward, reduced during it; bytes per step
 
         train options:
           --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist (or --data-dir DIR)
@@ -62,7 +65,8 @@ public static class Program
 
         Exit codes: 0 success, 64 usage error, 65 the input has errors (diagnostics, a bad checkpoint, an i32 input
         out of its range) or the numbers went wrong (a NaN or infinite loss; --check-numerics found a layer), 66 a file
-        is missing, 69 no OpenCL device or the model does not fit in its memory, 70 internal error. Diagnostics go to stderr as
+        is missing, 69 no OpenCL device, the model does not fit in its memory, or a distributed run lost a rank (a
+        collective timed out) or has no MPI, 70 internal error. Diagnostics go to stderr as
         path(line,col): error NDxxxx: message.
         Environment: NEURODSL_DEVICE (device index or name substring), NEURODSL_CACHE (program cache directory),
         NEURODSL_PROFILE=1 (time every kernel; slow), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics, for every model).

@@ -68,7 +68,8 @@ public sealed class DataParallel
     /// <summary>Seconds the host has spent, after enqueuing backward, until the last bucket was written back (all steps).</summary>
     public double WaitSeconds { get; private set; }
 
-    public long Steps { get; private set; }
+    /// <summary>Global steps taken (a resumed run sets it to the checkpoint's), for messages.</summary>
+    public long Steps { get; set; }
 
     /// <summary>
     /// The backward pass with the gradients summed over the ranks and divided by their number; afterwards the gradient

@@ -153,5 +153,9 @@ public sealed class Trainer
         + "training stopped. Lower the learning rate, or find the first layer that goes wrong with --check-numerics";
 
     /// <summary>Continues a run from a checkpoint's position (its epochs and steps).</summary>
-    public void Resume(long steps) => Steps = steps;
+    public void Resume(long steps)
+    {
+        Steps = steps;
+        if (Parallel is not null) Parallel.Steps = steps;
+    }
 }
