@@ -48,9 +48,23 @@ public sealed class DataParallel
         _order = _buckets.OrderBy(b => b.ReadyAfter < 0 ? int.MaxValue : b.ReadyAfter).ThenByDescending(b => b.Offset).ToArray();
         _readyAt = _buckets.Where(b => b.ReadyAfter >= 0).GroupBy(b => b.ReadyAfter).ToDictionary(g => g.Key, g => g.ToList());
         _model.Launched = null;
-        CheckSameModel();
-        BroadcastParameters();
+        // The ranks reach this point after compiling the model, building its program and loading data, which may take
+        // minutes longer on one than another (as PyTorch's init_process_group, wait up to 30 minutes here).
+        var timeout = communicator.Timeout;
+        communicator.Timeout = timeout > StartupTimeout ? timeout : StartupTimeout;
+        try
+        {
+            CheckSameModel();
+            BroadcastParameters();
+        }
+        finally
+        {
+            communicator.Timeout = timeout;
+        }
     }
+
+    /// <summary>How long the first collectives wait for every rank to have started.</summary>
+    public static TimeSpan StartupTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     public ICommunicator Communicator { get; }
     public int Rank => Communicator.Rank;
