@@ -24,7 +24,7 @@ internal static class ExitCodes
         (DataError, "bad input: diagnostics in a model file, a bad data or checkpoint file, a label out of range, "
             + "a loss or layer that became NaN or infinite"),
         (NoInput, "a file or directory that was named does not exist"),
-        (Unavailable, "no OpenCL device (or NEURODSL_DEVICE names none), or the model does not fit in its memory"),
+        (Unavailable, "no OpenCL device (or NEURODSL_DEVICE names none), the model does not fit in its memory, or a distributed run lost a rank (a collective timed out)"),
         (Internal, "internal error: a bug in neurodsl; please report it with the command line"),
         (CannotCreate, "an output file cannot be written (missing directory, an existing file where a directory goes)"),
     };

@@ -21,7 +21,8 @@ internal static class Failures
         OutputException => (ExitCodes.CannotCreate, e.Message),
         FileNotFoundException or DirectoryNotFoundException => (ExitCodes.NoInput, e.Message),
         InvalidDataException or NumericsException => (ExitCodes.DataError, e.Message),
-        DeviceMemoryException or DeviceUnavailableException or UnavailableException or DllNotFoundException => (ExitCodes.Unavailable, e.Message),
+        DeviceMemoryException or DeviceUnavailableException or UnavailableException or DllNotFoundException
+            or NeuroDsl.Runtime.Distributed.DistributedException => (ExitCodes.Unavailable, e.Message),
         _ => (ExitCodes.Internal, $"internal error: {e.GetType().Name}: {e.Message} (a bug in neurodsl: please report it "
             + "with the command line; NEURODSL_TRACE=1 prints the stack)" + Trace(e)),
     };

@@ -402,6 +402,36 @@ public abstract class CompiledModel : IDisposable
         return null;
     }
 
+    private List<Kernel>? _trace;
+
+    /// <summary>Called after each launch is enqueued (data-parallel training learns from it when a bucket's gradients are written).</summary>
+    internal Action? Launched { get; set; }
+
+    /// <summary>
+    /// The launches one <see cref="Backward"/> makes, in order, each with the float buffers it binds, recorded without
+    /// enqueuing anything: what data-parallel training uses to find the last launch that writes each parameter's gradient.
+    /// </summary>
+    internal IReadOnlyList<DeviceBuffer[]> TraceBackward()
+    {
+        _trace = new List<Kernel>();
+        try
+        {
+            Backward();
+            return _trace.Select(k => _launchInfo.TryGetValue(k, out var info) ? info.Buffers : Array.Empty<DeviceBuffer>()).ToList();
+        }
+        finally
+        {
+            _trace = null;
+        }
+    }
+
+    private bool Traced(Kernel kernel)
+    {
+        if (_trace is null) return false;
+        _trace.Add(kernel);
+        return true;
+    }
+
     /// <summary>Called by generated Forward passes that use dropout: a new mask per training step.</summary>
     protected void AdvanceStep()
     {
@@ -410,6 +440,7 @@ public abstract class CompiledModel : IDisposable
 
     protected void Launch(Kernel kernel, long global0, long global1 = 0)
     {
+        if (Traced(kernel)) return;
         if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled)
         {
@@ -418,26 +449,31 @@ public abstract class CompiledModel : IDisposable
         else kernel.Launch(global0, global1);
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
     }
 
     /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>
     protected void Launch(Kernel kernel, long global0, long global1, long global2)
     {
+        if (Traced(kernel)) return;
         if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.Launch(global0, global1, global2));
         else kernel.Launch(global0, global1, global2);
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
     }
 
     /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched register-tiled GEMM).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1, long tiles2)
     {
+        if (Traced(kernel)) return;
         if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1, tiles2));
         else kernel.LaunchLocal(tiles0, tiles1, tiles2);
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
     }
 
     /// <summary>
@@ -452,21 +488,25 @@ public abstract class CompiledModel : IDisposable
             if (lanes == 1) kernel.Launch(rows);
             else kernel.LaunchGroups(rows, lanes);
         }
+        if (Traced(kernel)) return;
         if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, Go);
         else Go();
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
     }
 
     /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)
     {
+        if (Traced(kernel)) return;
         if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchLocal(tiles0, tiles1));
         else kernel.LaunchLocal(tiles0, tiles1);
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
     }
 
     protected void RegisterInput(string name, DeviceBuffer buffer, long[] shape, bool isInt = false) =>
@@ -479,6 +519,8 @@ public abstract class CompiledModel : IDisposable
         _inputGradients[name] = new NamedTensor(name, shape, buffer);
 
     protected void RegisterLoss(DeviceBuffer buffer) => _loss = buffer;
+
+    internal DeviceBuffer? LossBuffer => _loss;
 
     private DeviceBuffer Own(DeviceBuffer b)
     {

@@ -20,7 +20,7 @@ internal static class BenchCommand
         var models = new Option<string?>("--models") { Description = "the directory of the zoo's model files (default: models)", HelpName = "DIR" };
         var rounds = CommandLine.PositiveInt("--rounds", "alternating rounds of ours and the baselines' (default 3)", "R");
         var command = new Command("bench", "The comparison table: sgemm against OpenBLAS; MLP, LeNet-5, Transformer-layer, "
-            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, Step(), GemmCommand() }
+            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, Step(), GemmCommand(), DistributedBench.Build() }
             .WithExamples("neurodsl bench", "neurodsl bench --rounds 5");
         command.SetAction(r => Table(r.GetValue(models) ?? "models", r.GetValue(rounds) ?? 3));
         return command;

@@ -7,7 +7,8 @@ namespace NeuroDsl.Cli.Commands;
 internal sealed record TrainOptions(
     string Path, string? Model, string Data, string? DataDir, string? Labels, int? Epochs, int? Batch, string? Optimizer,
     double? LearningRate, double Momentum, string Schedule, ulong Seed, string? Checkpoint, string? Resume, string? Metrics,
-    int? Limit, int? TestLimit, bool CheckNumerics, bool Verbose)
+    int? Limit, int? TestLimit, bool CheckNumerics, bool Verbose, bool Distributed = false, double Timeout = 60,
+    double BucketKb = 1024, bool NoOverlap = false)
 {
     public bool IsSmall => Data is "xor" or "blobs";
 }
@@ -53,10 +54,18 @@ internal static class TrainCommand
         var testLimit = CommandLine.PositiveInt("--test-limit", "evaluate on the first N test examples only (xor/blobs: on the training set's first N)");
         var checkNumerics = new Option<bool>("--check-numerics") { Description = "check every layer's output and gradient, naming the first non-finite one (slow)" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "the OpenCL compiler's warnings and more detail on stderr" };
+        var distributed = new Option<bool>("--distributed")
+        {
+            Description = "data-parallel over MPI: run under 'mpirun -np K' (one replica per rank); --batch is the global batch, "
+                + "split evenly over the ranks; rank 0 writes checkpoints and metrics (image sets only)",
+        };
+        var timeout = CommandLine.PositiveDouble("--timeout", "distributed: seconds a collective may wait before this rank gives up (default 60)", "S");
+        var bucketKb = CommandLine.PositiveDouble("--bucket-kb", "distributed: gradient bucket size in KiB (default 1024)", "KB");
+        var noOverlap = new Option<bool>("--no-overlap") { Description = "distributed: reduce the gradients after backward, not during it" };
         var command = new Command("train", "Train a model on the default OpenCL device (NEURODSL_DEVICE picks another).")
         {
             file, model, data, dataDir, labels, epochs, batch, optimizer, lr, momentum, schedule, seed, checkpoint, resume, metrics,
-            limit, testLimit, checkNumerics, verbose,
+            limit, testLimit, checkNumerics, verbose, distributed, timeout, bucketKb, noOverlap,
         }.WithExamples(
             "neurodsl train models/lenet5.nd --data fashion-mnist",
             "neurodsl train models/lenet5.nd --data fashion-mnist --epochs 1 --limit 6400 --test-limit 1000",
@@ -64,11 +73,13 @@ internal static class TrainCommand
             "neurodsl train models/mlp.nd --data fashion-mnist   (flat [N, 784] input)",
             "neurodsl train models/xor_mlp.nd --data xor",
             "neurodsl train models/lenet5.nd --data photos/      (photos/cat/*.jpg, photos/dog/*.png, …)",
-            "neurodsl train models/lenet5.nd --data x.npy --labels y.npy");
+            "neurodsl train models/lenet5.nd --data x.npy --labels y.npy",
+            "mpirun -np 2 neurodsl train models/lenet5.nd --data fashion-mnist --distributed");
         command.SetAction(r => Run(new TrainOptions(r.GetValue(file)!, r.GetValue(model), r.GetValue(data)!, r.GetValue(dataDir),
             r.GetValue(labels), r.GetValue(epochs), r.GetValue(batch), r.GetValue(optimizer), r.GetValue(lr), r.GetValue(momentum),
             r.GetValue(schedule)!, (ulong)(r.GetValue(seed) ?? 1), r.GetValue(checkpoint), r.GetValue(resume), r.GetValue(metrics),
-            r.GetValue(limit), r.GetValue(testLimit), r.GetValue(checkNumerics), r.GetValue(verbose))));
+            r.GetValue(limit), r.GetValue(testLimit), r.GetValue(checkNumerics), r.GetValue(verbose), r.GetValue(distributed),
+            r.GetValue(timeout) ?? 60, r.GetValue(bucketKb) ?? 1024, r.GetValue(noOverlap))));
         return command;
     }
 
@@ -77,6 +88,10 @@ internal static class TrainCommand
         if (o.Verbose) System.Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", "1");
         if (o.Checkpoint is not null) OutputFiles.EnsureParent(o.Checkpoint, "--checkpoint");
         if (o.Metrics is not null) OutputFiles.EnsureParent(o.Metrics, "--metrics");
+        if (o.Distributed && o.IsSmall)
+            throw new UsageException("--distributed trains on image sets (--data fashion-mnist, a folder, .npy); the xor and blobs sets fit one process");
+        if (!o.Distributed && (o.NoOverlap || o.Timeout != 60 || o.BucketKb != 1024))
+            throw new UsageException("--timeout, --bucket-kb and --no-overlap set up a --distributed run: add --distributed under mpirun");
         if (o.Resume is not null && !System.IO.File.Exists(o.Resume)) throw new System.IO.FileNotFoundException($"--resume {o.Resume}: no such file");
         var compiled = Program.CompileFile(o.Path);
         if (compiled is null) return ExitCodes.DataError;

@@ -36,22 +36,29 @@ internal static class TrainImages
             throw new UsageException($"--batch {batch} is more than the {CommandLine.Count(trainSet.Count, "training example")}"
                 + (o.Limit is null ? "" : $" (--limit {o.Limit})") + $"; use --batch {trainSet.Count} or less" + (o.Limit is null ? "" : " or a larger --limit"));
         var evalBatch = EvalBatch(output, batch, testSet.Count);
+        using var distributed = DistributedRun.Start(o.Distributed, o.Timeout, o.BucketKb, o.NoOverlap);
+        var root = distributed?.IsRoot ?? true;
+        var localBatch = distributed?.LocalBatch(batch) ?? batch;
 
         var type = ModelLoader.Compile(output);
         using var device = Device.Open();
-        using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = batch }, o.Seed, o.CheckNumerics);
+        using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = localBatch }, o.Seed, o.CheckNumerics);
         using var eval = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = evalBatch }, o.Seed, o.CheckNumerics);
-        var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, o.Seed) { Schedule = TrainCommand.Schedule(o.Schedule, epochs) };
 
         var firstEpoch = 1;
+        long resumedSteps = 0;
         if (o.Resume is not null)
         {
             var position = Checkpoint.Load(o.Resume, train, optimizer)
                            ?? throw new InvalidDataException($"{o.Resume} holds weights but no training position; it cannot be resumed");
-            if (position.Seed != o.Seed) Console.Error.WriteLine($"note: {o.Resume} was trained with --seed {position.Seed}; continuing with {o.Seed}");
+            if (position.Seed != o.Seed && root) Console.Error.WriteLine($"note: {o.Resume} was trained with --seed {position.Seed}; continuing with {o.Seed}");
             firstEpoch = position.EpochsDone + 1;
-            trainer.Resume(position.Steps);
+            resumedSteps = position.Steps;
         }
+        // After a resume, so that every rank starts from rank 0's weights whatever it loaded.
+        var parallel = distributed?.Wrap(train);
+        var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, o.Seed, parallel) { Schedule = TrainCommand.Schedule(o.Schedule, epochs) };
+        trainer.Resume(resumedSteps);
         if (firstEpoch > epochs)
         {
             Console.Out.WriteLine($"nothing to do: {o.Resume} already has {CommandLine.Count(firstEpoch - 1, "epoch")} (--epochs {epochs}); "
@@ -59,30 +66,37 @@ internal static class TrainImages
             return ExitCodes.Ok;
         }
 
-        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
-        // Markup on a terminal; plain, unwrapped text when the output goes to a file or a pipe.
+        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected && distributed is null;
+        // Markup on a terminal; plain, unwrapped text when the output goes to a file or a pipe. Only rank 0 speaks.
         void Say(string markup)
         {
+            if (!root) return;
             if (interactive) AnsiConsole.MarkupLine(markup);
             else Console.Out.WriteLine(Markup.Remove(markup));
         }
         Say($"[bold]{Markup.Escape(output.Name)}[/] ({output.Ir.Graph.TrainableParameterCount:N0} parameters) on [bold]{Markup.Escape(device.Info.Name)}[/]");
+        if (parallel is not null)
+            Say(Markup.Escape($"distributed: {parallel.Size} ranks ({(parallel.Size > 1 ? "Open MPI" : "one process: not started by mpirun")}), "
+                + $"global batch {batch} = {parallel.Size} × {localBatch}; {parallel.Buckets.Count} gradient buckets, "
+                + $"{parallel.PayloadBytesPerStep:N0} bytes reduced per step{(parallel.Overlap ? ", overlapped with backward" : "")}"));
         Say(Markup.Escape($"{sets.Name}: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {trainSet.Transform.Describe()}, scaled to [0, 1]; "
             + $"batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({o.Schedule}), seed {o.Seed}"));
         var results = new List<EpochMetrics>();
         for (var epoch = firstEpoch; epoch <= epochs; epoch++)
         {
-            results.Add(interactive ? EpochWithBar(trainer, epoch, epochs, (float)lr, trainSet.Count / batch) : EpochInLines(trainer, epoch, (float)lr));
+            results.Add(interactive ? EpochWithBar(trainer, epoch, epochs, (float)lr, trainSet.Count / batch) : EpochInLines(trainer, epoch, (float)lr, distributed));
             var m = results[^1];
             Say($"epoch {m.Epoch}/{epochs}  train loss {m.TrainLoss:F4}  test loss {m.TestLoss:F4}  " +
                 $"test accuracy [bold]{m.TestAccuracy * 100:F2}%[/]  {m.ExamplesPerSecond:N0} examples/s  {m.Seconds:F1} s");
+            if (!root) continue;
             OutputFiles.Guard(checkpoint, () => Checkpoint.Save(checkpoint, train, optimizer, new TrainingPosition(epoch, trainer.Steps, o.Seed, train.StepIndex)));
-            if (o.Metrics is not null) WriteMetrics(o.Metrics, output.Name, results, batch, optimizerName, lr, o.Seed);
+            if (o.Metrics is not null) WriteMetrics(o.Metrics, output.Name, results, batch, optimizerName, lr, o.Seed, parallel?.Size ?? 1);
         }
-        Table(results, interactive);
+        if (root) Table(results, interactive);
         Say($"test accuracy after {CommandLine.Count(results[^1].Epoch, "epoch")}: [bold green]{results[^1].TestAccuracy * 100:F2}%[/]"
             + (testSet.Count < sets.Test.Count ? $" (on {testSet.Count:N0} of {sets.Test.Count:N0} test images)" : ""));
         Say($"checkpoint: [bold]{Markup.Escape(Path.GetFullPath(checkpoint))}[/] (safetensors; resume with --resume)");
+        distributed?.Finish();
         return ExitCodes.Ok;
     }
 
@@ -155,15 +169,17 @@ internal static class TrainImages
         return metrics;
     }
 
-    private static EpochMetrics EpochInLines(Trainer trainer, int epoch, float lr)
+    private static EpochMetrics EpochInLines(Trainer trainer, int epoch, float lr, DistributedRun? distributed)
     {
+        var root = distributed?.IsRoot ?? true;
         trainer.EvaluationProgress = (done, total) =>
         {
-            if (total >= 4 && done % Math.Max(1, total / 4) == 0 && done < total) Console.Out.WriteLine($"  epoch {epoch}: test batch {done}/{total}");
+            if (root && total >= 4 && done % Math.Max(1, total / 4) == 0 && done < total) Console.Out.WriteLine($"  epoch {epoch}: test batch {done}/{total}");
         };
         return trainer.RunEpoch(epoch, lr, (b, total, loss) =>
         {
-            if (b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {epoch}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
+            distributed?.AfterStep(trainer.Steps);
+            if (root && b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {epoch}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
         });
     }
 
@@ -186,11 +202,13 @@ internal static class TrainImages
                 + $"{F(r.ExamplesPerSecond, "F0")} | {F(r.Seconds, "F1")} |");
     }
 
-    private static void WriteMetrics(string path, string model, List<EpochMetrics> results, int batch, string optimizer, double lr, ulong seed) =>
+    private static void WriteMetrics(string path, string model, List<EpochMetrics> results, int batch, string optimizer, double lr, ulong seed,
+        int ranks) =>
         WriteJson(path, new
         {
             model,
             batch,
+            ranks,
             optimizer,
             learning_rate = lr,
             seed,
@@ -203,6 +221,7 @@ internal static class TrainImages
                 examples_per_second = r.ExamplesPerSecond,
                 seconds = r.Seconds,
                 learning_rate = r.LearningRate,
+                step_losses = r.StepLosses,
             }),
         });
 

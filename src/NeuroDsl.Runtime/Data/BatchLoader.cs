@@ -26,24 +26,32 @@ public sealed class Batch
 /// Assembles shuffled mini-batches on a background thread so the device is not kept waiting. A fixed ring of
 /// batch buffers is reused (no allocation per step). The order of epoch e is a pure function of (seed, e), so a
 /// run resumed at an epoch boundary sees exactly the batches an uninterrupted run would.
-/// Incomplete last batches are dropped (the model's batch size is fixed when it is built).
+/// Incomplete last batches are dropped (the model's batch size is fixed when it is built). For data-parallel
+/// training, shard r of K takes rows [r·B/K, (r+1)·B/K) of every global batch of B: the K shards together are the
+/// batch one process would take.
 /// </summary>
 public sealed class BatchLoader : IDisposable
 {
     private readonly ImageDataSet _data;
     private readonly int _batch;
+    private readonly int _first;
+    private readonly int _rows;
     private readonly BlockingCollection<Batch> _free = new();
     private readonly BlockingCollection<Batch> _ready = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _worker;
 
-    public BatchLoader(ImageDataSet data, int batchSize, ulong seed, int epoch, bool shuffle = true, int depth = 4)
+    public BatchLoader(ImageDataSet data, int batchSize, ulong seed, int epoch, bool shuffle = true, int depth = 4, int shard = 0, int shards = 1)
     {
         if (batchSize <= 0 || batchSize > data.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be 1..{data.Count}");
+        if (shards <= 0 || shard < 0 || shard >= shards || batchSize % shards != 0)
+            throw new ArgumentOutOfRangeException(nameof(shards), $"the batch {batchSize} must divide into {shards} equal shards");
         _data = data;
         _batch = batchSize;
+        _rows = batchSize / shards;
+        _first = shard * _rows;
         BatchesPerEpoch = data.Count / batchSize;
-        for (var i = 0; i < depth; i++) _free.Add(new Batch(batchSize, data.ImageSize));
+        for (var i = 0; i < depth; i++) _free.Add(new Batch(_rows, data.ImageSize));
         var order = Order(data.Count, seed, epoch, shuffle);
         _worker = Task.Run(() => Produce(order));
     }
@@ -73,9 +81,9 @@ public sealed class BatchLoader : IDisposable
             for (var b = 0; b < BatchesPerEpoch; b++)
             {
                 var batch = _free.Take(_stop.Token);
-                for (var k = 0; k < _batch; k++)
+                for (var k = 0; k < _rows; k++)
                 {
-                    var e = order[checked(b * _batch + k)];
+                    var e = order[checked(b * _batch + _first + k)];
                     _data.CopyExample(e, batch.Images.AsSpan(k * size, size));
                     batch.Labels[k] = _data.Labels[e];
                 }

@@ -83,6 +83,20 @@ internal static unsafe class Cl
     public static int EnqueueReadBuffer(nint queue, nint buffer, bool blocking, nuint offset, nuint size, void* ptr) =>
         Api.EnqueueReadBuffer(queue, buffer, blocking, offset, size, ptr, 0, null, null);
 
+    /// <summary>A non-blocking read that signals <paramref name="done"/> when the bytes are on the host.</summary>
+    public static int EnqueueReadBuffer(nint queue, nint buffer, nuint offset, nuint size, void* ptr, out nint done)
+    {
+        fixed (nint* e = &done) return Api.EnqueueReadBuffer(queue, buffer, false, offset, size, ptr, 0, null, e);
+    }
+
+    /// <summary>CL_COMPLETE (0), a positive status while queued or running, or a negative error.</summary>
+    public static int GetEventStatus(nint done, out int status)
+    {
+        fixed (int* s = &status) return Api.GetEventInfo(done, EventInfo.CommandExecutionStatus, sizeof(int), s, null);
+    }
+
+    public static int ReleaseEvent(nint done) => Api.ReleaseEvent(done);
+
     public static int EnqueueFillBuffer(nint queue, nint buffer, void* pattern, nuint patternSize, nuint offset, nuint size) =>
         Api.EnqueueFillBuffer(queue, buffer, pattern, patternSize, offset, size, 0, null, null);
 

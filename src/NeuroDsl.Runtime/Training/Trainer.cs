@@ -1,20 +1,28 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using NeuroDsl.Runtime.Data;
+using NeuroDsl.Runtime.Distributed;
 
 namespace NeuroDsl.Runtime.Training;
 
 /// <summary>The figures of one epoch, as <c>--metrics</c> writes them.</summary>
 public sealed record EpochMetrics(int Epoch, double TrainLoss, double TestLoss, double TestAccuracy,
-    double ExamplesPerSecond, double Seconds, float LearningRate);
+    double ExamplesPerSecond, double Seconds, float LearningRate)
+{
+    /// <summary>The loss of every step of the epoch (of the global batch, in a data-parallel run).</summary>
+    public IReadOnlyList<float> StepLosses { get; init; } = Array.Empty<float>();
+}
 
 /// <summary>
 /// Trains an image classifier: a model with one f32 image input, one i32 label input, a scalar loss and a
 /// first output of class scores. Each step uploads a batch, runs forward, backward and the optimizer, and
 /// reads the loss back (the step's one synchronization), stopping with a <see cref="NumericsException"/> at the first
 /// loss that is NaN or infinite. Evaluation runs a second instance of the model,
-/// built for a larger batch, on a device-side copy of the parameters in evaluation mode.
+/// built for a larger batch, on a device-side copy of the parameters in evaluation mode. Given a
+/// <see cref="DataParallel"/> of the training instance, it trains on this rank's shard of every global batch
+/// (the model is built for the shard) and evaluates this rank's share of the test batches, summed over the ranks.
 /// </summary>
 public sealed class Trainer
 {
@@ -25,8 +33,10 @@ public sealed class Trainer
     private readonly string _scores;
     private float[]? _evalImages;
 
-    public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed)
+    public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed,
+        DataParallel? parallel = null)
     {
+        Parallel = parallel;
         _train = train;
         _eval = eval;
         Optimizer = optimizer;
@@ -48,7 +58,7 @@ public sealed class Trainer
             foreach (var model in new[] { train, eval })
                 if (!model.InputRanges.ContainsKey(_labels))
                     model.SetInputRange(_labels, scores[1], $"{train.Spec.Name}'s {_scores} of {scores[1]} classes");
-        BatchSize = (int)image[0];
+        BatchSize = (int)image[0] * (parallel?.Size ?? 1);
         EvalBatchSize = (int)eval.Inputs.Single(i => i.Name == _images).Shape[0];
         if (testSet.Count % EvalBatchSize != 0) throw new ArgumentException($"the evaluation batch {EvalBatchSize} must divide the test set ({testSet.Count})");
     }
@@ -57,7 +67,10 @@ public sealed class Trainer
     public ImageDataSet TrainSet { get; }
     public ImageDataSet TestSet { get; }
     public ulong Seed { get; }
+    /// <summary>The global batch: the model's batch times the number of ranks.</summary>
     public int BatchSize { get; }
+
+    public DataParallel? Parallel { get; }
     public int EvalBatchSize { get; }
     public long Steps { get; private set; }
 
@@ -70,7 +83,8 @@ public sealed class Trainer
         Optimizer.LearningRate = Schedule(epoch, baseLearningRate);
         _train.Training = true;
         var watch = Stopwatch.StartNew();
-        using var loader = new BatchLoader(TrainSet, BatchSize, Seed, epoch);
+        using var loader = new BatchLoader(TrainSet, BatchSize, Seed, epoch, shard: Parallel?.Rank ?? 0, shards: Parallel?.Size ?? 1);
+        var losses = new List<float>(loader.BatchesPerEpoch);
         var sum = 0.0;
         var count = 0;
         while (loader.Next() is { } batch)
@@ -79,9 +93,11 @@ public sealed class Trainer
             _train.SetInput(_labels, batch.Labels);
             loader.Return(batch);
             _train.Forward();
-            _train.Backward();
+            if (Parallel is null) _train.Backward();
+            else Parallel.Backward();
             _train.Step(Optimizer);
-            var loss = _train.ReadLoss();
+            var loss = Parallel?.ReadLoss() ?? _train.ReadLoss();
+            losses.Add(loss);
             count++;
             Steps++;
             // The loss is read back every step anyway, so the check costs nothing: stop at the first step it breaks.
@@ -91,9 +107,10 @@ public sealed class Trainer
             progress?.Invoke(count, loader.BatchesPerEpoch, loss);
         }
         var trainSeconds = watch.Elapsed.TotalSeconds;
+        Parallel?.CheckReplicasAgree($"after epoch {epoch}");
         var (testLoss, accuracy) = Evaluate();
         return new EpochMetrics(epoch, sum / Math.Max(1, count), testLoss, accuracy,
-            count * BatchSize / trainSeconds, watch.Elapsed.TotalSeconds, Optimizer.LearningRate);
+            count * BatchSize / trainSeconds, watch.Elapsed.TotalSeconds, Optimizer.LearningRate) { StepLosses = losses };
     }
 
     /// <summary>Reports (batches done, batches) during the test evaluation.</summary>
@@ -102,6 +119,7 @@ public sealed class Trainer
     /// <summary>Mean loss and accuracy (argmax of the scores) on the test set, in evaluation mode.</summary>
     public (double Loss, double Accuracy) Evaluate()
     {
+        Parallel?.AverageStatistics();
         _eval.CopyParametersFrom(_train);
         _eval.Training = false;
         var size = TestSet.ImageSize;
@@ -109,8 +127,11 @@ public sealed class Trainer
         var lossSum = 0.0;
         var right = 0;
         _evalImages ??= new float[checked((long)EvalBatchSize * size)];
-        var batches = TestSet.Count / EvalBatchSize;
-        for (var start = 0; start < TestSet.Count; start += EvalBatchSize)
+        // Under data parallelism each rank evaluates every ranks-th batch; the sums are added up below.
+        var (rank, ranks) = (Parallel?.Rank ?? 0, Parallel?.Size ?? 1);
+        var batches = (TestSet.Count / EvalBatchSize - rank + ranks - 1) / ranks;
+        var done = 0;
+        for (var start = rank * EvalBatchSize; start < TestSet.Count; start += EvalBatchSize * ranks)
         {
             for (var i = 0; i < EvalBatchSize; i++) TestSet.CopyExample(start + i, _evalImages.AsSpan(i * size, size));
             _eval.SetInput(_images, _evalImages);
@@ -125,7 +146,13 @@ public sealed class Trainer
                     if (scores[i * classes + c] > scores[i * classes + best]) best = c;
                 if (best == TestSet.Labels[start + i]) right++;
             }
-            EvaluationProgress?.Invoke(start / EvalBatchSize + 1, batches);
+            EvaluationProgress?.Invoke(++done, batches);
+        }
+        if (Parallel is { } p)
+        {
+            var totals = new[] { lossSum, right };
+            p.Communicator.Allreduce(totals, ReduceOp.Sum, "the sum of the evaluation's results");
+            (lossSum, right) = (totals[0], (int)totals[1]);
         }
         return (lossSum / TestSet.Count, (double)right / TestSet.Count);
     }
@@ -136,5 +163,9 @@ public sealed class Trainer
         + "training stopped. Lower the learning rate, or find the first layer that goes wrong with --check-numerics";
 
     /// <summary>Continues a run from a checkpoint's position (its epochs and steps).</summary>
-    public void Resume(long steps) => Steps = steps;
+    public void Resume(long steps)
+    {
+        Steps = steps;
+        if (Parallel is not null) Parallel.Steps = steps;
+    }
 }
