@@ -26,6 +26,10 @@ public static class Program
           neurodsl run FILE [--model NAME] --weights W.safetensors --inputs X.safetensors --out Y.safetensors
                         [--grads] [--train-mode] [--check-numerics]
                                                           forward (and backward) pass on given weights and inputs
+          neurodsl generate FILE --checkpoint C [--prompt TEXT] [--length L] [--temperature T] [--top-k K] [--seed S]
+                                                          sample text from a trained character model (temperature 0:
+                                                          greedy); a model with state inputs X_0 and outputs X_n runs
+                                                          one step per character with the state carried on the device
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
           neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5,
                                                           Transformer-layer, layer-norm and LSTM training steps
@@ -39,6 +43,10 @@ public static class Program
           --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist (or --data-dir DIR)
           --data DIR             a directory with train-/t10k- images-idx3 and labels-idx1 files (plain or .gz)
           --data xor|blobs       built-in sets for the dense models (XOR patterns; two separable blobs)
+          --data fortunes        character-level text of Debian's fortunes package (every 10th fortune held out),
+          --data text:PATH       or of a text file (the last tenth held out), for a model with token and target
+                                 inputs i32[N, T] and logits [N, T, 96] (models/char_lstm.nd); adam, reports held-out
+                                 bits per character; options --steps S, --seq-length T (64), --eval-batches B (64)
           --epochs E             passes over the data (fashion-mnist: 3; xor/blobs: until all are right, at most 1000)
           --batch B              batch size (fashion-mnist: 64; xor/blobs: the whole set)
           --optimizer adam|sgd   fashion-mnist: adam; xor/blobs: sgd
@@ -87,6 +95,7 @@ public static class Program
                 "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode", "check-numerics" })),
                 "devices" => Devices(),
                 "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
+                "generate" => GenerateCommand.Run(new Args(rest, new HashSet<string>())),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
             };
         }

@@ -14,7 +14,8 @@ internal static class TrainCommand
     public static int Run(Args args)
     {
         var modelName = args.Get("model");
-        var dataName = args.Get("data") ?? throw new UsageException("train needs --data (fashion-mnist, xor or blobs)");
+        var dataName = args.Get("data") ?? throw new UsageException("train needs --data (fashion-mnist, xor, blobs, fortunes or text:PATH)");
+        if (TextTrainCommand.Load(dataName) is { } text) return TextTrainCommand.Run(args, text);
         if (dataName == "fashion-mnist" || System.IO.Directory.Exists(dataName))
         {
             // --data DIR: a directory with the four Fashion-MNIST (or MNIST-format) IDX files.
