@@ -30,6 +30,11 @@ public static class Program
                                                           sample text from a trained character model (temperature 0:
                                                           greedy); a model with state inputs X_0 and outputs X_n runs
                                                           one step per character with the state carried on the device
+          neurodsl demo NAME [--small] [--seed S] [--out DIR]
+                                                          the sequence papers' demonstrations: elman-xor, elman-letters,
+                                                          bengio-gradients (writes bengio_gradients.csv), long-lag,
+                                                          seq2seq-reverse, attention-reverse (writes
+                                                          attention_alignment.png), word2vec (--small: the tests' size)
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
           neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5,
                                                           Transformer-layer, layer-norm and LSTM training steps
@@ -46,7 +51,8 @@ public static class Program
           --data fortunes        character-level text of Debian's fortunes package (every 10th fortune held out),
           --data text:PATH       or of a text file (the last tenth held out), for a model with token and target
                                  inputs i32[N, T] and logits [N, T, 96] (models/char_lstm.nd); adam, reports held-out
-                                 bits per character; options --steps S, --seq-length T (64), --eval-batches B (64)
+                                 bits per character; options --steps S, --seq-length T (64), --eval-batches B (64),
+                                 --minutes M (a time budget: stop, evaluate and save when it is spent)
           --epochs E             passes over the data (fashion-mnist: 3; xor/blobs: until all are right, at most 1000)
           --batch B              batch size (fashion-mnist: 64; xor/blobs: the whole set)
           --optimizer adam|sgd   fashion-mnist: adam; xor/blobs: sgd
@@ -96,6 +102,7 @@ public static class Program
                 "devices" => Devices(),
                 "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
                 "generate" => GenerateCommand.Run(new Args(rest, new HashSet<string>())),
+                "demo" => Demos.SequenceDemos.Run(new Args(rest, new HashSet<string> { "small" })),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
             };
         }

@@ -14,7 +14,8 @@ namespace NeuroDsl.Cli;
 
 /// <summary>Settings of a text training run (already parsed).</summary>
 public sealed record TextTrainOptions(int Epochs = 1, int Batch = 32, int Length = 64, double LearningRate = 2e-3,
-    ulong Seed = 1, long? Steps = null, string? Checkpoint = null, int EvalBatches = 64, int ReportEvery = 100);
+    ulong Seed = 1, long? Steps = null, string? Checkpoint = null, int EvalBatches = 64, int ReportEvery = 100,
+    double? Minutes = null);
 
 /// <summary>
 /// <c>neurodsl train FILE --data fortunes|text:PATH</c>: trains a language model — any model with a token input
@@ -36,7 +37,7 @@ public static class TextTrainCommand
             Epochs: args.Int("epochs", 1), Batch: args.Int("batch", 32), Length: args.Int("seq-length", 64),
             LearningRate: args.Double("lr", 2e-3), Seed: (ulong)args.Int("seed", 1),
             Steps: args.Get("steps") is null ? null : args.Int("steps", 1), Checkpoint: args.Get("checkpoint"),
-            EvalBatches: args.Int("eval-batches", 64));
+            EvalBatches: args.Int("eval-batches", 64), Minutes: args.Get("minutes") is null ? null : args.Double("minutes", 1));
         var optimizerName = args.Get("optimizer") ?? "adam";
         if (optimizerName != "adam") throw new UsageException("text training uses --optimizer adam");
         args.CheckUnknown();
@@ -101,6 +102,12 @@ public static class TextTrainCommand
         var count = 0;
         for (long step = 1; step <= totalSteps; step++)
         {
+            // A time budget ends the run at this step: it is evaluated and saved as the last one.
+            if (options.Minutes is { } minutes && watch.Elapsed.TotalMinutes >= minutes && step > 1 && totalSteps > step)
+            {
+                log.WriteLine($"time budget of {minutes.ToString(CultureInfo.InvariantCulture)} min reached: stopping after step {step}");
+                totalSteps = step;
+            }
             data.SampleBatch(ref rng, options.Batch, length, tokens, targets);
             model.SetInput(tokensName, tokens);
             model.SetInput(targetName, targets);
