@@ -30,11 +30,12 @@ public static class Program
                                                           sample text from a trained character model (temperature 0:
                                                           greedy); a model with state inputs X_0 and outputs X_n runs
                                                           one step per character with the state carried on the device
-          neurodsl demo NAME [--small] [--seed S] [--out DIR]
+          neurodsl demo NAME [--small] [--seed S] [--out DIR] [--minutes M]
                                                           the sequence papers' demonstrations: elman-xor, elman-letters,
                                                           bengio-gradients (writes bengio_gradients.csv), long-lag,
                                                           seq2seq-reverse, attention-reverse (writes
-                                                          attention_alignment.png), word2vec (--small: the tests' size)
+                                                          attention_alignment.png), word2vec (--small: the tests' size;
+                                                          --minutes: the time budget per model)
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
           neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5,
                                                           Transformer-layer, layer-norm and LSTM training steps

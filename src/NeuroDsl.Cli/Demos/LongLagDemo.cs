@@ -20,7 +20,7 @@ internal static class LongLagDemo
         var length = lag + 1;
         const int batch = 32, symbols = 8, testSize = 512;
         var maxSteps = s.Small ? 300 : 3000;
-        var minutes = s.Small ? 2.0 : 4.0;
+        var minutes = s.Minutes ?? (s.Small ? 2.0 : 4.0);
         log.WriteLine($"Long-lag recall (Hochreiter & Schmidhuber 1997, experiment 2): name the first of {length} symbols at the last step, "
             + $"lag {lag}, 4 classes (chance 25%); 64 units, batch {batch}, Adam 0.01, at most {maxSteps} steps or {minutes} min each");
         var results = new Dictionary<string, double>();

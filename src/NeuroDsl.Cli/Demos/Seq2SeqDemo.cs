@@ -35,7 +35,7 @@ internal static class Seq2SeqDemo
         Dictionary<string, double> results, Action<CompiledModel, int[], int[]>? after)
     {
         var maxSteps = s.Small ? 60 : 6000;
-        var minutes = s.Small ? 2.0 : 4.0;
+        var minutes = s.Minutes ?? (s.Small ? 2.0 : 4.0);
         log.WriteLine($"at most {maxSteps} steps or {minutes} min per model");
         foreach (var (name, key) in models)
         {

@@ -28,11 +28,12 @@ public static class SequenceDemos
         var small = args.Has("small");
         var seed = (ulong)args.Int("seed", 1);
         var outDir = args.Get("out", "o") ?? ".";
+        var minutes = args.Get("minutes") is null ? (double?)null : args.Double("minutes", 1);
         args.CheckUnknown();
         if (args.Positional.Count != 1 || !Owns(args.Positional[0]))
             throw new UsageException($"demo takes one of: {string.Join(", ", Names)}");
         using var device = Device.Open();
-        Run(args.Positional[0], new DemoSettings(small, seed, outDir), device, Console.Out);
+        Run(args.Positional[0], new DemoSettings(small, seed, outDir, minutes), device, Console.Out);
         return ExitCodes.Ok;
     }
 
@@ -74,5 +75,8 @@ public static class SequenceDemos
         new('#', (int)Math.Round(Math.Clamp(value / max, 0, 1) * width));
 }
 
-/// <summary>How a demonstration runs: <see cref="Small"/> for the tests' size, the seed, where files go.</summary>
-public sealed record DemoSettings(bool Small, ulong Seed, string OutDir);
+/// <summary>
+/// How a demonstration runs: <see cref="Small"/> for the tests' size, the seed, where files go, and a time budget per
+/// model that replaces the demonstration's own (long-lag, seq2seq-reverse, attention-reverse, word2vec).
+/// </summary>
+public sealed record DemoSettings(bool Small, ulong Seed, string OutDir, double? Minutes = null);

@@ -52,7 +52,7 @@ internal static partial class Word2VecDemo
         // Large batches: the step's fixed cost is Adam over all 6M parameters.
         var batch = s.Small ? 256 : 2048;
         var maxSteps = s.Small ? 30 : 100_000;
-        var minutes = s.Small ? 3.0 : 6.0;
+        var minutes = s.Minutes ?? (s.Small ? 3.0 : 6.0);
         var m = Load("word2vec.nd", "Word2Vec");
         using var model = Create(m, device, s.Seed, batch);
         var optimizer = new Adam(0.005f);
