@@ -27,6 +27,8 @@ public static class Program
         GraphCommand.Build(),
         TrainCommand.Build(),
         RunCommand.Build(),
+        GenerateCommand.Build(),
+        DemoCommand.Build(),
         DevicesCommand.Build(),
         BenchCommand.Build(),
     };

@@ -8,9 +8,12 @@ internal sealed record TrainOptions(
     string Path, string? Model, string Data, string? DataDir, string? Labels, int? Epochs, int? Batch, string? Optimizer,
     double? LearningRate, double Momentum, string Schedule, ulong Seed, string? Checkpoint, string? Resume, string? Metrics,
     int? Limit, int? TestLimit, bool CheckNumerics, bool Verbose, bool Distributed = false, double Timeout = 60,
-    double BucketKb = 1024, bool NoOverlap = false)
+    double BucketKb = 1024, bool NoOverlap = false, int? Steps = null, int? SeqLength = null, int? EvalBatches = null,
+    double? Minutes = null)
 {
     public bool IsSmall => Data is "xor" or "blobs";
+
+    public bool IsText => Data == "fortunes" || Data.StartsWith("text:", StringComparison.Ordinal);
 }
 
 /// <summary>
@@ -27,11 +30,12 @@ internal static class TrainCommand
         {
             Description = "fashion-mnist (Debian's dataset-fashion-mnist, or --data-dir DIR); DIR with IDX files; DIR of class "
                 + "folders of PNG/JPEG images (DIR/CLASS/*.png, or DIR/train/ and DIR/test/); X.npy with --labels Y.npy; "
-                + "xor or blobs (built-in sets for the dense classics). Images are fitted to the model's input shape",
+                + "xor or blobs (built-in sets for the dense classics); fortunes (Debian's fortunes, character-level) or text:PATH "
+                + "for a character language model such as models/char_lstm.nd. Images are fitted to the model's input shape",
             HelpName = "SET",
             Required = true,
         };
-        data.CompletionSources.Add("fashion-mnist", "xor", "blobs");
+        data.CompletionSources.Add("fashion-mnist", "xor", "blobs", "fortunes");
         var dataDir = new Option<string?>("--data-dir") { Description = "where Fashion-MNIST's four IDX files are", HelpName = "DIR" };
         var labels = new Option<string?>("--labels") { Description = "the labels of --data X.npy: integers 0..K-1, one per example", HelpName = "Y.npy" };
         var epochs = CommandLine.PositiveInt("--epochs", "passes over the data (images: 3; xor/blobs: until all are right, at most 1000)", "E");
@@ -62,16 +66,21 @@ internal static class TrainCommand
         var timeout = CommandLine.PositiveDouble("--timeout", "distributed: seconds a collective may wait before this rank gives up (default 60)", "S");
         var bucketKb = CommandLine.PositiveDouble("--bucket-kb", "distributed: gradient bucket size in KiB (default 1024)", "KB");
         var noOverlap = new Option<bool>("--no-overlap") { Description = "distributed: reduce the gradients after backward, not during it" };
+        var steps = CommandLine.PositiveInt("--steps", "text: stop after S steps (default: --epochs passes over the text)", "S");
+        var seqLength = CommandLine.PositiveInt("--seq-length", "text: characters per training sequence, T (default 64)", "T");
+        var evalBatches = CommandLine.PositiveInt("--eval-batches", "text: held-out batches evaluated (default 64)", "B");
+        var minutes = CommandLine.PositiveDouble("--minutes", "text: a time budget; when spent, evaluate and save", "M");
         var command = new Command("train", "Train a model on the default OpenCL device (NEURODSL_DEVICE picks another).")
         {
             file, model, data, dataDir, labels, epochs, batch, optimizer, lr, momentum, schedule, seed, checkpoint, resume, metrics,
-            limit, testLimit, checkNumerics, verbose, distributed, timeout, bucketKb, noOverlap,
+            limit, testLimit, checkNumerics, verbose, distributed, timeout, bucketKb, noOverlap, steps, seqLength, evalBatches, minutes,
         }.WithExamples(
             "neurodsl train models/lenet5.nd --data fashion-mnist",
             "neurodsl train models/lenet5.nd --data fashion-mnist --epochs 1 --limit 6400 --test-limit 1000",
             "neurodsl train models/resnet20_cifar.nd --data fashion-mnist --batch 32 --limit 3200  (28×28 grey → 3×32×32)",
             "neurodsl train models/mlp.nd --data fashion-mnist   (flat [N, 784] input)",
             "neurodsl train models/xor_mlp.nd --data xor",
+            "neurodsl train models/char_lstm.nd --data fortunes --minutes 10   (then: neurodsl generate …)",
             "neurodsl train models/lenet5.nd --data photos/      (photos/cat/*.jpg, photos/dog/*.png, …)",
             "neurodsl train models/lenet5.nd --data x.npy --labels y.npy",
             "mpirun -np 2 neurodsl train models/lenet5.nd --data fashion-mnist --distributed");
@@ -79,7 +88,8 @@ internal static class TrainCommand
             r.GetValue(labels), r.GetValue(epochs), r.GetValue(batch), r.GetValue(optimizer), r.GetValue(lr), r.GetValue(momentum),
             r.GetValue(schedule)!, (ulong)(r.GetValue(seed) ?? 1), r.GetValue(checkpoint), r.GetValue(resume), r.GetValue(metrics),
             r.GetValue(limit), r.GetValue(testLimit), r.GetValue(checkNumerics), r.GetValue(verbose), r.GetValue(distributed),
-            r.GetValue(timeout) ?? 60, r.GetValue(bucketKb) ?? 1024, r.GetValue(noOverlap))));
+            r.GetValue(timeout) ?? 60, r.GetValue(bucketKb) ?? 1024, r.GetValue(noOverlap), r.GetValue(steps), r.GetValue(seqLength),
+            r.GetValue(evalBatches), r.GetValue(minutes))));
         return command;
     }
 
@@ -88,11 +98,16 @@ internal static class TrainCommand
         if (o.Verbose) System.Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", "1");
         if (o.Checkpoint is not null) OutputFiles.EnsureParent(o.Checkpoint, "--checkpoint");
         if (o.Metrics is not null) OutputFiles.EnsureParent(o.Metrics, "--metrics");
-        if (o.Distributed && o.IsSmall)
-            throw new UsageException("--distributed trains on image sets (--data fashion-mnist, a folder, .npy); the xor and blobs sets fit one process");
+        if (o.Distributed && (o.IsSmall || o.IsText))
+            throw new UsageException($"--distributed trains on image sets (--data fashion-mnist, a folder, .npy), not on {o.Data}");
+        if (!o.IsText && (o.Steps ?? o.SeqLength ?? o.EvalBatches ?? (object?)o.Minutes) is not null)
+            throw new UsageException("--steps, --seq-length, --eval-batches and --minutes are for text (--data fortunes or text:PATH)");
+        if (o.IsText && (o.Labels ?? o.DataDir) is not null)
+            throw new UsageException("--labels and --data-dir are for image sets; text is --data fortunes or --data text:PATH");
         if (!o.Distributed && (o.NoOverlap || o.Timeout != 60 || o.BucketKb != 1024))
             throw new UsageException("--timeout, --bucket-kb and --no-overlap set up a --distributed run: add --distributed under mpirun");
         if (o.Resume is not null && !System.IO.File.Exists(o.Resume)) throw new System.IO.FileNotFoundException($"--resume {o.Resume}: no such file");
+        if (o.IsText) return TextTrainCommand.Run(o);
         var compiled = Program.CompileFile(o.Path);
         if (compiled is null) return ExitCodes.DataError;
         var output = Program.PickModel(compiled, o.Model, o.Path);
