@@ -27,6 +27,7 @@ public static class Program
                         [--grads] [--train-mode] [--check-numerics]
                                                           forward (and backward) pass on given weights and inputs
           neurodsl devices                                list OpenCL devices (NEURODSL_DEVICE picks one)
+        """ + "\n" + Cards.CardCommand.Usage + "\n" + Demos.DemoCommand.Usage + "\n" + """
           neurodsl bench [--models DIR] [--rounds R]      the comparison table: sgemm vs OpenBLAS, MLP, LeNet-5,
                                                           Transformer-layer, layer-norm and LSTM training steps
                                                           vs PyTorch, in R alternating rounds (3)
@@ -87,6 +88,8 @@ public static class Program
                 "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode", "check-numerics" })),
                 "devices" => Devices(),
                 "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
+                "card" => Card(new Args(rest, new HashSet<string>())),
+                "demo" => Demos.DemoCommand.Run(new Args(rest, new HashSet<string>())),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
             };
         }
@@ -288,6 +291,13 @@ public static class Program
         }
         Console.Out.WriteLine($"wrote {output}");
         return ExitCodes.Ok;
+    }
+
+    private static int Card(Args args)
+    {
+        var (output, metrics, checkpoint) = (args.Get("o", "output"), args.Get("metrics"), args.Get("checkpoint"));
+        args.CheckUnknown();
+        return Cards.CardCommand.Run(OneFile(args), output, metrics, checkpoint, Console.Out);
     }
 
     private static int Devices()
