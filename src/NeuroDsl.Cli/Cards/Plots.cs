@@ -34,8 +34,8 @@ public static partial class Plots
         plot.Title(figure.Title);
         plot.XLabel(figure.XLabel);
         plot.YLabel(figure.YLabel);
-        if (figure.Series.Count > 1) plot.ShowLegend(figure.Series.Count > 3 ? Edge.Bottom : Edge.Right);
-        return Svg(plot, Width, figure.Series.Count > 3 ? Height + 30 * ((figure.Series.Count + 1) / 2) : Height);
+        if (figure.Series.Count > 1) plot.ShowLegend(Edge.Bottom);
+        return Svg(plot, Width, figure.Series.Count > 1 ? Height + 25 * ((figure.Series.Count + 1) / 2) : Height);
     }
 
     /// <summary>
