@@ -108,7 +108,7 @@ public sealed class CardTests : IDisposable
         Assert.Contains("<figcaption>C1: six 28×28 feature maps (tanh)</figcaption>", html);
         Assert.Contains("<figcaption>C3: sixteen 10×10 feature maps (tanh)</figcaption>", html);
         Assert.Equal(4, Regex.Matches(html, "<figure class=\"mosaic\"><svg").Count);
-        Assert.Matches("Fashion-MNIST test image 0 \\(a Ankle boot; the model says [A-Za-z/ -]+\\)", html);
+        Assert.Matches("Fashion-MNIST test image 0 \\(class Ankle boot; the model says [A-Za-z/ -]+\\)", html);
     }
 
     [Fact]

@@ -132,7 +132,7 @@ public static class CardPage
         .diagram svg { max-width: 100%; height: auto; max-height: 1200px; }
         .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
         figure { margin: 0; } figcaption { text-align: center; font-size: 0.9em; color: #444; }
-        .mosaic image { image-rendering: pixelated; } .note { color: #666; font-size: 0.9em; }
+        .mosaic svg, .mosaic image, .mosaic use, .mosaic pattern { image-rendering: pixelated; } .note { color: #666; font-size: 0.9em; }
         footer { color: #777; border-top: 1px solid #ccc; margin-top: 2em; padding-top: 0.5em; font-size: 0.9em; }
         """;
 }

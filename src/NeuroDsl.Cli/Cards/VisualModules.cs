@@ -111,7 +111,7 @@ public static class VisualModules
             + "</div>";
         return new CardSection("Visual module: learned filters and feature maps",
             $"Weights from {Path.GetFileName(checkpoint)}; the maps are the forward pass of Fashion-MNIST test image {index} " +
-            $"(a {FashionMnist.ClassNames[test.Labels[index]]}; the model says {FashionMnist.ClassNames[predicted]}), read layer by layer " +
+            $"(class {FashionMnist.ClassNames[test.Labels[index]]}; the model says {FashionMnist.ClassNames[predicted]}), read layer by layer " +
             "from the float64 reference interpreter on those weights. Each tile is scaled to its own range (dark low, yellow high).",
             html);
     }
