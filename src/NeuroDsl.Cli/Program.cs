@@ -29,6 +29,7 @@ public static class Program
         RunCommand.Build(),
         GenerateCommand.Build(),
         DemoCommand.Build(),
+        Cards.CardCommand.Build(),
         DevicesCommand.Build(),
         BenchCommand.Build(),
     };

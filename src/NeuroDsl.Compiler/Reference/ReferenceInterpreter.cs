@@ -17,10 +17,21 @@ public static partial class ReferenceInterpreter
     public const string StepSymbol = "__step";
 
     /// <summary>Evaluates every node; leaves come from <paramref name="leaves"/> by node id (inputs and parameters).</summary>
-    public static double[][] Run(Graph graph, IReadOnlyDictionary<string, long> symbols, IReadOnlyDictionary<int, double[]> leaves)
+    public static double[][] Run(Graph graph, IReadOnlyDictionary<string, long> symbols, IReadOnlyDictionary<int, double[]> leaves) =>
+        Evaluate(graph, graph.Nodes, symbols, leaves);
+
+    /// <summary>
+    /// Evaluates the forward nodes only (the backward ones stay null): every intermediate value of a forward pass,
+    /// by node id, for tools that show what a layer computed (model cards' feature maps).
+    /// </summary>
+    public static double[][] RunForward(Graph graph, IReadOnlyDictionary<string, long> symbols, IReadOnlyDictionary<int, double[]> leaves) =>
+        Evaluate(graph, graph.Forward, symbols, leaves);
+
+    private static double[][] Evaluate(Graph graph, IEnumerable<Node> nodes, IReadOnlyDictionary<string, long> symbols,
+        IReadOnlyDictionary<int, double[]> leaves)
     {
         var values = new double[graph.Nodes.Count][];
-        foreach (var node in graph.Nodes)
+        foreach (var node in nodes)
         {
             values[node.Id] = node.Kind switch
             {

@@ -23,6 +23,7 @@ public sealed partial class Binder
     private List<(Node Param, string BaseName)> _pendingParams = new();
     private Graph _graph = new();
     private ComputeReport? _compute; // what the model's training_flops and optimal_tokens expect lines ask the summary for
+    private readonly List<ExpectCheck> _expectChecks = new(); // the expect lines that held, for ModelIr.Expects
 
     private Binder(DiagnosticBag diagnostics) => Diagnostics = diagnostics;
 
@@ -103,6 +104,7 @@ public sealed partial class Binder
         // The expect lines sum the counts, so they run only when the counts fit in 64 bits; a statement that already
         // failed (an op whose own sizes overflowed) is not reported twice.
         _compute = null;
+        _expectChecks.Clear();
         if (Diagnostics.Items.Count(d => d.IsError) == errorsBefore && CountsFit())
             foreach (var e in expects) TryStatement(() => CheckExpect(e, scope));
         foreach (var p in _graph.Params) p.Param = p.Param! with { Name = p.Name };
@@ -110,7 +112,7 @@ public sealed partial class Binder
 
         if (Diagnostics.Items.Count(d => d.IsError) > errorsBefore) return null;
         var symbols = _symbols.OrderBy(s => s == "N" ? 0 : 1).ToList();
-        return new ModelIr(model.Name.Text, paper, _graph, symbols, model.Span) { Compute = _compute };
+        return new ModelIr(model.Name.Text, paper, _graph, symbols, model.Span) { Compute = _compute, Expects = _expectChecks.ToList() };
     }
 
     private static bool TryStatement(Action action)
@@ -279,6 +281,7 @@ public sealed partial class Binder
             var expected = new Shape(e.Dims.Select(d => EvalDim(d, scope)).ToArray());
             if (!expected.Equals(node.Shape))
                 Fail(Codes.ExpectShape, e.Span, $"expected {expected}, computed {node.Shape}", e.Subject.Text, expected, node.Shape);
+            _expectChecks.Add(new ExpectCheck(e.Span.Line, e.Subject.Text, expected.ToString(), node.Shape.ToString()));
             return;
         }
         var figure = Eval(e.Value!, scope);
@@ -296,16 +299,19 @@ public sealed partial class Binder
                 var count = _graph.TrainableParameterCount;
                 if (!Holds(count))
                     Fail(Codes.ExpectParams, e.Span, $"expected {Expected()}, computed {count:N0}{Off(count)}{ParamBreakdown()}", Figure(), count);
+                _expectChecks.Add(new ExpectCheck(e.Span.Line, "params", Expected(), $"{count:N0}{Off(count)}"));
                 break;
             case "flops":
                 var macs = _graph.MacsPerExample;
                 if (!Holds(macs))
                     Fail(Codes.ExpectFlops, e.Span, $"expected {Expected()}, computed {macs:N0}{Off(macs)} (multiply-adds per example)", Figure(), macs);
+                _expectChecks.Add(new ExpectCheck(e.Span.Line, "flops", Expected(), $"{macs:N0}{Off(macs)}"));
                 break;
             case "connections":
                 var connections = _graph.ConnectionsPerExample;
                 if (!Holds(connections))
                     Fail(Codes.ExpectConnections, e.Span, $"expected {Expected()}, computed {connections:N0}{Off(connections)} (inputs and biases feeding each unit, summed)", Figure(), connections);
+                _expectChecks.Add(new ExpectCheck(e.Span.Line, "connections", Expected(), $"{connections:N0}{Off(connections)}"));
                 break;
             default:
                 Fail(Codes.ExpectUnknown, e.Subject.Span,
@@ -353,9 +359,14 @@ public sealed partial class Binder
         if (tokens is { } t && !_compute.Tokens.Contains(t)) ((List<double>)_compute.Tokens).Add(t);
         var computed = tokens is { } d2 ? TrainingCompute.Flops(parameters, d2) : TrainingCompute.OptimalTokens(parameters);
         var holds = within is { } w ? Math.Abs(computed - number) <= number * w / 100 : computed == number;
-        if (holds) return;
         var expected = within is { } w2 ? $"{TrainingCompute.Figure(number)} ± {w2}%" : $"{TrainingCompute.Figure(number)}";
         var off = $" ({(computed - number) / number * 100:+0.0;-0.0}%)";
+        if (holds)
+        {
+            _expectChecks.Add(new ExpectCheck(e.Span.Line, tokens is null ? e.Subject.Text : e.Subject.Text + "(tokens)", expected,
+                TrainingCompute.Figure(computed) + off));
+            return;
+        }
         if (tokens is { } d3)
             Fail(Codes.ExpectTrainingFlops, e.Span,
                 $"expected {expected}, computed 6 · {parameters:N0} parameters · {TrainingCompute.Figure(d3)} tokens = {TrainingCompute.Figure(computed)}{off}",
