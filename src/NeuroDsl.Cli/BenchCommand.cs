@@ -17,6 +17,13 @@ internal static class BenchCommand
     public static int Run(Args args)
     {
         if (args.Positional.Count > 0 && args.Positional[0] == "gemm") return Gemm(args);
+        if (args.Positional.Count > 0 && args.Positional[0] == "attention")
+        {
+            var (seq, batch0, heads, size, steps0, causal) = (args.Int("seq", 1024), args.Int("batch", 1), args.Int("heads", 4),
+                args.Int("head-size", 64), args.Int("steps", 3), args.Has("causal"));
+            args.CheckUnknown();
+            return AttentionBench.Run(seq, batch0, heads, size, steps0, causal);
+        }
         if (args.Positional.Count == 0 || args.Positional[0] != "step") return Table(args);
         var batch = args.Int("batch", 64);
         var steps = args.Int("steps", 30);
@@ -98,7 +105,7 @@ internal static class BenchCommand
     /// <paramref name="resident"/> the inputs are uploaded once, not every step (an op's microbenchmark, where a
     /// copy of the inputs would cost more than the op).
     /// </summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
+    internal static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
         Device device, IReadOnlyDictionary<string, long> symbols, int steps, bool resident = false)
     {
         var type = ModelLoader.Compile(output);

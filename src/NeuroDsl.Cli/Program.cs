@@ -34,6 +34,9 @@ public static class Program
           neurodsl bench step FILE [--model NAME] [--batch B] [--steps S] [--size T=128]
                                                           median training-step and forward times of one model
           neurodsl bench gemm [--sizes 256,512,...]       the library sgemm alone (GFLOP/s), for tuning
+          neurodsl bench attention [--seq 1024] [--batch 1] [--heads 4] [--head-size 64] [--steps 3] [--causal]
+                                                          attention fused (online softmax) and as written: planned
+                                                          memory, training-step and forward times
 
         train options:
           --data fashion-mnist   Fashion-MNIST from Debian's dataset-fashion-mnist (or --data-dir DIR)
@@ -51,6 +54,9 @@ public static class Program
           --metrics FILE         per-epoch figures as JSON
           --limit N              train on the first N examples only
           --check-numerics       check every layer's output and gradient, naming the first non-finite one (slow)
+
+        Attention written from primitives (softmax(q·kᵀ/c + mask) @ v) compiles to streaming kernels that never store
+        the scores; NEURODSL_ATTENTION=unfused compiles it as written.
 
         run: inputs are named as the model declares them; size symbols (N) come from their shapes. The output
         file holds every output, the loss, and with --grads grad.<parameter> and grad.<input>. Evaluation mode
@@ -86,7 +92,7 @@ public static class Program
                 "train" => TrainCommand.Run(new Args(rest, new HashSet<string> { "check-numerics" })),
                 "run" => RunCommand.Run(new Args(rest, new HashSet<string> { "grads", "train-mode", "check-numerics" })),
                 "devices" => Devices(),
-                "bench" => BenchCommand.Run(new Args(rest, new HashSet<string>())),
+                "bench" => BenchCommand.Run(new Args(rest, new HashSet<string> { "causal" })),
                 _ => throw new UsageException($"unknown command '{argv[0]}'"),
             };
         }
@@ -135,7 +141,7 @@ public static class Program
     internal static CompileResult? CompileFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"no such file: {path}");
-        var result = NeuroCompiler.Compile(path, File.ReadAllText(path));
+        var result = NeuroCompiler.Compile(path, File.ReadAllText(path), null, AttentionSetting.FromEnvironment());
         foreach (var d in result.Diagnostics) Console.Error.WriteLine(d);
         return result.Success ? result : null;
     }
@@ -196,7 +202,7 @@ public static class Program
     private static int Ir(Args args) => PrintEach(args, (m, _) => m.Ir.Graph.Print());
 
     private static int PlanCommand(Args args) =>
-        PrintEach(args, (m, path) => NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, Path.GetFileName(path)));
+        PrintEach(args, (m, path) => AttentionSetting.MemoryLine(m, path) + NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, Path.GetFileName(path)));
 
     /// <summary>Compiles FILE and prints one intermediate form of each model (or of --model NAME).</summary>
     private static int PrintEach(Args args, Func<ModelOutput, string, string> print)

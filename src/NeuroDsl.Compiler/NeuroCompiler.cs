@@ -20,6 +20,14 @@ public sealed record CompileResult(IReadOnlyList<ModelOutput> Models, IReadOnlyL
     public bool Success => Diagnostics.All(d => !d.IsError);
 }
 
+/// <summary>Choices a caller makes about the code the compiler produces.</summary>
+/// <param name="FuseAttention">Rewrite attention written from primitives into the streaming kernels
+/// (<see cref="Fusion.AttentionFuser"/>); false keeps every op of it as written (scores stored).</param>
+public sealed record CompileOptions(bool FuseAttention = true)
+{
+    public static readonly CompileOptions Default = new();
+}
+
 /// <summary>The compiler's entry point; reads like the pipeline and stops after the first stage with errors.</summary>
 public static class NeuroCompiler
 {
@@ -34,14 +42,14 @@ public static class NeuroCompiler
     public const int StackBytes = 64 * 1024 * 1024;
 
     /// <summary>Compiles a file's text. Never throws: an internal failure becomes a located ND0999.</summary>
-    public static CompileResult Compile(string file, string text, string? ns = null)
+    public static CompileResult Compile(string file, string text, string? ns = null, CompileOptions? options = null)
     {
         // The compiler formats with the invariant culture throughout, so the thread's culture does not matter.
         CompileResult? result = null;
         Thread thread;
         try
         {
-            thread = new Thread(() => result = CompileOnThisThread(file, text, ns), StackBytes)
+            thread = new Thread(() => result = CompileOnThisThread(file, text, ns, options ?? CompileOptions.Default), StackBytes)
             {
                 IsBackground = true,
                 Name = "NeuroDsl compile",
@@ -51,13 +59,13 @@ public static class NeuroCompiler
         catch (Exception e) when (e is OutOfMemoryException or PlatformNotSupportedException or ThreadStartException)
         {
             // No thread to be had (a platform without threads, no address space): compile on the caller's stack.
-            return CompileOnThisThread(file, text, ns);
+            return CompileOnThisThread(file, text, ns, options ?? CompileOptions.Default);
         }
         thread.Join();
         return result!;
     }
 
-    private static CompileResult CompileOnThisThread(string file, string text, string? ns)
+    private static CompileResult CompileOnThisThread(string file, string text, string? ns, CompileOptions options)
     {
         var diagnostics = new DiagnosticBag();
         try
@@ -75,6 +83,7 @@ public static class NeuroCompiler
                 model.Source = lines;
                 try
                 {
+                    if (options.FuseAttention) Fusion.AttentionFuser.Fuse(model.Graph);
                     Differentiator.Differentiate(model.Graph, diagnostics);
                     if (diagnostics.HasErrors) return Fail(diagnostics);
                     var plan = Planner.Build(model);
