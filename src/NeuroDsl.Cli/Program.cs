@@ -39,7 +39,7 @@ public static class Program
     {
         if (Directory.Exists(path)) throw new UsageException($"{path} is a directory; name a model file (.nd) in it");
         if (!File.Exists(path)) throw new FileNotFoundException($"no such file: {path}");
-        var result = NeuroCompiler.Compile(path, File.ReadAllText(path));
+        var result = NeuroCompiler.Compile(path, File.ReadAllText(path), options: AttentionSetting.FromEnvironment());
         foreach (var d in result.Diagnostics) Console.Error.WriteLine(d);
         return result.Success ? result : null;
     }

@@ -20,6 +20,14 @@ public sealed record CompileResult(IReadOnlyList<ModelOutput> Models, IReadOnlyL
     public bool Success => Diagnostics.All(d => !d.IsError);
 }
 
+/// <summary>Choices a caller makes about the code the compiler produces.</summary>
+/// <param name="FuseAttention">Rewrite attention written from primitives into the streaming kernels
+/// (<see cref="Fusion.AttentionFuser"/>); false keeps every op of it as written (scores stored).</param>
+public sealed record CompileOptions(bool FuseAttention = true)
+{
+    public static readonly CompileOptions Default = new();
+}
+
 /// <summary>The compiler's entry point; reads like the pipeline and stops after the first stage with errors.</summary>
 public static class NeuroCompiler
 {
@@ -37,15 +45,16 @@ public static class NeuroCompiler
     /// Compiles a file's text. Never throws: an internal failure becomes a located ND0999. <paramref name="file"/> names
     /// the file in diagnostics and comments; <paramref name="sourcePath"/> (default: <paramref name="file"/>) is the
     /// path the generated C#'s <c>#line</c> directives name, the file's full path when the generator compiles it.
+    /// <paramref name="options"/> (default <see cref="CompileOptions.Default"/>) turns compiler rewrites on or off.
     /// </summary>
-    public static CompileResult Compile(string file, string text, string? ns = null, string? sourcePath = null)
+    public static CompileResult Compile(string file, string text, string? ns = null, string? sourcePath = null, CompileOptions? options = null)
     {
         // The compiler formats with the invariant culture throughout, so the thread's culture does not matter.
         CompileResult? result = null;
         Thread thread;
         try
         {
-            thread = new Thread(() => result = CompileOnThisThread(file, text, ns, sourcePath), StackBytes)
+            thread = new Thread(() => result = CompileOnThisThread(file, text, ns, sourcePath, options ?? CompileOptions.Default), StackBytes)
             {
                 IsBackground = true,
                 Name = "NeuroDsl compile",
@@ -55,13 +64,13 @@ public static class NeuroCompiler
         catch (Exception e) when (e is OutOfMemoryException or PlatformNotSupportedException or ThreadStartException)
         {
             // No thread to be had (a platform without threads, no address space): compile on the caller's stack.
-            return CompileOnThisThread(file, text, ns, sourcePath);
+            return CompileOnThisThread(file, text, ns, sourcePath, options ?? CompileOptions.Default);
         }
         thread.Join();
         return result!;
     }
 
-    private static CompileResult CompileOnThisThread(string file, string text, string? ns, string? sourcePath)
+    private static CompileResult CompileOnThisThread(string file, string text, string? ns, string? sourcePath, CompileOptions options)
     {
         var diagnostics = new DiagnosticBag();
         try
@@ -79,6 +88,7 @@ public static class NeuroCompiler
                 model.Source = lines;
                 try
                 {
+                    if (options.FuseAttention) Fusion.AttentionFuser.Fuse(model.Graph);
                     Differentiator.Differentiate(model.Graph, diagnostics);
                     if (diagnostics.HasErrors) return Fail(diagnostics);
                     var plan = Planner.Build(model);

@@ -26,6 +26,7 @@ public sealed class TransformerZooTests
         new object[] { "bert_base.nd", "BertBase", "vocab = 11, T = 5, types = 2, d = 8, heads = 2, ff = 16, layers = 2", 11 },
         new object[] { "bert_base.nd", "BertForPreTraining", "vocab = 11, T = 5, types = 2, d = 8, heads = 2, ff = 16, layers = 2", 11 },
         new object[] { "vit_b16.nd", "VitB16", "image = 8, patch = 4, d = 8, layers = 2, heads = 2, hidden = 16, classes = 3", 3 },
+        new object[] { "vit_fmnist.nd", "VitFashionMnist", "image = 8, patch = 4, d = 8, layers = 2, heads = 2, hidden = 16, classes = 3", 3 },
         new object[] { "clip_vit_b32.nd", "ClipVitB32", "embed = 4, resolution = 8, patch = 4, vision_width = 8, vision_layers = 1, "
             + "vision_heads = 2, context = 5, vocab = 11, width = 8, layers = 2, heads = 2", 11 },
         new object[] { "t5_small.nd", "T5Small", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, buckets = 8, max_distance = 6", 11 },

@@ -20,7 +20,7 @@ internal static class BenchCommand
         var models = new Option<string?>("--models") { Description = "the directory of the zoo's model files (default: models)", HelpName = "DIR" };
         var rounds = CommandLine.PositiveInt("--rounds", "alternating rounds of ours and the baselines' (default 3)", "R");
         var command = new Command("bench", "The comparison table: sgemm against OpenBLAS; MLP, LeNet-5, Transformer-layer, "
-            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, Step(), GemmCommand(), DistributedBench.Build() }
+            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, Step(), GemmCommand(), AttentionBench.Build(), DistributedBench.Build() }
             .WithExamples("neurodsl bench", "neurodsl bench --rounds 5");
         command.SetAction(r => Table(r.GetValue(models) ?? "models", r.GetValue(rounds) ?? 3));
         return command;
@@ -133,7 +133,7 @@ internal static class BenchCommand
     /// <paramref name="resident"/> the inputs are uploaded once, not every step (an op's microbenchmark, where a
     /// copy of the inputs would cost more than the op).
     /// </summary>
-    private static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
+    internal static (double Train, double Forward, int Launches, long Bytes) StepTimes(Compiler.ModelOutput output,
         Device device, IReadOnlyDictionary<string, long> symbols, int steps, bool resident = false)
     {
         var type = ModelLoader.Compile(output);

@@ -13,7 +13,7 @@ internal static class InspectCommands
         (m, _) => m.Ir.Graph.Print(), "neurodsl ir models/xor_mlp.nd");
 
     public static Command Plan() => Build("plan", "The execution plan: arena, buffers, shared slots, launches.",
-        (m, path) => PlanPrinter.Print(m.Plan, Path.GetFileName(path)), "neurodsl plan models/lenet5.nd");
+        (m, path) => AttentionSetting.MemoryLine(m, path) + PlanPrinter.Print(m.Plan, Path.GetFileName(path)), "neurodsl plan models/lenet5.nd");
 
     private static Command Build(string name, string description, Func<ModelOutput, string, string> print, string example)
     {

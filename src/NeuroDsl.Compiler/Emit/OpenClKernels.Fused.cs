@@ -12,7 +12,7 @@ public static partial class OpenClKernels
     /// <summary>The launches of a node, or of the fusion group it roots, its kernels not yet named.</summary>
     public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group)
     {
-        if (group is null) return Emit(graph, node);
+        if (group is null || node.Def == Ops.Attention.Forward) return Emit(graph, node);
         if (group.Rows is { } rows) return RowKernels.Emit(graph, node, group, rows);
         var members = group.Inlined.Select(id => graph[id]).ToList();
         var gemm = members.FirstOrDefault(m => m.Def.Kind == PrimKind.Gemm);

@@ -18,6 +18,12 @@ public static class PlanPrinter
         foreach (var p in plan.Params)
             sb.Append("  +").Append(I(p.Offset)).Append(' ').Append(p.Name).Append(' ').Append(p.Shape)
                 .Append(' ').Append(p.Init).Append(p.Trainable ? "" : " (frozen)").Append('\n');
+        if (plan.FusedAttention.Count > 0)
+        {
+            sb.Append("# fused attention (online softmax over keys; NEURODSL_ATTENTION=unfused keeps the ops as written)\n");
+            foreach (var (name, scores) in plan.FusedAttention)
+                sb.Append("  ").Append(name).Append(": scores ").Append(scores).Append(" never stored, forward or backward\n");
+        }
         sb.Append("# buffers\n");
         foreach (var b in plan.Buffers)
         {

@@ -9,7 +9,8 @@ namespace NeuroDsl.Compiler.Fusion;
 /// A fused kernel: the root node whose value it writes and the producers computed inline before it; for a row kernel,
 /// the roles of its members and the members it stores as well (<see cref="RowPlan"/>).
 /// </summary>
-public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined, RowPlan? Rows = null);
+/// <param name="Stored">Members the root's kernel writes besides the root (fused attention's log-sum-exp).</param>
+public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined, RowPlan? Rows = null, IReadOnlyList<int>? Stored = null);
 
 /// <summary>
 /// Decides which nodes share a kernel, from a small classification: an elementwise node absorbs a producer of
@@ -49,6 +50,15 @@ public static class FusionPlanner
         // store: the product writes the activation's value and keeps no buffer of its own. The activation
         // roots its group and is not inlined into a later elementwise chain.
         var claimedRoots = new HashSet<int>();
+
+        // Fused attention writes its output and its log-sum-exp in one kernel (the backward pass reads the latter).
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && n.Def == Attention.Forward))
+        {
+            var lse = (int)node.AttrInt("lse");
+            inlinedInto[lse] = node.Id;
+            groups[node.Id] = new FusionGroup(node.Id, new[] { lse }, Stored: new[] { lse });
+            claimedRoots.Add(node.Id);
+        }
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && n.Def is ElementwiseOp { GemmEpilogue: > 0 }))
         {
             var producer = graph[node.Inputs[0]];

@@ -43,6 +43,24 @@ public sealed class Graph
         return node;
     }
 
+    /// <summary>
+    /// Puts a new node in place of node <paramref name="id"/> (a rewrite before differentiation): same id, name,
+    /// layer and source line, so every reader now reads the new node. Its inputs must precede it.
+    /// </summary>
+    internal Node Replace(int id, Ops.OpDef op, IReadOnlyList<int> inputs, Shape shape, IReadOnlyDictionary<string, object> attrs)
+    {
+        var old = _nodes[id];
+        var node = new Node(id, NodeKind.Op, op, inputs, shape, old.DType, attrs, old.Span)
+        {
+            Name = old.Name,
+            Layer = old.Layer,
+            Macs = old.Macs,
+            Connections = old.Connections,
+        };
+        _nodes[id] = node;
+        return node;
+    }
+
     public IEnumerable<Node> Params => ParamIds.Select(i => _nodes[i]);
     public IEnumerable<Node> Inputs => InputIds.Select(i => _nodes[i]);
 

@@ -123,6 +123,9 @@ public sealed class Plan
     public List<NamedBuffer> InputGradients { get; } = new();
     public NamedBuffer? Loss { get; set; }
 
+    /// <summary>Fused attention sites (<see cref="Fusion.AttentionFuser"/>): the value and the scores it does not store.</summary>
+    public List<(string Name, Shape Scores)> FusedAttention { get; } = new();
+
     /// <summary>Arena alignment in elements: 64 floats = 256 bytes, enough for sub-buffer origins on every device seen.</summary>
     public const long ArenaAlignment = 64;
 }

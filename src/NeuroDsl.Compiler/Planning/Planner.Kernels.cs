@@ -49,7 +49,7 @@ public static partial class Planner
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
             result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group), name, comment, covered,
-                group?.Rows?.Stored ?? Array.Empty<int>(),
+                group?.Rows?.Stored ?? group?.Stored ?? Array.Empty<int>(),
                 (group?.Rows?.Roles.Keys ?? group?.Inlined ?? Array.Empty<int>()).Append(node.Id).Distinct().ToList()));
         }
         return result;

@@ -38,6 +38,11 @@ public static partial class Planner
         var groups = FusionPlanner.Plan(graph, live, pinned);
 
         var lowered = Lower(graph, model.Source, live, groups);
+        foreach (var node in graph.Forward.Where(n => live.Contains(n.Id) && n.Def == Ops.Attention.Forward))
+        {
+            var keys = graph[node.Inputs[1]].Shape;
+            plan.FusedAttention.Add((node.Name, new Shape(node.Shape.Dims.Take(node.Shape.Rank - 1).Append(keys[keys.Rank - 2]).ToArray())));
+        }
 
         // Which backward nodes only serve input gradients (skipped unless the caller asks for them).
         var paramOnly = Liveness(graph, graph.Params.Where(p => gradOf.ContainsKey(p.Id)).Select(p => gradOf[p.Id]));
