@@ -136,9 +136,21 @@ internal static class CommandLine
                     ? $"unknown command '{unmatched}'" + (near is null ? "" : $"; did you mean '{near}'?")
                     : $"unexpected argument '{unmatched}' for '{path}'" + (near is null ? "" : $"; did you mean {near}?");
         }
-        Console.Error.WriteLine("neurodsl: " + message.TrimEnd('.'));
+        Console.Error.WriteLine("neurodsl: " + OneLine(message));
         Console.Error.WriteLine($"Run '{path} --help' for usage.");
         return ExitCodes.Usage;
+    }
+
+    /// <summary>
+    /// A parser message as one line: System.CommandLine lists the accepted values of <c>AcceptOnlyFromAmong</c> one per
+    /// line ("Must be one of:\n\t'a'\n\t'b'"); they become "must be one of: a, b".
+    /// </summary>
+    internal static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (lines.Length <= 1) return message.Trim().TrimEnd('.');
+        var head = lines[0].TrimEnd(':', ' ', '.');
+        return $"{head}: {string.Join(", ", lines.Skip(1).Select(l => l.Trim('\'')))}";
     }
 
     private static string CommandPath(CommandResult result)

@@ -39,16 +39,34 @@ internal sealed class DistributedRun : IDisposable
     public static DistributedRun? Start(bool on, double timeout, double bucketKb, bool noOverlap)
     {
         if (!on) return null;
+        CheckSettings(timeout, bucketKb);
         var communicator = MpiCommunicator.StartOrSingle();
         communicator.Timeout = TimeSpan.FromSeconds(timeout);
         return new DistributedRun(communicator, (long)(bucketKb * 1024), !noOverlap);
     }
 
-    /// <summary>The model's batch on this rank: the global batch's share, which must be whole.</summary>
+    /// <summary>Refuses a --timeout or --bucket-kb the communicator cannot use (checked before anything starts).</summary>
+    public static void CheckSettings(double timeout, double bucketKb)
+    {
+        if (timeout > MaxTimeoutSeconds)
+            throw new UsageException($"--timeout takes at most {MaxTimeoutSeconds:0} seconds (a week), not {timeout.ToString(CultureInfo.InvariantCulture)}");
+        if (bucketKb < 1)
+            throw new UsageException($"--bucket-kb takes at least 1 (KiB), not {bucketKb.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    private const double MaxTimeoutSeconds = 7 * 24 * 3600;
+
+    /// <summary>
+    /// The model's batch on this rank: the global batch's share, which must be whole. Every rank refuses the same
+    /// batch, so MPI is finalized first (mpirun would otherwise report ranks that exited without finalizing).
+    /// </summary>
     public int LocalBatch(int globalBatch)
     {
         if (globalBatch % Communicator.Size != 0)
+        {
+            Finish();
             throw new UsageException($"--batch {globalBatch} is the global batch; it must divide evenly among the {Communicator.Size} ranks");
+        }
         return globalBatch / Communicator.Size;
     }
 

@@ -85,7 +85,7 @@ public sealed class CardTests : IDisposable
         Assert.Equal(65, bad.Code);
         Assert.Contains("holds neither a training run's epochs", bad.Err);
         Assert.Equal(66, CliTests.Run("card", Model("adam_mlp.nd"), "--metrics", Path.Combine(_dir, "missing.json")).Code);
-        Assert.Equal(64, CliTests.Run("card", Model("adam_mlp.nd"), "-o", Path.Combine(_dir, "no", "such", "dir", "x.html")).Code);
+        Assert.Equal(73, CliTests.Run("card", Model("adam_mlp.nd"), "-o", Path.Combine(_dir, "no", "such", "dir", "x.html")).Code);
     }
 
     [Fact]

@@ -38,7 +38,11 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public void EveryCommand_HasItsOwnHelp_WithExamples()
     {
-        foreach (var command in new[] { "check", "summary", "ir", "plan", "emit", "graph", "train", "run", "devices", "bench", "bench step", "bench gemm" })
+        foreach (var command in new[]
+                 {
+                     "check", "summary", "ir", "plan", "emit", "graph", "train", "run", "generate", "demo", "card", "devices", "bench",
+                     "bench step", "bench gemm", "bench attention", "bench distributed",
+                 })
         {
             var (code, output, _) = Run(command.Split(' ').Append("--help").ToArray());
             Assert.Equal(0, code);
@@ -69,6 +73,30 @@ public sealed class CommandLineTests : IDisposable
         Assert.Contains("did you mean --epochs?", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--epoch", "3"));
         Assert.Contains("--batch takes a positive integer, not '0'", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--batch", "0"));
         Assert.Contains("--data", UserError(64, "train", Model("xor_mlp.nd")));
+    }
+
+    [Fact]
+    public void ValueListsAndOptionsOfAnotherKind_AreOneLineErrors()
+    {
+        // AcceptOnlyFromAmong lists its values one per line; the message is one line.
+        Assert.Contains("elman-xor, elman-letters", UserError(64, "demo", "nosuch"));
+        Assert.Contains("adam, sgd", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--optimizer", "foo"));
+        // Options that belong to another kind of data set, demonstration or run.
+        Assert.Contains("not on xor", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--distributed"));
+        Assert.Contains("are for text", UserError(64, "train", Model("lenet5.nd"), "--data", "fashion-mnist", "--steps", "5"));
+        Assert.Contains("does not take --resume", UserError(64, "train", Model("xor_mlp.nd"), "--data", "fortunes", "--resume", "/nonexistent"));
+        Assert.Contains("add --distributed", UserError(64, "train", Model("lenet5.nd"), "--data", "fashion-mnist", "--no-overlap"));
+        Assert.Contains("--bucket-kb takes at least 1", UserError(64, "train", Model("lenet5.nd"), "--data", "fashion-mnist", "--distributed", "--bucket-kb", "0.5"));
+        Assert.Contains("--timeout takes at most", UserError(64, "train", Model("lenet5.nd"), "--data", "fashion-mnist", "--distributed", "--timeout", "1e300"));
+        Assert.Contains("--small does not apply to the technique demonstration", UserError(64, "demo", "dropout", "--small"));
+        Assert.Contains("--epochs does not apply to the sequence demonstration", UserError(64, "demo", "long-lag", "--epochs", "2"));
+        Assert.Contains("--checkpoint", UserError(64, "generate", Model("xor_mlp.nd")));
+        // An output folder that is a file: 73 before any work.
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "");
+        Assert.Contains("is a file", UserError(73, "demo", "dropout", "-o", file));
+        Assert.Contains("is a file", UserError(73, "card", Path.GetDirectoryName(Model("xor_mlp.nd"))!, "-o", file));
+        Assert.Contains("does not exist", UserError(73, "card", Model("xor_mlp.nd"), "-o", Path.Combine(file, "x.html")));
     }
 
     [Fact]

@@ -61,6 +61,7 @@ public static class CardCommand
             var stem = Path.GetFileNameWithoutExtension(input);
             output ??= stem + ".html";
             if (Directory.Exists(output)) output = Path.Combine(output, stem + ".html");
+            OutputFiles.CheckFile(output, "-o");
             var checkpointFile = checkpoint ?? Path.Combine("checkpoints", stem + ".safetensors");
             var result = Program.CompileFile(input);
             if (result is null) return ExitCodes.DataError;
@@ -76,7 +77,7 @@ public static class CardCommand
 
     private static int Folder(string dir, string site, string checkpoints, Func<Device> device, TextWriter log)
     {
-        Directory.CreateDirectory(site);
+        OutputFiles.CheckDirectory(site, "-o");
         var cards = new List<(string, string, IReadOnlyList<ModelOutput>)>();
         var failed = new List<string>();
         foreach (var file in Directory.GetFiles(dir, "*.nd").OrderBy(f => f, StringComparer.Ordinal))
@@ -92,7 +93,7 @@ public static class CardCommand
             cards.Add((stem + ".html", CardPage.Title(result.Models), result.Models));
             log.WriteLine($"wrote {Path.Combine(site, stem + ".html")}");
         }
-        File.WriteAllText(Path.Combine(site, "index.html"), CardPage.Index(cards, failed));
+        OutputFiles.Write(Path.Combine(site, "index.html"), CardPage.Index(cards, failed));
         log.WriteLine($"wrote {Path.Combine(site, "index.html")} ({cards.Count} cards{(failed.Count > 0 ? $", {failed.Count} files with errors" : "")})");
         return failed.Count == 0 ? ExitCodes.Ok : ExitCodes.DataError;
     }
@@ -126,10 +127,7 @@ public static class CardCommand
         if (File.Exists(metrics) || explicitMetrics) figures = MetricsFiles.Read(metrics);
         else note = $"No metrics file at {metrics}: train with `neurodsl train {file} --data … --metrics {metrics}` "
                     + "(or run the paper's `neurodsl demo`), or pass `--metrics FILE`.";
-        var dir = Path.GetDirectoryName(Path.GetFullPath(output));
-        if (dir is not null && !Directory.Exists(dir))
-            throw new UsageException($"cannot write {output}: the folder {dir} does not exist");
-        File.WriteAllText(output, CardPage.Html(new CardPage.Content(Path.GetFileName(file), File.ReadAllText(file), result.Models,
+        OutputFiles.Write(output, CardPage.Html(new CardPage.Content(Path.GetFileName(file), File.ReadAllText(file), result.Models,
             diagrams, visuals, figures, note)));
     }
 }

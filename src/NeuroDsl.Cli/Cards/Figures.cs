@@ -38,9 +38,8 @@ public static class MetricsFiles
 
     public static void Write(string path, DemoFigures figures)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        File.WriteAllText(path, JsonSerializer.Serialize(figures, Json) + "\n");
+        OutputFiles.EnsureParent(path, "--out");
+        OutputFiles.Write(path, JsonSerializer.Serialize(figures, Json) + "\n");
     }
 
     /// <summary>

@@ -53,7 +53,7 @@ internal static class DemoCommand
                 return RunSequence(demo, r.GetValue(small), s, outDir, r.GetValue(minutes));
             }
             Refuse(demo, "technique", (r.GetValue(small) ? true : null, "--small"), (r.GetValue(minutes), "--minutes"));
-            if (outDir is not null) OutputFiles.CheckDirectory(outDir, "--out");
+            OutputFiles.CheckDirectory(outDir ?? "checkpoints", "--out");
             return TechniqueDemoCommand.Run(demo, new DemoOptions(r.GetValue(models) ?? "models", outDir ?? "checkpoints", r.GetValue(dataDir),
                 r.GetValue(epochs), r.GetValue(limit), r.GetValue(testLimit), r.GetValue(batch), r.GetValue(steps), s), Console.Out);
         });

@@ -38,12 +38,17 @@ internal static class DistributedBench
     public static int Run(string path, string? modelName, int batch, int steps, Dictionary<string, long> symbols, double bucketKb, double timeout)
     {
         if (symbols.ContainsKey("N")) throw new UsageException("the batch size N is --batch, not --size N=…");
+        DistributedRun.CheckSettings(timeout, bucketKb);
         var result = Program.CompileFile(path);
         if (result is null) return ExitCodes.DataError;
         var output = Program.PickModel(result, modelName, path);
         var comm = MpiCommunicator.StartOrSingle();
         comm.Timeout = TimeSpan.FromSeconds(timeout);
-        if (batch % comm.Size != 0) throw new UsageException($"--batch {batch} must divide evenly among the {comm.Size} ranks");
+        if (batch % comm.Size != 0)
+        {
+            comm.Dispose(); // every rank refuses the same batch: finalize, so that mpirun reports no improper exit
+            throw new UsageException($"--batch {batch} must divide evenly among the {comm.Size} ranks");
+        }
         symbols["N"] = batch / comm.Size;
         var type = ModelLoader.Compile(output);
         using var device = Device.Open();

@@ -30,10 +30,10 @@ public static class TextTrainCommand
         : dataName.StartsWith("text:", StringComparison.Ordinal) ? TextDataSet.FromFile(dataName["text:".Length..])
         : null;
 
-    internal static int Run(TrainOptions o)
+    /// <summary>Refuses the options text training does not take, before any file is read.</summary>
+    internal static void CheckOptions(TrainOptions o)
     {
-        var optimizerName = o.Optimizer ?? "adam";
-        if (optimizerName != "adam") throw new UsageException("text training uses --optimizer adam");
+        if ((o.Optimizer ?? "adam") != "adam") throw new UsageException("text training uses --optimizer adam");
         var unsupported = new[]
         {
             (o.Resume is not null, "--resume"), (o.Metrics is not null, "--metrics"), (o.Limit is not null, "--limit"),
@@ -42,16 +42,22 @@ public static class TextTrainCommand
         if (unsupported.Count > 0)
             throw new UsageException($"text training (--data {o.Data}) does not take {string.Join(", ", unsupported)} yet; "
                 + "it takes --epochs, --steps, --minutes, --batch, --seq-length, --lr, --seed, --eval-batches and --checkpoint");
+    }
+
+    internal static int Run(TrainOptions o)
+    {
+        CheckOptions(o);
+        var checkpoint = o.Checkpoint ?? Path.Combine("checkpoints", Path.GetFileNameWithoutExtension(o.Path) + ".safetensors");
+        OutputFiles.EnsureParent(checkpoint, "--checkpoint");
         var data = Load(o.Data)!;
         var options = new TextTrainOptions(Epochs: o.Epochs ?? 1, Batch: o.Batch ?? 32, Length: o.SeqLength ?? 64,
-            LearningRate: o.LearningRate ?? 2e-3, Seed: o.Seed, Steps: o.Steps, Checkpoint: o.Checkpoint,
+            LearningRate: o.LearningRate ?? 2e-3, Seed: o.Seed, Steps: o.Steps, Checkpoint: checkpoint,
             EvalBatches: o.EvalBatches ?? 64, Minutes: o.Minutes);
         var compiled = Program.CompileFile(o.Path);
         if (compiled is null) return ExitCodes.DataError;
         var output = Program.PickModel(compiled, o.Model, o.Path);
         using var device = Device.Open();
-        Train(output, device, data, options with { Checkpoint = options.Checkpoint
-            ?? Path.Combine("checkpoints", Path.GetFileNameWithoutExtension(o.Path) + ".safetensors") }, Console.Out);
+        Train(output, device, data, options, Console.Out);
         return ExitCodes.Ok;
     }
 
@@ -137,10 +143,11 @@ public static class TextTrainCommand
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"epoch {(step + stepsPerEpoch - 1) / stepsPerEpoch}/{epochs}  held-out {heldOut:F3} bits/char"));
                 if (options.Checkpoint is { } checkpoint)
-                {
-                    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!);
-                    Checkpoint.Save(checkpoint, model);
-                }
+                    OutputFiles.Guard(checkpoint, () =>
+                    {
+                        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!);
+                        Checkpoint.Save(checkpoint, model);
+                    });
             }
         }
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -18,7 +18,9 @@ internal sealed record TrainOptions(
 
 /// <summary>
 /// <c>neurodsl train FILE --data SET</c>: the options, and the choice between the dense sets (xor, blobs:
-/// <see cref="TrainSmall"/>) and image sets (<see cref="TrainImages"/>). Every option works with every set.
+/// <see cref="TrainSmall"/>), image sets (<see cref="TrainImages"/>) and text (<see cref="TextTrainCommand"/>). The
+/// common options work with the dense and image sets; the distributed ones with image sets, the text ones with text;
+/// an option that does not apply to the set is refused by name.
 /// </summary>
 internal static class TrainCommand
 {
@@ -104,8 +106,10 @@ internal static class TrainCommand
             throw new UsageException("--steps, --seq-length, --eval-batches and --minutes are for text (--data fortunes or text:PATH)");
         if (o.IsText && (o.Labels ?? o.DataDir) is not null)
             throw new UsageException("--labels and --data-dir are for image sets; text is --data fortunes or --data text:PATH");
+        if (o.Distributed) DistributedRun.CheckSettings(o.Timeout, o.BucketKb);
         if (!o.Distributed && (o.NoOverlap || o.Timeout != 60 || o.BucketKb != 1024))
             throw new UsageException("--timeout, --bucket-kb and --no-overlap set up a --distributed run: add --distributed under mpirun");
+        if (o.IsText) TextTrainCommand.CheckOptions(o);
         if (o.Resume is not null && !System.IO.File.Exists(o.Resume)) throw new System.IO.FileNotFoundException($"--resume {o.Resume}: no such file");
         if (o.IsText) return TextTrainCommand.Run(o);
         var compiled = Program.CompileFile(o.Path);

@@ -61,8 +61,10 @@ internal static class TrainImages
         trainer.Resume(resumedSteps);
         if (firstEpoch > epochs)
         {
-            Console.Out.WriteLine($"nothing to do: {o.Resume} already has {CommandLine.Count(firstEpoch - 1, "epoch")} (--epochs {epochs}); "
-                + "raise --epochs to go on");
+            if (root)
+                Console.Out.WriteLine($"nothing to do: {o.Resume} already has {CommandLine.Count(firstEpoch - 1, "epoch")} (--epochs {epochs}); "
+                    + "raise --epochs to go on");
+            distributed?.Finish();
             return ExitCodes.Ok;
         }
 
@@ -76,8 +78,8 @@ internal static class TrainImages
         }
         Say($"[bold]{Markup.Escape(output.Name)}[/] ({output.Ir.Graph.TrainableParameterCount:N0} parameters) on [bold]{Markup.Escape(device.Info.Name)}[/]");
         if (parallel is not null)
-            Say(Markup.Escape($"distributed: {parallel.Size} ranks ({(parallel.Size > 1 ? "Open MPI" : "one process: not started by mpirun")}), "
-                + $"global batch {batch} = {parallel.Size} × {localBatch}; {parallel.Buckets.Count} gradient buckets, "
+            Say(Markup.Escape($"distributed: {CommandLine.Count(parallel.Size, "rank")} ({(parallel.Size > 1 ? "Open MPI" : "one process: not started by mpirun")}), "
+                + $"global batch {batch} = {parallel.Size} × {localBatch}; {CommandLine.Count(parallel.Buckets.Count, "gradient bucket")}, "
                 + $"{parallel.PayloadBytesPerStep:N0} bytes reduced per step{(parallel.Overlap ? ", overlapped with backward" : "")}"));
         Say(Markup.Escape($"{sets.Name}: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {trainSet.Transform.Describe()}, scaled to [0, 1]; "
             + $"batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({o.Schedule}), seed {o.Seed}"));

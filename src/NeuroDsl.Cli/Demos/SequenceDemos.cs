@@ -41,7 +41,7 @@ public static class SequenceDemos
     {
         var path = Path.Combine(AppContext.BaseDirectory, "Demos", file);
         if (!File.Exists(path)) throw new FileNotFoundException($"the demonstration's model is missing: {path}");
-        var result = NeuroCompiler.Compile(file, File.ReadAllText(path));
+        var result = NeuroCompiler.Compile(file, File.ReadAllText(path), options: AttentionSetting.FromEnvironment());
         if (!result.Success) throw new InvalidDataException(string.Join("\n", result.Diagnostics));
         var output = result.Models.Single(m => m.Name == model);
         return (output, ModelLoader.Compile(output));
