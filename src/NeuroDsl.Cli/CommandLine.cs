@@ -28,27 +28,34 @@ internal static class CommandLine
     };
 
     /// <summary>An integer option that must be positive (a batch, a count); absent means null.</summary>
-    public static Option<int?> PositiveInt(string name, string description, string helpName = "N")
+    public static Option<int?> PositiveInt(string name, string description, string helpName = "N") => new(name)
     {
-        var option = new Option<int?>(name) { Description = description, HelpName = helpName };
-        option.Validators.Add(r =>
+        Description = description,
+        HelpName = helpName,
+        // Parsed here, not by the default parser: its failure reads "as expected type 'System.Nullable`1[…]'", and a
+        // validator that asks for the value of a token that did not parse throws.
+        CustomParser = r =>
         {
-            if (r.GetValueOrDefault<int?>() is <= 0) r.AddError($"{name} takes a positive integer, not '{r.Tokens[0].Value}'");
-        });
-        return option;
-    }
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0) return v;
+            r.AddError($"{name} takes a positive integer, not '{text}'");
+            return null;
+        },
+    };
 
     /// <summary>A number option that must be positive (a learning rate).</summary>
-    public static Option<double?> PositiveDouble(string name, string description, string helpName = "X")
+    public static Option<double?> PositiveDouble(string name, string description, string helpName = "X") => new(name)
     {
-        var option = new Option<double?>(name) { Description = description, HelpName = helpName };
-        option.Validators.Add(r =>
+        Description = description,
+        HelpName = helpName,
+        CustomParser = r =>
         {
-            if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v)))
-                r.AddError($"{name} takes a positive number, not '{r.Tokens[0].Value}'");
-        });
-        return option;
-    }
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v)) return v;
+            r.AddError($"{name} takes a positive number, not '{text}'");
+            return null;
+        },
+    };
 
     /// <summary>Examples shown at the end of the command's help.</summary>
     public static Command WithExamples(this Command command, params string[] examples)
@@ -147,11 +154,23 @@ internal static class CommandLine
     /// </summary>
     internal static string OneLine(string message)
     {
+        var typed = System.Text.RegularExpressions.Regex.Match(message,
+            @"^Cannot parse argument '(?<v>.*)' for option '(?<o>[^']+)' as expected type '(?<t>[^']+)'");
+        if (typed.Success)
+            return $"{typed.Groups["o"].Value} takes {Kind(typed.Groups["t"].Value)}, not '{typed.Groups["v"].Value}'";
         var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (lines.Length <= 1) return message.Trim().TrimEnd('.');
         var head = lines[0].TrimEnd(':', ' ', '.');
         return $"{head}: {string.Join(", ", lines.Skip(1).Select(l => l.Trim('\'')))}";
     }
+
+    private static string Kind(string type) => type switch
+    {
+        _ when type.Contains("Int32") || type.Contains("Int64") => "an integer",
+        _ when type.Contains("Double") || type.Contains("Single") => "a number",
+        _ when type.Contains("Boolean") => "true or false",
+        _ => "another kind of value",
+    };
 
     private static string CommandPath(CommandResult result)
     {

@@ -91,6 +91,13 @@ public sealed class CommandLineTests : IDisposable
         Assert.Contains("--small does not apply to the technique demonstration", UserError(64, "demo", "dropout", "--small"));
         Assert.Contains("--epochs does not apply to the sequence demonstration", UserError(64, "demo", "long-lag", "--epochs", "2"));
         Assert.Contains("--checkpoint", UserError(64, "generate", Model("xor_mlp.nd")));
+        // Values that are not numbers: one line each (the default parser's message named .NET types; a validator threw).
+        Assert.Contains("--epochs takes a positive integer, not 'abc'", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--epochs", "abc"));
+        Assert.Contains("--limit takes a positive integer, not '1e3'", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--limit", "1e3"));
+        Assert.Contains("--lr takes a positive number, not 'abc'", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--lr=abc"));
+        Assert.Contains("--momentum takes a number, not 'abc'", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--momentum", "abc"));
+        Assert.Contains("--temperature takes a number", UserError(64, "generate", Model("xor_mlp.nd"), "--checkpoint", "c", "--temperature", "abc"));
+        Assert.Contains("--seq takes a positive integer", UserError(64, "bench", "attention", "--seq", "abc"));
         // An output folder that is a file: 73 before any work.
         var file = Path.Combine(_dir, "a-file");
         File.WriteAllText(file, "");

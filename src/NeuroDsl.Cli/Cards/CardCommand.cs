@@ -125,8 +125,15 @@ public static class CardCommand
         DemoFigures? figures = null;
         string? note = null;
         if (File.Exists(metrics) || explicitMetrics) figures = MetricsFiles.Read(metrics);
-        else note = $"No metrics file at {metrics}: train with `neurodsl train {file} --data … --metrics {metrics}` "
-                    + "(or run the paper's `neurodsl demo`), or pass `--metrics FILE`.";
+        else
+        {
+            var demo = Path.GetFileNameWithoutExtension(file) switch
+            {
+                "dropout_mlp" => "dropout", "batchnorm_mlp" => "batchnorm", "adam_mlp" => "adam", "xavier_tanh" => "xavier", _ => null,
+            };
+            note = $"No metrics file at {metrics}: train with `neurodsl train {file} --data … --metrics {metrics}`"
+                   + (demo is null ? "" : $" (or run the paper's experiment, `neurodsl demo {demo}`)") + ", or pass `--metrics FILE`.";
+        }
         OutputFiles.Write(output, CardPage.Html(new CardPage.Content(Path.GetFileName(file), File.ReadAllText(file), result.Models,
             diagrams, visuals, figures, note)));
     }

@@ -29,7 +29,7 @@ internal static class DemoCommand
         };
         var small = new Option<bool>("--small") { Description = "sequence demos: the size the tests run (seconds, not minutes)" };
         var minutes = CommandLine.PositiveDouble("--minutes", "sequence demos: a time budget per model, replacing the demonstration's own", "M");
-        var models = new Option<string?>("--models") { Description = "technique demos: the folder of the zoo's model files (default models)", HelpName = "DIR" };
+        var models = new Option<string?>("--models") { Description = "technique demos: the folder of the zoo's model files (default: models/ when it has the file, else the copy beside the tool)", HelpName = "DIR" };
         var dataDir = new Option<string?>("--data-dir") { Description = "technique demos: where Fashion-MNIST's IDX files are", HelpName = "DIR" };
         var epochs = CommandLine.PositiveInt("--epochs", "technique demos: passes over the data", "E");
         var limit = CommandLine.PositiveInt("--limit", "technique demos: train on the first N examples only");
@@ -54,7 +54,7 @@ internal static class DemoCommand
             }
             Refuse(demo, "technique", (r.GetValue(small) ? true : null, "--small"), (r.GetValue(minutes), "--minutes"));
             OutputFiles.CheckDirectory(outDir ?? "checkpoints", "--out");
-            return TechniqueDemoCommand.Run(demo, new DemoOptions(r.GetValue(models) ?? "models", outDir ?? "checkpoints", r.GetValue(dataDir),
+            return TechniqueDemoCommand.Run(demo, new DemoOptions(r.GetValue(models), outDir ?? "checkpoints", r.GetValue(dataDir),
                 r.GetValue(epochs), r.GetValue(limit), r.GetValue(testLimit), r.GetValue(batch), r.GetValue(steps), s), Console.Out);
         });
         return command;

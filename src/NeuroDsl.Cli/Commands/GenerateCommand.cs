@@ -27,12 +27,19 @@ public static class GenerateCommand
         };
         var prompt = new Option<string?>("--prompt") { Description = "the text generation continues (default: a newline)", HelpName = "TEXT" };
         var length = CommandLine.PositiveInt("--length", "characters to generate (default 200)", "L");
-        var temperature = new Option<double?>("--temperature") { Description = "sampling temperature, ≥ 0; 0 is greedy (default 1)", HelpName = "T" };
-        temperature.Validators.Add(r =>
+        var temperature = new Option<double?>("--temperature")
         {
-            if (r.GetValue(temperature) is { } t && (t < 0 || !double.IsFinite(t)))
-                r.AddError($"--temperature takes a number ≥ 0 (0 is greedy), not '{t.ToString(System.Globalization.CultureInfo.InvariantCulture)}'");
-        });
+            Description = "sampling temperature, ≥ 0; 0 is greedy (default 1)",
+            HelpName = "T",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var t)
+                    && t >= 0 && double.IsFinite(t)) return t;
+                r.AddError($"--temperature takes a number ≥ 0 (0 is greedy), not '{text}'");
+                return null;
+            },
+        };
         var topK = CommandLine.PositiveInt("--top-k", "sample among the K likeliest characters only", "K");
         var seed = CommandLine.PositiveInt("--seed", "sampling seed (default 1)", "S");
         var window = CommandLine.PositiveInt("--seq-length", "the window a model without carried state sees (default 64)", "T");

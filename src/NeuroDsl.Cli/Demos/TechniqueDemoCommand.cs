@@ -7,7 +7,7 @@ using NeuroDsl.Cli.Cards;
 namespace NeuroDsl.Cli.Demos;
 
 /// <summary>The sizes a demonstration runs at; null means the demonstration's own default.</summary>
-public sealed record DemoOptions(string ModelsDir, string OutputDir, string? DataDir, int? Epochs, int? Limit, int? TestLimit,
+public sealed record DemoOptions(string? ModelsDir, string OutputDir, string? DataDir, int? Epochs, int? Limit, int? TestLimit,
     int? Batch, int? Steps, ulong Seed);
 
 /// <summary>
@@ -30,7 +30,10 @@ public static class TechniqueDemoCommand
             "xavier" => ("xavier_tanh.nd", XavierDemo.Run),
             _ => throw new UsageException($"unknown demo '{demo}' (dropout, batchnorm, adam, xavier)"),
         };
-        var path = Path.Combine(options.ModelsDir, file);
+        // Without --models: the zoo's file when run in a clone, else the copy beside the tool.
+        var path = options.ModelsDir is { } dir ? Path.Combine(dir, file)
+            : File.Exists(Path.Combine("models", file)) ? Path.Combine("models", file)
+            : Path.Combine(AppContext.BaseDirectory, "Demos", file);
         if (!File.Exists(path)) throw new FileNotFoundException($"no such file: {path} (point --models at the folder of the zoo)");
         var figures = run(path, options, log);
         var output = Path.Combine(options.OutputDir, Path.GetFileNameWithoutExtension(file) + ".metrics.json");
