@@ -66,7 +66,7 @@ public sealed class DistributedTests : IDisposable
         Skip.If(Mpirun is null, "mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev)");
         var one = Run(0, null, Train("one", 2));
         Assert.True(one.Code == 0, one.Out + one.Err);
-        Assert.Contains("distributed: 1 ranks (one process: not started by mpirun)", one.Out);
+        Assert.Contains("distributed: 1 rank (one process: not started by mpirun)", one.Out);
         var two = Run(2, null, Train("two", 1));
         Assert.True(two.Code == 0, two.Out + two.Err);
         Assert.Contains("distributed: 2 ranks (Open MPI), global batch 64 = 2 × 32", two.Out);

@@ -177,4 +177,24 @@ public sealed class GenerationTests : IDisposable
         Assert.Equal(64, CliTests.Run("generate", CliTests.Model("char_lstm.nd"), "--prompt", "x").Code);
         Assert.Equal(66, CliTests.Run("generate", CliTests.Model("char_lstm.nd"), "--checkpoint", Path.Combine(_dir, "none")).Code);
     }
+
+    [Fact]
+    public void CharGpt_TrainsAndGenerates_OverAWindow()
+    {
+        // The Transformer form of the character model: no carried state, the window slides (models/char_gpt.nd, T = 64).
+        var corpus = Path.Combine(_dir, "abc.txt");
+        File.WriteAllText(corpus, string.Concat(Enumerable.Repeat("abcdefgh\n", 2000)));   // a held-out tenth of 1,800 ≥ 8 × 64
+        var checkpoint = Path.Combine(_dir, "gpt.safetensors");
+        var (code, stdout, stderr) = CliTests.Run("train", CliTests.Model("char_gpt.nd"), "--data", "text:" + corpus, "--steps", "80",
+            "--batch", "8", "--lr", "0.003", "--eval-batches", "2", "--checkpoint", checkpoint);
+        Assert.True(code == 0, stdout + stderr);
+        var heldOut = stdout.Split('\n').Last(l => l.StartsWith("done", StringComparison.Ordinal));
+        var bits = double.Parse(heldOut.Split("held-out ")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(bits < 1.0, stdout);
+        (code, stdout, stderr) = CliTests.Run("generate", CliTests.Model("char_gpt.nd"), "--checkpoint", checkpoint,
+            "--prompt", "abc", "--length", "12", "--temperature", "0");
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Equal("abcdefgh\nabcdef", stdout.TrimEnd('\n'));
+        Assert.Contains("a window of 64", stderr);
+    }
 }
