@@ -129,7 +129,7 @@ public static class CardCommand
         {
             var demo = Path.GetFileNameWithoutExtension(file) switch
             {
-                "dropout_mlp" => "dropout", "batchnorm_mlp" => "batchnorm", "adam_mlp" => "adam", "xavier_tanh" => "xavier", _ => null,
+                "dropout_mlp" => "dropout", "batchnorm_mlp" => "batchnorm", "adam_mlp" => "adam", "xavier_tanh" => "xavier", "clip_fmnist" => "clip", _ => null,
             };
             note = $"No metrics file at {metrics}: train with `neurodsl train {file} --data … --metrics {metrics}`"
                    + (demo is null ? "" : $" (or run the paper's experiment, `neurodsl demo {demo}`)") + ", or pass `--metrics FILE`.";

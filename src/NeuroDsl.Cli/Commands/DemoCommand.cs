@@ -11,7 +11,8 @@ namespace NeuroDsl.Cli.Commands;
 /// <c>neurodsl demo NAME</c>: a classic paper's experiment on the default device. The sequence papers
 /// (<see cref="SequenceDemos"/>) print their figures and write their plots into <c>-o DIR</c> (default: here); the
 /// technique papers (<see cref="TechniqueDemoCommand"/>: dropout, batch norm, Adam, Xavier) train on Fashion-MNIST and
-/// write <c>DIR/&lt;model&gt;.metrics.json</c> (default DIR: checkpoints) for the model's card.
+/// write <c>DIR/&lt;model&gt;.metrics.json</c> (default DIR: checkpoints) for the model's card, as does CLIP's contrastive
+/// pre-training (<see cref="ClipDemo"/>), which takes the same options but --steps.
 /// </summary>
 internal static class DemoCommand
 {
@@ -38,10 +39,11 @@ internal static class DemoCommand
         var steps = CommandLine.PositiveInt("--steps", "technique demos (batchnorm): training steps", "S");
         var command = new Command("demo", "A classic paper's experiment: Elman's XOR and letters, Bengio's vanishing gradients, the LSTM's "
             + "long lags, seq2seq and attention reversing digits, word2vec's neighbours; dropout, batch norm, Adam and Xavier "
-            + "initialization on Fashion-MNIST.")
+            + "initialization on Fashion-MNIST; CLIP's contrastive loss on Fashion-MNIST paired with generated captions, then zero-shot "
+            + "classification.")
             { name, seed, output, small, minutes, models, dataDir, epochs, limit, testLimit, batch, steps }
             .WithExamples("neurodsl demo long-lag --small", "neurodsl demo attention-reverse -o out/   (writes out/attention_alignment.png)",
-                "neurodsl demo dropout && neurodsl card models/dropout_mlp.nd");
+                "neurodsl demo dropout && neurodsl card models/dropout_mlp.nd", "neurodsl demo clip --epochs 1 --limit 12800");
         command.SetAction(r =>
         {
             var demo = r.GetValue(name)!;
@@ -53,6 +55,7 @@ internal static class DemoCommand
                 return RunSequence(demo, r.GetValue(small), s, outDir, r.GetValue(minutes));
             }
             Refuse(demo, "technique", (r.GetValue(small) ? true : null, "--small"), (r.GetValue(minutes), "--minutes"));
+            if (demo == "clip") Refuse(demo, "contrastive", (r.GetValue(steps), "--steps"));
             OutputFiles.CheckDirectory(outDir ?? "checkpoints", "--out");
             return TechniqueDemoCommand.Run(demo, new DemoOptions(r.GetValue(models), outDir ?? "checkpoints", r.GetValue(dataDir),
                 r.GetValue(epochs), r.GetValue(limit), r.GetValue(testLimit), r.GetValue(batch), r.GetValue(steps), s), Console.Out);

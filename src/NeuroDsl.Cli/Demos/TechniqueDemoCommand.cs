@@ -11,13 +11,14 @@ public sealed record DemoOptions(string? ModelsDir, string OutputDir, string? Da
     int? Batch, int? Steps, ulong Seed);
 
 /// <summary>
-/// <c>neurodsl demo dropout|batchnorm|adam|xavier</c>: the four technique papers' experiments, each writing the figures
+/// <c>neurodsl demo dropout|batchnorm|adam|xavier|clip</c>: the four technique papers' experiments and CLIP's contrastive
+/// pre-training on Fashion-MNIST with generated captions, each writing the figures
 /// (<see cref="DemoFigures"/>) that the paper's model card shows.
 /// </summary>
 public static class TechniqueDemoCommand
 {
     /// <summary>The demonstrations this class runs.</summary>
-    public static readonly IReadOnlyList<string> Names = new[] { "dropout", "batchnorm", "adam", "xavier" };
+    public static readonly IReadOnlyList<string> Names = new[] { "dropout", "batchnorm", "adam", "xavier", "clip" };
 
     /// <summary>The entry point, with parsed values: runs one demonstration and writes its figures.</summary>
     public static int Run(string demo, DemoOptions options, TextWriter log)
@@ -28,7 +29,8 @@ public static class TechniqueDemoCommand
             "batchnorm" => ("batchnorm_mlp.nd", TechniqueDemos.BatchNorm),
             "adam" => ("adam_mlp.nd", TechniqueDemos.Adam),
             "xavier" => ("xavier_tanh.nd", XavierDemo.Run),
-            _ => throw new UsageException($"unknown demo '{demo}' (dropout, batchnorm, adam, xavier)"),
+            "clip" => ("clip_fmnist.nd", ClipDemo.Run),
+            _ => throw new UsageException($"unknown demo '{demo}' (dropout, batchnorm, adam, xavier, clip)"),
         };
         // Without --models: the zoo's file when run in a clone, else the copy beside the tool.
         var path = options.ModelsDir is { } dir ? Path.Combine(dir, file)
