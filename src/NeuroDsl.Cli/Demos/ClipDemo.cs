@@ -4,6 +4,8 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using NeuroDsl.Cli.Cards;
+using NeuroDsl.Compiler;
+using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Runtime;
 
 namespace NeuroDsl.Cli.Demos;
@@ -27,8 +29,8 @@ internal static class ClipDemo
         var (trainSet, testSet) = (setup.TrainSet, setup.TestSet);
         if (batch < 2) throw new UsageException($"--batch {batch}: a contrastive batch needs at least 2 pairs");
         if (batch > trainSet.Count) throw new UsageException($"--batch {batch} is more than the {trainSet.Count} training images");
+        CheckShapes(setup.Model(Model), batch, path);
         using var train = setup.Create(Model, batch, o.Seed);
-        CheckShapes(train, path);
         var evalBatch = Enumerable.Range(1, Math.Min(EvalBatchLimit, testSet.Count)).Reverse().First(b => testSet.Count % b == 0);
         using var eval = setup.Create(Model, evalBatch, o.Seed);
         var optimizer = new Adam(1e-3f);
@@ -137,16 +139,22 @@ internal static class ClipDemo
         return labels.Average(l => Math.Log(counts[l]));
     }
 
-    private static void CheckShapes(CompiledModel model, string path)
+    /// <summary>The model's inputs and outputs against what the demonstration feeds and reads, from its IR (before compiling).</summary>
+    private static void CheckShapes(ModelOutput model, int batch, string path)
     {
-        var n = model.Symbols["N"];
-        string Shape(string name) => model.Inputs.FirstOrDefault(i => i.Name == name) is { } t ? "[" + string.Join(", ", t.Shape) + "]" : "none";
-        var expected = new[] { ("image", $"[{n}, 1, 28, 28]"), ("text", $"[{n}, {ClipCaptions.Context}]"), ("eot", $"[{n}]") };
+        var graph = model.Ir.Graph;
+        var symbols = new Dictionary<string, long> { ["N"] = batch };
+        string Shape(string name) => graph.Inputs.FirstOrDefault(i => i.Name == name) is { } t ? "[" + string.Join(", ", t.Shape.Eval(symbols)) + "]" : "none";
+        var expected = new[] { ("image", $"[{batch}, 1, 28, 28]"), ("text", $"[{batch}, {ClipCaptions.Context}]"), ("eot", $"[{batch}]") };
         foreach (var (name, shape) in expected)
             if (Shape(name) != shape)
-                throw new UsageException($"{path}: the CLIP demonstration feeds input '{name}' as {shape} (batch {n}), the model has {Shape(name)}");
+                throw new UsageException($"{path}: the CLIP demonstration feeds input '{name}' as {shape} (batch {batch}), the model has {Shape(name)}");
         foreach (var output in new[] { "image_embeds", "text_embeds" })
-            if (model.Find(output) is null) throw new UsageException($"{path}: the CLIP demonstration reads the output '{output}', which the model lacks");
+            if (!graph.Outputs.Any(o => o.Key == output))
+                throw new UsageException($"{path}: the CLIP demonstration reads the output '{output}', which the model lacks");
+        if (InputRanges.Of(graph).FirstOrDefault(r => r.Input == "text") is { } range && range.Limit < ClipCaptions.Vocabulary)
+            throw new UsageException($"{path}: the captions have {ClipCaptions.Vocabulary} word tokens, and {range.Use} reads 'text' as "
+                + $"ids below {range.Limit}: set vocab = {ClipCaptions.Vocabulary}");
     }
 
     private static string Command(DemoOptions o) =>
