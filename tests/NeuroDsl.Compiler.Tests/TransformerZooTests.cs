@@ -29,7 +29,8 @@ public sealed class TransformerZooTests
         new object[] { "vit_fmnist.nd", "VitFashionMnist", "image = 8, patch = 4, d = 8, layers = 2, heads = 2, hidden = 16, classes = 3", 3 },
         new object[] { "clip_vit_b32.nd", "ClipVitB32", "embed = 4, resolution = 8, patch = 4, vision_width = 8, vision_layers = 1, "
             + "vision_heads = 2, context = 5, vocab = 11, width = 8, layers = 2, heads = 2", 11 },
-        new object[] { "clip_fmnist.nd", "ClipFashionMnist", "embed = 4, hidden = 6, context = 5, vocab = 11, width = 8, layers = 2, heads = 2", 11 },
+        new object[] { "clip_fmnist.nd", "ClipFashionMnist", "embed = 4, channels = 2, hidden = 6, context = 5, vocab = 11, width = 8, "
+            + "layers = 2, heads = 2", 11 },
         new object[] { "t5_small.nd", "T5Small", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, buckets = 8, max_distance = 6", 11 },
         new object[] { "swin_t.nd", "SwinT", "image = 32, patch = 2, embed = 6, window = 2, shift = 1, classes = 3", 3 },
         new object[] { "transformer.nd", "TransformerBase", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, p = 0.1", 11 },

@@ -8,7 +8,7 @@ namespace NeuroDsl.Cli.Demos;
 /// The paired text of the CLIP demonstration: captions of Fashion-MNIST's ten classes made from templates ("a photo of
 /// {a}") and names (several per class: "sneaker", "running shoe", "shoe for running"), tokenized by words. The
 /// vocabulary is closed (every word of every caption), so a word tokenizer is exact and keeps captions short: at most
-/// 9 words, 11 tokens with the start and end tokens, where characters would be up to 46.
+/// 10 words, 12 tokens with the start and end tokens, where the longest caption has 46 characters.
 /// Ids: 0 pads, 1 starts, the words in ordinal order from 2, and the end-of-text token last (its id the largest, as
 /// CLIP's, whose pooling position is <c>text.argmax(-1)</c>).
 /// </summary>

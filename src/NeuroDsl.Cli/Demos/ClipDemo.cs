@@ -25,7 +25,7 @@ internal static class ClipDemo
     public static DemoFigures Run(string path, DemoOptions o, TextWriter log)
     {
         using var setup = new DemoSetup(path, o, defaultLimit: 60_000, defaultTestLimit: 10_000);
-        var (epochs, batch) = (o.Epochs ?? 5, o.Batch ?? 128);
+        var (epochs, batch) = (o.Epochs ?? 3, o.Batch ?? 128);
         var (trainSet, testSet) = (setup.TrainSet, setup.TestSet);
         if (batch < 2) throw new UsageException($"--batch {batch}: a contrastive batch needs at least 2 pairs");
         if (batch > trainSet.Count) throw new UsageException($"--batch {batch} is more than the {trainSet.Count} training images");
