@@ -24,18 +24,18 @@ internal static class DemoCommand
         var seed = CommandLine.PositiveInt("--seed", "initialization and data seed (default 1)", "S");
         var output = new Option<string?>("--out", "-o", "--output")
         {
-            Description = "where figures go (sequence demos: default the current directory; technique demos: default checkpoints, "
+            Description = "where figures go (sequence demos: default the current directory; technique demos and clip: default checkpoints, "
                 + "where neurodsl card finds them)",
             HelpName = "DIR",
         };
         var small = new Option<bool>("--small") { Description = "sequence demos: the size the tests run (seconds, not minutes)" };
         var minutes = CommandLine.PositiveDouble("--minutes", "sequence demos: a time budget per model, replacing the demonstration's own", "M");
-        var models = new Option<string?>("--models") { Description = "technique demos: the folder of the zoo's model files (default: models/ when it has the file, else the copy beside the tool)", HelpName = "DIR" };
-        var dataDir = new Option<string?>("--data-dir") { Description = "technique demos: where Fashion-MNIST's IDX files are", HelpName = "DIR" };
-        var epochs = CommandLine.PositiveInt("--epochs", "technique demos: passes over the data", "E");
-        var limit = CommandLine.PositiveInt("--limit", "technique demos: train on the first N examples only");
-        var testLimit = CommandLine.PositiveInt("--test-limit", "technique demos: evaluate on the first N test examples only");
-        var batch = CommandLine.PositiveInt("--batch", "technique demos: batch size", "B");
+        var models = new Option<string?>("--models") { Description = "technique demos and clip: the folder of the zoo's model files (default: models/ when it has the file, else the copy beside the tool)", HelpName = "DIR" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "technique demos and clip: where Fashion-MNIST's IDX files are", HelpName = "DIR" };
+        var epochs = CommandLine.PositiveInt("--epochs", "technique demos and clip: passes over the data", "E");
+        var limit = CommandLine.PositiveInt("--limit", "technique demos and clip: train on the first N examples only");
+        var testLimit = CommandLine.PositiveInt("--test-limit", "technique demos and clip: evaluate on the first N test examples only");
+        var batch = CommandLine.PositiveInt("--batch", "technique demos and clip: batch size", "B");
         var steps = CommandLine.PositiveInt("--steps", "technique demos (batchnorm): training steps", "S");
         var command = new Command("demo", "A classic paper's experiment: Elman's XOR and letters, Bengio's vanishing gradients, the LSTM's "
             + "long lags, seq2seq and attention reversing digits, word2vec's neighbours; dropout, batch norm, Adam and Xavier "
