@@ -42,7 +42,8 @@ internal static class ClipDemo
         var batches = trainSet.Count / batch;
         var totalSteps = epochs * batches;
         var every = Math.Max(1, batches / 5);
-        var (images, tokens, eot) = (new float[batch * trainSet.ImageSize], new int[batch * ClipCaptions.Context], new int[batch]);
+        var (images, tokens, eot, labels) = (new float[batch * trainSet.ImageSize], new int[batch * ClipCaptions.Context], new int[batch],
+            new int[batch]);
         var rng = new SplitMix64(o.Seed * 0x9E3779B97F4A7C15UL + 1);
         var watch = Stopwatch.StartNew();
         var (lossX, lossY, floorY, accX, singleY, ensembleY) = (new List<double>(), new List<double>(), new List<double>(), new List<double>(),
@@ -59,7 +60,6 @@ internal static class ClipDemo
             }
             for (var b = 0; b < batches; b++)
             {
-                var labels = new int[batch];
                 for (var r = 0; r < batch; r++)
                 {
                     var index = order[b * batch + r];
@@ -108,7 +108,7 @@ internal static class ClipDemo
             new($"image→text retrieval: the nearest of all {pool.Length} captions names the image's class (R@1)", $"{result.ImageToText * 100:F2}%"),
             new("text→image retrieval: the 10 nearest test images of each caption are of its class (P@10)", $"{result.TextToImage * 100:F2}%"),
             new($"training contrastive loss, first and last report (chance: ln {batch} = {Math.Log(batch):F4})", $"{lossY[0]:F4} → {lossY[^1]:F4}"),
-            new($"held-out contrastive loss in batches of {batch} (floor from duplicate classes)", $"{result.TestLoss:F4} ({result.TestFloor:F4})"),
+            new($"held-out contrastive loss in batches of {Math.Min(batch, testSet.Count)} (floor from duplicate classes)", $"{result.TestLoss:F4} ({result.TestFloor:F4})"),
             new("logit scale at the end", $"{Math.Exp(train.Read("logit_scale")[0]):F2} (from 1 / 0.07 = 14.29)"),
             new("time", $"{watch.Elapsed.TotalSeconds:F0} s on {setup.Device.Info.Name}"),
         };

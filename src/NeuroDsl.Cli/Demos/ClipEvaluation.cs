@@ -45,18 +45,19 @@ internal sealed record ClipEvaluation(double ZeroShotSingle, double ZeroShotEnse
 
         var poolArray = poolRows.ToArray();
         var imageToText = Enumerable.Range(0, test.Count).Count(i => pool[ArgMax(imageRows[i], poolArray)].Label == test.Labels[i]) / (double)test.Count;
-        var textToImage = pool.Select((p, c) => Enumerable.Range(0, test.Count).OrderByDescending(i => Dot(poolRows[c], imageRows[i])).Take(10)
-            .Count(i => test.Labels[i] == p.Label) / 10.0).Average();
+        var top = Math.Min(10, test.Count);
+        var textToImage = pool.Select((p, c) => Enumerable.Range(0, test.Count).OrderByDescending(i => Dot(poolRows[c], imageRows[i])).Take(top)
+            .Count(i => test.Labels[i] == p.Label) / (double)top).Average();
 
         // The symmetric loss over test pairs in batches of the training size (the last partial batch left out).
+        batch = Math.Min(batch, test.Count);
         var (loss, floor, count) = (0.0, 0.0, 0);
         for (var start = 0; start + batch <= test.Count; start += batch, count++)
         {
             loss += SymmetricLoss(imageRows.GetRange(start, batch), pairedRows.GetRange(start, batch), scale);
             floor += ClipDemo.Floor(test.Labels.AsSpan(start, batch).ToArray());
         }
-        return new ClipEvaluation(Accuracy(single), Accuracy(ensemble), imageToText, textToImage,
-            count == 0 ? double.NaN : loss / count, count == 0 ? double.NaN : floor / count);
+        return new ClipEvaluation(Accuracy(single), Accuracy(ensemble), imageToText, textToImage, loss / count, floor / count);
     }
 
     /// <summary>The paper's loss in float64: (CE over rows + CE over columns) / 2, the targets the diagonal.</summary>
