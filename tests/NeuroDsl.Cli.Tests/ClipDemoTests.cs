@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using NeuroDsl.Cli.Cards;
 using NeuroDsl.Cli.Demos;
 using NeuroDsl.Compiler;
+using NeuroDsl.Compiler.Reference;
 using NeuroDsl.Runtime;
 using Xunit;
 
@@ -65,6 +66,58 @@ public sealed class ClipDemoTests : IDisposable
         Assert.Equal(ClipEvaluation.SymmetricLoss(images, texts, 100), model.ReadLoss(), 3);
         var logits = model.Read("logits_per_image");
         Assert.Equal(100 * images[1].Zip(texts[2], (a, b) => (double)a * b).Sum(), logits[1 * n + 2], 3);
+    }
+
+    [Fact]
+    public void ToyModel_OnTheDevice_MatchesTheFloat64Reference_OutputsLossAndEveryGradient()
+    {
+        var compiled = NeuroCompiler.Compile("clip_fmnist.nd", File.ReadAllText(Path.Combine(Models(Toy), "clip_fmnist.nd")));
+        var output = compiled.Models.Single();
+        var graph = output.Ir.Graph;
+        using var device = Device.Open();
+        const int n = 6;
+        var symbols = new Dictionary<string, long> { ["N"] = n };
+        using var model = ModelLoader.Create(output, ModelLoader.Compile(output), device, symbols, 3);
+        var rng = new Random(9);
+        var leaves = new Dictionary<int, double[]>();
+        foreach (var p in graph.Params)
+        {
+            var values = Enumerable.Range(0, (int)p.Shape.Eval(symbols).Aggregate(1L, (a, b) => a * b))
+                .Select(_ => (double)(float)((rng.NextDouble() - 0.5) * 0.4)).ToArray();
+            leaves[p.Id] = values;
+            model.WriteParameter(p.Name, values.Select(v => (float)v).ToArray());
+        }
+        var image = Enumerable.Range(0, n * 784).Select(_ => (double)(float)rng.NextDouble()).ToArray();
+        var (tokens, eot) = (new int[n * ClipCaptions.Context], new int[n]);
+        for (var r = 0; r < n; r++)
+            eot[r] = ClipCaptions.Encode(ClipCaptions.Random(r % 3, rng.Next), tokens.AsSpan(r * ClipCaptions.Context, ClipCaptions.Context));
+        model.SetInput("image", image.Select(v => (float)v).ToArray());
+        model.SetInput("text", tokens);
+        model.SetInput("eot", eot);
+        leaves[graph.Inputs.Single(i => i.Name == "image").Id] = image;
+        leaves[graph.Inputs.Single(i => i.Name == "text").Id] = tokens.Select(t => (double)t).ToArray();
+        leaves[graph.Inputs.Single(i => i.Name == "eot").Id] = eot.Select(t => (double)t).ToArray();
+        model.Forward();
+        model.Backward();
+        var reference = ReferenceInterpreter.Run(graph, symbols, leaves);
+        // Each tensor within 1e-4 of its largest entry (the float32 sums of a 3,136-wide layer against float64 ones).
+        void Close(double[] expected, float[] actual, string what)
+        {
+            Assert.Equal(expected.Length, actual.Length);
+            var scale = expected.Max(v => Math.Abs(v)) + 1e-6;
+            for (var i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4 * scale, $"{what}[{i}]: device {actual[i]}, reference {expected[i]}");
+        }
+        foreach (var (name, id) in graph.Outputs) Close(reference[id], model.Read(name), name);
+        Close(reference[graph.LossId!.Value], new[] { model.ReadLoss() }, "loss");
+        var parameters = graph.Params.Select(p => p.Id).ToHashSet();
+        var checkedGradients = 0;
+        foreach (var (leaf, grad) in graph.Gradients.Where(g => parameters.Contains(g.Key)))
+        {
+            Close(reference[grad], model.Read("grad." + graph[leaf].Name), "grad." + graph[leaf].Name);
+            checkedGradients++;
+        }
+        Assert.Equal(parameters.Count, checkedGradients);
     }
 
     [Fact]
