@@ -48,7 +48,7 @@ internal static class ClipDemo
         var watch = Stopwatch.StartNew();
         var (lossX, lossY, floorY, accX, singleY, ensembleY) = (new List<double>(), new List<double>(), new List<double>(), new List<double>(),
             new List<double>(), new List<double>());
-        ClipEvaluation? first = null, last = null;
+        ClipEvaluation? last = null;
         var (windowLoss, windowFloor, windowSteps, step) = (0.0, 0.0, 0, 0);
         var order = Enumerable.Range(0, trainSet.Count).ToArray();
         for (var epoch = 1; epoch <= epochs; epoch++)
@@ -91,7 +91,6 @@ internal static class ClipDemo
             }
             eval.CopyParametersFrom(train);
             last = ClipEvaluation.Run(eval, testSet, pool, batch, (float)Math.Exp(Math.Min(train.Read("logit_scale")[0], Math.Log(100))), o.Seed);
-            first ??= last;
             accX.Add(epoch);
             singleY.Add(last.ZeroShotSingle * 100);
             ensembleY.Add(last.ZeroShotEnsemble * 100);
