@@ -1,5 +1,4 @@
 using System;
-using System.Globalization;
 using System.Linq;
 using NeuroDsl.Runtime;
 using NeuroDsl.Runtime.Text;

@@ -81,7 +81,9 @@ public static class TextTrainCommand
             throw new UsageException($"{model.Spec.Name} is not a language model: text training needs token and target inputs i32[N, T] "
                 + $"(see models/char_lstm.nd); {file} declares {string.Join(", ", model.Inputs.Select(i => i.Name))}");
         var logits = model.Outputs.FirstOrDefault(o => o.Shape.Length == 3);
-        if (logits is not null && logits.Shape[2] != CharVocabulary.Size && MaskedLanguageObjective.WeightInput(model, ints[0]) is null)
+        // A masked language model's logits (one class more) are checked by MaskedLanguageObjective.
+        if (logits is not null && logits.Shape[2] != CharVocabulary.Size
+            && MaskedLanguageObjective.WeightInput(model, ints[0]) is null)
             throw new UsageException($"{model.Spec.Name}'s output '{logits.Name}' has {logits.Shape[2]} classes; the character data has {CharVocabulary.Size}");
         return (ints[0], ints[1]);
     }
@@ -112,13 +114,14 @@ public static class TextTrainCommand
         {
             log.WriteLine(mlm.Describe());
             var (symbol, accuracy, unigram, masked) = mlm.Baseline(data, options.EvalBatches);
-            log.WriteLine(Invariant($"held-out: {masked:N0} masked characters, the same in every run; without context, the most frequent ")
-                + Invariant($"character {Quote(symbol)} is right on {accuracy * 100:F2}% of them, and the character frequencies' loss is {unigram:F3} bits"));
+            log.WriteLine(Invariant($"held-out: {masked:N0} masked characters, the same in every run; without context, the most ")
+                + Invariant($"frequent character {Quote(symbol)} is right on {accuracy * 100:F2}% of them, and the character ")
+                + Invariant($"frequencies' loss is {unigram:F3} bits"));
         }
 
         var rng = new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 3);
-        var tokens = new int[options.Batch * length];
-        var targets = new int[options.Batch * length];
+        var tokens = new int[mlm is null ? options.Batch * length : 0];
+        var targets = new int[tokens.Length];
         var watch = Stopwatch.StartNew();
         var heldOut = double.NaN;
         var scores = "";

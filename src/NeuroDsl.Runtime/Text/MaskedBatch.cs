@@ -26,7 +26,8 @@ public sealed class MaskedBatch
 
     public MaskedBatch(int batch, int length, double rate = BertRate)
     {
-        if (batch < 1 || length < 1) throw new ArgumentOutOfRangeException(nameof(batch), "a batch needs at least one window of one character");
+        if (batch < 1 || length < 1)
+            throw new ArgumentOutOfRangeException(nameof(batch), "a batch needs at least one window of one character");
         if (!(rate > 0 && rate <= 1)) throw new ArgumentOutOfRangeException(nameof(rate), $"the masking rate is in (0, 1], not {rate}");
         Batch = batch;
         Length = length;
@@ -51,7 +52,8 @@ public sealed class MaskedBatch
     /// <summary>Windows at random offsets of the training text, masked with the same generator.</summary>
     public void SampleTraining(TextDataSet data, ref SplitMix64 rng)
     {
-        if (data.Train.Length <= Length) throw new InvalidDataException($"{data.Name}: {data.Train.Length} training characters, fewer than a window of {Length + 1}");
+        if (data.Train.Length <= Length)
+            throw new InvalidDataException($"{data.Name}: {data.Train.Length} training characters, fewer than a window of {Length + 1}");
         for (var b = 0; b < Batch; b++)
         {
             var start = (int)(rng.Next() % (ulong)(data.Train.Length - Length));
@@ -66,7 +68,8 @@ public sealed class MaskedBatch
     /// </summary>
     public void FillFixed(ReadOnlySpan<int> text, long start, ulong seed)
     {
-        if (text.Length != Batch * Length) throw new ArgumentException($"{text.Length} characters for a batch of {Batch} × {Length}", nameof(text));
+        if (text.Length != Batch * Length)
+            throw new ArgumentException($"{text.Length} characters for a batch of {Batch} × {Length}", nameof(text));
         for (var b = 0; b < Batch; b++)
         {
             var rng = new SplitMix64(seed ^ (ulong)(start + (long)b * Length) * 0xD1B54A32D192ED03UL);
