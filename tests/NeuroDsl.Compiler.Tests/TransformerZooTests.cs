@@ -25,6 +25,7 @@ public sealed class TransformerZooTests
         new object[] { "gpt3.nd", "Gpt3", "vocab = 11, T = 5, d = 8, layers = 2, heads = 2", 11 },
         new object[] { "bert_base.nd", "BertBase", "vocab = 11, T = 5, types = 2, d = 8, heads = 2, ff = 16, layers = 2", 11 },
         new object[] { "bert_base.nd", "BertForPreTraining", "vocab = 11, T = 5, types = 2, d = 8, heads = 2, ff = 16, layers = 2", 11 },
+        new object[] { "char_bert.nd", "CharBert", "vocab = 11, T = 5, d = 8, layers = 2, heads = 2, ff = 16", 11 },
         new object[] { "vit_b16.nd", "VitB16", "image = 8, patch = 4, d = 8, layers = 2, heads = 2, hidden = 16, classes = 3", 3 },
         new object[] { "vit_fmnist.nd", "VitFashionMnist", "image = 8, patch = 4, d = 8, layers = 2, heads = 2, hidden = 16, classes = 3", 3 },
         new object[] { "clip_vit_b32.nd", "ClipVitB32", "embed = 4, resolution = 8, patch = 4, vision_width = 8, vision_layers = 1, "

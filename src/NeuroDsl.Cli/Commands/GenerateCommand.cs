@@ -76,6 +76,10 @@ public static class GenerateCommand
                                                       && output.Plan.Outputs.Any(o => o.Name == i.Name[..^2] + "_n"));
         var symbols = TextTrainCommand.Symbols(type, 1, carries ? 1 : window);
         using var model = ModelLoader.Create(output, type, device, symbols, seed);
+        if (model.Inputs.FirstOrDefault(i => i.Buffer.IsInt && i.Shape.Length == 2) is { } input
+            && MaskedLanguageObjective.WeightInput(model, input.Name) is { } weight)
+            throw new UsageException($"{output.Name} is a masked language model (its input '{weight}' weighs masked positions): it fills in "
+                + "masked characters from both sides and does not generate text left to right");
         Checkpoint.Load(checkpoint, model);
         var generator = new TokenGenerator(model);
         if (generator.Vocabulary != CharVocabulary.Size)

@@ -33,7 +33,8 @@ internal static class TrainCommand
             Description = "fashion-mnist (Debian's dataset-fashion-mnist, or --data-dir DIR); DIR with IDX files; DIR of class "
                 + "folders of PNG/JPEG images (DIR/CLASS/*.png, or DIR/train/ and DIR/test/); X.npy with --labels Y.npy; "
                 + "xor or blobs (built-in sets for the dense classics); fortunes (Debian's fortunes, character-level) or text:PATH "
-                + "for a character language model such as models/char_lstm.nd. Images are fitted to the model's input shape",
+                + "for a character language model such as models/char_lstm.nd (a model with an f32 input [N, T] of per-position weights, "
+                + "as models/char_bert.nd, learns masked-language modelling). Images are fitted to the model's input shape",
             HelpName = "SET",
             Required = true,
         };
@@ -69,7 +70,8 @@ internal static class TrainCommand
         var bucketKb = CommandLine.PositiveDouble("--bucket-kb", "distributed: gradient bucket size in KiB (default 1024)", "KB");
         var noOverlap = new Option<bool>("--no-overlap") { Description = "distributed: reduce the gradients after backward, not during it" };
         var steps = CommandLine.PositiveInt("--steps", "text: stop after S steps (default: --epochs passes over the text)", "S");
-        var seqLength = CommandLine.PositiveInt("--seq-length", "text: characters per training sequence, T (default 64)", "T");
+        var seqLength = CommandLine.PositiveInt("--seq-length",
+            "text: characters per training sequence, T (default 64; where the model's file fixes T, only that)", "T");
         var evalBatches = CommandLine.PositiveInt("--eval-batches", "text: held-out batches evaluated (default 64)", "B");
         var minutes = CommandLine.PositiveDouble("--minutes", "text: a time budget; when spent, evaluate and save", "M");
         var command = new Command("train", "Train a model on the default OpenCL device (NEURODSL_DEVICE picks another).")
@@ -83,6 +85,7 @@ internal static class TrainCommand
             "neurodsl train models/mlp.nd --data fashion-mnist   (flat [N, 784] input)",
             "neurodsl train models/xor_mlp.nd --data xor",
             "neurodsl train models/char_lstm.nd --data fortunes --minutes 10   (then: neurodsl generate …)",
+            "neurodsl train models/char_bert.nd --data fortunes --minutes 5 --lr 0.0005   (masked-language modelling)",
             "neurodsl train models/lenet5.nd --data photos/      (photos/cat/*.jpg, photos/dog/*.png, …)",
             "neurodsl train models/lenet5.nd --data x.npy --labels y.npy",
             "mpirun -np 2 neurodsl train models/lenet5.nd --data fashion-mnist --distributed");
