@@ -26,6 +26,33 @@ public sealed class FusionTests
     }
 
     [Fact]
+    public void SplitGates_AreReadInPlace_ByTheKernelThatAppliesThem()
+    {
+        // An LSTM's gate arithmetic: the four slices of z are read from z by the one kernel that computes c'.
+        var m = Compile("model G {\n  input z: f32[N, 12]\n  input c: f32[N, 3]\n  i, f, g, o = split(z, 4)\n"
+            + "  output y = sigmoid(f) * c + sigmoid(i) * tanh(g) + o\n}\n");
+        var launch = Assert.Single(m.Plan.Forward);
+        Assert.Equal("nd_fused_y_add", launch.Kernel);
+        Assert.Contains("e0[6 + c0 * 12 + c1]", m.KernelSource); // g: columns 6..8 of each row of 12
+    }
+
+    [Fact]
+    public void SlicesGradients_AreGatheredByOneKernel_AndGatesReadTwice_AreComputedInEachReader()
+    {
+        var m = Compile("model G {\n  input x: f32[N, 12]\n  input c: f32[N, 3]\n  param w: f32[12] init: normal(0, 1)\n"
+            + "  z = x * w\n  i, f, g, o = split(z, 4)\n  c_next = sigmoid(f) * c + sigmoid(i) * tanh(g)\n"
+            + "  output h = sigmoid(o) * tanh(c_next)\n  loss mean(h * h) + mean(c_next)\n}\n");
+        // No slice and no gradient of a slice has a kernel of its own: ∂z is one kernel reading the four gates'
+        // gradients in place.
+        Assert.DoesNotContain(m.Plan.Forward.Concat(m.Plan.Backward), l => l.Kernel.Contains("strided_slice", StringComparison.Ordinal));
+        // σ(i), σ(f), tanh(g), σ(o) and tanh(c') are read by several backward kernels: each computes them again from
+        // z rather than five kernels storing them, so no backward kernel is a lone nonlinearity.
+        Assert.DoesNotContain(m.Plan.Backward, l => l.Kernel.EndsWith("_sigmoid", StringComparison.Ordinal)
+            || l.Kernel.EndsWith("_tanh", StringComparison.Ordinal));
+        Assert.Contains(m.Plan.Buffers, b => b.Name == "z");
+    }
+
+    [Fact]
     public void ASelectionOverAComparison_IsOneKernel()
     {
         // The mask is an f32 elementwise value like any other: comparison, scaling and selection share a kernel.

@@ -38,6 +38,22 @@ public static partial class OpenClKernels
         var sb = new StringBuilder();
         foreach (var n in chain)
         {
+            if (Ops.Slicing.IsRemap(n))
+            {
+                // A slice or a slice's gradient of the chain's shape: its input, external, read in place.
+                var source = graph[n.Inputs[0]];
+                if (axes is null) throw new System.InvalidOperationException($"{n.Op} needs its position");
+                var e = external.IndexOf(source);
+                if (e < 0)
+                {
+                    external.Add(source);
+                    e = external.Count - 1;
+                }
+                var (read, used) = Ops.Slicing.RemapRead(n, source, "e" + e.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                axes.UnionWith(used);
+                sb.Append(indent).Append($"const {type} {Local(chain, head, n.Id)} = {read};\n");
+                continue;
+            }
             var prim = (Ops.ElementwiseOp)n.Def;
             sb.Append(indent).Append($"{type} {Local(chain, head, n.Id)};\n").Append(indent).Append("{\n");
             for (var k = 0; k < n.Inputs.Count; k++)

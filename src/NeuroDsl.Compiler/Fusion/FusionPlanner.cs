@@ -26,6 +26,88 @@ public static class FusionPlanner
 
     public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned)
     {
+        // Cheap values read by several kernels are computed again in each (recomputed, below), as XLA's fusion
+        // does; where a reader's kernel turns out not to compute one (a group of another shape), that value is
+        // stored after all, and the groups are formed again.
+        var recomputed = Recomputable(graph, live, pinned);
+        while (true)
+        {
+            var groups = Plan(graph, live, pinned, recomputed);
+            var unmet = Unmet(graph, live, groups, recomputed);
+            if (unmet.Count == 0) return groups;
+            recomputed.ExceptWith(unmet);
+        }
+    }
+
+    /// <summary>
+    /// The elementwise values worth computing again in every kernel that reads them rather than storing them: every
+    /// reader is an elementwise node of the same shape in the same pass, and nothing else (an output, a gradient, a
+    /// row kernel, a matrix product, the other pass) reads the value; with the slices such a value reads in place
+    /// and the values only it reads. An LSTM's backward step reads the gates σ(i), σ(f), tanh(g), σ(o) and tanh(c′)
+    /// in several kernels: each computes them from the pre-activations instead of five kernels storing them. Not in
+    /// a pass with a convolution, whose epilogue computes no slices.
+    /// </summary>
+    private static HashSet<int> Recomputable(Graph graph, ISet<int> live, ISet<int> pinned)
+    {
+        var readers = new Dictionary<int, List<Node>>();
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)))
+            foreach (var input in node.Inputs.Distinct())
+            {
+                if (!readers.TryGetValue(input, out var list)) readers[input] = list = new List<Node>();
+                list.Add(node);
+            }
+        var convPasses = new HashSet<bool>(graph.Nodes.Where(n => live.Contains(n.Id) && n.Def.Fusion == FusionRole.EpilogueHead)
+            .Select(n => n.IsBackward));
+        bool Eligible(Node x) => live.Contains(x.Id) && !pinned.Contains(x.Id) && x.Kind == NodeKind.Op && x.DType == DType.F32
+            && !convPasses.Contains(x.IsBackward)
+            && (x.Def is ElementwiseOp { UsesIndex: false } && x.Def.Fusion == FusionRole.Elementwise || Slicing.IsRemap(x))
+            && readers.TryGetValue(x.Id, out var rs)
+            && rs.All(r => r.Def.Fusion == FusionRole.Elementwise && r.Shape.Equals(x.Shape) && r.IsBackward == x.IsBackward);
+        // From the last node back: a value read once is recomputed with its reader, one read several times on its own.
+        var result = new HashSet<int>();
+        foreach (var node in graph.Nodes.Reverse())
+            if (Eligible(node) && (readers[node.Id].Count > 1 || result.Contains(readers[node.Id][0].Id))) result.Add(node.Id);
+        return result;
+    }
+
+    /// <summary>
+    /// Recomputed values that some reader's kernel does not compute (a reader in a row kernel, in a group of another
+    /// shape, or on its own: such a value is better stored once, and fused by the usual rules), and recomputed members
+    /// that read a value no kernel stores.
+    /// </summary>
+    private static HashSet<int> Unmet(Graph graph, ISet<int> live, IReadOnlyDictionary<int, FusionGroup> groups, ISet<int> recomputed)
+    {
+        var unmet = new HashSet<int>();
+        var unstored = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined
+            .Except(g.Stored ?? System.Array.Empty<int>()).Except(g.Rows?.Stored ?? System.Array.Empty<int>())));
+        // The kernels computing each node: the groups it is in, or its own.
+        var kernelsOf = new Dictionary<int, List<(HashSet<int> Members, bool Rows)>>();
+        foreach (var group in groups.Values)
+        {
+            var members = new HashSet<int>(group.Inlined) { group.Root };
+            foreach (var m in members)
+            {
+                if (!kernelsOf.TryGetValue(m, out var list)) kernelsOf[m] = list = new();
+                list.Add((members, group.Rows is not null));
+            }
+        }
+        List<(HashSet<int> Members, bool Rows)> KernelsOf(int id) =>
+            kernelsOf.TryGetValue(id, out var list) ? list : new() { (new HashSet<int> { id }, false) };
+
+        foreach (var reader in graph.Nodes.Where(n => live.Contains(n.Id) && n.Kind == NodeKind.Op))
+            foreach (var input in reader.Inputs.Distinct())
+                foreach (var (members, rows) in KernelsOf(reader.Id))
+                {
+                    // What a member reads from outside its kernel (a slice: its input, always).
+                    if (!Slicing.IsRemap(reader) && members.Contains(input)) continue;
+                    if (recomputed.Contains(input)) unmet.Add(input);
+                    else if (recomputed.Contains(reader.Id) && !rows && unstored.Contains(input)) unmet.Add(reader.Id);
+                }
+        return unmet;
+    }
+
+    private static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned, ISet<int> recomputed)
+    {
         var consumers = new Dictionary<int, int>();
         var readers = new Dictionary<int, List<int>>();
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)))
@@ -97,7 +179,8 @@ public static class FusionPlanner
         // Walk in reverse so each root collects its whole chain of producers.
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)).Reverse())
         {
-            if (inlinedInto.ContainsKey(node.Id) || claimedRoots.Contains(node.Id) || node.Def.Fusion != FusionRole.Elementwise) continue;
+            if (inlinedInto.ContainsKey(node.Id) || claimedRoots.Contains(node.Id) || node.Def.Fusion != FusionRole.Elementwise
+                || recomputed.Contains(node.Id)) continue;
             var members = new List<int>();
             var frontier = new Stack<Node>();
             frontier.Push(node);
@@ -108,6 +191,31 @@ public static class FusionPlanner
                 var current = frontier.Pop();
                 foreach (var input in current.Inputs.Distinct().Select(i => graph[i]))
                 {
+                    // A recomputed value joins every group that reads it; what it reads joins only if recomputed too
+                    // (anything else it reads is stored).
+                    if (recomputed.Contains(input.Id) && !hasConv && input.Shape.Equals(node.Shape)
+                        && !claimedRoots.Contains(input.Id) && !inlinedInto.ContainsKey(input.Id) && !read.Contains(input.Id))
+                    {
+                        if (members.Contains(input.Id)) continue;
+                        members.Add(input.Id);
+                        hasBroadcast |= Slicing.IsRemap(input);
+                        if (!Slicing.IsRemap(input)) frontier.Push(input);
+                        continue;
+                    }
+                    if (recomputed.Contains(current.Id)) continue;
+                    if (Slicing.IsRemap(input))
+                    {
+                        // A slice (or its gradient) of the group's shape reads its input in place; that input
+                        // keeps its buffer. Not with a convolution, whose epilogue has no coordinates.
+                        if (!hasConv && input.DType == DType.F32 && input.Shape.Equals(node.Shape) && Single(input)
+                            && !read.Contains(input.Id) && input.IsBackward == node.IsBackward
+                            && !claimedRoots.Contains(input.Id) && !inlinedInto.ContainsKey(input.Id) && !read.Contains(input.Id))
+                        {
+                            members.Add(input.Id);
+                            hasBroadcast = true;
+                        }
+                        continue;
+                    }
                     if (!Absorbable(input, node) || claimedRoots.Contains(input.Id) || inlinedInto.ContainsKey(input.Id)) continue;
                     // A convolution's epilogue computes values of its own shape only: a group takes a convolution
                     // or broadcast producers, not both.
@@ -132,7 +240,9 @@ public static class FusionPlanner
             {
                 grown = false;
                 var inside = new HashSet<int>(members) { node.Id };
-                foreach (var input in members.Append(node.Id).SelectMany(m => graph[m].Inputs).Distinct().Select(i => graph[i]).ToList())
+                // (A slice's input is read in place, never computed in the group.)
+                foreach (var input in members.Append(node.Id).Where(m => !Slicing.IsRemap(graph[m]) && !recomputed.Contains(m))
+                             .SelectMany(m => graph[m].Inputs).Distinct().Select(i => graph[i]).ToList())
                 {
                     if (inside.Contains(input.Id) || !BroadcastsTo(input, node) || hasConv || !live.Contains(input.Id)
                         || pinned.Contains(input.Id) || read.Contains(input.Id) || input.Kind != NodeKind.Op
@@ -145,7 +255,7 @@ public static class FusionPlanner
             }
             if (members.Count == 0) continue;
             var ordered = members.OrderBy(m => m).ToList();
-            foreach (var m in ordered) inlinedInto[m] = node.Id;
+            foreach (var m in ordered.Where(m => !recomputed.Contains(m))) inlinedInto[m] = node.Id;
             groups[node.Id] = new FusionGroup(node.Id, ordered);
         }
         return groups;

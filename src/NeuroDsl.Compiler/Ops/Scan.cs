@@ -40,13 +40,21 @@ public sealed class Scan : OpFamily
     /// </summary>
     public static readonly OpDef LengthMask = new LengthMaskOp();
 
+    /// <summary>
+    /// A value the forward loop keeps for the reverse loop (cuDNN's reserve space): one of the cell's matrix products
+    /// at every step, [N, T, F]. Inputs: the scan, then the scan's own inputs (the reference runs the loop again);
+    /// attribute <c>cell</c> names the product in the cell.
+    /// </summary>
+    public static readonly OpDef Saved = new SavedOp();
+
     /// <summary>Whether the node is a result of a scan, planned (and given its buffer) by the scan's loop.</summary>
-    public static bool IsPart(Node node) => node.Def is PartOp;
+    public static bool IsPart(Node node) => node.Def is PartOp or SavedOp;
 
     /// <summary>How a scan's inputs, body inputs and body outputs are counted.</summary>
     /// <param name="Stacked">For a scan_grad: per-step values it stacks over time besides the sequences' gradients.</param>
     /// <param name="Truncate">Truncated BPTT: the state's gradient is cut every this many steps (0: never).</param>
-    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse, int Stacked = 0, long Truncate = 0)
+    /// <param name="Saved">For a scan_grad: values the forward loop kept, inputs after the shared ones.</param>
+    internal sealed record Layout(int Seqs, long[] States, int Shared, bool Reverse, int Stacked = 0, long Truncate = 0, int Saved = 0)
     {
         public int StateCount => States.Length;
         public long Width => States.Sum();
@@ -56,10 +64,11 @@ public sealed class Scan : OpFamily
         {
             var seqs = (int)node.AttrInt("seqs");
             var states = node.AttrInts("states");
-            var fixedInputs = seqs + states.Length + (node.Def is BackwardOp ? 2 : 0);
+            var saved = node.Attrs.ContainsKey("saved") ? (int)node.AttrInt("saved") : 0;
+            var fixedInputs = seqs + states.Length + (node.Def is BackwardOp ? 2 + saved : 0) + (node.Def is SavedOp ? 1 : 0);
             var stacked = node.Attrs.ContainsKey("stacked") ? (int)node.AttrInt("stacked") : 0;
             var truncate = node.Attrs.ContainsKey("truncate") ? node.AttrInt("truncate") : 0;
-            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"), stacked, truncate);
+            return new Layout(seqs, states, node.Inputs.Count - fixedInputs, node.AttrBool("reverse"), stacked, truncate, saved);
         }
 
         /// <summary>
@@ -76,6 +85,7 @@ public sealed class Scan : OpFamily
         // Inputs of a forward scan and of its gradient, by role.
         public int InitInput(int i, bool backward) => Seqs + (backward ? 1 : 0) + i;
         public int SharedInput(int q, bool backward) => Seqs + (backward ? 1 : 0) + StateCount + q;
+        public int SavedInput(int v) => Seqs + 1 + StateCount + Shared + v;
     }
 
     /// <summary>The attributes both scans carry.</summary>
@@ -94,33 +104,8 @@ public sealed class Scan : OpFamily
 
         public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => BackwardOf(g, node, dy);
 
-        public override double[] Reference(RefCall call)
-        {
-            var node = call.Node;
-            var body = node.Body!;
-            var layout = Layout.Of(node);
-            var (n, steps) = (call.InputShapes[0][0], call.InputShapes[0][1]);
-            var width = layout.Width;
-            var states = layout.States.Select((h, i) => Full(call.Inputs[layout.InitInput(i, false)], n * h)).ToArray();
-            var trajectory = new double[n * steps * width];
-            for (var step = 0L; step < steps; step++)
-            {
-                var t = layout.Reverse ? steps - 1 - step : step;
-                var leaves = new Dictionary<int, double[]>();
-                for (var j = 0; j < layout.Seqs; j++)
-                    leaves[body.InputIds[j]] = ReadStep(call.Inputs[j], n, steps, call.InputShapes[j][2], 0, call.InputShapes[j][2], t);
-                for (var i = 0; i < layout.StateCount; i++) leaves[body.InputIds[layout.Seqs + i]] = states[i];
-                for (var q = 0; q < layout.Shared; q++)
-                    leaves[body.InputIds[layout.Seqs + layout.StateCount + q]] = call.Inputs[layout.SharedInput(q, false)];
-                var values = ReferenceInterpreter.Run(body, call.Symbols, leaves);
-                for (var i = 0; i < layout.StateCount; i++)
-                {
-                    states[i] = Full(values[body.Outputs[i].Value], n * layout.States[i]);
-                    WriteStep(trajectory, states[i], n, steps, width, layout.Offset(i), layout.States[i], t);
-                }
-            }
-            return trajectory;
-        }
+        public override double[] Reference(RefCall call) =>
+            Run(call.Node.Body!, Layout.Of(call.Node), call.Inputs, call.InputShapes, call.Symbols, null).Trajectory;
 
         public override NodeLaunch Lower(KernelCall call) =>
             throw new InvalidOperationException("a scan is planned as a loop of its body's launches (Planner.Scan)");
@@ -133,6 +118,71 @@ public sealed class Scan : OpFamily
         }
     }
 
+    /// <summary>
+    /// The forward loop in float64: the trajectory [N, T, width], and the value of the cell's node
+    /// <paramref name="keep"/> at every step ([N, T, F]) when one is named.
+    /// </summary>
+    private static (double[] Trajectory, double[]? Kept) Run(Graph body, Layout layout, IReadOnlyList<double[]> inputs,
+        IReadOnlyList<long[]> shapes, IReadOnlyDictionary<string, long> symbols, int? keep)
+    {
+        var (n, steps) = (shapes[0][0], shapes[0][1]);
+        var width = layout.Width;
+        var states = layout.States.Select((h, i) => Full(inputs[layout.InitInput(i, false)], n * h)).ToArray();
+        var trajectory = new double[n * steps * width];
+        var keptWidth = keep is { } id ? body[id].Shape[1].Eval(symbols) : 0;
+        var kept = keep is null ? null : new double[n * steps * keptWidth];
+        for (var step = 0L; step < steps; step++)
+        {
+            var t = layout.Reverse ? steps - 1 - step : step;
+            var leaves = new Dictionary<int, double[]>();
+            for (var j = 0; j < layout.Seqs; j++)
+                leaves[body.InputIds[j]] = ReadStep(inputs[j], n, steps, shapes[j][2], 0, shapes[j][2], t);
+            for (var i = 0; i < layout.StateCount; i++) leaves[body.InputIds[layout.Seqs + i]] = states[i];
+            for (var q = 0; q < layout.Shared; q++)
+                leaves[body.InputIds[layout.Seqs + layout.StateCount + q]] = inputs[layout.SharedInput(q, false)];
+            var values = ReferenceInterpreter.Run(body, symbols, leaves);
+            for (var i = 0; i < layout.StateCount; i++)
+            {
+                states[i] = Full(values[body.Outputs[i].Value], n * layout.States[i]);
+                WriteStep(trajectory, states[i], n, steps, width, layout.Offset(i), layout.States[i], t);
+            }
+            if (kept is not null) WriteStep(kept, values[keep!.Value], n, steps, keptWidth, 0, keptWidth, t);
+        }
+        return (trajectory, kept);
+    }
+
+    /// <summary>The cell a <see cref="Saved"/> value comes from, and which of its nodes it is.</summary>
+    internal sealed class CellValue
+    {
+        public CellValue(Graph body, int id) => (Body, Id) = (body, id);
+
+        public Graph Body { get; }
+
+        public int Id { get; }
+
+        public override string ToString() => Body[Id].Name + " (%" + Id + " of the cell)";
+    }
+
+    private sealed class SavedOp : OpDef
+    {
+        public SavedOp() : base("scan_saved", PrimKind.Custom, -1)
+        {
+        }
+
+        // The forward loop run again, keeping the product's value at every step (inputs after the scan itself).
+        public override double[] Reference(RefCall call)
+        {
+            var cell = (CellValue)call.Node.Attrs["cell"];
+            return Run(cell.Body, Layout.Of(call.Node), call.Inputs.Skip(1).ToArray(), call.InputShapes.Skip(1).ToArray(),
+                call.Symbols, cell.Id).Kept!;
+        }
+
+        public override NodeLaunch Lower(KernelCall call) =>
+            throw new InvalidOperationException("a scan's kept value is written by the scan's loop (Planner.Scan)");
+
+        public override string Detail(Node node) => "kept by the loop: " + node.Attrs["cell"];
+    }
+
     // The gradient of a scan: one scan_grad node running the derived body backwards in time, and a part per input.
     private static Node?[] BackwardOf(GradBuilder g, Node node, Node dy)
     {
@@ -142,14 +192,25 @@ public sealed class Scan : OpFamily
         var inits = inputs.Skip(layout.Seqs).Take(layout.StateCount).ToList();
         var shared = inputs.Skip(layout.Seqs + layout.StateCount).ToList();
         var batch = node.Shape[0];
-        var (body, deferred) = BodyDifferentiator.Differentiate(node.Body!, layout);
+        var (body, deferred, savedIds) = BodyDifferentiator.Differentiate(node.Body!, layout);
         var stacked = body.Outputs.Skip(layout.StateCount + layout.Seqs + layout.Shared).Select(o => body[o.Value]).ToList();
+        var steps = node.Shape[1];
+        var saved = savedIds.Select(id =>
+        {
+            var value = node.Body![id];
+            var keptAttrs = Attrs(layout.Seqs, layout.States, layout.Reverse);
+            keptAttrs["cell"] = new CellValue(node.Body!, id);
+            var kept = g.Op(Saved, new Shape(new[] { batch, steps, value.Shape[1] }), keptAttrs, node, inputs.Prepend(node).ToArray());
+            kept.Name = node.Name + ".saved." + value.Name;
+            return kept;
+        }).ToList();
         var attrs = Attrs(layout.Seqs, layout.States, layout.Reverse, layout.Truncate);
         if (stacked.Count > 0) attrs["stacked"] = (long)stacked.Count;
-        var backward = g.Op(Backward, Shape.Scalar, attrs, node, seqs.Append(node).Concat(inits).Concat(shared).Append(dy).ToArray());
+        if (saved.Count > 0) attrs["saved"] = (long)saved.Count;
+        var backward = g.Op(Backward, Shape.Scalar, attrs, node,
+            seqs.Append(node).Concat(inits).Concat(shared).Concat(saved).Append(dy).ToArray());
         backward.Body = body;
 
-        var steps = node.Shape[1];
         var shapes = seqs.Select(s => s.Shape).Concat(layout.States.Select(h => new Shape(new Dim[] { batch, h })))
             .Concat(shared.Select(s => s.Shape)).Concat(stacked.Select(x => new Shape(new[] { batch, steps, x.Shape[1] }))).ToList();
         var parts = new PartLayout(shapes.Select(s => s.Numel).ToArray());
@@ -167,8 +228,12 @@ public sealed class Scan : OpFamily
         for (var q = 0; q < layout.Shared; q++)
         {
             var late = deferred.FirstOrDefault(d => d.Shared == q);
-            result[layout.Seqs + layout.StateCount + q] = late is null ? MakePart(layout.Seqs + layout.StateCount + q)
-                : g.MatMul(Rows(late.PartA), Rows(late.PartB), true, false, node);
+            result[layout.Seqs + layout.StateCount + q] = late switch
+            {
+                null => MakePart(layout.Seqs + layout.StateCount + q),
+                { IsSum: true } => g.SumTo(Rows(late.PartA), shared[q].Shape, node),
+                _ => g.MatMul(Rows(late.PartA), Rows(late.PartB), true, false, node),
+            };
         }
         return result;
     }
@@ -215,6 +280,11 @@ public sealed class Scan : OpFamily
                 for (var i = 0; i < m; i++)
                     leaves[body.InputIds[at++]] = ReadStep(dtrajectory, n, steps, width, layout.Offset(i), layout.States[i], t);
                 for (var i = 0; i < m; i++) leaves[body.InputIds[at++]] = carries[i];
+                for (var v = 0; v < layout.Saved; v++)
+                {
+                    var f = call.InputShapes[layout.SavedInput(v)][2];
+                    leaves[body.InputIds[at++]] = ReadStep(call.Inputs[layout.SavedInput(v)], n, steps, f, 0, f, t);
+                }
                 var values = ReferenceInterpreter.Run(body, call.Symbols, leaves);
                 for (var i = 0; i < m; i++)
                     carries[i] = layout.Cut(t, steps)

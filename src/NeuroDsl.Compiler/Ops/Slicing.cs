@@ -109,62 +109,30 @@ public sealed partial class Slicing : OpFamily
         }
     }
 
-    // out[i] = x[offset + Σ c_d·step_d·stride_d], c the coordinates of i in the slice.
+    // out[i] = x[offset + Σ c_d·step_d·stride_d], c the coordinates of i in the slice (RemapRead).
     private static NodeLaunch SliceKernel(KernelCall call)
     {
         var (node, x) = (call.Node, call.Inputs[0]);
-        var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
-        var strides = x.Shape.Strides();
-        var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
-        var terms = Enumerable.Range(0, x.Shape.Rank).Where(d => begin[d] != 0).Select(d => ((Dim)begin[d] * strides[d]).ToC())
-            .Concat(used.Select(d => Term($"c{d}", (Dim)step[d] * strides[d]))).ToList();
+        var (read, used) = RemapRead(node, x, "in0");
         var sb = new StringBuilder();
         var type = OpenClKernels.CType(x);
         sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, node.Shape, used);
-        sb.Append("    out[i] = in0[").Append(terms.Count == 0 ? "0" : string.Join(" + ", terms)).AppendLine("];\n}");
+        sb.Append("    out[i] = ").Append(read).AppendLine(";\n}");
         return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 
-    // dx[i] = dy[(c − begin) / step] where c − begin is a multiple of the step inside the slice, else 0.
+    // dx[i] = dy[(c − begin) / step] where c − begin is a multiple of the step inside the slice, else 0 (RemapRead).
     private static NodeLaunch GradKernel(KernelCall call)
     {
         var (node, dy) = (call.Node, call.Inputs[0]);
-        var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
-        var strides = dy.Shape.Strides();
-        var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
+        var (read, used) = RemapRead(node, dy, "in0");
         var sb = new StringBuilder();
         sb.Append($"__kernel void {call.Name}(__global const float* restrict in0, __global float* restrict out)\n{{\n");
         sb.AppendLine("    const int i = get_global_id(0);");
         Coordinates(sb, node.Shape, used);
-        var conditions = new List<string>();
-        var terms = new List<string>();
-        foreach (var d in used)
-        {
-            var q = $"c{d}";
-            if (dy.Shape[d] == (Dim)1)
-            {
-                conditions.Add($"c{d} == {L(begin[d])}");
-                continue;
-            }
-            if (begin[d] != 0 || step[d] != 1 || dy.Shape[d] != node.Shape[d])
-            {
-                if (begin[d] != 0)
-                {
-                    q = $"q{d}";
-                    sb.Append($"    const int q{d} = c{d} - {L(begin[d])};\n");
-                    conditions.Add($"q{d} >= 0");
-                }
-                var span = (dy.Shape[d].Coef - 1) * step[d] + 1;
-                if (begin[d] + span < node.Shape[d].Coef) conditions.Add($"{q} < {L(span)}");
-                if (step[d] != 1) conditions.Add($"{q} % {L(step[d])} == 0");
-            }
-            terms.Add(Term(step[d] == 1 ? q : $"({q} / {L(step[d])})", strides[d]));
-        }
-        var read = "in0[" + (terms.Count == 0 ? "0" : string.Join(" + ", terms)) + "]";
-        sb.Append("    out[i] = ").Append(conditions.Count == 0 ? read : $"({string.Join(" && ", conditions)}) ? {read} : 0.0f")
-            .AppendLine(";\n}");
+        sb.Append("    out[i] = ").Append(read).AppendLine(";\n}");
         return new NodeLaunch(call.Name, ArgSpec.Nodes(dy, node), new[] { node.Shape.Numel }, sb.ToString());
     }
 

@@ -32,7 +32,7 @@ public static partial class Planner
             if (Ops.Scan.IsPart(node)) continue;
             if (node.Body is not null)
             {
-                result.Add(LowerLoop(node, lines, names));
+                result.Add(LowerLoop(graph, node, lines, names));
                 continue;
             }
             if (node.Def.Kind == PrimKind.View)
@@ -119,7 +119,7 @@ public static partial class Planner
                 var args = step.Args.Select(a => a switch
                 {
                     ArgSpec.NodeBuffer n => LaunchArg.Of(storage.TryGetValue(n.Id, out var b) ? b
-                        : throw new InvalidOperationException($"no buffer for %{n.Id} ({graph[n.Id].Op})")),
+                        : throw new InvalidOperationException($"no buffer for %{n.Id} ({graph[n.Id].Op}) read by %{node.Id} ({node.Op}) with [{string.Join(",", item.Computed)}]")),
                     ArgSpec.SizeValue s => LaunchArg.Size(s.Value),
                     ArgSpec.ScratchBuffer => LaunchArg.Of(scratch),
                     ArgSpec.PaddedBuffer => LaunchArg.Of(padded),

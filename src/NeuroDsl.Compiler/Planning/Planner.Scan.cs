@@ -24,11 +24,12 @@ public static partial class Planner
     /// <summary>A scan's body after fusion and lowering, and a maker of kernel names unique in the program.</summary>
     private sealed record LoweredLoop(List<Lowered> Items, Func<string, string> Name);
 
-    private static Lowered LowerLoop(Node node, SourceLines lines, HashSet<string> names)
+    private static Lowered LowerLoop(Graph graph, Node node, SourceLines lines, HashSet<string> names)
     {
         var body = node.Body!;
         var live = Liveness(body, Array.Empty<int>());
-        var pinned = new HashSet<int>(body.Outputs.Select(o => o.Value));
+        // The states, and the values the forward loop keeps for the reverse loop, have buffers of their own.
+        var pinned = new HashSet<int>(body.Outputs.Select(o => o.Value).Concat(Kept(graph, node).Select(k => k.Cell)));
         var groups = FusionPlanner.Plan(body, live, pinned);
         var items = Lower(body, lines, live, groups, names);
         string Name(string stem)
@@ -40,6 +41,12 @@ public static partial class Planner
         return new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(),
             new LoweredLoop(items, Name));
     }
+
+    /// <summary>The values a forward scan keeps for its gradient: each <see cref="Scan.Saved"/> node and its cell node.</summary>
+    private static List<(Node Node, int Cell)> Kept(Graph graph, Node scan) => scan.Def != Scan.Forward
+        ? new List<(Node, int)>()
+        : graph.Nodes.Where(n => n.Def == Scan.Saved && n.Inputs[0] == scan.Id)
+            .Select(n => (n, ((Scan.CellValue)n.Attrs["cell"]).Id)).ToList();
 
     private static void ScheduleLoop(Plan plan, Graph graph, SourceLines lines, Node node, LoweredLoop loop,
         Dictionary<int, int> storage, HashSet<int> paramOnly)
@@ -101,6 +108,13 @@ public static partial class Planner
                     batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
             }
             start += ScheduleBody(plan, body, lines, loop, bodyStorage, target, start, sharedIds, node, gradOnly);
+            // The products the reverse loop reads rather than computes again, written into [N, T, F] at step t.
+            foreach (var (kept, cell) in Kept(graph, node))
+            {
+                var f = body[cell].Shape[1];
+                if (!storage.ContainsKey(kept.Id)) storage[kept.Id] = Temp(kept.Name, kept.Shape.Numel);
+                Add(Kernel("keep", n => WriteStep(n, steps, f, null)), batch * f, Buf(bodyStorage[cell]), Buf(storage[kept.Id]), time);
+            }
             var outputs = body.Outputs.Select(o => body[o.Value]).ToList();
             var passThrough = outputs.Any(o => o.Kind != NodeKind.Const && carries.Contains(bodyStorage[o.Id]));
             var values = outputs.Select(o => o.Kind == NodeKind.Const ? null : (int?)bodyStorage[o.Id]).ToList();
@@ -156,8 +170,11 @@ public static partial class Planner
             "stacked" + e.ToString(CultureInfo.InvariantCulture), outs[stackedAt + e].Shape.Numel * steps)).ToList();
 
         var first = target.Count;
+        var read = new HashSet<int>(Liveness(body, Array.Empty<int>()).SelectMany(id => body[id].Inputs));
         for (var j = 0; j < k; j++)
         {
+            // A sequence the reverse step does not read (an LSTM's xw, when the forward loop kept z) is not copied.
+            if (!read.Contains(body.InputIds[j])) continue;
             var f = input[j].Shape[2];
             Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
                 batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
@@ -175,13 +192,26 @@ public static partial class Planner
             if (initLiteral is null) readArgs.Add(Buf(storage[init.Id]));
             readArgs.Add(Buf(previous));
             readArgs.Add(time);
-            Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
-                Row(h), readArgs.ToArray());
+            // A previous state no kernel of the step reads (only stacked, written after the loop) is not copied.
+            if (read.Contains(s.Id))
+                Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
+                    Row(h), readArgs.ToArray());
             var dy = body[body.InputIds[sharedAt + layout.Shared + i]];
             var dyBuffer = Temp(node.Name + "." + dy.Name, dy.Shape.Numel);
             bodyStorage[dy.Id] = dyBuffer;
             Add(Kernel("read_" + Identifier(dy.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, 0, null)),
                 Row(h), Buf(dtrajectory), Buf(dyBuffer), time);
+        }
+        // The products the forward loop kept: step t of each, read where the body recomputed them before.
+        var keptAt = sharedAt + layout.Shared + 2 * m;
+        for (var v = 0; v < layout.Saved; v++)
+        {
+            var value = body[body.InputIds[keptAt + v]];
+            var f = value.Shape[1];
+            var stepBuffer = Temp(node.Name + "." + value.Name, value.Shape.Numel);
+            bodyStorage[value.Id] = stepBuffer;
+            Add(Kernel("read_" + Identifier(value.Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
+                batch * f, Buf(storage[node.Inputs[layout.SavedInput(v)]]), Buf(stepBuffer), time);
         }
         first += ScheduleBody(plan, body, lines, loop, bodyStorage, target, first, sharedIds, node, gradOnly);
         for (var i = 0; i < m; i++)
@@ -202,9 +232,22 @@ public static partial class Planner
             Add(Kernel("write_grad", n => WriteStep(n, steps, f, literal)), batch * f,
                 literal is null ? new[] { Buf(bodyStorage[dx.Id]), Buf(dseqs[j]), time } : new[] { Buf(dseqs[j]), time });
         }
+        // A stacked value that is a previous state (the h_{t-1} of a weight gradient Σ_t ∂z_tᵀ h_{t-1}) is the
+        // trajectory shifted by a step, and one that is a sequence's step (the x_t of Σ_t ∂z_tᵀ x_t) the sequence: one
+        // launch after the loop writes all of it.
+        var shifted = new List<(int Stack, int State)>();
+        var whole = new List<(int Stack, int Seq)>();
         for (var e = 0; e < layout.Stacked; e++)
         {
             var value = outs[stackedAt + e];
+            var state = Enumerable.Range(0, m).Where(i => body.InputIds[k + i] == value.Id).DefaultIfEmpty(-1).First();
+            var seq = Enumerable.Range(0, k).Where(j => body.InputIds[j] == value.Id).DefaultIfEmpty(-1).First();
+            if (state >= 0 || seq >= 0)
+            {
+                if (state >= 0) shifted.Add((e, state));
+                else whole.Add((e, seq));
+                continue;
+            }
             var f = value.Shape[1];
             Add(Kernel("write_stacked", n => WriteStep(n, steps, f, null)), batch * f,
                 Buf(bodyStorage[value.Id]), Buf(stacks[e]), time);
@@ -219,6 +262,19 @@ public static partial class Planner
                 numel, dw.Kind == NodeKind.Const ? new[] { Buf(sums[q]) } : new[] { Buf(bodyStorage[dw.Id]), Buf(sums[q]) });
         }
         Mark(target, other, otherCount, first, scanLoop);
+        foreach (var (e, j) in whole)
+            Add(Kernel("stack", Copy), input[j].Shape.Numel, Buf(storage[node.Inputs[j]]), Buf(stacks[e]));
+        foreach (var (e, i) in shifted)
+        {
+            var init = input[layout.InitInput(i, true)];
+            var h = layout.States[i];
+            var initLiteral = init.Kind == NodeKind.Const ? OpenClKernels.Lit(init.ConstValue) : null;
+            var args = new List<LaunchArg> { Buf(trajectory) };
+            if (initLiteral is null) args.Add(Buf(storage[init.Id]));
+            args.Add(Buf(stacks[e]));
+            Add(Kernel("stack_previous_" + Identifier(body[body.InputIds[k + i]].Name),
+                n => ShiftedStates(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)), batch * steps * h, args.ToArray());
+        }
     }
 
     /// <summary>
@@ -306,6 +362,22 @@ public static partial class Planner
                 .Append(initLiteral ?? "init[i]").Append(";\n}\n");
         return sb.ToString();
     }
+
+    /// <summary>
+    /// out[b, t, c] = seq[b, t + lag, offset + c] for every step t of a sequence [N, steps, width] at once (the state
+    /// each step started from); the initial state where t + lag falls outside: init[b, c], or a literal.
+    /// </summary>
+    private static string ShiftedStates(string name, Dim steps, Dim width, long offset, Dim count, int lag, string? initLiteral) =>
+        "__kernel void " + name + "(__global const float* restrict seq, "
+        + (initLiteral is null ? "__global const float* restrict init, " : "")
+        + "__global float* restrict out)\n{\n"
+        + "    const int i = get_global_id(0);\n"
+        + $"    const int c = i % {count.ToC()};\n"
+        + $"    const int t = (i / {count.ToC()}) % {steps.ToC()};\n"
+        + $"    const int b = i / ({count.ToC()} * {steps.ToC()});\n"
+        + $"    const int p = t {(lag > 0 ? "+ 1" : "- 1")};\n"
+        + $"    out[i] = p >= 0 && p < {steps.ToC()} ? seq[(b * {steps.ToC()} + p) * {width.ToC()} + {I(offset)} + c] : "
+        + (initLiteral ?? $"init[b * {count.ToC()} + c]") + ";\n}\n";
 
     /// <summary>
     /// Stores step t's new state (each part from its buffer, or a literal) into the trajectory [N, steps, ΣH], and,
