@@ -60,13 +60,13 @@ public sealed class ScanTests
         Assert.All(plan.Backward.Where(l => l.Loop is not null), l => Assert.True(l.Loop!.Reverse));
         // Backward per step: the gradient into h (one GEMM); z is read as the forward loop kept it, not recomputed
         // (no GEMM), and neither xw nor h_{t-1} is read (the weight gradient's h_{t-1} is the trajectory shifted, one
-        // launch after the loop); no weight-gradient GEMM. The gates' gradients are five kernels that each compute
-        // the gates from z, and one kernel gathers them into ∂z.
+        // launch after the loop); no weight-gradient GEMM. Five kernels compute the gates and tanh(c') from z, five
+        // their gradients (each adding up the state's total gradient itself), one gathers them into ∂z.
         var backStep = plan.Backward.Where(l => l.Loop is not null).ToList();
         Assert.Equal(1, backStep.Count(l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)));
         Assert.DoesNotContain(backStep, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw"));
         Assert.Single(plan.Backward, l => l.Loop is null && l.Kernel.Contains("stack_previous_h", StringComparison.Ordinal));
-        Assert.Equal(14, backStep.Count);
+        Assert.Equal(19, backStep.Count);
         // The biases' gradients are the rows' sums of the stacked ∂z, one reduction each after the loop, not a sum and an
         // accumulation per step.
         Assert.DoesNotContain(plan.Backward, l => l.Loop is not null && (l.Kernel.Contains("sum_to", StringComparison.Ordinal)

@@ -218,6 +218,7 @@ public static partial class OpenClKernels
             s = s * inShape[d];
         }
         var reduced = Enumerable.Range(0, inShape.Rank).Where(d => outDims[d] == (Dim)1 && inShape[d] != (Dim)1).ToList();
+        if (ColumnSums(name, node, inShape, reduced, ps, args) is { } columns) return columns;
 
         var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
@@ -272,6 +273,34 @@ public static partial class OpenClKernels
         else sb.Append(indent).Append("acc += in0[").Append(at).AppendLine("];");
         sb.AppendLine("    out[i] = acc;\n}");
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+    }
+
+    /// <summary>
+    /// Sums over leading rows into a contiguous block of columns whose count is a multiple of 16 (a bias's gradient
+    /// over N·T rows): a work-item per 16 columns reads each row's 16 adjacent values in one load, where a work-item
+    /// per column would stride a row apart at every read (on PoCL, 17 ms against 1 ms for 3,200 × 1,024); blocks of
+    /// 256 rows are summed, then added.
+    /// </summary>
+    private static NodeLaunch? ColumnSums(string name, Node node, Shape inShape, List<int> reduced, string ps, List<ArgSpec> args)
+    {
+        var keptRank = node.Shape.Rank - node.Shape.Dims.TakeWhile(d => d == (Dim)1).Count();
+        if (reduced.Count == 0 || node.Shape.Numel is not { IsConstant: true } columns || columns.Coef % 16 != 0
+            || reduced.Max() >= inShape.Rank - keptRank) return null;
+        // Every axis before the kept block is reduced (or of size 1): the input is [rows, columns].
+        var rows = inShape.Dims.Take(inShape.Rank - keptRank).Aggregate((Dim)1, (a, b) => a * b);
+        if (!(rows * columns).Equals(inShape.Numel)) return null;
+        var c = I(columns.Coef);
+        var code = $"__kernel void {name}({ps})\n{{\n"
+            + "    const int i = get_global_id(0);\n"
+            + $"    const __global float* p = in0 + i * 16;\n"
+            + "    float16 acc = (float16)(0.0f);\n"
+            + $"    for (int r = 0; r < {rows.ToC()}; r += 256)\n    {{\n"
+            + "        float16 part = (float16)(0.0f);\n"
+            + $"        const int end = min(r + 256, {rows.ToC()});\n"
+            + $"        for (int q = r; q < end; q++)\n            part += vload16(0, p + q * {c});\n"
+            + "        acc += part;\n    }\n"
+            + "    vstore16(acc, i, out);\n}\n";
+        return new NodeLaunch(name, args, new[] { (Dim)(columns.Coef / 16) }, code);
     }
 
     // A scalar loss: one work-item sums the per-element term (batch-sized work; a tree reduction is issue 4's).

@@ -40,12 +40,13 @@ public static class FusionPlanner
     }
 
     /// <summary>
-    /// The elementwise values worth computing again in every kernel that reads them rather than storing them: every
-    /// reader is an elementwise node of the same shape in the same pass, and nothing else (an output, a gradient, a
-    /// row kernel, a matrix product, the other pass) reads the value; with the slices such a value reads in place
-    /// and the values only it reads. An LSTM's backward step reads the gates σ(i), σ(f), tanh(g), σ(o) and tanh(c′)
-    /// in several kernels: each computes them from the pre-activations instead of five kernels storing them. Not in
-    /// a pass with a convolution, whose epilogue computes no slices.
+    /// The elementwise values worth computing again in every kernel that reads them rather than storing them: cheap
+    /// arithmetic (no transcendental: on a CPU, five kernels each computing an LSTM's four gates took 5 times as long
+    /// as one kernel per gate storing them) whose every reader is an elementwise node of the same shape in the same
+    /// pass, and nothing else (an output, a gradient, a row kernel, a matrix product, the other pass) reads it; with
+    /// the slices such a value reads in place and the values only it reads. An LSTM's backward step reads the
+    /// state's total gradients ∂h = ∂y + carried and ∂c in several kernels: each adds them up itself. Not in a pass
+    /// with a convolution, whose epilogue computes no slices.
     /// </summary>
     private static HashSet<int> Recomputable(Graph graph, ISet<int> live, ISet<int> pinned)
     {
@@ -60,7 +61,7 @@ public static class FusionPlanner
             .Select(n => n.IsBackward));
         bool Eligible(Node x) => live.Contains(x.Id) && !pinned.Contains(x.Id) && x.Kind == NodeKind.Op && x.DType == DType.F32
             && !convPasses.Contains(x.IsBackward)
-            && (x.Def is ElementwiseOp { UsesIndex: false } && x.Def.Fusion == FusionRole.Elementwise || Slicing.IsRemap(x))
+            && (x.Def is ElementwiseOp { UsesIndex: false, IsCheap: true } && x.Def.Fusion == FusionRole.Elementwise || Slicing.IsRemap(x))
             && readers.TryGetValue(x.Id, out var rs)
             && rs.All(r => r.Def.Fusion == FusionRole.Elementwise && r.Shape.Equals(x.Shape) && r.IsBackward == x.IsBackward);
         // From the last node back: a value read once is recomputed with its reader, one read several times on its own.

@@ -44,6 +44,13 @@ public sealed class ElementwiseOp : OpDef
 
     public string CExpr { get; }
 
+    /// <summary>
+    /// Whether the op is a few arithmetic instructions (no transcendental or other library function, no helper):
+    /// cheap enough that a kernel computes it again rather than read it from memory (FusionPlanner).
+    /// </summary>
+    public bool IsCheap => _prelude is null
+        && !System.Text.RegularExpressions.Regex.IsMatch(CExpr, @"\b(exp|exp2|expm1|log|log2|log1p|tanh|sinh|cosh|sin|cos|tan|pow|powr|sqrt|rsqrt|erf|erfc|atan|asin|acos|lgamma|tgamma)\s*\(");
+
     /// <summary>Whether the value depends on the element's position (<c>INDEX</c>), not on its inputs alone.</summary>
     public bool UsesIndex => CExpr.Contains("INDEX");
 
