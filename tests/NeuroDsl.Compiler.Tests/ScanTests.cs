@@ -76,6 +76,22 @@ public sealed class ScanTests
     }
 
     [Fact]
+    public void AProductTheCellNeverUses_IsNotKept_AndAPerExampleGain_IsNotTakenForABias()
+    {
+        // A review found both: an unused product was kept (no buffer: an internal error), and a shared [4, 1] gain
+        // whose gradient has as many elements as a row (the batch a constant 4) was summed like a bias.
+        var dead = Assert.Single(NeuroCompiler.Compile("d.nd", "cell DeadStep(u, v)(x, h) {\n  unused = h @ v\n  return tanh(x + h @ u)\n}\n"
+            + "model M {\n  input x: f32[N, 4, 3]\n  input r: f32[N, 4, 3]\n  param u: f32[3, 3]\n  param v: f32[3, 3]\n"
+            + "  output y = scan(DeadStep(u, v), x, state: 3)\n  loss mean(y * r)\n}\n").Models);
+        Assert.DoesNotContain(dead.Plan.Buffers, b => b.Name.Contains("unused", StringComparison.Ordinal));
+        GradientCheckTests.AssertBackwardMatchesCentralDifferences(dead.Ir, training: true, new Random(3));
+        var gain = Assert.Single(NeuroCompiler.Compile("g.nd", "cell GainStep(u, g)(x, h) {\n  return tanh(x + h @ u) * g\n}\n"
+            + "model M {\n  input x: f32[4, 5, 4]\n  input r: f32[4, 5, 4]\n  param u: f32[4, 4]\n  param g: f32[4, 1]\n"
+            + "  output y = scan(GainStep(u, g), x, state: 4)\n  loss mean(y * r)\n}\n").Models);
+        GradientCheckTests.AssertBackwardMatchesCentralDifferences(gain.Ir, training: true, new Random(5));
+    }
+
+    [Fact]
     public void BuffersALoopTouches_LiveThroughTheWholeLoop()
     {
         var plan = Model("lstm.nd").Plan;

@@ -144,7 +144,8 @@ public static class BodyDifferentiator
                 grad.Name = "zero";
             }
             else if (grad.Def == Broadcasting.SumTo && PerStepRows(body[grad.Inputs[0]])
-                     && grad.Shape.Numel.Equals(body[grad.Inputs[0]].Shape[1]))
+                     && grad.Shape.Rank >= 1 && grad.Shape[grad.Shape.Rank - 1] == body[grad.Inputs[0]].Shape[1]
+                     && grad.Shape.Dims.Take(grad.Shape.Rank - 1).All(d => d == (Dim)1))
             {
                 // A bias added to every row ([F] or [1, F] against [N, F]): its gradient is the rows' sum.
                 deferred.Add(new Deferred(q, Stacked(body[grad.Inputs[0]]), -1));
@@ -172,10 +173,17 @@ public static class BodyDifferentiator
             }
         var outputs = new HashSet<int>(cell.Outputs.Select(o => o.Value));
         var varying = new HashSet<int>(cell.InputIds.Take(layout.Seqs + layout.StateCount));
+        // Only what the new states depend on: a product the cell computes and never uses is kept by nobody.
+        var live = new HashSet<int>();
+        for (var stack = new Stack<int>(outputs); stack.Count > 0;)
+        {
+            var id = stack.Pop();
+            if (live.Add(id)) foreach (var i in cell[id].Inputs) stack.Push(i);
+        }
         var kept = new HashSet<int>();
         foreach (var node in cell.Nodes)
         {
-            if (node.Kind != NodeKind.Op) continue;
+            if (node.Kind != NodeKind.Op || !live.Contains(node.Id)) continue;
             if (node.Inputs.Any(varying.Contains)) varying.Add(node.Id);
             if (node.Def != MatMul.Product || !varying.Contains(node.Id) || node.Shape.Rank != 2 || node.Shape[0] != batch) continue;
             var value = node;
