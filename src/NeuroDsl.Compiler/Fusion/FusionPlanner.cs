@@ -210,7 +210,7 @@ public static class FusionPlanner
                         // keeps its buffer. Not with a convolution, whose epilogue has no coordinates.
                         if (!hasConv && input.DType == DType.F32 && input.Shape.Equals(node.Shape) && Single(input)
                             && !read.Contains(input.Id) && input.IsBackward == node.IsBackward
-                            && !claimedRoots.Contains(input.Id) && !inlinedInto.ContainsKey(input.Id) && !read.Contains(input.Id))
+                            && !claimedRoots.Contains(input.Id) && !inlinedInto.ContainsKey(input.Id))
                         {
                             members.Add(input.Id);
                             hasBroadcast = true;
