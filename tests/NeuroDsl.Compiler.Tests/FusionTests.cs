@@ -51,12 +51,15 @@ public sealed class FusionTests
     [Fact]
     public void ACheapValueReadByTwoKernels_IsComputedInEach_AnExpensiveOneIsStored()
     {
-        // a + b is read by exp and by tanh, each a kernel of its own (two outputs): both add it up, no buffer holds it.
-        var cheap = Compile("model C {\n  input a: f32[N, 8]\n  input b: f32[N, 8]\n  s = a + b\n  output y = exp(s)\n  output z = tanh(s)\n}\n");
-        Assert.Equal(2, cheap.Plan.Forward.Count);
+        // a + b is read by exp and by tanh, each in a kernel of its own (a product reads y between them, so the two are
+        // not merged): both add it up, no buffer holds it.
+        var cheap = Compile("model C {\n  input a: f32[N, 8]\n  input b: f32[N, 8]\n  input w: f32[8, 8]\n  s = a + b\n"
+            + "  output y = exp(s)\n  output p = y @ w\n  output z = tanh(s)\n}\n");
+        Assert.Equal(new[] { "nd_fused_y_exp", "nd_gemm_f32", "nd_fused_z_tanh" }, cheap.Plan.Forward.Select(l => l.Kernel));
         Assert.DoesNotContain(cheap.Plan.Buffers, x => x.Name == "s");
         // exp(a) read twice is computed once and stored: a transcendental costs more than the read.
-        var dear = Compile("model D {\n  input a: f32[N, 8]\n  s = exp(a)\n  output y = s * 2\n  output z = s + 1\n}\n");
+        var dear = Compile("model D {\n  input a: f32[N, 8]\n  input w: f32[8, 8]\n  s = exp(a)\n  output y = s * 2\n"
+            + "  output p = y @ w\n  output z = s + 1\n}\n");
         Assert.Equal(3, dear.Plan.Forward.Count);
         Assert.Contains(dear.Plan.Buffers, x => x.Name == "s");
     }
@@ -107,10 +110,14 @@ public sealed class FusionTests
     [Fact]
     public void ValuesNeededElsewhere_AreNotFusedAway()
     {
-        // x*x+1 is read by the division's gradient: it keeps its own kernel and buffer (x*x is fused into it).
-        // y is an output: its own kernel. y*r feeds a reduction, which does not take producers yet.
+        // x*x+1 is read by the division's gradient and y is an output: the kernel computing them stores both (it also
+        // computes y*r, which feeds a reduction, into the same kernel: multi-output fusion).
         var m = Compile("model K {\n  input x: f32[N, 4]\n  input r: f32[N, 4]\n  output y = 1 / (x * x + 1)\n  loss mean(y * r)\n}\n");
-        Assert.Equal(new[] { "nd_fused_y_1_add", "nd_y_div", "nd_loss_0_mul", "nd_loss_mean" }, m.Plan.Forward.Select(l => l.Kernel));
+        Assert.Equal(new[] { "nd_fused_loss_0_mul", "nd_loss_mean" }, m.Plan.Forward.Select(l => l.Kernel));
+        var stored = m.Plan.Forward[0].Args.Where(a => a.Buffer >= 0).Select(a => m.Plan.Buffers[a.Buffer].Name).ToList();
+        Assert.Contains("y.1", stored);
+        Assert.Contains("y", stored);
+        Assert.Contains(m.Plan.Backward, l => l.Args.Any(a => a.Buffer >= 0 && m.Plan.Buffers[a.Buffer].Name == "y.1"));
     }
 
     [Fact]
@@ -143,7 +150,8 @@ public sealed class FusionTests
         Assert.DoesNotContain("y.4", forward);
         var backward = Assert.Single(m.Plan.Backward, l => l.Args.Any(a => a.Buffer >= 0 && m.Plan.Buffers[a.Buffer].Name == "y.1"));
         Assert.Equal("nd_fused_grad_x_add", backward.Kernel);
-        Assert.Equal(3, m.Plan.Backward.Count);
+        // With the gradient of r's product (merged: one kernel writes both input gradients) and of z.
+        Assert.Equal(2, m.Plan.Backward.Count);
     }
 
     [Fact]
@@ -156,11 +164,13 @@ public sealed class FusionTests
     }
 
     [Fact]
-    public void AValueReadBeforeTheRowKernelRuns_KeepsItsOwnKernel()
+    public void AValueReadBeforeTheRowKernelRuns_IsStoredByTheKernelComputingIt()
     {
-        // d is read by e's kernel, which runs before the row kernel of y: d keeps its own kernel and buffer, read there.
+        // d is read by u's kernel, which runs before the row kernel of y: that kernel computes d and stores it, and the
+        // row kernel reads it there.
         var ops = ReferenceOps.Compile().Single(m => m.Name == "OpRowEarlyReader");
-        Assert.Equal("nd_d_mul", ops.Plan.Forward[0].Kernel);
+        Assert.Equal("nd_fused_u_mul", ops.Plan.Forward[0].Kernel);
+        Assert.Contains(ops.Plan.Forward[0].Args, a => a.Buffer >= 0 && ops.Plan.Buffers[a.Buffer].Name == "d");
         var row = Assert.Single(ops.Plan.Forward, l => l.Kernel == "nd_fused_y_add");
         Assert.Equal(new[] { "d", "y" }, row.Args.Select(a => ops.Plan.Buffers[a.Buffer].Name));
     }

@@ -41,7 +41,7 @@ public sealed class ScanTests
     }
 
     [Fact]
-    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsSevenLaunches()
+    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsSixLaunchesForwardEightBackward()
     {
         var plan = Model("lstm.nd").Plan;
         var outside = plan.Forward.Where(l => l.Loop is null).ToList();
@@ -49,10 +49,12 @@ public sealed class ScanTests
         // x[N, T, 64] @ weight_ih_l0ᵀ for every step at once: one GEMM over N·T rows.
         Assert.Single(outside, l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)
             && l.Args[0].Int == new Dim(1, "N*T"));
-        // Per step: read xw_t, the recurrent GEMM, bias + xw, c' (reading the gates f, i, g from z in place), h' (o
-        // in place), keep z for the reverse loop, store. No slice kernel: the gates are read where they are used. The
-        // weights are packed once, before the loop.
-        Assert.Equal(7, step.Count);
+        // Per step: the recurrent GEMM, bias + xw (xw_t read in place from xw at step t), c' (reading the gates f, i, g
+        // from z in place), h' (o in place), keep z for the reverse loop, store. No slice kernel: the gates are read where
+        // they are used. The weights are packed once, before the loop.
+        Assert.Equal(6, step.Count);
+        Assert.DoesNotContain(step, l => l.Kernel.Contains("read_", StringComparison.Ordinal));
+        Assert.Single(step, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw") && l.Args.Any(a => a.Runtime == RuntimeScalar.Time));
         Assert.DoesNotContain(plan.Forward.Concat(plan.Backward), l => l.Loop is not null && l.Kernel.Contains("strided_slice", StringComparison.Ordinal));
         Assert.Single(step, l => l.Kernel.StartsWith("nd_gemm", StringComparison.Ordinal));
         Assert.DoesNotContain(plan.Forward.Concat(plan.Backward), l => l.Loop is not null && l.Kernel.StartsWith("nd_gemm_pack", StringComparison.Ordinal)
@@ -60,13 +62,16 @@ public sealed class ScanTests
         Assert.All(plan.Backward.Where(l => l.Loop is not null), l => Assert.True(l.Loop!.Reverse));
         // Backward per step: the gradient into h (one GEMM); z is read as the forward loop kept it, not recomputed
         // (no GEMM), and neither xw nor h_{t-1} is read (the weight gradient's h_{t-1} is the trajectory shifted, one
-        // launch after the loop); no weight-gradient GEMM. Five kernels compute the gates and tanh(c') from z, five
-        // their gradients (each adding up the state's total gradient itself), one gathers them into ∂z.
+        // launch after the loop); no weight-gradient GEMM. Two kernels compute the gates, tanh(c') and their gradients
+        // (multi-output fusion, at most three math-library calls each: one kernel would not be vectorized), each adding
+        // up the state's total gradient (∂y_t read in place) itself; one gathers them into ∂z.
         var backStep = plan.Backward.Where(l => l.Loop is not null).ToList();
         Assert.Equal(1, backStep.Count(l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)));
         Assert.DoesNotContain(backStep, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw"));
         Assert.Single(plan.Backward, l => l.Loop is null && l.Kernel.Contains("stack_previous_h", StringComparison.Ordinal));
-        Assert.Equal(19, backStep.Count);
+        // The previous c, the two elementwise kernels, the gather, the GEMM, two carries, keep ∂z.
+        Assert.Equal(8, backStep.Count);
+        Assert.Single(backStep, l => l.Kernel.Contains("read_", StringComparison.Ordinal));
         // The biases' gradients are the rows' sums of the stacked ∂z, one reduction each after the loop, not a sum and an
         // accumulation per step.
         Assert.DoesNotContain(plan.Backward, l => l.Loop is not null && (l.Kernel.Contains("sum_to", StringComparison.Ordinal)

@@ -10,7 +10,8 @@ namespace NeuroDsl.Compiler.Emit;
 public static partial class OpenClKernels
 {
     /// <summary>The launches of a node, or of the fusion group it roots, its kernels not yet named.</summary>
-    public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group)
+    /// <param name="views">A loop body's inputs read in place from their sequences (<see cref="StepView"/>).</param>
+    public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group, IReadOnlyDictionary<int, StepView>? views = null)
     {
         if (group is null || node.Def == Ops.Attention.Forward) return Emit(graph, node);
         if (group.Rows is { } rows) return RowKernels.Emit(graph, node, group, rows);
@@ -20,7 +21,7 @@ public static partial class OpenClKernels
         var conv = members.FirstOrDefault(m => m.Def.Fusion == Ops.FusionRole.EpilogueHead);
         var chain = members.Where(m => m != conv).Append(node).ToList();
         return conv is null
-            ? FusedElementwise(graph, node, chain)
+            ? FusedElementwise(graph, node, chain, group.Stored ?? System.Array.Empty<int>(), views)
             : FusedConv(graph, conv, chain);
     }
 
@@ -30,8 +31,9 @@ public static partial class OpenClKernels
     /// Returns the external inputs in parameter order; the chain's value ends in t&lt;root&gt;.
     /// </summary>
     internal static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent,
-        string type = "float", ISet<int>? axes = null)
+        string type = "float", ISet<int>? axes = null, IReadOnlyDictionary<int, StepView>? views = null)
     {
+        System.Func<string, string>? At(Node input) => views is not null && views.TryGetValue(input.Id, out var view) ? view.Index : null;
         var inside = new HashSet<int>(chain.Select(n => n.Id));
         if (head is { } h) inside.Add(h);
         var external = new List<Node>();
@@ -49,7 +51,7 @@ public static partial class OpenClKernels
                     external.Add(source);
                     e = external.Count - 1;
                 }
-                var (read, used) = Ops.Slicing.RemapRead(n, source, "e" + e.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                var (read, used) = Ops.Slicing.RemapRead(n, source, "e" + e.ToString(System.Globalization.CultureInfo.InvariantCulture), At(source));
                 axes.UnionWith(used);
                 sb.Append(indent).Append($"const {type} {Local(chain, head, n.Id)} = {read};\n");
                 continue;
@@ -70,7 +72,8 @@ public static partial class OpenClKernels
                         external.Add(input);
                         e = external.Count - 1;
                     }
-                    value = $"e{e}[{BroadcastIndex(input.Shape, shape)}]";
+                    var index = BroadcastIndex(input.Shape, shape);
+                    value = $"e{e}[{(At(input) is { } at ? at(index) : index)}]";
                 }
                 sb.Append(indent).Append($"    const {type} {Letters[k]} = {value};\n");
             }
@@ -96,21 +99,32 @@ public static partial class OpenClKernels
         throw new System.ArgumentException($"%{id} is not in the chain");
     }
 
-    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain)
+    /// <summary>
+    /// One kernel for a chain, writing the root's value and the <paramref name="stored"/> members' (the roots of the
+    /// kernels a multi-output fusion merged into this one), each at the kernel's element.
+    /// </summary>
+    internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, IReadOnlyList<int> stored,
+        IReadOnlyDictionary<int, StepView>? views = null)
     {
         const string name = KernelTemplate.Self;
         var axes = new HashSet<int>();
-        var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ", axes: axes);
+        var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ", axes: axes, views: views);
+        var timed = views is not null && external.Any(e => views.ContainsKey(e.Id));
         var sb = new StringBuilder();
         sb.Append("// Fused: ").Append(string.Join(" -> ", chain.Select(n => n.Op))).Append('\n');
         sb.Append("__kernel void ").Append(name).Append('(')
-            .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}").Append("__global float* restrict out")))
+            .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}").Append("__global float* restrict out")
+                .Concat(stored.Select((_, k) => $"__global float* restrict s{k}")).Concat(timed ? new[] { "const int t" } : new string[0])))
             .AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         axes.UnionWith(external.SelectMany(e => AxesRead(e.Shape, root.Shape)));
         Coordinates(sb, root.Shape, "i", "    ", axes);
-        sb.Append(body).Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
-        return new NodeLaunch(name, ArgSpec.Nodes(external.Append(root).ToArray()), new[] { root.Shape.Numel }, sb.ToString());
+        sb.Append(body);
+        for (var k = 0; k < stored.Count; k++) sb.Append($"    s{k}[i] = {Local(chain, null, stored[k])};\n");
+        sb.Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
+        var args = ArgSpec.Nodes(external.Append(root).ToArray()).Concat(stored.Select(ArgSpec.Node)).ToList();
+        if (timed) args.Add(new ArgSpec.Runtime(Planning.RuntimeScalar.Time));
+        return new NodeLaunch(name, args, new[] { root.Shape.Numel }, sb.ToString());
     }
 
     // The convolution kernel, with the chain applied to each output value before it is stored: on the whole

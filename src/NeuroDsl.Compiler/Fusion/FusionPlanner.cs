@@ -24,7 +24,9 @@ public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined, RowPlan? 
 public static class FusionPlanner
 {
 
-    public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned)
+    /// <param name="sameRun">Where given, the nodes that run only when input gradients are asked for: a merged
+    /// kernel (<see cref="MultiOutputFusion"/>) takes only kernels on the same side of it.</param>
+    public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned, ISet<int>? sameRun = null)
     {
         // Cheap values read by several kernels are computed again in each (recomputed, below), as XLA's fusion
         // does; where a reader's kernel turns out not to compute one (a group of another shape), that value is
@@ -32,9 +34,9 @@ public static class FusionPlanner
         var recomputed = Recomputable(graph, live, pinned);
         while (true)
         {
-            var groups = Plan(graph, live, pinned, recomputed);
+            var groups = Group(graph, live, pinned, recomputed);
             var unmet = Unmet(graph, live, groups, recomputed);
-            if (unmet.Count == 0) return groups;
+            if (unmet.Count == 0) return MultiOutputFusion.Merge(graph, live, pinned, groups, sameRun);
             recomputed.ExceptWith(unmet);
         }
     }
@@ -107,7 +109,7 @@ public static class FusionPlanner
         return unmet;
     }
 
-    private static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned, ISet<int> recomputed)
+    private static IReadOnlyDictionary<int, FusionGroup> Group(Graph graph, ISet<int> live, ISet<int> pinned, ISet<int> recomputed)
     {
         var consumers = new Dictionary<int, int>();
         var readers = new Dictionary<int, List<int>>();

@@ -48,8 +48,15 @@ public sealed class ElementwiseOp : OpDef
     /// Whether the op is a few arithmetic instructions (no transcendental or other library function, no helper):
     /// cheap enough that a kernel computes it again rather than read it from memory (FusionPlanner).
     /// </summary>
-    public bool IsCheap => _prelude is null
-        && !System.Text.RegularExpressions.Regex.IsMatch(CExpr, @"\b(exp|exp2|expm1|log|log2|log1p|tanh|sinh|cosh|sin|cos|tan|pow|powr|sqrt|rsqrt|erf|erfc|atan|asin|acos|lgamma|tgamma)\s*\(");
+    public bool IsCheap => _prelude is null && LibraryCalls == 0;
+
+    /// <summary>
+    /// The library functions (transcendentals, square roots) the op's C expression calls, and its helper function if it
+    /// has one. On PoCL, a kernel calling more than three of them is no longer vectorized across work-items (the
+    /// inliner stops inlining the math library), so a merged kernel keeps within that (<see cref="Fusion.MultiOutputFusion"/>).
+    /// </summary>
+    public int LibraryCalls => (_prelude is null ? 0 : 1)
+        + System.Text.RegularExpressions.Regex.Matches(CExpr, @"\b(exp|exp2|expm1|log|log2|log1p|tanh|sinh|cosh|sin|cos|tan|pow|powr|sqrt|rsqrt|erf|erfc|atan|asin|acos|lgamma|tgamma)\s*\(").Count;
 
     /// <summary>Whether the value depends on the element's position (<c>INDEX</c>), not on its inputs alone.</summary>
     public bool UsesIndex => CExpr.Contains("INDEX");

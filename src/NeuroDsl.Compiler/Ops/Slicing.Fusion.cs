@@ -18,10 +18,13 @@ public sealed partial class Slicing
     /// <summary>
     /// The value of a slice (or a slice's gradient) <paramref name="node"/> at the coordinates c&lt;d&gt; of its
     /// shape, read from <paramref name="tensor"/> holding its input <paramref name="input"/>; the axes whose
-    /// coordinates the expression uses.
+    /// coordinates the expression uses. <paramref name="at"/>, where given, maps the input's flat index to the
+    /// tensor's (an input read in place from a sequence, <see cref="Emit.StepView"/>).
     /// </summary>
-    internal static (string Value, IReadOnlyList<int> Axes) RemapRead(Node node, Node input, string tensor)
+    internal static (string Value, IReadOnlyList<int> Axes) RemapRead(Node node, Node input, string tensor,
+        System.Func<string, string>? at = null)
     {
+        at ??= x => x;
         var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
         var strides = input.Shape.Strides();
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
@@ -31,7 +34,7 @@ public sealed partial class Slicing
             var terms = Enumerable.Range(0, input.Shape.Rank).Where(d => begin[d] != 0)
                 .Select(d => ((Dim)begin[d] * strides[d]).ToC())
                 .Concat(used.Select(d => Term($"c{d}", (Dim)step[d] * strides[d]))).ToList();
-            return ($"{tensor}[{(terms.Count == 0 ? "0" : string.Join(" + ", terms))}]", used);
+            return ($"{tensor}[{at(terms.Count == 0 ? "0" : string.Join(" + ", terms))}]", used);
         }
 
         // dy[(c − begin) / step] where c − begin is a multiple of the step inside the slice, else 0.
@@ -58,7 +61,7 @@ public sealed partial class Slicing
             }
             reads.Add(Term(step[d] == 1 ? q : $"({q} / {L(step[d])})", strides[d]));
         }
-        var read = $"{tensor}[{(reads.Count == 0 ? "0" : string.Join(" + ", reads))}]";
+        var read = $"{tensor}[{at(reads.Count == 0 ? "0" : string.Join(" + ", reads))}]";
         return (conditions.Count == 0 ? read : $"({string.Join(" && ", conditions)}) ? {read} : 0.0f", used);
     }
 }

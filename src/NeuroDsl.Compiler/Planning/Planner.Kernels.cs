@@ -20,7 +20,7 @@ public static partial class Planner
 
     /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
     private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups,
-        HashSet<string>? names = null)
+        HashSet<string>? names = null, IReadOnlyDictionary<int, StepView>? views = null)
     {
         var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
         names ??= new HashSet<string>(StringComparer.Ordinal);
@@ -48,7 +48,7 @@ public static partial class Planner
                 ? Escaping.Comment($"{node.Span.File}:{node.Span.Line}  {lines[node.Span.Line]}")
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
-            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group), name, comment, covered,
+            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group, views), name, comment, covered,
                 group?.Rows?.Stored ?? group?.Stored ?? Array.Empty<int>(),
                 (group?.Rows?.Roles.Keys ?? group?.Inlined ?? Array.Empty<int>()).Append(node.Id).Distinct().ToList()));
         }

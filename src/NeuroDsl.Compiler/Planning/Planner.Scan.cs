@@ -22,7 +22,8 @@ namespace NeuroDsl.Compiler.Planning;
 public static partial class Planner
 {
     /// <summary>A scan's body after fusion and lowering, and a maker of kernel names unique in the program.</summary>
-    private sealed record LoweredLoop(List<Lowered> Items, Func<string, string> Name);
+    /// <param name="InPlace">The body's inputs its kernels read from their sequences at step t (no copy per step).</param>
+    private sealed record LoweredLoop(List<Lowered> Items, Func<string, string> Name, IReadOnlyDictionary<int, StepView> InPlace);
 
     private static Lowered LowerLoop(Graph graph, Node node, SourceLines lines, HashSet<string> names)
     {
@@ -31,7 +32,8 @@ public static partial class Planner
         // The states, and the values the forward loop keeps for the reverse loop, have buffers of their own.
         var pinned = new HashSet<int>(body.Outputs.Select(o => o.Value).Concat(Kept(graph, node).Select(k => k.Cell)));
         var groups = FusionPlanner.Plan(body, live, pinned);
-        var items = Lower(body, lines, live, groups, names);
+        var inPlace = InPlaceReads(graph, node, body, live, groups);
+        var items = Lower(body, lines, live, groups, names, inPlace);
         string Name(string stem)
         {
             var name = stem;
@@ -39,7 +41,59 @@ public static partial class Planner
             return name;
         }
         return new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(),
-            new LoweredLoop(items, Name));
+            new LoweredLoop(items, Name, inPlace));
+    }
+
+    /// <summary>
+    /// The step inputs a body's kernels read in place from their sequences (<see cref="StepView"/>): a sequence's step,
+    /// the trajectory's gradient at step t, a value the forward loop kept. Only where every reader is an elementwise
+    /// kernel (a product, a reduction or a kernel of its own reads a copy, as before); not the previous state, which
+    /// comes from the initial state at the first step.
+    /// </summary>
+    private static Dictionary<int, StepView> InPlaceReads(Graph graph, Node node, Graph body, HashSet<int> live,
+        IReadOnlyDictionary<int, FusionGroup> groups)
+    {
+        var layout = Scan.Layout.Of(node);
+        var backward = node.Def == Scan.Backward;
+        var input = node.Inputs.Select(i => graph[i]).ToList();
+        var steps = input[0].Shape[1];
+        var (k, m) = (layout.Seqs, layout.StateCount);
+        var candidates = new Dictionary<int, StepView>();
+        for (var j = 0; j < k; j++)
+        {
+            var f = input[j].Shape[2];
+            candidates[body.InputIds[j]] = new StepView(steps, f, 0, f);
+        }
+        if (backward)
+        {
+            var sharedAt = k + m;
+            for (var i = 0; i < m; i++)
+                candidates[body.InputIds[sharedAt + layout.Shared + i]] =
+                    new StepView(steps, layout.Width, layout.Offset(i), layout.States[i]);
+            var keptAt = sharedAt + layout.Shared + 2 * m;
+            for (var v = 0; v < layout.Saved; v++)
+            {
+                var f = body[body.InputIds[keptAt + v]].Shape[1];
+                candidates[body.InputIds[keptAt + v]] = new StepView(steps, f, 0, f);
+            }
+        }
+        // The kernel each node is computed in: elementwise groups only (emitted by FusedElementwise).
+        var elementwise = new HashSet<int>();
+        foreach (var g in groups.Values)
+        {
+            var members = g.Inlined.Append(g.Root).Select(id => body[id]).ToList();
+            if (g.Rows is null && members.All(n => n.Def is ElementwiseOp || Slicing.IsRemap(n)))
+                foreach (var n in members) elementwise.Add(n.Id);
+        }
+        var outputs = new HashSet<int>(body.Outputs.Select(o => o.Value));
+        var result = new Dictionary<int, StepView>();
+        foreach (var c in candidates)
+        {
+            var readers = body.Nodes.Where(n => live.Contains(n.Id) && n.Inputs.Contains(c.Key)).ToList();
+            if (readers.Count > 0 && !outputs.Contains(c.Key) && readers.All(r => elementwise.Contains(r.Id)))
+                result[c.Key] = c.Value;
+        }
+        return result;
     }
 
     /// <summary>The values a forward scan keeps for its gradient: each <see cref="Scan.Saved"/> node and its cell node.</summary>
@@ -80,7 +134,8 @@ public static partial class Planner
         for (var j = 0; j < k; j++)
         {
             var x = body[body.InputIds[j]];
-            stepInputs.Add(Temp(node.Name + "." + x.Name, x.Shape.Numel));
+            // A step its kernels read in place is the sequence itself (StepView).
+            stepInputs.Add(loop.InPlace.ContainsKey(x.Id) ? storage[node.Inputs[j]] : Temp(node.Name + "." + x.Name, x.Shape.Numel));
             bodyStorage[x.Id] = stepInputs[j];
         }
         var sharedAt = k + m;
@@ -103,6 +158,7 @@ public static partial class Planner
             var start = target.Count;
             for (var j = 0; j < k; j++)
             {
+                if (loop.InPlace.ContainsKey(body.InputIds[j])) continue;
                 var f = input[j].Shape[2];
                 Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
                     batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
@@ -174,7 +230,7 @@ public static partial class Planner
         for (var j = 0; j < k; j++)
         {
             // A sequence the reverse step does not read (an LSTM's xw, when the forward loop kept z) is not copied.
-            if (!read.Contains(body.InputIds[j])) continue;
+            if (!read.Contains(body.InputIds[j]) || loop.InPlace.ContainsKey(body.InputIds[j])) continue;
             var f = input[j].Shape[2];
             Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
                 batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
@@ -197,6 +253,11 @@ public static partial class Planner
                 Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
                     Row(h), readArgs.ToArray());
             var dy = body[body.InputIds[sharedAt + layout.Shared + i]];
+            if (loop.InPlace.ContainsKey(dy.Id))
+            {
+                bodyStorage[dy.Id] = dtrajectory;
+                continue;
+            }
             var dyBuffer = Temp(node.Name + "." + dy.Name, dy.Shape.Numel);
             bodyStorage[dy.Id] = dyBuffer;
             Add(Kernel("read_" + Identifier(dy.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, 0, null)),
@@ -207,6 +268,11 @@ public static partial class Planner
         for (var v = 0; v < layout.Saved; v++)
         {
             var value = body[body.InputIds[keptAt + v]];
+            if (loop.InPlace.ContainsKey(value.Id))
+            {
+                bodyStorage[value.Id] = storage[node.Inputs[layout.SavedInput(v)]];
+                continue;
+            }
             var f = value.Shape[1];
             var stepBuffer = Temp(node.Name + "." + value.Name, value.Shape.Numel);
             bodyStorage[value.Id] = stepBuffer;

@@ -35,7 +35,9 @@ public static partial class Planner
         // Fusion: which nodes are computed inline in another node's kernel (no buffer, no launch of their own).
         var pinned = new HashSet<int>(graph.Outputs.Select(o => o.Value).Concat(gradOf.Values));
         if (graph.LossId is { } lossNode) pinned.Add(lossNode);
-        var groups = FusionPlanner.Plan(graph, live, pinned);
+        // Which backward nodes only serve input gradients (skipped unless the caller asks for them).
+        var paramOnly = Liveness(graph, graph.Params.Where(p => gradOf.ContainsKey(p.Id)).Select(p => gradOf[p.Id]));
+        var groups = FusionPlanner.Plan(graph, live, pinned, paramOnly);
 
         var lowered = Lower(graph, model.Source, live, groups);
         foreach (var node in graph.Forward.Where(n => live.Contains(n.Id) && n.Def == Ops.Attention.Forward))
@@ -44,8 +46,6 @@ public static partial class Planner
             plan.FusedAttention.Add((node.Name, new Shape(node.Shape.Dims.Take(node.Shape.Rank - 1).Append(keys[keys.Rank - 2]).ToArray())));
         }
 
-        // Which backward nodes only serve input gradients (skipped unless the caller asks for them).
-        var paramOnly = Liveness(graph, graph.Params.Where(p => gradOf.ContainsKey(p.Id)).Select(p => gradOf[p.Id]));
         Schedule(plan, graph, model.Source, lowered, storage, paramOnly);
         CopyGradients(plan, graph, gradOf, claimed, storage);
 
