@@ -81,6 +81,6 @@ public class MultiOutputFusionTests
             backward.Where(l => l.Kernel.Contains("_read_", StringComparison.Ordinal)).Select(l => l.Kernel));
         var kernel = m.Plan.Kernels.Single(k => k.Name == "nd_fused_h_c_0_c_next_3_tanh").Body;
         Assert.Contains("const int t)", kernel);
-        Assert.Contains("* 5 + t) * 12", kernel);
+        Assert.Contains("e0[t * 12 + 3 + c0 * 60 + c1]", kernel); // the forget gate of step t, at linear addresses
     }
 }

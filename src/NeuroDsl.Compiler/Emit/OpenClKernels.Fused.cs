@@ -33,7 +33,7 @@ public static partial class OpenClKernels
     internal static (List<Node> External, string Code) ChainCode(Graph graph, IReadOnlyList<Node> chain, int? head, Shape shape, string indent,
         string type = "float", ISet<int>? axes = null, IReadOnlyDictionary<int, StepView>? views = null)
     {
-        System.Func<string, string>? At(Node input) => views is not null && views.TryGetValue(input.Id, out var view) ? view.Index : null;
+        StepView? View(Node input) => views is not null && views.TryGetValue(input.Id, out var view) ? view : null;
         var inside = new HashSet<int>(chain.Select(n => n.Id));
         if (head is { } h) inside.Add(h);
         var external = new List<Node>();
@@ -51,7 +51,8 @@ public static partial class OpenClKernels
                     external.Add(source);
                     e = external.Count - 1;
                 }
-                var (read, used) = Ops.Slicing.RemapRead(n, source, "e" + e.ToString(System.Globalization.CultureInfo.InvariantCulture), At(source));
+                var (read, used) = Ops.Slicing.RemapRead(n, source, "e" + e.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    View(source) is { } v ? (v.Strides, v.Start) : null);
                 axes.UnionWith(used);
                 sb.Append(indent).Append($"const {type} {Local(chain, head, n.Id)} = {read};\n");
                 continue;
@@ -72,8 +73,17 @@ public static partial class OpenClKernels
                         external.Add(input);
                         e = external.Count - 1;
                     }
-                    var index = BroadcastIndex(input.Shape, shape);
-                    value = $"e{e}[{(At(input) is { } at ? at(index) : index)}]";
+                    if (View(input) is { } view)
+                    {
+                        // A step of a sequence [N, F] (or [N, 1], a row's length mask) in a kernel of [N, F]: read at the
+                        // kernel's coordinates.
+                        if (axes is null || !StepView.Fits(input.Shape, shape))
+                            throw new System.InvalidOperationException($"{input.Name} is read in place only by a kernel of its rows");
+                        var column = input.Shape[1].Equals(shape[1]);
+                        axes.UnionWith(column ? new[] { 0, 1 } : new[] { 0 });
+                        value = $"e{e}[{view.At("c0", column ? "c1" : "0")}]";
+                    }
+                    else value = $"e{e}[{BroadcastIndex(input.Shape, shape)}]";
                 }
                 sb.Append(indent).Append($"    const {type} {Letters[k]} = {value};\n");
             }

@@ -18,15 +18,15 @@ public sealed partial class Slicing
     /// <summary>
     /// The value of a slice (or a slice's gradient) <paramref name="node"/> at the coordinates c&lt;d&gt; of its
     /// shape, read from <paramref name="tensor"/> holding its input <paramref name="input"/>; the axes whose
-    /// coordinates the expression uses. <paramref name="at"/>, where given, maps the input's flat index to the
-    /// tensor's (an input read in place from a sequence, <see cref="Emit.StepView"/>).
+    /// coordinates the expression uses. <paramref name="view"/>, where given, is where the input lies in the tensor (an
+    /// input read in place from a sequence: its strides there and its first element).
     /// </summary>
     internal static (string Value, IReadOnlyList<int> Axes) RemapRead(Node node, Node input, string tensor,
-        System.Func<string, string>? at = null)
+        (Dim[] Strides, string Start)? view = null)
     {
-        at ??= x => x;
         var (begin, step) = (node.AttrInts("begin"), node.AttrInts("step"));
-        var strides = input.Shape.Strides();
+        var strides = view?.Strides ?? input.Shape.Strides();
+        string at(string index) => view is { } v ? $"{v.Start} + {index}" : index;
         var used = Enumerable.Range(0, node.Shape.Rank).Where(d => node.Shape[d] != (Dim)1).ToList();
         if (node.Def == StridedSlice)
         {

@@ -77,20 +77,23 @@ public static partial class Planner
                 candidates[body.InputIds[keptAt + v]] = new StepView(steps, f, 0, f);
             }
         }
-        // The kernel each node is computed in: elementwise groups only (emitted by FusedElementwise).
-        var elementwise = new HashSet<int>();
+        // The shape of the kernel each node is computed in: elementwise groups only (emitted by FusedElementwise).
+        var kernelShape = new Dictionary<int, Shape>();
         foreach (var g in groups.Values)
         {
             var members = g.Inlined.Append(g.Root).Select(id => body[id]).ToList();
             if (g.Rows is null && members.All(n => n.Def is ElementwiseOp || Slicing.IsRemap(n)))
-                foreach (var n in members) elementwise.Add(n.Id);
+                foreach (var n in members) kernelShape[n.Id] = body[g.Root].Shape;
         }
         var outputs = new HashSet<int>(body.Outputs.Select(o => o.Value));
         var result = new Dictionary<int, StepView>();
         foreach (var c in candidates)
         {
+            // A slice reads it at its own strides; anything else at the coordinates of a kernel of its shape.
+            var x = body[c.Key];
             var readers = body.Nodes.Where(n => live.Contains(n.Id) && n.Inputs.Contains(c.Key)).ToList();
-            if (readers.Count > 0 && !outputs.Contains(c.Key) && readers.All(r => elementwise.Contains(r.Id)))
+            if (readers.Count > 0 && !outputs.Contains(c.Key) && x.Shape.Rank == 2
+                && readers.All(r => kernelShape.TryGetValue(r.Id, out var shape) && (Slicing.IsRemap(r) || StepView.Fits(x.Shape, shape))))
                 result[c.Key] = c.Value;
         }
         return result;
