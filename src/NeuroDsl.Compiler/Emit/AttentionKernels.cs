@@ -59,6 +59,12 @@ internal static partial class AttentionKernels
                 Header(sb, call.Name, ps);
                 ForwardBody(sb, sizes, writeO);
                 return Blocks(call.Name, args, q.Shape[rank - 2], batch, sb);
+            case Attention.Role.GradMask:
+                ps.Add("__global float* restrict out");
+                args.Add(ArgSpec.Node(node.Id));
+                Header(sb, call.Name, ps, tiled: false);
+                GradMaskBody(sb, sizes, Attention.MaskPerQuery(call.Inputs[3].Shape));
+                return new NodeLaunch(call.Name, args, new[] { node.Shape.Numel }, sb.ToString());
             case Attention.Role.GradQ:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
@@ -102,6 +108,37 @@ internal static partial class AttentionKernels
         }
         var batch = terms.Count == 0 ? "0" : string.Join(" + ", terms);
         return sizes with { MaskBatch = batch, MaskI = Stride(rank - 2), MaskJ = Stride(rank - 1) };
+    }
+
+    /// <summary>
+    /// The mask's gradient, one work-item per element of [B…, Tq or 1, Tk]: dS_ij = P_ij·(dO_i·V_j − D_i), summed over
+    /// the queries where the mask broadcasts over them. Plain scalar code: it runs only when input gradients are asked.
+    /// </summary>
+    private static void GradMaskBody(StringBuilder sb, Sizes z, bool perQuery)
+    {
+        sb.Append($@"    const int e = get_global_id(0);
+    const int j = e % {z.Tk};
+    const int b = e / {z.Tk}{(perQuery ? $" / {z.Tq}" : "")};
+    const int first = {(perQuery ? $"e / {z.Tk} % {z.Tq}" : "0")};
+    const int last = {(perQuery ? "first + 1" : z.Tq)};
+    const __global float* mrow = mask + {z.MaskBatch};
+    const __global float* kj = k + (b * {z.Tk} + j) * {z.Dk};
+    const __global float* vj = v + (b * {z.Tk} + j) * {z.Dv};
+    float acc = 0.0f;
+    for (int i = first; i < last; i++)
+    {{
+        const __global float* qi = q + (b * {z.Tq} + i) * {z.Dk};
+        const __global float* gi = dO + (b * {z.Tq} + i) * {z.Dv};
+        float s = 0.0f;
+        for (int c = 0; c < {z.Dk}; c++) s = fma(qi[c], kj[c], s);
+        s = s * {z.Scale} + mrow[i * {z.MaskI} + j * {z.MaskJ}];
+        float dp = 0.0f;
+        for (int c = 0; c < {z.Dv}; c++) dp = fma(gi[c], vj[c], dp);
+        acc += exp(s - lse[b * {z.Tq} + i]) * (dp - delta[b * {z.Tq} + i]);
+    }}
+    out[e] = acc;
+}}
+");
     }
 
     private static NodeLaunch DeltaKernel(KernelCall call)
