@@ -97,8 +97,9 @@ public static class AttentionFuser
         var causal = false;
         if (mask is not null)
         {
-            // A mask computed from inputs and constants (a padding mask) is read as it is, and gets no gradient; one a
-            // parameter reaches (a learned bias) keeps the product of scores it needs.
+            // A mask computed from inputs and constants (a padding mask) is read as it is; where it is a float input (or
+            // computed from one) and input gradients are asked for, attention_grad_mask gives it the gradient the form
+            // as written gives it. One a parameter reaches (a learned bias) keeps the product of scores it needs.
             if (needs[mask.Id] || mask.DType != DType.F32) return null;
             if (mask.Def == ConstantTensors.CausalMask && mask.AttrBool("additive") && q.Shape[rank - 2] == k.Shape[rank - 2])
             {

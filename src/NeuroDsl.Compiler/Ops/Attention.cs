@@ -34,6 +34,13 @@ public sealed class Attention : OpFamily
     public static readonly OpDef GradK = new AttentionOp("attention_grad_k", Role.GradK);
     public static readonly OpDef GradV = new AttentionOp("attention_grad_v", Role.GradV);
 
+    /// <summary>
+    /// The additive mask's gradient, dS = P·(dO·Vᵀ − D), summed over the queries where the mask broadcasts over them:
+    /// [B…, Tq or 1, Tk], then summed to the mask's shape. Computed only when the mask needs a gradient (it is a float
+    /// input, or computed from one, and input gradients are asked for), as the form as written gives it one.
+    /// </summary>
+    public static readonly OpDef GradMask = new AttentionOp("attention_grad_mask", Role.GradMask);
+
     internal enum Role
     {
         Output,
@@ -42,7 +49,11 @@ public sealed class Attention : OpFamily
         GradQ,
         GradK,
         GradV,
+        GradMask,
     }
+
+    /// <summary>Whether the mask varies along the queries (else its gradient is summed over them in the kernel).</summary>
+    internal static bool MaskPerQuery(Shape mask) => mask.Rank >= 2 && mask[mask.Rank - 2] != (Dim)1;
 
     /// <summary>The attributes every attention node carries: the scale, and how it is masked.</summary>
     internal static Dictionary<string, object> Attrs(double scale, bool causal, bool masked, long lse) => new()
@@ -68,6 +79,14 @@ public sealed class Attention : OpFamily
             grads[0] = g.Op(GradQ, q.Shape, node.Attrs, node, inputs);
             grads[1] = g.Op(GradK, k.Shape, node.Attrs, node, inputs);
             grads[2] = g.Op(GradV, v.Shape, node.Attrs, node, inputs);
+            if (node.AttrBool("masked"))
+            {
+                var mask = g.In(node, 3);
+                var rank = q.Shape.Rank;
+                var queries = MaskPerQuery(mask.Shape) ? q.Shape[rank - 2] : (Dim)1;
+                var shape = new Shape(q.Shape.Dims.Take(rank - 2).Append(queries).Append(k.Shape[rank - 2]).ToArray());
+                grads[3] = g.SumTo(g.Op(GradMask, shape, node.Attrs, node, inputs), mask.Shape, node);
+            }
             return grads;
         }
 
@@ -145,7 +164,14 @@ internal static class AttentionReference
         // The gradients from dO (and D = rowsum(dO·O), which the definition recomputes from P rather than trusts).
         var offset = masked ? 4 : 3;
         var dO = call.Inputs[offset];
-        var grad = new double[role == Attention.Role.GradQ ? q.Length : role == Attention.Role.GradK ? k.Length : v.Length];
+        var perQuery = role == Attention.Role.GradMask && Attention.MaskPerQuery(new Shape(call.InputShapes[3]));
+        var grad = new double[role switch
+        {
+            Attention.Role.GradQ => q.Length,
+            Attention.Role.GradK => k.Length,
+            Attention.Role.GradV => v.Length,
+            _ => batch * (perQuery ? tq : 1) * tk,
+        }];
         for (long b = 0; b < batch; b++)
             for (long i = 0; i < tq; i++)
             {
@@ -167,6 +193,9 @@ internal static class AttentionReference
                             break;
                         case Attention.Role.GradK:
                             for (long c = 0; c < dk; c++) grad[(b * tk + j) * dk + c] += ds * q[(b * tq + i) * dk + c];
+                            break;
+                        case Attention.Role.GradMask:
+                            grad[((perQuery ? b * tq + i : b)) * tk + j] += pij * (dp[j] - dot);
                             break;
                         default:
                             for (long c = 0; c < dv; c++) grad[(b * tk + j) * dv + c] += pij * dO[(b * tq + i) * dv + c];
