@@ -55,15 +55,17 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
     /// <summary>
     /// The default table, by class: tiles that fit the class's registers, so an untuned run is already good. AVX-512:
     /// 12×32 in 24 float16 accumulators (27 of 32 registers). AVX2: 6×16 in 12 float8 accumulators (15 of 16; the
-    /// 12×32 tile needs 53 and spills). A generic CPU (SSE, NEON): 6×8 in 12 float4 (15). A GPU: 12 rows per
-    /// work-group of 32 (the work-group shape of nd_gemm_tiled_f32_wg).
+    /// 12×32 tile needs 53 and spills). A generic CPU (SSE, NEON): 6×8 in 12 float4 (15). On every CPU, a product
+    /// with fewer than 8 full tiles per compute unit (the MLP's 128×256×10 output layer: 11 tiles on 2 cores) runs in
+    /// tiles of 2 rows, so no core waits on a few long tiles. A GPU: 12 rows per work-group of 32 (the work-group
+    /// shape of nd_gemm_tiled_f32_wg), no small tile.
     /// </summary>
     public static GemmConfig Default(DeviceClass cls) => cls switch
     {
-        DeviceClass.Avx512 => new GemmConfig(12, 16, 2, 0, 4, 4),
-        DeviceClass.Avx2 => new GemmConfig(6, 8, 2, 0, 3, 4),
+        DeviceClass.Avx512 => new GemmConfig(12, 16, 2, 0, 2, 8),
+        DeviceClass.Avx2 => new GemmConfig(6, 8, 2, 0, 2, 8),
         DeviceClass.Gpu => new GemmConfig(12, 16, 2, 0, 4, 0),
-        _ => new GemmConfig(6, 4, 2, 0, 3, 4),
+        _ => new GemmConfig(6, 4, 2, 0, 2, 8),
     };
 
     /// <summary>
