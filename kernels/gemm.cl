@@ -13,6 +13,8 @@ static T nd_act_##T(T v, const int act) \
     } \
 }
 ND_ACT(float)
+ND_ACT(float4)
+ND_ACT(float8)
 ND_ACT(float16)
 
 // One element of C = act(op(A)·op(B) (+ bias)): the body of the kernels for products too small to tile.
@@ -43,95 +45,165 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
 }
 
 // ---- Register-tiled GEMM for the CPU (PoCL) and large shapes -------------------------------------------
-// B is first packed into contiguous panels [ceil(N/32)][K][32] (zero-padded), so no row stride of a
-// multiple of 4 KiB is ever streamed (cache-set aliasing). Each work-item then holds a 12×32 tile of C in
-// 24 named float16 accumulators (registers, not a private array) and per k does two vload16 of B and
-// twelve scalar broadcasts of A with explicit fma. Global size (ceil(M/12), ceil(N/32)), local size 1:
-// consecutive work-items walk down M and reuse the same B panel from cache.
+// B is first packed into contiguous panels [ceil(N/P)][K][P] (zero-padded) of P = ND_GEMM_PANEL columns, so no row
+// stride of a multiple of 4 KiB is ever streamed (cache-set aliasing). Each work-item then holds an R×P tile of C
+// (R = ND_GEMM_ROWS) in R·V named accumulators of type floatW (V = ND_GEMM_VECS vectors of W = ND_GEMM_WIDTH
+// floats: registers, not a private array) and per k does V vector loads of B and R scalar broadcasts of A with
+// explicit fma. Global size (ceil(M/R), ceil(N/P)), local size 1: consecutive work-items walk down M and reuse the
+// same B panel from cache. The runtime picks R, V, W and the K unroll per device (GemmConfig: a default table by
+// CPU class, or the tuner's cached choice) and passes them as build options; these defaults are AVX-512's.
+// P divides 32, so the scratch the compiler sizes for 32-column panels (ceil(N/32)·32·K) holds every layout.
+#ifndef ND_GEMM_ROWS
+#define ND_GEMM_ROWS 12
+#endif
+#ifndef ND_GEMM_WIDTH
+#define ND_GEMM_WIDTH 16
+#endif
+#ifndef ND_GEMM_VECS
+#define ND_GEMM_VECS 2
+#endif
+// The K loop's unroll factor; 0 leaves it to the compiler.
+#ifndef ND_GEMM_UNROLL
+#define ND_GEMM_UNROLL 0
+#endif
+// The rows of the tile for products too small to keep every core busy with R-row tiles (same panels).
+#ifndef ND_GEMM_SMALL_ROWS
+#define ND_GEMM_SMALL_ROWS 4
+#endif
+#define ND_GEMM_PANEL (ND_GEMM_WIDTH * ND_GEMM_VECS)
+#if 32 % ND_GEMM_PANEL != 0 || ND_GEMM_ROWS > 16 || ND_GEMM_SMALL_ROWS > 16 || ND_GEMM_VECS > 4
+#error "ND_GEMM_*: the panel must divide 32, at most 16 rows and 4 vectors"
+#endif
 
-// Row k of panel p (j = p·K + k): the 32 values of that row of op(B), stored as two float16.
+#define ND_CAT_(a, b) a##b
+#define ND_CAT(a, b) ND_CAT_(a, b)
+#define ND_STR_(x) #x
+#define ND_PRAGMA(x) _Pragma(ND_STR_(x))
+#define ND_UNROLL(n) ND_PRAGMA(unroll n)
+#if ND_GEMM_UNROLL > 0
+#define ND_K_UNROLL ND_UNROLL(ND_GEMM_UNROLL)
+#else
+#define ND_K_UNROLL
+#endif
+#define ND_VEC ND_CAT(float, ND_GEMM_WIDTH)
+#define ND_VLOAD ND_CAT(vload, ND_GEMM_WIDTH)
+#define ND_VSTORE ND_CAT(vstore, ND_GEMM_WIDTH)
+#define ND_ACT_VEC ND_CAT(nd_act_, ND_VEC)
+
+// X(0) … X(n-1): the rows of a tile, and X(r, 0) … X(r, V-1): the vectors of row r.
+#define ND_R1(X) X(0)
+#define ND_R2(X) ND_R1(X) X(1)
+#define ND_R3(X) ND_R2(X) X(2)
+#define ND_R4(X) ND_R3(X) X(3)
+#define ND_R5(X) ND_R4(X) X(4)
+#define ND_R6(X) ND_R5(X) X(5)
+#define ND_R7(X) ND_R6(X) X(6)
+#define ND_R8(X) ND_R7(X) X(7)
+#define ND_R9(X) ND_R8(X) X(8)
+#define ND_R10(X) ND_R9(X) X(9)
+#define ND_R11(X) ND_R10(X) X(10)
+#define ND_R12(X) ND_R11(X) X(11)
+#define ND_R13(X) ND_R12(X) X(12)
+#define ND_R14(X) ND_R13(X) X(13)
+#define ND_R15(X) ND_R14(X) X(14)
+#define ND_R16(X) ND_R15(X) X(15)
+#define ND_ROWS(n, X) ND_CAT(ND_R, n)(X)
+#define ND_V1(X, r) X(r, 0)
+#define ND_V2(X, r) ND_V1(X, r) X(r, 1)
+#define ND_V3(X, r) ND_V2(X, r) X(r, 2)
+#define ND_V4(X, r) ND_V3(X, r) X(r, 3)
+#define ND_VECS(X, r) ND_CAT(ND_V, ND_GEMM_VECS)(X, r)
+
+// Row k of the 32-column chunk c (j = c·K + k): that row of each of the chunk's 32/P panels.
 static inline void nd_gemm_pack_row(const int K, const int N, const int tb,
                                     __global const float* restrict B, __global float* restrict packed, const int j)
 {
-    const int panel = j / K;
-    const int k = j - panel * K;
-    const int col0 = panel * 32;
-    __global float* dst = packed + j * 32;
-    if (!tb && col0 + 32 <= N)
+    const int chunk = j / K;
+    const int k = j - chunk * K;
+    for (int q = 0; q < 32 / ND_GEMM_PANEL; q++)
     {
-        const __global float* src = B + k * N + col0;
-        vstore16(vload16(0, src), 0, dst);
-        vstore16(vload16(1, src), 1, dst);
-        return;
+        const int panel = chunk * (32 / ND_GEMM_PANEL) + q;
+        const int col0 = panel * ND_GEMM_PANEL;
+        __global float* dst = packed + (panel * K + k) * ND_GEMM_PANEL;
+        if (!tb && col0 + ND_GEMM_PANEL <= N)
+        {
+            const __global float* src = B + k * N + col0;
+            for (int v = 0; v < ND_GEMM_VECS; v++) ND_VSTORE(ND_VLOAD(v, src), v, dst);
+            continue;
+        }
+        for (int l = 0; l < ND_GEMM_PANEL; l++)
+        {
+            const int col = col0 + l;
+            dst[l] = col < N ? (tb ? B[col * K + k] : B[k * N + col]) : 0.0f;
+        }
     }
-    float lanes[32];
-    for (int l = 0; l < 32; l++)
-    {
-        const int col = col0 + l;
-        lanes[l] = col < N ? (tb ? B[col * K + k] : B[k * N + col]) : 0.0f;
-    }
-    vstore16(vload16(0, lanes), 0, dst);
-    vstore16(vload16(1, lanes), 1, dst);
 }
 
-// One work-item per (panel, k).
+// One work-item per (32-column chunk, k): global size ceil(N/32)·K, whatever the panel width.
 __kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
                                  __global const float* restrict B, __global float* restrict packed)
 {
     nd_gemm_pack_row(K, N, tb, B, packed, get_global_id(0));
 }
 
-#define ND_T_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define ND_T_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; \
-    float16 c##r##a = (float16)(0.0f), c##r##b = (float16)(0.0f);
-#define ND_T_STEP(r) { const float16 s = (float16)(a##r[p]); c##r##a = fma(s, b0, c##r##a); c##r##b = fma(s, b1, c##r##b); }
-#define ND_T_STORE(r) if (i0 + r < M) { nd_store_row(C + (i0 + r) * N + j0, c##r##a, c##r##b, bias0, bias1, N - j0, act); }
-
-static void nd_store_row(__global float* c, float16 lo, float16 hi, float16 bias0, float16 bias1, int cols, const int act)
+// Stores the first `cols` values of x (all of them when cols ≥ W; none when cols ≤ 0) at c.
+static void nd_store_vec(__global float* c, const ND_VEC x, const int cols)
 {
-    lo = nd_act_float16(lo + bias0, act);
-    hi = nd_act_float16(hi + bias1, act);
-    if (cols >= 32)
+    if (cols >= ND_GEMM_WIDTH)
     {
-        vstore16(lo, 0, c);
-        vstore16(hi, 1, c);
+        ND_VSTORE(x, 0, c);
         return;
     }
-    float lanes[32];
-    vstore16(lo, 0, lanes);
-    vstore16(hi, 1, lanes);
+    float lanes[ND_GEMM_WIDTH];
+    ND_VSTORE(x, 0, lanes);
     for (int l = 0; l < cols; l++) c[l] = lanes[l];
 }
 
-// The 12×32 tile of C at rows i0… and columns of panel `panel`, in one work-item.
-static inline void nd_gemm_tile(const int M, const int N, const int K, const int ta,
-                                __global const float* restrict A, __global const float* restrict packed,
-                                __global const float* restrict bias, const int has_bias,
-                                __global float* restrict C, const int act, const int i0, const int panel)
+// The bias of columns j…j+W-1 (zero past N, or without a bias).
+static ND_VEC nd_bias_vec(__global const float* restrict bias, const int has_bias, const int j, const int N)
 {
-    const int j0 = panel * 32;
-    // op(A)[i, p] = A[i * a_row + p * a_col]
-    const int a_row = ta ? 1 : K;
-    const int a_col = ta ? M : 1;
-    ND_T_ROWS(ND_T_DECL)
-    const __global float* bp = packed + panel * K * 32;
-    for (int k = 0; k < K; k++)
-    {
-        const float16 b0 = vload16(0, bp + k * 32);
-        const float16 b1 = vload16(1, bp + k * 32);
-        const int p = k * a_col;
-        ND_T_ROWS(ND_T_STEP)
-    }
-    float16 bias0 = (float16)(0.0f), bias1 = (float16)(0.0f);
-    if (has_bias)
-    {
-        float lanes[32];
-        for (int l = 0; l < 32; l++) lanes[l] = j0 + l < N ? bias[j0 + l] : 0.0f;
-        bias0 = vload16(0, lanes);
-        bias1 = vload16(1, lanes);
-    }
-    ND_T_ROWS(ND_T_STORE)
+    float lanes[ND_GEMM_WIDTH];
+    for (int l = 0; l < ND_GEMM_WIDTH; l++) lanes[l] = has_bias && j + l < N ? bias[j + l] : 0.0f;
+    return ND_VLOAD(0, lanes);
 }
+
+#define ND_T_ACC(r, v) ND_VEC c##r##_##v = (ND_VEC)(0.0f);
+#define ND_T_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; ND_VECS(ND_T_ACC, r)
+#define ND_T_LOAD(r, v) const ND_VEC b##v = ND_VLOAD(v, bk);
+#define ND_T_FMA(r, v) c##r##_##v = fma(s, b##v, c##r##_##v);
+#define ND_T_STEP(r) { const ND_VEC s = (ND_VEC)(a##r[p]); ND_VECS(ND_T_FMA, r) }
+#define ND_T_BIAS(r, v) const ND_VEC bias##v = nd_bias_vec(bias, has_bias, j0 + v * ND_GEMM_WIDTH, N);
+#define ND_T_STORE_VEC(r, v) \
+    nd_store_vec(C + (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, ND_ACT_VEC(c##r##_##v + bias##v, act), N - j0 - v * ND_GEMM_WIDTH);
+#define ND_T_STORE(r) if (i0 + r < M) { ND_VECS(ND_T_STORE_VEC, r) }
+
+// NAME: the ROWS×P tile of C at rows i0… and columns of panel `panel`, in one work-item.
+#define ND_GEMM_TILE(NAME, ROWS) \
+static inline void NAME(const int M, const int N, const int K, const int ta, \
+                        __global const float* restrict A, __global const float* restrict packed, \
+                        __global const float* restrict bias, const int has_bias, \
+                        __global float* restrict C, const int act, const int i0, const int panel) \
+{ \
+    const int j0 = panel * ND_GEMM_PANEL; \
+    /* op(A)[i, p] = A[i * a_row + p * a_col] */ \
+    const int a_row = ta ? 1 : K; \
+    const int a_col = ta ? M : 1; \
+    ND_ROWS(ROWS, ND_T_DECL) \
+    const __global float* bp = packed + panel * K * ND_GEMM_PANEL; \
+    ND_K_UNROLL \
+    for (int k = 0; k < K; k++) \
+    { \
+        const __global float* bk = bp + k * ND_GEMM_PANEL; \
+        ND_VECS(ND_T_LOAD, _) \
+        const int p = k * a_col; \
+        ND_ROWS(ROWS, ND_T_STEP) \
+    } \
+    ND_VECS(ND_T_BIAS, _) \
+    ND_ROWS(ROWS, ND_T_STORE) \
+}
+
+ND_GEMM_TILE(nd_gemm_tile, ND_GEMM_ROWS)
+ND_GEMM_TILE(nd_gemm_tile_small, ND_GEMM_SMALL_ROWS)
 
 __attribute__((reqd_work_group_size(1, 1, 1)))
 __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int ta,
@@ -139,49 +211,60 @@ __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int
                                 __global const float* restrict bias, const int has_bias,
                                 __global float* restrict C, const int act)
 {
-    nd_gemm_tile(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * 12, get_global_id(1));
+    nd_gemm_tile(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_ROWS, get_global_id(1));
+}
+
+// The same product in tiles of ND_GEMM_SMALL_ROWS rows: global size (ceil(M/ND_GEMM_SMALL_ROWS), ceil(N/P)).
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_tiled_small_f32(const int M, const int N, const int K, const int ta,
+                                      __global const float* restrict A, __global const float* restrict packed,
+                                      __global const float* restrict bias, const int has_bias,
+                                      __global float* restrict C, const int act)
+{
+    nd_gemm_tile_small(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_SMALL_ROWS,
+                       get_global_id(1));
 }
 
 // ---- The same tiles for a GPU -----------------------------------------------------------------------------
-// A work-group of 32 work-items computes one 12×32 tile of C: work-item l owns column j0 + l for the 12 rows.
-// Per k, the 32 lanes read one packed panel row (consecutive addresses: one coalesced load) and the 12 A values
-// of the tile's rows (the same address in every lane: a broadcast). Global size (ceil(M/12), 32·ceil(N/32)),
-// local size (1, 32). Same arguments and packed layout as nd_gemm_tiled_f32, so a plan runs either.
+// A work-group of P work-items computes one R×P tile of C: work-item l owns column j0 + l for the R rows. Per k,
+// the P lanes read one packed panel row (consecutive addresses: one coalesced load) and the R A values of the
+// tile's rows (the same address in every lane: a broadcast). Global size (ceil(M/R), P·ceil(N/P)), local size
+// (1, P). Same arguments and packed layout as nd_gemm_tiled_f32, so a plan runs either.
 
 #define ND_W_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; float c##r = 0.0f;
 #define ND_W_STEP(r) c##r = fma(a##r[p], b, c##r);
 #define ND_W_STORE(r) if (i0 + r < M) C[(i0 + r) * N + j] = nd_act_float(c##r + bj, act);
 
-// Column j (lane `lane` of panel `panel`) of the 12-row tile at rows i0…: one work-item of a 32-wide group.
+// Column j (lane `lane` of panel `panel`) of the R-row tile at rows i0…: one work-item of a P-wide group.
 static inline void nd_gemm_tile_lane(const int M, const int N, const int K, const int ta,
                                      __global const float* restrict A, __global const float* restrict packed,
                                      __global const float* restrict bias, const int has_bias,
                                      __global float* restrict C, const int act, const int i0, const int panel,
                                      const int lane)
 {
-    const int j = panel * 32 + lane;
+    const int j = panel * ND_GEMM_PANEL + lane;
     const int a_row = ta ? 1 : K;
     const int a_col = ta ? M : 1;
-    ND_T_ROWS(ND_W_DECL)
-    const __global float* bp = packed + panel * K * 32 + lane;
+    ND_ROWS(ND_GEMM_ROWS, ND_W_DECL)
+    const __global float* bp = packed + panel * K * ND_GEMM_PANEL + lane;
     for (int k = 0; k < K; k++)
     {
-        const float b = bp[k * 32];
+        const float b = bp[k * ND_GEMM_PANEL];
         const int p = k * a_col;
-        ND_T_ROWS(ND_W_STEP)
+        ND_ROWS(ND_GEMM_ROWS, ND_W_STEP)
     }
     if (j >= N) return;
     const float bj = has_bias ? bias[j] : 0.0f;
-    ND_T_ROWS(ND_W_STORE)
+    ND_ROWS(ND_GEMM_ROWS, ND_W_STORE)
 }
 
-__attribute__((reqd_work_group_size(1, 32, 1)))
+__attribute__((reqd_work_group_size(1, ND_GEMM_PANEL, 1)))
 __kernel void nd_gemm_tiled_f32_wg(const int M, const int N, const int K, const int ta,
                                    __global const float* restrict A, __global const float* restrict packed,
                                    __global const float* restrict bias, const int has_bias,
                                    __global float* restrict C, const int act)
 {
-    nd_gemm_tile_lane(M, N, K, ta, A, packed, bias, has_bias, C, act, get_group_id(0) * 12, get_group_id(1),
+    nd_gemm_tile_lane(M, N, K, ta, A, packed, bias, has_bias, C, act, get_group_id(0) * ND_GEMM_ROWS, get_group_id(1),
                       get_local_id(1));
 }
 
@@ -211,7 +294,7 @@ __kernel void nd_gemm_pack_b_batched_f32(const int K, const int N, const int tb,
     nd_gemm_pack_row(K, N, tb, B + batch * stride_b, packed + batch * stride_packed, get_global_id(0));
 }
 
-// Global size (ceil(M/12), ceil(N/32), batch); stride_packed is 0 when B is broadcast (packed once).
+// Global size (ceil(M/R), ceil(N/P), batch); stride_packed is 0 when B is broadcast (packed once).
 __attribute__((reqd_work_group_size(1, 1, 1)))
 __kernel void nd_gemm_tiled_batched_f32(const int M, const int N, const int K, const int ta,
                                         __global const float* restrict A, __global const float* restrict packed,
@@ -220,11 +303,11 @@ __kernel void nd_gemm_tiled_batched_f32(const int M, const int N, const int K, c
 {
     const int batch = get_global_id(2);
     nd_gemm_tile(M, N, K, ta, A + batch * stride_a, packed + batch * stride_packed, C, 0, C + batch * M * N, act,
-                 get_global_id(0) * 12, get_global_id(1));
+                 get_global_id(0) * ND_GEMM_ROWS, get_global_id(1));
 }
 
-// The GPU shape of the batched tiles: global size (ceil(M/12), 32·ceil(N/32), batch), local size (1, 32, 1).
-__attribute__((reqd_work_group_size(1, 32, 1)))
+// The GPU shape of the batched tiles: global size (ceil(M/R), P·ceil(N/P), batch), local size (1, P, 1).
+__attribute__((reqd_work_group_size(1, ND_GEMM_PANEL, 1)))
 __kernel void nd_gemm_tiled_batched_f32_wg(const int M, const int N, const int K, const int ta,
                                            __global const float* restrict A, __global const float* restrict packed,
                                            __global float* restrict C, const int act,
@@ -232,5 +315,5 @@ __kernel void nd_gemm_tiled_batched_f32_wg(const int M, const int N, const int K
 {
     const int batch = get_group_id(2);
     nd_gemm_tile_lane(M, N, K, ta, A + batch * stride_a, packed + batch * stride_packed, C, 0, C + batch * M * N,
-                      act, get_group_id(0) * 12, get_group_id(1), get_local_id(1));
+                      act, get_group_id(0) * ND_GEMM_ROWS, get_group_id(1), get_local_id(1));
 }

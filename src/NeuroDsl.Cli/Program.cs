@@ -32,6 +32,7 @@ public static class Program
         Cards.CardCommand.Build(),
         DevicesCommand.Build(),
         BenchCommand.Build(),
+        TuneCommand.Build(),
     };
 
     /// <summary>Reads and compiles a file, printing its diagnostics; null when it has errors.</summary>

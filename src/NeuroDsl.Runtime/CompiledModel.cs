@@ -321,9 +321,13 @@ public abstract class CompiledModel : IDisposable
     /// <summary>A kernel bound to its arguments; a <paramref name="variant"/> runs in the device's shape.</summary>
     protected Kernel Kernel(string name, KernelVariant variant, params KernelArg[] args)
     {
-        // The plan marks the tiled GEMMs; the device's shape of each runs (LibraryKernels.Variant).
-        (name, var width) = LibraryKernels.Variant(name, variant, Device);
-        var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name) { GroupWidth = width };
+        // The plan marks the tiled GEMMs; the device's shape of each runs (LibraryKernels.Variant), chosen by the
+        // product's M and N (every tiled GEMM's first two arguments, fixed when the model is built).
+        var shape = variant == KernelVariant.None ? new GemmShape(name, 1, 1, 1)
+            : LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int);
+        name = shape.Kernel;
+        var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name)
+            { GroupWidth = shape.Width, Tile = (shape.Rows, shape.Columns) };
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i].Kind)
@@ -349,6 +353,9 @@ public abstract class CompiledModel : IDisposable
             .Select(a => a.Buffer!).Distinct().ToArray());
         return kernel;
     }
+
+    /// <summary>The kernels the model bound, in order (for tests: the tiled GEMMs' shapes).</summary>
+    internal IReadOnlyList<Kernel> BoundKernels => _kernels;
 
     /// <summary>Check numerics: a buffer the launch reads must be finite already, unless the model checked it.</summary>
     private void BeforeLaunch(Kernel kernel)
@@ -474,6 +481,17 @@ public abstract class CompiledModel : IDisposable
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
         Launched?.Invoke();
+    }
+
+    /// <summary>
+    /// A tiled GEMM's launch over C[m, n] (a batch of them): the kernel's tile (<see cref="Kernel.Tile"/>, the device's
+    /// GEMM shape) sets how many work-groups run.
+    /// </summary>
+    protected void LaunchGemm(Kernel kernel, long m, long n, long batch = 0)
+    {
+        var (rows, columns) = kernel.Tile;
+        if (batch > 0) LaunchTiles(kernel, (m + rows - 1) / rows, (n + columns - 1) / columns, batch);
+        else LaunchTiles(kernel, (m + rows - 1) / rows, (n + columns - 1) / columns);
     }
 
     /// <summary>

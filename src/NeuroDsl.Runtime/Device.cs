@@ -6,12 +6,13 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using NeuroDsl.Runtime.OpenCl;
+using NeuroDsl.Runtime.Tuning;
 
 namespace NeuroDsl.Runtime;
 
-/// <summary>Facts about one OpenCL device, for listing and selection.</summary>
+/// <summary>Facts about one OpenCL device, for listing and selection; <paramref name="Profile"/> what its kernels are tuned by.</summary>
 public sealed record DeviceInfo(int Index, string Name, string Vendor, string Platform, string DriverVersion,
-    string Version, bool IsGpu, int ComputeUnits, long GlobalMemory);
+    string Version, bool IsGpu, int ComputeUnits, long GlobalMemory, DeviceProfile Profile);
 
 /// <summary>
 /// An OpenCL device with its context and in-order queue. Choose with <see cref="Open"/>: <c>NEURODSL_DEVICE</c>
@@ -61,6 +62,14 @@ public sealed class Device : IDisposable
     private static readonly int? RowLanesOverride =
         int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes > 0 && (lanes & (lanes - 1)) == 0
             ? lanes : null;
+
+    /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
+    public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);
+
+    private GemmChoice? _gemm;
+
+    /// <summary>Runs this device's GEMMs with <paramref name="choice"/> from now on (what the tuner just chose).</summary>
+    internal void UseGemm(GemmChoice choice) => _gemm = choice;
 
     /// <summary>Required alignment of sub-buffer origins, in bytes.</summary>
     public int BaseAddressAlignBytes { get; }
@@ -121,13 +130,35 @@ public sealed class Device : IDisposable
             foreach (var d in devices)
             {
                 var type = GetULong(d, ClDeviceInfo.Type);
-                var info = new DeviceInfo(result.Count, GetString(d, ClDeviceInfo.Name).Trim(), GetString(d, ClDeviceInfo.Vendor).Trim(),
-                    pname.Trim(), GetString(d, ClDeviceInfo.DriverVersion).Trim(), GetString(d, ClDeviceInfo.Version).Trim(),
-                    (type & (ulong)DeviceType.Gpu) != 0, (int)GetUInt(d, ClDeviceInfo.MaxComputeUnits), (long)GetULong(d, ClDeviceInfo.GlobalMemSize));
+                var name = GetString(d, ClDeviceInfo.Name).Trim();
+                var vendor = GetString(d, ClDeviceInfo.Vendor).Trim();
+                var driver = GetString(d, ClDeviceInfo.DriverVersion).Trim();
+                var isGpu = (type & (ulong)DeviceType.Gpu) != 0;
+                var units = (int)GetUInt(d, ClDeviceInfo.MaxComputeUnits);
+                var info = new DeviceInfo(result.Count, name, vendor, pname.Trim(), driver, GetString(d, ClDeviceInfo.Version).Trim(),
+                    isGpu, units, (long)GetULong(d, ClDeviceInfo.GlobalMemSize), Profile(d, type, name, vendor, driver, units));
                 result.Add((platform, d, info));
             }
         }
         return result;
+    }
+
+    /// <summary>The device's profile: the driver's facts and the register-budget estimate (<see cref="DeviceProfile.Classify"/>).</summary>
+    private static DeviceProfile Profile(nint d, ulong type, string name, string vendor, string driver, int units)
+    {
+        // CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, _NATIVE_VECTOR_WIDTH_FLOAT, _LOCAL_MEM_TYPE, _LOCAL_MEM_SIZE, _MAX_WORK_GROUP_SIZE.
+        var preferred = (int)GetUInt(d, (ClDeviceInfo)0x100A);
+        var native = (int)GetUInt(d, (ClDeviceInfo)0x103A);
+        var dedicated = GetUInt(d, (ClDeviceInfo)0x1022) == 1;
+        var local = (long)GetULong(d, (ClDeviceInfo)0x1023);
+        var group = (long)GetULong(d, (ClDeviceInfo)0x1004);
+        var isGpu = (type & (ulong)DeviceType.Gpu) != 0;
+        var kind = isGpu ? "GPU" : (type & (ulong)DeviceType.Cpu) != 0 ? "CPU" : "accelerator";
+        // The host's flags describe a CPU device (PoCL runs on this host); never a GPU's.
+        var (cls, registers, floats, isa, source) = DeviceProfile.Classify(isGpu, name, native,
+            kind == "CPU" ? DeviceProfile.HostCpuFlags : null);
+        return new DeviceProfile(kind, vendor, driver, units, preferred, native, local, dedicated, group, cls, registers,
+            floats, isa, source);
     }
 
     private static unsafe string GetPlatformString(nint platform, PlatformInfo param)

@@ -63,6 +63,9 @@ public sealed class Kernel : IDisposable
 
     /// <summary>Work-items per work-group along dimension 1 for <see cref="LaunchLocal"/> (the tiled GEMM's shape).</summary>
     public int GroupWidth { get; init; } = 1;
+
+    /// <summary>Rows and columns of C one work-group of a tiled GEMM computes (<see cref="GemmShape"/>); 1 × 1 otherwise.</summary>
+    public (int Rows, int Columns) Tile { get; init; } = (1, 1);
     internal nint Handle { get; }
 
     public unsafe void Set(int index, KernelArg arg)

@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using NeuroDsl.Runtime.Tuning;
 
 namespace NeuroDsl.Runtime;
 
@@ -15,10 +16,10 @@ public enum KernelVariant
     /// <summary>The kernel a launch names, with work-groups of one.</summary>
     None,
 
-    /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(bool)"/>).</summary>
+    /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(Device, long, long, bool, long)"/>).</summary>
     TiledGemm,
 
-    /// <summary>The batched register-tiled GEMM (<see cref="LibraryKernels.TiledGemmBatched"/>).</summary>
+    /// <summary>The batched register-tiled GEMM (the same shapes, over a batch).</summary>
     TiledGemmBatched,
 }
 
@@ -31,11 +32,13 @@ public static class LibraryKernels
         Self.GetManifestResourceNames()
             .Where(n => n.StartsWith("kernels/", System.StringComparison.Ordinal) && n.EndsWith(".cl", System.StringComparison.Ordinal))
             .OrderBy(n => n, System.StringComparer.Ordinal)
-            .Select(n =>
-            {
-                using var reader = new StreamReader(Self.GetManifestResourceStream(n)!);
-                return "// ---- " + n + "\n" + reader.ReadToEnd() + "\n";
-            }));
+            .Select(Read));
+
+    private static string Read(string resource)
+    {
+        using var reader = new StreamReader(Self.GetManifestResourceStream(resource)!);
+        return "// ---- " + resource + "\n" + reader.ReadToEnd() + "\n";
+    }
 
     /// <summary>Names of the kernels the library defines; models take these from the library program.</summary>
     public static IReadOnlySet<string> Names { get; } =
@@ -44,32 +47,36 @@ public static class LibraryKernels
     public const string Options = "-cl-std=CL1.2";
 
     /// <summary>
-    /// The tiled GEMM's shape for a device — the small tuning table of this library. Both variants compute a 12×32
-    /// tile of C per work-group over the same packed B panels, with the same arguments: on a CPU (PoCL runs a
-    /// work-group as a loop on one core) one work-item holds the whole tile in 24 float16 registers; on a GPU a
-    /// work-group of 32 work-items holds one column each, reading the panel coalesced and A as a broadcast.
-    /// NEURODSL_GEMM=cpu|gpu overrides the choice (the tests run the GPU shape on PoCL for correctness).
+    /// The tiled GEMM's shape for a device and a product of M×N (a batch of them): the kernel, its work-group width and
+    /// the rows and columns of C one work-group computes. Every shape uses the device's <see cref="GemmConfig"/> (the
+    /// tuner's choice, or the default table's) over the same packed B panels, with the same arguments: on a CPU (PoCL
+    /// runs a work-group as a loop on one core) one work-item holds the whole tile in registers, and a product with
+    /// few tiles takes the smaller tile of <see cref="GemmConfig.SmallRows"/> rows so every core has work; on a GPU a
+    /// work-group of <see cref="GemmConfig.Panel"/> work-items holds one column each, reading the panel coalesced and
+    /// A as a broadcast. NEURODSL_GEMM=cpu|gpu overrides the choice of shape (the tests run the GPU shape on PoCL).
     /// </summary>
-    public static (string Kernel, int Width) TiledGemm(Device device) => TiledGemm(IsGpuShape(device));
+    public static GemmShape TiledGemm(GemmConfig config, bool gpuShape, bool batched, long m, long n, long batch, int computeUnits)
+    {
+        var suffix = batched ? "batched_" : "";
+        if (gpuShape) return new GemmShape($"nd_gemm_tiled_{suffix}f32_wg", config.Panel, config.Rows, config.Panel);
+        var rows = batched ? config.Rows : config.RowsFor(m, n, batch, computeUnits);
+        return new GemmShape(rows == config.Rows ? $"nd_gemm_tiled_{suffix}f32" : "nd_gemm_tiled_small_f32", 1, rows, config.Panel);
+    }
 
-    /// <summary>The tiled GEMM's GPU shape (32 work-items per tile) or its CPU shape (one).</summary>
-    public static (string Kernel, int Width) TiledGemm(bool gpuShape) =>
-        gpuShape ? ("nd_gemm_tiled_f32_wg", 32) : ("nd_gemm_tiled_f32", 1);
-
-    /// <summary>The batched tiled GEMM's GPU or CPU shape (the same choice as <see cref="TiledGemm(bool)"/>).</summary>
-    public static (string Kernel, int Width) TiledGemmBatched(bool gpuShape) =>
-        gpuShape ? ("nd_gemm_tiled_batched_f32_wg", 32) : ("nd_gemm_tiled_batched_f32", 1);
+    /// <summary>The device's shape of the tiled GEMM for a product of M×N (<see cref="TiledGemm(GemmConfig, bool, bool, long, long, long, int)"/>).</summary>
+    public static GemmShape TiledGemm(Device device, long m, long n, bool batched = false, long batch = 1) =>
+        TiledGemm(device.Gemm.Config, IsGpuShape(device), batched, m, n, batch, device.Info.ComputeUnits);
 
     /// <summary>
     /// The kernel that runs a launch of <paramref name="kernel"/> on a device: a tiled GEMM (plain or batched, as the
-    /// plan's <paramref name="variant"/> says) takes the device's shape; every other kernel is itself, with
-    /// work-groups of one.
+    /// plan's <paramref name="variant"/> says) takes the device's shape for its product of <paramref name="m"/> ×
+    /// <paramref name="n"/>; every other kernel is itself, with work-groups of one.
     /// </summary>
-    public static (string Kernel, int Width) Variant(string kernel, KernelVariant variant, Device device) => variant switch
+    public static GemmShape Variant(string kernel, KernelVariant variant, Device device, long m = 0, long n = 0) => variant switch
     {
-        KernelVariant.TiledGemm => TiledGemm(IsGpuShape(device)),
-        KernelVariant.TiledGemmBatched => TiledGemmBatched(IsGpuShape(device)),
-        _ => (kernel, 1),
+        KernelVariant.TiledGemm => TiledGemm(device, m, n),
+        KernelVariant.TiledGemmBatched => TiledGemm(device, m, n, batched: true),
+        _ => new GemmShape(kernel, 1, 1, 1),
     };
 
     /// <summary>Whether the tiled GEMMs take their GPU shape on this device (NEURODSL_GEMM may force either).</summary>
@@ -82,6 +89,23 @@ public static class LibraryKernels
         _ => null,
     };
 
-    /// <summary>The library program for a device: built once (and cached on disk), shared by every model.</summary>
-    public static nint Program(Device device) => OpenCl.ProgramCache.Get(device, Source, Options, "library");
+    /// <summary>
+    /// The library program for a device: built once (and cached on disk), shared by every model, with the device's
+    /// GEMM parameters.
+    /// </summary>
+    public static nint Program(Device device) =>
+        OpenCl.ProgramCache.Get(device, Source, Options + device.Gemm.Config.Options, "library");
+
+    /// <summary>kernels/gemm.cl alone: what the tuner builds once per candidate.</summary>
+    public static string GemmSource { get; } = Read("kernels/gemm.cl");
+
+    /// <summary>The GEMM kernels built with <paramref name="config"/> (a tuner's candidate; the tests' every candidate).</summary>
+    public static nint GemmProgram(Device device, GemmConfig config) =>
+        OpenCl.ProgramCache.Get(device, GemmSource, Options + config.Options, "gemm " + config);
 }
+
+/// <summary>
+/// A launch's kernel and its work-group width, and the rows and columns of C one work-group computes (1 × 1 for a
+/// kernel that is not a tiled GEMM): the launch's global size is ceil(M / Rows) × ceil(N / Columns) work-groups.
+/// </summary>
+public readonly record struct GemmShape(string Kernel, int Width, int Rows, int Columns);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Linq;
 using NeuroDsl.Runtime.OpenCl;
+using NeuroDsl.Runtime.Tuning;
 
 namespace NeuroDsl.Runtime;
 
@@ -10,10 +11,15 @@ namespace NeuroDsl.Runtime;
 /// </summary>
 public static class LibraryOps
 {
-    private static readonly ConcurrentDictionary<(Device, string), Kernel> Kernels = new();
+    // By device, the GEMM parameters the kernel was built with (default: the device's) and name; the lookup never
+    // touches the program cache, whose key hashes the whole source. The device's parameters come from the library
+    // program, any others (a tuner's candidate) from gemm.cl built alone.
+    private static readonly ConcurrentDictionary<(Device, GemmConfig, string), Kernel> Kernels = new();
 
-    private static Kernel Get(Device device, string name) =>
-        Kernels.GetOrAdd((device, name), key => new Kernel(key.Item1, LibraryKernels.Program(key.Item1), key.Item2));
+    private static Kernel Get(Device device, string name, GemmConfig? config = null) =>
+        Kernels.GetOrAdd((device, config ?? device.Gemm.Config, name), key => new Kernel(key.Item1,
+            key.Item2 == key.Item1.Gemm.Config ? LibraryKernels.Program(key.Item1) : LibraryKernels.GemmProgram(key.Item1, key.Item2),
+            key.Item3));
 
     /// <summary>Releases the library kernels created for a device (called when the device is disposed).</summary>
     internal static void Release(Device device)
@@ -22,29 +28,32 @@ public static class LibraryOps
             if (Kernels.TryRemove(key, out var kernel)) kernel.Dispose();
     }
 
-    /// <summary>Elements of the packed-B scratch the tiled GEMM needs for a K×N operand.</summary>
+    /// <summary>Elements of the packed-B scratch the tiled GEMM needs for a K×N operand (panels of 32 or fewer columns).</summary>
     public static long PackedSize(int k, int n) => (long)(n + 31) / 32 * 32 * k;
 
     /// <summary>
     /// Enqueues C[M,N] = op(A)·op(B) (+ bias) with the register-tiled GEMM: B is packed into <paramref name="packed"/>
-    /// (of <see cref="PackedSize"/> elements) first. <paramref name="gpuShape"/> picks the variant (default: the device's).
+    /// (of <see cref="PackedSize"/> elements) first. <paramref name="gpuShape"/> picks the variant (default: the
+    /// device's); <paramref name="config"/> the parameters (default: the device's, <see cref="Device.Gemm"/>).
     /// </summary>
     public static void GemmTiled(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, DeviceBuffer packed,
-        int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null)
+        int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null,
+        GemmConfig? config = null)
     {
-        var pack = Get(device, "nd_gemm_pack_b_f32");
-        var (variant, width) = gpuShape is { } shape ? LibraryKernels.TiledGemm(shape) : LibraryKernels.TiledGemm(device);
-        var gemm = Get(device, variant);
+        var pack = Get(device, "nd_gemm_pack_b_f32", config);
+        var shape = LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpuShape ?? LibraryKernels.IsGpuShape(device),
+            false, m, n, 1, device.Info.ComputeUnits);
+        var gemm = Get(device, shape.Kernel, config);
         lock (pack)
         {
             pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed);
-            pack.Launch(PackedSize(k, n) / 32); // one work-item per panel row of 32
+            pack.Launch(PackedSize(k, n) / 32); // one work-item per row of a 32-column chunk
         }
         lock (gemm)
         {
             gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
                 packed, bias ?? c, KernelArg.Of(bias is null ? 0 : 1), c, KernelArg.Of(0));
-            gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32, width);
+            gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, shape.Width);
         }
     }
 
@@ -56,11 +65,12 @@ public static class LibraryOps
     /// </summary>
     public static void GemmTiledBatched(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c,
         DeviceBuffer packed, int batch, int m, int n, int k, bool transposeA, bool transposeB,
-        bool broadcastA = false, bool broadcastB = false, bool? gpuShape = null)
+        bool broadcastA = false, bool broadcastB = false, bool? gpuShape = null, GemmConfig? config = null)
     {
-        var pack = Get(device, "nd_gemm_pack_b_batched_f32");
-        var (variant, width) = LibraryKernels.TiledGemmBatched(gpuShape ?? LibraryKernels.IsGpuShape(device));
-        var gemm = Get(device, variant);
+        var pack = Get(device, "nd_gemm_pack_b_batched_f32", config);
+        var shape = LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpuShape ?? LibraryKernels.IsGpuShape(device),
+            true, m, n, batch, device.Info.ComputeUnits);
+        var gemm = Get(device, shape.Kernel, config);
         lock (pack)
         {
             pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed,
@@ -72,7 +82,7 @@ public static class LibraryOps
             gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
                 packed, c, KernelArg.Of(0), KernelArg.Of(broadcastA ? 0 : m * k),
                 KernelArg.Of(broadcastB ? 0 : checked((int)PackedSize(k, n))));
-            gemm.LaunchLocal((m + 11) / 12, (n + 31) / 32, batch, width);
+            gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, batch, shape.Width);
         }
     }
 

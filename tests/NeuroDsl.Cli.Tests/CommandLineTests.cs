@@ -40,7 +40,7 @@ public sealed class CommandLineTests : IDisposable
     {
         foreach (var command in new[]
                  {
-                     "check", "summary", "ir", "plan", "emit", "graph", "train", "run", "generate", "demo", "card", "devices", "bench",
+                     "check", "summary", "ir", "plan", "emit", "graph", "train", "run", "generate", "demo", "card", "devices", "bench", "tune",
                      "bench step", "bench gemm", "bench attention", "bench distributed",
                  })
         {

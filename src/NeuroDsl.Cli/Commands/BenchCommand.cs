@@ -53,7 +53,7 @@ internal static class BenchCommand
     private static Command GemmCommand()
     {
         var sizes = new Option<string?>("--sizes") { Description = "matrix sizes, comma-separated (default 256,512,1024,2048)", HelpName = "N,N,..." };
-        var command = new Command("gemm", "The library sgemm alone (GFLOP/s), for tuning.") { sizes }
+        var command = new Command("gemm", "The library sgemm alone (GFLOP/s), for tuning: squares, and without --sizes the MLP's training products.") { sizes }
             .WithExamples("neurodsl bench gemm --sizes 512,1024");
         command.SetAction(r => Gemm(r.GetValue(sizes)));
         return command;
@@ -100,6 +100,15 @@ internal static class BenchCommand
             var n = sizes.First(s => key == $"sgemm_{s}_ms");
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sgemm {n}³ on {device.Info.Name}: {ms:F2} ms, {2.0 * n * n * n / ms / 1e6:F0} GFLOP/s (median)"));
         }
+        // Without --sizes, the MLP's training products too (M×K×N: batch × in × out, and the two backward forms).
+        if (text is null)
+            foreach (var p in Runtime.Tuning.GemmProduct.BenchShapes.Where(p => p.M != p.N || p.N != p.K))
+            {
+                var ms = TrainingGemm(device, p);
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"sgemm {p} on {device.Info.Name}: {ms:F3} ms, {2.0 * p.M * p.N * p.K / ms / 1e6:F0} GFLOP/s (median)"));
+            }
+        Console.Out.WriteLine($"GEMM: {device.Gemm.Config} ({device.Gemm.Source})");
         return ExitCodes.Ok;
     }
 
@@ -126,6 +135,27 @@ internal static class BenchCommand
             }
             yield return ($"sgemm_{n}_ms", Median(samples));
         }
+    }
+
+    /// <summary>One product of <see cref="Runtime.Tuning.GemmProduct.BenchShapes"/>: pack + tiles, the median of 200 after warm-up.</summary>
+    private static double TrainingGemm(Device device, Runtime.Tuning.GemmProduct p)
+    {
+        using var a = DeviceBuffer.Allocate(device, (long)p.M * p.K);
+        using var b = DeviceBuffer.Allocate(device, (long)p.K * p.N);
+        using var c = DeviceBuffer.Allocate(device, (long)p.M * p.N);
+        using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(p.K, p.N));
+        var rng = new Random(p.M);
+        a.Write<float>(Enumerable.Range(0, p.M * p.K).Select(_ => (float)rng.NextDouble()).ToArray());
+        b.Write<float>(Enumerable.Range(0, p.K * p.N).Select(_ => (float)rng.NextDouble()).ToArray());
+        var samples = new List<double>();
+        for (var r = 0; r < 203; r++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            LibraryOps.GemmTiled(device, a, b, c, packed, p.M, p.N, p.K, p.TransposeA, p.TransposeB);
+            device.Finish();
+            if (r >= 3) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        return Median(samples);
     }
 
     /// <summary>

@@ -3,12 +3,16 @@ using System.CommandLine;
 
 namespace NeuroDsl.Cli.Commands;
 
-/// <summary><c>neurodsl devices</c>: the OpenCL devices, numbered as NEURODSL_DEVICE takes them.</summary>
+/// <summary>
+/// <c>neurodsl devices</c>: the OpenCL devices, numbered as NEURODSL_DEVICE takes them, each with its profile (what its
+/// kernels are tuned by) and the GEMM parameters it runs with.
+/// </summary>
 internal static class DevicesCommand
 {
     public static Command Build()
     {
-        var command = new Command("devices", "List the OpenCL devices (NEURODSL_DEVICE picks one by index or name).")
+        var command = new Command("devices", "List the OpenCL devices (NEURODSL_DEVICE picks one by index or name), with "
+            + "each one's profile and GEMM tile.")
             .WithExamples("neurodsl devices", "NEURODSL_DEVICE=1 neurodsl train models/lenet5.nd --data fashion-mnist");
         command.SetAction(_ => Run());
         return command;
@@ -22,9 +26,16 @@ internal static class DevicesCommand
             Console.Error.WriteLine("neurodsl: no OpenCL device found. Install pocl-opencl-icd (CPU) or your GPU vendor's OpenCL driver.");
             return ExitCodes.Unavailable;
         }
+        var tuning = NeuroDsl.Runtime.Tuning.GemmTuning.Directory;
         foreach (var d in devices)
+        {
             Console.Out.WriteLine($"{d.Index}: {d.Name} — {d.Platform}, {(d.IsGpu ? "GPU" : "CPU")}, {d.ComputeUnits} compute units, "
                 + $"{d.GlobalMemory / (1 << 20)} MiB, driver {d.DriverVersion}");
+            foreach (var line in d.Profile.Describe()) Console.Out.WriteLine("   " + line);
+            var gemm = NeuroDsl.Runtime.Tuning.GemmTuning.Load(d, tuning, Console.Error.WriteLine);
+            Console.Out.WriteLine($"   GEMM: {gemm.Config} ({gemm.Source})");
+        }
+        Console.Out.WriteLine($"tuning files: {tuning} ('neurodsl tune' writes them)");
         return ExitCodes.Ok;
     }
 }

@@ -267,6 +267,12 @@ public static class CSharpEmitter
                     + ", " + Rt + "KernelArg.Of(t));");
             if (launch.Rows)
                 Statement(launch, "LaunchRows(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
+            else if (launch.Variant != KernelVariant.None)
+            {
+                // A tiled GEMM: the runtime sizes the launch from the device's tile (tuned per device), given C's extents.
+                var extents = string.Join(", ", launch.Global.Select(d => d.ToCSharp()));
+                Statement(launch, "LaunchGemm(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + extents + ");");
+            }
             else if (launch.Tile is { } tile)
             {
                 var tiles = string.Join(", ", launch.Global.Select((d, j) => "(" + d.ToCSharp() + " + " + (tile[j] - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + tile[j].ToString(CultureInfo.InvariantCulture) + "L"));

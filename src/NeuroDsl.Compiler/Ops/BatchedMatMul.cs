@@ -129,7 +129,7 @@ public sealed class BatchedMatMul : OpFamily
             ArgSpec.Node(output), ArgSpec.Size(act), ArgSpec.Size(strideA), ArgSpec.Size(sharedB ? (Dim)0 : packed),
         };
         return new NodeLaunch("nd_gemm_tiled_batched_f32", tiled, new[] { m, n, batch }, null, packed * packs, pack,
-            new long[] { 12, 32, 1 }, Variant: Planning.KernelVariant.TiledGemmBatched);
+            Variant: Planning.KernelVariant.TiledGemmBatched);
     }
 
     // C = op(A)·op(B) per batch element: dA = dC·op(B)ᵀ, dB = op(A)ᵀ·dC (with the transposes folded into the

@@ -129,7 +129,7 @@ public sealed class MatMul : OpFamily
             ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,
             ArgSpec.Node(bias?.Id ?? output), ArgSpec.Flag(hasBias), ArgSpec.Node(output), ArgSpec.Size(act),
         };
-        return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack, new long[] { 12, 32 },
+        return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack,
             Variant: Planning.KernelVariant.TiledGemm);
     }
 

@@ -62,7 +62,10 @@ public enum KernelVariant
     /// <summary>The kernel the launch names, with work-groups of one.</summary>
     None,
 
-    /// <summary>The register-tiled GEMM: one work-item per 12×32 tile on a CPU, a work-group of 32 on a GPU.</summary>
+    /// <summary>
+    /// The register-tiled GEMM: one work-item per tile on a CPU, a work-group per tile on a GPU, the tile tuned per
+    /// device; the launch's Global is C's extents (M, N), which the runtime divides by the device's tile.
+    /// </summary>
     TiledGemm,
 
     /// <summary>The batched register-tiled GEMM, shaped as <see cref="TiledGemm"/>.</summary>

@@ -1,0 +1,105 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Globalization;
+using System.Linq;
+using NeuroDsl.Compiler.Planning;
+using NeuroDsl.Runtime;
+using NeuroDsl.Runtime.Tuning;
+
+namespace NeuroDsl.Cli.Commands;
+
+/// <summary>
+/// <c>neurodsl tune [FILE] [--batch B] [--size T=128] [--budget S]</c>: searches the GEMM's parameters for this device
+/// on a model's products (or the bench and MLP training shapes) and stores the fastest correct choice in the cache.
+/// </summary>
+internal static class TuneCommand
+{
+    public static Command Build()
+    {
+        var file = new Argument<string?>("FILE") { Description = "a model file (.nd) whose products to tune on (default: the bench shapes)", Arity = ArgumentArity.ZeroOrOne };
+        var model = CommandLine.ModelOption();
+        var batch = CommandLine.PositiveInt("--batch", "the batch size N of the model's products (default 64)", "B");
+        var size = BenchCommand.SizeOption();
+        var budget = CommandLine.PositiveInt("--budget", "seconds of search, about (default 120)", "S");
+        var command = new Command("tune", "Search the GEMM's tile for this device and cache the fastest correct one "
+            + "(by device and driver, beside the program cache).") { file, model, batch, size, budget }
+            .WithExamples("neurodsl tune", "neurodsl tune models/mlp.nd --batch 128", "neurodsl tune --budget 30");
+        command.SetAction(r => Run(r.GetValue(file), r.GetValue(model), r.GetValue(batch) ?? 64,
+            BenchCommand.Sizes(r.GetValue(size) ?? Array.Empty<string>()), r.GetValue(budget) ?? 120));
+        return command;
+    }
+
+    public static int Run(string? path, string? modelName, int batch, Dictionary<string, long> symbols, int budget)
+    {
+        IReadOnlyList<GemmProduct> products;
+        string what;
+        if (path is null)
+        {
+            products = GemmProduct.BenchShapes;
+            what = "the bench shapes";
+        }
+        else
+        {
+            if (symbols.ContainsKey("N")) throw new UsageException("the batch size N is --batch, not --size N=…");
+            symbols["N"] = batch;
+            var result = Program.CompileFile(path);
+            if (result is null) return ExitCodes.DataError;
+            var output = Program.PickModel(result, modelName, path);
+            var missing = output.Plan.Forward.Concat(output.Plan.Backward).SelectMany(l => l.Global)
+                .SelectMany(d => d.SymbolList).Distinct().Where(s => !symbols.ContainsKey(s)).ToList();
+            if (missing.Count > 0)
+                throw new UsageException($"{output.Name} has the size symbol{(missing.Count > 1 ? "s" : "")} "
+                    + string.Join(", ", missing) + "; give " + (missing.Count > 1 ? "them" : "it") + " with --size, e.g. --size " + missing[0] + "=128");
+            products = Products(output.Plan, symbols);
+            what = $"{output.Name} at batch {batch}";
+            if (products.Count == 0)
+            {
+                Console.Error.WriteLine($"neurodsl: {output.Name} runs no tiled GEMM at batch {batch}; nothing to tune");
+                return ExitCodes.Ok;
+            }
+        }
+        using var device = Device.Open();
+        var before = device.Gemm;
+        Console.Error.WriteLine($"tune: {device.Info.Name} ({device.Info.Profile.Isa}, {device.Info.ComputeUnits} compute units), "
+            + $"{products.Count} products of {what}: " + string.Join(", ", products));
+        Console.Error.WriteLine($"tune: running now: {before.Config} ({before.Source}); about {budget} s of search");
+        var tuner = new GemmTuner(device, products, Console.Error.WriteLine, byTotal: path is not null);
+        var best = tuner.Run(TimeSpan.FromSeconds(budget));
+        if (best.Refused is { } why)
+        {
+            Console.Error.WriteLine($"neurodsl: the default GEMM failed its reference check ({why}); nothing stored");
+            return ExitCodes.Internal;
+        }
+        var shapes = string.Join(", ", products);
+        var passed = tuner.Tried.Count(t => t.Refused is null);
+        var note = string.Create(CultureInfo.InvariantCulture,
+            $"{passed} of {tuner.Tried.Count} candidates passed the reference check; the chosen one runs in {best.Score:F3} x the default's time");
+        var stored = GemmTuning.Store(device, best.Config, $"{what} ({shapes})", note);
+        Console.Out.WriteLine($"{device.Info.Name}: {best.Config}");
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {best.Score:F3} x the time of the default ({GemmConfig.Default(device.Info.Profile.Class)}) over {products.Count} products; {note[..note.IndexOf(';')]}"));
+        Console.Out.WriteLine($"  stored in {stored}");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The distinct products the model's tiled GEMMs run (a batched one as its batch of rows stacked).</summary>
+    internal static IReadOnlyList<GemmProduct> Products(Plan plan, IReadOnlyDictionary<string, long> symbols)
+    {
+        var products = new List<GemmProduct>();
+        foreach (var launches in new[] { plan.Forward, plan.Backward })
+            for (var i = 0; i < launches.Count; i++)
+            {
+                var l = launches[i];
+                if (l.Variant == Compiler.Planning.KernelVariant.None) continue;
+                int Value(int arg) => checked((int)l.Args[arg].Int!.Value.Eval(symbols));
+                var rows = Value(0) * (l.Global.Count > 2 ? checked((int)l.Global[2].Eval(symbols)) : 1);
+                // The pack launch before it says whether B is transposed (its third argument).
+                var tb = i > 0 && launches[i - 1].Kernel.StartsWith("nd_gemm_pack_b", StringComparison.Ordinal)
+                         && launches[i - 1].Args[2].Int is { } flag && flag.Eval(symbols) != 0;
+                var product = new GemmProduct(rows, Value(1), Value(2), Value(3) != 0 && l.Global.Count == 2, tb);
+                if (!products.Contains(product)) products.Add(product);
+            }
+        return products;
+    }
+}

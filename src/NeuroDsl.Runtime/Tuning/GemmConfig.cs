@@ -1,0 +1,98 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+
+namespace NeuroDsl.Runtime.Tuning;
+
+/// <summary>
+/// The register-tiled GEMM's parameters (kernels/gemm.cl's <c>ND_GEMM_*</c> build options): a tile of
+/// <paramref name="Rows"/> rows by <paramref name="Vectors"/> vectors of <paramref name="Width"/> floats (the panel
+/// width <see cref="Panel"/> B is packed in), the K loop unrolled <paramref name="Unroll"/> times (0: as the OpenCL compiler likes), and the rows of the
+/// tile for products too small to keep every compute unit busy (<paramref name="SmallRows"/>, same panel), used when
+/// the full tiles would number fewer than <paramref name="SmallBelow"/> per compute unit. On a GPU a work-group of
+/// <see cref="Panel"/> work-items computes a tile of <paramref name="Rows"/> rows.
+/// </summary>
+public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, int SmallRows, int SmallBelow)
+{
+    public static readonly int[] Widths = { 4, 8, 16 };
+
+    /// <summary>Columns of a tile and of a packed panel of B; it divides 32, the panel the compiler sizes scratch for.</summary>
+    public int Panel => Width * Vectors;
+
+    /// <summary>Whether gemm.cl accepts these parameters.</summary>
+    public bool IsValid => Widths.Contains(Width) && Vectors is >= 1 and <= 4 && 32 % Panel == 0 && Rows is >= 1 and <= 16
+                           && SmallRows is >= 1 and <= 16 && Unroll is 0 or 1 or 2 or 4 or 8 && SmallBelow is >= 0 and <= 64;
+
+    /// <summary>The build options that select these parameters in kernels/gemm.cl.</summary>
+    public string Options => string.Create(CultureInfo.InvariantCulture,
+        $" -D ND_GEMM_ROWS={Rows} -D ND_GEMM_WIDTH={Width} -D ND_GEMM_VECS={Vectors} -D ND_GEMM_UNROLL={Unroll} -D ND_GEMM_SMALL_ROWS={SmallRows}");
+
+    /// <summary>
+    /// Vector registers the tile's loop keeps live on a CPU with registers of <paramref name="floats"/> floats: the
+    /// accumulators, one row of B and the broadcast of A. More than the device has, and the accumulators spill.
+    /// </summary>
+    public int Registers(int floats)
+    {
+        var perVector = (Width + floats - 1) / Math.Max(1, floats);
+        return Rows * Vectors * perVector + Vectors * perVector + 1;
+    }
+
+    /// <summary>Whether the tile's loop fits the device's registers (always, on a GPU: one column per work-item).</summary>
+    public bool Fits(DeviceProfile profile) =>
+        profile.Class == DeviceClass.Gpu || Registers(profile.VectorFloats) <= profile.VectorRegisters;
+
+    /// <summary>The tile for a product of M×N (a batch counts as more rows): the small one when few full tiles run.</summary>
+    public int RowsFor(long m, long n, long batch, int computeUnits)
+    {
+        var tiles = (m + Rows - 1) / Rows * ((n + Panel - 1) / Panel) * Math.Max(1, batch);
+        return tiles < (long)SmallBelow * Math.Max(1, computeUnits) ? SmallRows : Rows;
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Rows}x{Panel} tile ({Vectors} x float{Width}), {(Unroll == 0 ? "K loop as compiled" : $"K unrolled {Unroll}x")}, small {SmallRows}x{Panel} below {SmallBelow} tiles per compute unit");
+
+    /// <summary>
+    /// The default table, by class: tiles that fit the class's registers, so an untuned run is already good. AVX-512:
+    /// 12×32 in 24 float16 accumulators (27 of 32 registers). AVX2: 6×16 in 12 float8 accumulators (15 of 16; the
+    /// 12×32 tile needs 53 and spills). A generic CPU (SSE, NEON): 6×8 in 12 float4 (15). On every CPU, a product
+    /// with fewer than 8 full tiles per compute unit (the MLP's 128×256×10 output layer: 11 tiles on 2 cores) runs in
+    /// tiles of 2 rows, so no core waits on a few long tiles. A GPU: 12 rows per work-group of 32 (the work-group
+    /// shape of nd_gemm_tiled_f32_wg), no small tile.
+    /// </summary>
+    public static GemmConfig Default(DeviceClass cls) => cls switch
+    {
+        DeviceClass.Avx512 => new GemmConfig(12, 16, 2, 0, 2, 8),
+        DeviceClass.Avx2 => new GemmConfig(6, 8, 2, 0, 2, 8),
+        DeviceClass.Gpu => new GemmConfig(12, 16, 2, 0, 4, 0),
+        _ => new GemmConfig(6, 4, 2, 0, 2, 8),
+    };
+
+    /// <summary>
+    /// The search space for a device, the default first, then by reuse: every tile of vectors at least a register wide whose loop
+    /// fits the registers (on a CPU, only the tallest of each width below 6 rows: a tile that leaves two rows'
+    /// registers unused does less work per load of B than one that uses them), then the default with its K loop
+    /// unrolled 4 times (measured slower with PoCL 3.1 on AVX-512 for every tile; kept so a driver that gains from it is
+    /// found). On a GPU: the rows per work-group.
+    /// </summary>
+    public static IReadOnlyList<GemmConfig> SearchSpace(DeviceProfile profile)
+    {
+        var start = Default(profile.Class);
+        var all = new List<GemmConfig> { start };
+        var widths = profile.Class == DeviceClass.Gpu ? new[] { 16 } : Widths.Where(w => w >= profile.VectorFloats).ToArray();
+        if (widths.Length == 0) widths = new[] { Widths[^1] };
+        foreach (var width in widths)
+            foreach (var vectors in new[] { 1, 2, 4 })
+                foreach (var rows in new[] { 2, 3, 4, 6, 8, 10, 12, 14, 16 })
+                {
+                    var c = start with { Rows = rows, Width = width, Vectors = vectors };
+                    if (!c.IsValid || !c.Fits(profile)) continue;
+                    if (profile.Class != DeviceClass.Gpu && rows < 6 && (c with { Rows = rows + 2 }).Fits(profile)) continue;
+                    if (c.SmallRows >= c.Rows) c = c with { SmallRows = Math.Max(1, c.Rows / 2) };
+                    if (!all.Contains(c)) all.Add(c);
+                }
+        all.Add(start with { Unroll = 4 });
+        // The likeliest first, for a search cut short: the most multiply-adds per value loaded (R·P / (R + P)).
+        return all.Take(1).Concat(all.Skip(1).OrderByDescending(c => c.Rows * c.Panel / (double)(c.Rows + c.Panel))).ToList();
+    }
+}
