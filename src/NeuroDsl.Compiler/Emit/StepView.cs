@@ -5,7 +5,7 @@ namespace NeuroDsl.Compiler.Emit;
 /// <summary>
 /// A loop body's input read in place: step t of a sequence [N, <paramref name="Steps"/>, <paramref name="Width"/>],
 /// columns <paramref name="Offset"/> to <paramref name="Offset"/> + <paramref name="Count"/>, where the input is
-/// [N, Count]. The kernel reading it takes the loop's time (the position t, reversed loops included) as its argument
+/// [N, Count] (Count describes the view; the index needs only the rows' stride). The kernel reading it takes the loop's time (the position t, reversed loops included) as its argument
 /// <c>t</c>, instead of a launch per step copying the step out of the sequence first. It is a strided view: element
 /// (b, c) is at b·Steps·Width + t·Width + Offset + c, an address linear in the kernel's coordinates, so a read of it
 /// vectorizes like any other.

@@ -24,9 +24,11 @@ public sealed record FusionGroup(int Root, IReadOnlyList<int> Inlined, RowPlan? 
 public static class FusionPlanner
 {
 
-    /// <param name="sameRun">Where given, the nodes that run only when input gradients are asked for: a merged
-    /// kernel (<see cref="MultiOutputFusion"/>) takes only kernels on the same side of it.</param>
-    public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned, ISet<int>? sameRun = null)
+    /// <param name="sameRun">Where given, the nodes that serve parameter gradients (the others run only when input
+    /// gradients are asked for): a merged kernel (<see cref="MultiOutputFusion"/>) takes only kernels on one side.</param>
+    /// <param name="invariant">In a loop's body, the values the same at every step: merged only with each other.</param>
+    public static IReadOnlyDictionary<int, FusionGroup> Plan(Graph graph, ISet<int> live, ISet<int> pinned, ISet<int>? sameRun = null,
+        ISet<int>? invariant = null)
     {
         // Cheap values read by several kernels are computed again in each (recomputed, below), as XLA's fusion
         // does; where a reader's kernel turns out not to compute one (a group of another shape), that value is
@@ -36,7 +38,7 @@ public static class FusionPlanner
         {
             var groups = Group(graph, live, pinned, recomputed);
             var unmet = Unmet(graph, live, groups, recomputed);
-            if (unmet.Count == 0) return MultiOutputFusion.Merge(graph, live, pinned, groups, sameRun);
+            if (unmet.Count == 0) return MultiOutputFusion.Merge(graph, live, pinned, groups, sameRun, invariant);
             recomputed.ExceptWith(unmet);
         }
     }

@@ -17,17 +17,18 @@ internal static class MultiOutputFusion
 {
     private sealed class Cluster
     {
-        public Cluster(int first) => First = first;
-        public int First { get; }
         public List<int> Roots { get; } = new();
-        public HashSet<int> Computed { get; } = new();
+
+        /// <summary>Every node the merged kernel computes (all of them of its shape, or broadcast into it).</summary>
         public HashSet<int> Members { get; } = new();
     }
 
-    /// <param name="sameRun">Where given, kernels merge only if both roots are in it or both are not (the launches
-    /// that serve only input gradients are skipped when those are not asked for).</param>
+    /// <param name="sameRun">Where given, kernels merge only if both roots are in it or both are not (the nodes that
+    /// serve parameter gradients: the launches serving only input gradients are skipped when those are not asked for).</param>
+    /// <param name="invariant">In a loop's body, the values the same at every step (computed from the shared tensors
+    /// alone): their kernels run once before the loop, so they merge only with each other.</param>
     public static IReadOnlyDictionary<int, FusionGroup> Merge(Graph graph, ISet<int> live, ISet<int> pinned,
-        IReadOnlyDictionary<int, FusionGroup> groups, ISet<int>? sameRun)
+        IReadOnlyDictionary<int, FusionGroup> groups, ISet<int>? sameRun, ISet<int>? invariant)
     {
         var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
         // A view shares its input's buffer: reading a view reads the value under it.
@@ -36,7 +37,7 @@ internal static class MultiOutputFusion
             while (graph[id] is { Kind: NodeKind.Op } n && n.Def.Kind == PrimKind.View) id = n.Inputs[0];
             return id;
         }
-        var open = new Dictionary<(Shape, bool, bool), Cluster>();
+        var open = new Dictionary<(Shape, bool, bool, bool), Cluster>();
         var done = new List<Cluster>();
         foreach (var node in graph.Nodes)
         {
@@ -46,7 +47,8 @@ internal static class MultiOutputFusion
             var members = (group?.Inlined ?? System.Array.Empty<int>()).Append(node.Id).ToList();
             var memberSet = new HashSet<int>(members);
             // What the kernel reads from other kernels: directly (an elementwise member reading the value at its own
-            // element) or not (through a view, or a slice reading another element).
+            // element: every value a merged kernel computes has its shape or broadcasts into it, so it is a local there)
+            // or not (through a view, or a slice reading another element).
             var reads = new List<(int Value, bool Direct)>();
             foreach (var m in members.Select(id => graph[id]))
                 foreach (var input in m.Inputs.Distinct().Where(i => !memberSet.Contains(i)))
@@ -55,27 +57,26 @@ internal static class MultiOutputFusion
             Cluster? joined = null;
             if (Mergeable(graph, node, group))
             {
-                var key = (node.Shape, node.IsBackward, sameRun?.Contains(node.Id) ?? false);
-                if (open.TryGetValue(key, out var cluster) && reads.All(r => r.Direct || !cluster.Computed.Contains(r.Value))
+                var key = (node.Shape, node.IsBackward, sameRun?.Contains(node.Id) ?? false,
+                    invariant is not null && members.All(invariant.Contains));
+                if (open.TryGetValue(key, out var cluster) && reads.All(r => r.Direct || !cluster.Members.Contains(r.Value))
                     && LibraryCalls(graph, cluster.Members.Union(members)) <= MaxLibraryCalls)
                     joined = cluster;
                 else
                 {
                     if (cluster is not null) done.Add(cluster);
-                    joined = open[key] = new Cluster(node.Id);
+                    joined = open[key] = new Cluster();
                 }
                 joined.Roots.Add(node.Id);
                 joined.Members.UnionWith(members);
-                joined.Computed.UnionWith(members);
             }
             // A kernel that reads what an open merge computed runs after it: that merge can take no later kernel.
             foreach (var entry in open.ToList())
-                if (entry.Value != joined && reads.Any(r => entry.Value.Computed.Contains(r.Value)))
+                if (entry.Value != joined && reads.Any(r => entry.Value.Members.Contains(r.Value)))
                 {
                     done.Add(entry.Value);
                     open.Remove(entry.Key);
                 }
-            // A loop over time reads its inputs at every step (its body is planned on its own).
         }
         done.AddRange(open.Values);
 
@@ -88,12 +89,17 @@ internal static class MultiOutputFusion
             }
         var result = new Dictionary<int, FusionGroup>();
         foreach (var entry in groups) result[entry.Key] = entry.Value;
-        foreach (var cluster in done.Where(c => c.Roots.Count > 1))
+        var merged = done.Where(c => c.Roots.Count > 1).ToList();
+        foreach (var cluster in merged)
         {
             var root = cluster.Roots[cluster.Roots.Count - 1];
-            // The earlier roots are stored where something outside the kernel reads them (or the caller does).
+            // Nodes some other kernel computes as well (a cheap value recomputed in each of its readers' kernels).
+            var elsewhere = new HashSet<int>(groups.Where(g => !cluster.Roots.Contains(g.Key)).SelectMany(g => g.Value.Inlined));
+            // The earlier roots are stored where something outside the kernel reads them (or the caller does, or a
+            // recomputed value another kernel computes too).
             var stored = cluster.Roots.Take(cluster.Roots.Count - 1)
-                .Where(r => pinned.Contains(r) || readers.TryGetValue(r, out var rs) && rs.Any(x => !cluster.Members.Contains(x)))
+                .Where(r => pinned.Contains(r) || readers.TryGetValue(r, out var rs)
+                    && rs.Any(x => !cluster.Members.Contains(x) || elsewhere.Contains(x)))
                 .ToList();
             foreach (var r in cluster.Roots) result.Remove(r);
             result[root] = new FusionGroup(root, cluster.Members.Where(m => m != root).OrderBy(m => m).ToList(), Stored: stored);

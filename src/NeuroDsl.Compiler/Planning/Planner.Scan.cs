@@ -31,7 +31,9 @@ public static partial class Planner
         var live = Liveness(body, Array.Empty<int>());
         // The states, and the values the forward loop keeps for the reverse loop, have buffers of their own.
         var pinned = new HashSet<int>(body.Outputs.Select(o => o.Value).Concat(Kept(graph, node).Select(k => k.Cell)));
-        var groups = FusionPlanner.Plan(body, live, pinned);
+        var layout = Scan.Layout.Of(node);
+        var groups = FusionPlanner.Plan(body, live, pinned, invariant: Invariant(body,
+            new HashSet<int>(body.InputIds.Skip(layout.Seqs + layout.StateCount).Take(layout.Shared))));
         var inPlace = InPlaceReads(graph, node, body, live, groups);
         var items = Lower(body, lines, live, groups, names, inPlace);
         string Name(string stem)
@@ -357,13 +359,7 @@ public static partial class Planner
         var (launches, buffers) = (target.Count, plan.Buffers.Count);
         Schedule(plan, body, lines, loop.Items, bodyStorage, new HashSet<int>());
 
-        // Values that are the same at every step: the shared tensors, and what the body computes from them alone.
-        var invariantNodes = new HashSet<int>();
-        foreach (var node in body.Nodes)
-        {
-            if (sharedInputs.Contains(node.Id) || (node.Kind == NodeKind.Op && node.Inputs.All(i => invariantNodes.Contains(i) || body[i].Kind == NodeKind.Const)))
-                invariantNodes.Add(node.Id);
-        }
+        var invariantNodes = Invariant(body, sharedInputs);
         var invariant = new HashSet<int>(invariantNodes.Where(bodyStorage.ContainsKey).Select(id => bodyStorage[id]));
         var scratch = new HashSet<int>(Enumerable.Range(buffers, plan.Buffers.Count - buffers).Except(bodyStorage.Values));
         bool Hoistable(Launch l) => l.Args.All(a => a.Runtime is null && (a.Buffer < 0 || invariant.Contains(a.Buffer) || scratch.Contains(a.Buffer)));
@@ -375,6 +371,16 @@ public static partial class Planner
         target.AddRange(kept);
         target.InsertRange(loopStart, hoisted);
         return hoisted.Count;
+    }
+
+    /// <summary>Values that are the same at every step: the shared tensors, and what the body computes from them alone.</summary>
+    private static HashSet<int> Invariant(Graph body, ISet<int> sharedInputs)
+    {
+        var invariant = new HashSet<int>();
+        foreach (var node in body.Nodes)
+            if (sharedInputs.Contains(node.Id) || (node.Kind == NodeKind.Op && node.Inputs.All(i => invariant.Contains(i) || body[i].Kind == NodeKind.Const)))
+                invariant.Add(node.Id);
+        return invariant;
     }
 
     /// <summary>Puts the launches from <paramref name="start"/> on into the loop; they all serve the scan node.</summary>

@@ -35,7 +35,8 @@ public static partial class Planner
         // Fusion: which nodes are computed inline in another node's kernel (no buffer, no launch of their own).
         var pinned = new HashSet<int>(graph.Outputs.Select(o => o.Value).Concat(gradOf.Values));
         if (graph.LossId is { } lossNode) pinned.Add(lossNode);
-        // Which backward nodes only serve input gradients (skipped unless the caller asks for them).
+        // The nodes that serve parameter gradients (the rest of the backward pass serves only input gradients, skipped
+        // unless the caller asks for them).
         var paramOnly = Liveness(graph, graph.Params.Where(p => gradOf.ContainsKey(p.Id)).Select(p => gradOf[p.Id]));
         var groups = FusionPlanner.Plan(graph, live, pinned, paramOnly);
 
