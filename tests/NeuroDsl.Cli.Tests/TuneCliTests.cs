@@ -61,4 +61,14 @@ public sealed class TuneCliTests : IDisposable
     [Fact]
     public void Tune_OnAModelWithoutTiledProducts_SaysSo() =>
         Assert.Contains("nothing to tune", Neurodsl("tune", CliTests.Model("xor_mlp.nd"), "--batch", "4").Err);
+
+    [Fact]
+    public void Tune_RefusesASizeSymbolTheModelDoesNotHave_AsBenchStepDoes()
+    {
+        // Found by a new user: tune took --size T=5 for LeNet-5 (sizes: N) and stored a file.
+        var r = Neurodsl("tune", CliTests.Model("lenet5.nd"), "--size", "T=5", "--budget", "1");
+        Assert.Equal(64, r.Code);
+        Assert.StartsWith("neurodsl: LeNet5 has no size symbol T (its sizes: N)", r.Err);
+        Assert.False(Directory.Exists(Path.Combine(_cache, "tuning")) && Directory.GetFiles(Path.Combine(_cache, "tuning")).Length > 0);
+    }
 }

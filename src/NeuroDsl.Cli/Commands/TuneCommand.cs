@@ -46,6 +46,9 @@ internal static class TuneCommand
             var result = Program.CompileFile(path);
             if (result is null) return ExitCodes.DataError;
             var output = Program.PickModel(result, modelName, path);
+            foreach (var given in symbols.Keys.Where(k => !output.Ir.Symbols.Contains(k)))
+                throw new UsageException($"{output.Name} has no size symbol {given} (its sizes: {string.Join(", ", output.Ir.Symbols)}); "
+                    + "a constant set in the model file is changed there");
             var missing = output.Plan.Forward.Concat(output.Plan.Backward).SelectMany(l => l.Global)
                 .SelectMany(d => d.SymbolList).Distinct().Where(s => !symbols.ContainsKey(s)).ToList();
             if (missing.Count > 0)
