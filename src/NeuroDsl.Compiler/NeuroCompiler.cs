@@ -119,8 +119,12 @@ public static class NeuroCompiler
     private static CompileResult Fail(DiagnosticBag diagnostics) =>
         new(Array.Empty<ModelOutput>(), diagnostics.Items);
 
-    private static string FirstFrame(Exception e) =>
-        e.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? "?";
+    /// <summary>The first frame in the compiler's own code (a dictionary's indexer names no culprit), else the first.</summary>
+    private static string FirstFrame(Exception e)
+    {
+        var frames = (e.StackTrace ?? "?").Split('\n').Select(f => f.Trim()).ToList();
+        return frames.FirstOrDefault(f => f.Contains("NeuroDsl.")) ?? frames[0];
+    }
 
     /// <summary>The OpenCL C of a plan's generated kernels, in launch order.</summary>
     public static string KernelText(Plan plan)

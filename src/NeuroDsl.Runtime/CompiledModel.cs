@@ -374,11 +374,14 @@ public abstract class CompiledModel : IDisposable
         }
     }
 
-    /// <summary>Check numerics: the first launch that leaves a non-finite value in a buffer it touched is named.</summary>
+    /// <summary>
+    /// Check numerics: the first launch that leaves a non-finite value in a buffer it touched is named, with the buffer
+    /// by its name where it has one (a merged kernel writes an output and the temporaries after it).
+    /// </summary>
     private void AfterLaunch(Kernel kernel)
     {
         if (!_launchInfo.TryGetValue(kernel, out var info)) return;
-        foreach (var buffer in info.Buffers)
+        foreach (var buffer in info.Buffers.OrderBy(b => NameOf(b) is null ? 1 : 0))
         {
             var values = buffer.ReadFloats();
             var at = Numerics.FirstNonFinite(values);

@@ -28,8 +28,9 @@ public sealed class FaultTests
         model.SetInput("x", Fill(21, i => i == 9 ? -4f : 1f + i));
         model.SetInput("r", Fill(21, _ => 1f));
         var e = Assert.Throws<NumericsException>(() => model.Forward());
+        // One kernel computes y and y·r (multi-output fusion): both lines are named, and the output by its name.
         Has(e.Message, "OpEwSqrt: the first non-finite value (NaN) appears in the forward pass at "
-            + "elementwise.nd:8  output y = sqrt(x): kernel nd_y_sqrt wrote it to output 'y', element 9");
+            + "elementwise.nd:8  output y = sqrt(x); elementwise.nd:9  loss mean(y * r): kernel nd_fused_loss_0_mul wrote it to output 'y', element 9");
         Assert.DoesNotContain("\n", e.Message);
     }
 

@@ -84,8 +84,26 @@ public static partial class Planner
         HashSet<int> paramOnly)
     {
         var table = new Dictionary<string, SharedKernel>(StringComparer.Ordinal);
+        // A view of a value a merged kernel stores (MultiOutputFusion) comes before that kernel in graph order: it takes
+        // the value's buffer once the kernel has one (no kernel reads the view before the merged kernel runs).
+        var pending = new List<Node>();
+        void Resolve()
+        {
+            for (var found = true; found;)
+            {
+                found = false;
+                foreach (var view in pending.ToList())
+                    if (storage.TryGetValue(view.Inputs[0], out var under))
+                    {
+                        storage[view.Id] = under;
+                        pending.Remove(view);
+                        found = true;
+                    }
+            }
+        }
         foreach (var item in lowered)
         {
+            Resolve();
             var node = item.Node;
             if (item.Loop is { } loop)
             {
@@ -94,7 +112,7 @@ public static partial class Planner
             }
             if (item.Launch is not { } launch)
             {
-                storage[node.Id] = storage[node.Inputs[0]];
+                pending.Add(node);
                 continue;
             }
             // The root's buffer, and those of the members a row kernel stores for later kernels.
@@ -131,6 +149,10 @@ public static partial class Planner
                     item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant));
             }
         }
+
+        Resolve();
+        if (pending.Count > 0)
+            throw new InvalidOperationException($"no buffer for %{pending[0].Inputs[0]} under the view %{pending[0].Id} ({pending[0].Name})");
 
         foreach (var k in table.Values.Where(k => k.Users.Count > 1))
         {
