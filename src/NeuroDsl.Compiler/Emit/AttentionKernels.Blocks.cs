@@ -70,17 +70,24 @@ internal static partial class AttentionKernels
         return Gather(r => $"mrow[min(r0 + {r}, {laneRows} - 1) * {laneStride} + ({other}) * {otherStride}]");
     }
 
+    /// <summary>
+    /// The start of every block kernel: head b (the second coordinate), its first row r0 and the rows of the lanes
+    /// (<paramref name="lanes"/>), and the head's q, k and v (and dO, <paramref name="gradient"/>).
+    /// </summary>
+    private static string HeadStart(Sizes z, string lanes, bool gradient) =>
+        $@"    const int b = get_global_id(1);
+    const int r0 = get_global_id(0) * {L};
+    const int{L} {lanes} = r0 + {Iota};
+    const __global float* qb = q + b * ({z.Tq} * {z.Dk});
+    const __global float* kb = k + b * ({z.Tk} * {z.Dk});
+    const __global float* vb = v + b * ({z.Tk} * {z.Dv});
+" + (gradient ? $"    const __global float* gb = dO + b * ({z.Tq} * {z.Dv});\n" : "");
+
     private static void ForwardBody(StringBuilder sb, Sizes z, bool writeO)
     {
         sb.Append($@"    // Queries r0 … r0 + {L} of head b, one per lane: the scores of {Step} keys at a time, a running maximum m and sum l per
     // query, the output accumulators (transposed: ot[c] holds element c of every query's row) rescaled when m grows.
-    const int b = get_global_id(1);
-    const int r0 = get_global_id(0) * {L};
-    const int{L} iq = r0 + {Iota};
-    const __global float* qb = q + b * ({z.Tq} * {z.Dk});
-    const __global float* kb = k + b * ({z.Tk} * {z.Dk});
-    const __global float* vb = v + b * ({z.Tk} * {z.Dv});
-");
+{HeadStart(z, "iq", false)}");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
         sb.Append(Transposed("q", "qb", z.Tq, z.Dk, " * " + z.Scale));
         if (writeO) sb.Append($"    {Vec} ot[{z.Dv}];\n    for (int c = 0; c < {z.Dv}; c++) ot[c] = 0.0f;\n");
@@ -128,14 +135,7 @@ internal static partial class AttentionKernels
     {
         sb.Append($@"    // dQ_i = scale · Σ_j P_ij (dO_i·V_j − D_i) K_j for queries r0 … r0 + {L} of head b, one per lane, {Step} keys at a
     // time; P_ij = exp(s_ij − lse_i) recomputed.
-    const int b = get_global_id(1);
-    const int r0 = get_global_id(0) * {L};
-    const int{L} iq = r0 + {Iota};
-    const __global float* qb = q + b * ({z.Tq} * {z.Dk});
-    const __global float* kb = k + b * ({z.Tk} * {z.Dk});
-    const __global float* vb = v + b * ({z.Tk} * {z.Dv});
-    const __global float* gb = dO + b * ({z.Tq} * {z.Dv});
-");
+{HeadStart(z, "iq", true)}");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
         sb.Append(Transposed("q", "qb", z.Tq, z.Dk, " * " + z.Scale))
             .Append(Transposed("g", "gb", z.Tq, z.Dv, ""))
@@ -169,14 +169,7 @@ internal static partial class AttentionKernels
         var width = gradK ? z.Dk : z.Dv;
         sb.Append($@"    // {(gradK ? "dK_j = scale · Σ_i P_ij (dO_i·V_j − D_i) Q_i" : "dV_j = Σ_i P_ij dO_i")} for keys r0 … r0 + {L} of head b, one per lane, {Step}
     // queries at a time; P_ij = exp(s_ij − lse_i) recomputed.
-    const int b = get_global_id(1);
-    const int r0 = get_global_id(0) * {L};
-    const int{L} jk = r0 + {Iota};
-    const __global float* qb = q + b * ({z.Tq} * {z.Dk});
-    const __global float* kb = k + b * ({z.Tk} * {z.Dk});
-    const __global float* vb = v + b * ({z.Tk} * {z.Dv});
-    const __global float* gb = dO + b * ({z.Tq} * {z.Dv});
-    const __global float* Lb = lse + b * {z.Tq};
+{HeadStart(z, "jk", true)}    const __global float* Lb = lse + b * {z.Tq};
 ");
         if (gradK) sb.Append($"    const __global float* Db = delta + b * {z.Tq};\n");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
