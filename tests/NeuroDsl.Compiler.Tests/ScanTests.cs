@@ -41,7 +41,7 @@ public sealed class ScanTests
     }
 
     [Fact]
-    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsSixLaunchesForwardEightBackward()
+    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsFourLaunchesForwardFourBackward()
     {
         var plan = Model("lstm.nd").Plan;
         var outside = plan.Forward.Where(l => l.Loop is null).ToList();
@@ -49,10 +49,15 @@ public sealed class ScanTests
         // x[N, T, 64] @ weight_ih_l0ᵀ for every step at once: one GEMM over N·T rows.
         Assert.Single(outside, l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)
             && l.Args[0].Int == new Dim(1, "N*T"));
-        // Per step: the recurrent GEMM, bias + xw (xw_t read in place from xw at step t), c' (reading the gates f, i, g
-        // from z in place), h' (o in place), keep z for the reverse loop, store. No slice kernel: the gates are read where
-        // they are used. The weights are packed once, before the loop.
-        Assert.Equal(6, step.Count);
+        // Per step: the recurrent GEMM, bias + xw (xw_t read in place from xw at step t; z written into the reserve
+        // space at t as well), c' (reading the gates f, i, g from z in place; c' computed in the carried c and written
+        // into the trajectory), h' (o in place; likewise). No slice kernel: the gates are read where they are used; no
+        // copy of z, h' or c' (keep, store): the kernels computing them write them where they go. The weights are
+        // packed once, before the loop.
+        Assert.Equal(4, step.Count);
+        Assert.DoesNotContain(step, l => l.Kernel.EndsWith("_keep", StringComparison.Ordinal) || l.Kernel.EndsWith("_store", StringComparison.Ordinal));
+        Assert.Equal(2, step.Count(l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "y_c.1")));
+        Assert.Single(step, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name.StartsWith("y_c.1.saved", StringComparison.Ordinal)));
         Assert.DoesNotContain(step, l => l.Kernel.Contains("read_", StringComparison.Ordinal));
         Assert.Single(step, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw") && l.Args.Any(a => a.Runtime == RuntimeScalar.Time));
         Assert.DoesNotContain(plan.Forward.Concat(plan.Backward), l => l.Loop is not null && l.Kernel.Contains("strided_slice", StringComparison.Ordinal));
@@ -69,15 +74,34 @@ public sealed class ScanTests
         Assert.Equal(1, backStep.Count(l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)));
         Assert.DoesNotContain(backStep, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw"));
         Assert.Single(plan.Backward, l => l.Loop is null && l.Kernel.Contains("stack_previous_h", StringComparison.Ordinal));
-        // The previous c, the two elementwise kernels, the gather, the GEMM, two carries, keep ∂z.
-        Assert.Equal(8, backStep.Count);
-        Assert.Single(backStep, l => l.Kernel.Contains("read_", StringComparison.Ordinal));
+        // The two elementwise kernels (reading c_{t-1} in place, one step back in the trajectory), the gather (writing
+        // ∂z into ∂xw at t too), the GEMM (∂h_{t-1} straight into the carried gradient; the other kernels compute
+        // ∂c_{t-1} in its carry): no copies.
+        Assert.Equal(4, backStep.Count);
+        Assert.DoesNotContain(backStep, l => l.Kernel.Contains("carry", StringComparison.Ordinal) || l.Kernel.EndsWith("_keep", StringComparison.Ordinal)
+            || l.Kernel.Contains("read_", StringComparison.Ordinal));
         // The biases' gradients are the rows' sums of the stacked ∂z, one reduction each after the loop, not a sum and an
         // accumulation per step.
         Assert.DoesNotContain(plan.Backward, l => l.Loop is not null && (l.Kernel.Contains("sum_to", StringComparison.Ordinal)
             || l.Kernel.Contains("accumulate", StringComparison.Ordinal)));
         Assert.Equal(2, plan.Backward.Count(l => l.Loop is null && l.Kernel.Contains("sum_to", StringComparison.Ordinal)
             && l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name.StartsWith("grad.bias_", StringComparison.Ordinal))));
+    }
+
+    [Theory]
+    [InlineData("elman.nd")]
+    [InlineData("lstm.nd")]
+    [InlineData("gru.nd")]
+    public void TheReverseLoop_RunsInEveryTrainingStep_NotOnlyWhenInputGradientsAreAsked(string file)
+    {
+        // Every launch of a loop serves the scan: the step's first kernel once lent the whole loop its own flags, and
+        // a reverse loop beginning with a kernel of the body (no copy before it) was marked as serving input
+        // gradients only, so a training step skipped it and the recurrent weights' gradients were never summed.
+        var plan = Model(file).Plan;
+        var loop = plan.Backward.Where(l => l.Loop is not null).ToList();
+        Assert.NotEmpty(loop);
+        Assert.All(loop, l => Assert.False(l.InputGradientOnly, l.Kernel));
+        Assert.All(plan.Forward.Concat(plan.Backward).Where(l => l.Loop is not null), l => Assert.Single(l.Nodes));
     }
 
     [Fact]

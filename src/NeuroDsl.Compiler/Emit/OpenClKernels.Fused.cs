@@ -11,7 +11,12 @@ public static partial class OpenClKernels
 {
     /// <summary>The launches of a node, or of the fusion group it roots, its kernels not yet named.</summary>
     /// <param name="views">A loop body's inputs read in place from their sequences (<see cref="StepView"/>).</param>
-    public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group, IReadOnlyDictionary<int, StepView>? views = null)
+    /// <param name="writes">A loop body's values written into sequences at step t as well (<see cref="StepWrite"/>): an
+    /// elementwise kernel writing one of them stores it there too.</param>
+    /// <param name="shared">Values whose buffer another value of the kernel shares (a state computed in place): their
+    /// pointers are not <c>restrict</c>.</param>
+    public static NodeLaunch Emit(Graph graph, Node node, FusionGroup? group, IReadOnlyDictionary<int, StepView>? views = null,
+        IReadOnlyList<StepWrite>? writes = null, ISet<int>? shared = null)
     {
         if (group is null || node.Def == Ops.Attention.Forward) return Emit(graph, node);
         if (group.Rows is { } rows) return RowKernels.Emit(graph, node, group, rows);
@@ -21,7 +26,7 @@ public static partial class OpenClKernels
         var conv = members.FirstOrDefault(m => m.Def.Fusion == Ops.FusionRole.EpilogueHead);
         var chain = members.Where(m => m != conv).Append(node).ToList();
         return conv is null
-            ? FusedElementwise(graph, node, chain, group.Stored ?? System.Array.Empty<int>(), views)
+            ? FusedElementwise(graph, node, chain, group.Stored ?? System.Array.Empty<int>(), views, writes, shared)
             : FusedConv(graph, conv, chain);
     }
 
@@ -81,7 +86,7 @@ public static partial class OpenClKernels
                             throw new System.InvalidOperationException($"{input.Name} is read in place only by a kernel of its rows");
                         var column = input.Shape[1].Equals(shape[1]);
                         axes.UnionWith(column ? new[] { 0, 1 } : new[] { 0 });
-                        value = $"e{e}[{view.At("c0", column ? "c1" : "0")}]";
+                        value = view.Read($"e{e}", "c0", column ? "c1" : "0");
                     }
                     else value = $"e{e}[{BroadcastIndex(input.Shape, shape)}]";
                 }
@@ -111,28 +116,43 @@ public static partial class OpenClKernels
 
     /// <summary>
     /// One kernel for a chain, writing the root's value and the <paramref name="stored"/> members' (the roots of the
-    /// kernels a multi-output fusion merged into this one), each at the kernel's element.
+    /// kernels a multi-output fusion merged into this one), each at the kernel's element, and of those a loop writes
+    /// into sequences (<paramref name="writes"/>), each there too, at step t.
     /// </summary>
     internal static NodeLaunch FusedElementwise(Graph graph, Node root, List<Node> chain, IReadOnlyList<int> stored,
-        IReadOnlyDictionary<int, StepView>? views = null)
+        IReadOnlyDictionary<int, StepView>? views = null, IReadOnlyList<StepWrite>? writes = null, ISet<int>? shared = null)
     {
         const string name = KernelTemplate.Self;
+        string Restrict(int id) => shared is not null && shared.Contains(id) ? "" : "restrict ";
         var axes = new HashSet<int>();
         var (external, body) = ChainCode(graph, chain, null, root.Shape, "    ", axes: axes, views: views);
-        var timed = views is not null && external.Any(e => views.ContainsKey(e.Id));
+        var written = new HashSet<int>(stored.Append(root.Id));
+        var mine = (writes ?? System.Array.Empty<StepWrite>()).Select((w, k) => (w, k)).Where(x => written.Contains(x.w.Value)).ToList();
+        foreach (var (w, _) in mine)
+        {
+            if (!StepView.Fits(graph[w.Value].Shape, root.Shape) || !graph[w.Value].Shape.Equals(root.Shape))
+                throw new System.InvalidOperationException($"{graph[w.Value].Name} is written into its sequence only by a kernel of its shape");
+            axes.UnionWith(new[] { 0, 1 });
+        }
+        var timed = (views is not null && external.Any(e => views.ContainsKey(e.Id))) || mine.Count > 0;
         var sb = new StringBuilder();
         sb.Append("// Fused: ").Append(string.Join(" -> ", chain.Select(n => n.Op))).Append('\n');
         sb.Append("__kernel void ").Append(name).Append('(')
-            .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* restrict e{k}").Append("__global float* restrict out")
-                .Concat(stored.Select((_, k) => $"__global float* restrict s{k}")).Concat(timed ? new[] { "const int t" } : new string[0])))
+            .Append(string.Join(", ", external.Select((e, k) => $"__global const {CType(e)}* {Restrict(e.Id)}e{k}")
+                .Append($"__global float* {Restrict(root.Id)}out")
+                .Concat(stored.Select((id, k) => $"__global float* {Restrict(id)}s{k}"))
+                .Concat(mine.Select((_, k) => $"__global float* restrict w{k}")).Concat(timed ? new[] { "const int t" } : new string[0])))
             .AppendLine(")\n{");
         sb.AppendLine("    const int i = get_global_id(0);");
         axes.UnionWith(external.SelectMany(e => AxesRead(e.Shape, root.Shape)));
         Coordinates(sb, root.Shape, "i", "    ", axes);
         sb.Append(body);
         for (var k = 0; k < stored.Count; k++) sb.Append($"    s{k}[i] = {Local(chain, null, stored[k])};\n");
+        for (var k = 0; k < mine.Count; k++)
+            sb.Append($"    w{k}[{mine[k].w.View.At("c0", "c1")}] = {Local(chain, null, mine[k].w.Value)};\n");
         sb.Append($"    out[i] = {Local(chain, null, root.Id)};\n}}\n");
-        var args = ArgSpec.Nodes(external.Append(root).ToArray()).Concat(stored.Select(ArgSpec.Node)).ToList();
+        var args = ArgSpec.Nodes(external.Append(root).ToArray()).Concat(stored.Select(ArgSpec.Node))
+            .Concat(mine.Select(x => (ArgSpec)new ArgSpec.StepWriteBuffer(x.k))).ToList();
         if (timed) args.Add(new ArgSpec.Runtime(Planning.RuntimeScalar.Time));
         return new NodeLaunch(name, args, new[] { root.Shape.Numel }, sb.ToString());
     }

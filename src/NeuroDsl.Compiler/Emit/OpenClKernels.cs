@@ -34,6 +34,12 @@ public abstract record ArgSpec
     /// <summary>A value the model keeps current between launches (the training flag, the seed, the step).</summary>
     public sealed record Runtime(RuntimeScalar Value) : ArgSpec;
 
+    /// <summary>
+    /// The sequence a loop body's kernel also writes one of its values into, at step t (<see cref="StepWrite"/>
+    /// <paramref name="Index"/> of the loop's list): the buffer is the loop's, bound when the loop is scheduled.
+    /// </summary>
+    public sealed record StepWriteBuffer(int Index) : ArgSpec;
+
     public static ArgSpec Node(int id) => new NodeBuffer(id);
 
     public static ArgSpec Size(Dim value) => new SizeValue(value);

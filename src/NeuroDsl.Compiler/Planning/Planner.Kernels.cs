@@ -20,7 +20,8 @@ public static partial class Planner
 
     /// <summary>Lowering: each launched node (a fusion group's root stands for its group) through its op definition.</summary>
     private static List<Lowered> Lower(Graph graph, SourceLines lines, HashSet<int> live, IReadOnlyDictionary<int, FusionGroup> groups,
-        HashSet<string>? names = null, IReadOnlyDictionary<int, StepView>? views = null)
+        HashSet<string>? names = null, IReadOnlyDictionary<int, StepView>? views = null, IReadOnlyList<StepWrite>? writes = null,
+        ISet<int>? shared = null)
     {
         var inlined = new HashSet<int>(groups.Values.SelectMany(g => g.Inlined));
         names ??= new HashSet<string>(StringComparer.Ordinal);
@@ -48,7 +49,7 @@ public static partial class Planner
                 ? Escaping.Comment($"{node.Span.File}:{node.Span.Line}  {lines[node.Span.Line]}")
                 : string.Join("\n// ", covered.Select(l => Escaping.Comment($"{node.Span.File}:{l}  {lines[l]}")));
             var name = KernelName(node, group is not null, names);
-            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group, views), name, comment, covered,
+            result.Add(new Lowered(node, OpenClKernels.Emit(graph, node, group, views, writes, shared), name, comment, covered,
                 group?.Rows?.Stored ?? group?.Stored ?? Array.Empty<int>(),
                 (group?.Rows?.Roles.Keys ?? group?.Inlined ?? Array.Empty<int>()).Append(node.Id).Distinct().ToList()));
         }
@@ -80,8 +81,9 @@ public static partial class Planner
     /// Buffers for every launched value, and the launch lists; a kernel whose unnamed text is already in the table is
     /// launched again rather than compiled again (the repeated blocks of a ResNet), and says whom it serves.
     /// </summary>
+    /// <param name="writeBuffers">In a loop's body, the buffers of its <see cref="StepWrite"/>s, by index.</param>
     private static void Schedule(Plan plan, Graph graph, SourceLines lines, List<Lowered> lowered, Dictionary<int, int> storage,
-        HashSet<int> paramOnly)
+        HashSet<int> paramOnly, IReadOnlyList<int>? writeBuffers = null)
     {
         var table = new Dictionary<string, SharedKernel>(StringComparer.Ordinal);
         // A view of a value a merged kernel stores (MultiOutputFusion) comes before that kernel in graph order: it takes
@@ -142,6 +144,7 @@ public static partial class Planner
                     ArgSpec.ScratchBuffer => LaunchArg.Of(scratch),
                     ArgSpec.PaddedBuffer => LaunchArg.Of(padded),
                     ArgSpec.Runtime r => LaunchArg.RuntimeValue(r.Value),
+                    ArgSpec.StepWriteBuffer w when writeBuffers is not null => LaunchArg.Of(writeBuffers[w.Index]),
                     _ => throw new InvalidOperationException($"unknown argument {a}"),
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },

@@ -23,7 +23,9 @@ public static partial class Planner
 {
     /// <summary>A scan's body after fusion and lowering, and a maker of kernel names unique in the program.</summary>
     /// <param name="InPlace">The body's inputs its kernels read from their sequences at step t (no copy per step).</param>
-    private sealed record LoweredLoop(List<Lowered> Items, Func<string, string> Name, IReadOnlyDictionary<int, StepView> InPlace);
+    /// <param name="Writes">The values its kernels write into sequences, and the states computed in place.</param>
+    private sealed record LoweredLoop(List<Lowered> Items, Func<string, string> Name, IReadOnlyDictionary<int, StepView> InPlace,
+        StepWrites Writes);
 
     private static Lowered LowerLoop(Graph graph, Node node, SourceLines lines, HashSet<string> names)
     {
@@ -35,7 +37,8 @@ public static partial class Planner
         var groups = FusionPlanner.Plan(body, live, pinned, invariant: Invariant(body,
             new HashSet<int>(body.InputIds.Skip(layout.Seqs + layout.StateCount).Take(layout.Shared))));
         var inPlace = InPlaceReads(graph, node, body, live, groups);
-        var items = Lower(body, lines, live, groups, names, inPlace);
+        var writes = PlanStepWrites(graph, node, body, live, groups);
+        var items = Lower(body, lines, live, groups, names, inPlace, writes.Writes.Select(w => w.Write).ToList(), writes.Shared);
         string Name(string stem)
         {
             var name = stem;
@@ -43,14 +46,15 @@ public static partial class Planner
             return name;
         }
         return new Lowered(node, null, "", "", Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(),
-            new LoweredLoop(items, Name, inPlace));
+            new LoweredLoop(items, Name, inPlace, writes));
     }
 
     /// <summary>
     /// The step inputs a body's kernels read in place from their sequences (<see cref="StepView"/>): a sequence's step,
     /// the trajectory's gradient at step t, a value the forward loop kept. Only where every reader is an elementwise
-    /// kernel (a product, a reduction or a kernel of its own reads a copy, as before); not the previous state, which
-    /// comes from the initial state at the first step.
+    /// kernel (a product, a reduction or a kernel of its own reads a copy, as before). In the reverse loop, the state
+    /// the step started from too (the trajectory one step back, the initial state before the first) where that is a
+    /// constant and no slice reads it.
     /// </summary>
     private static Dictionary<int, StepView> InPlaceReads(Graph graph, Node node, Graph body, HashSet<int> live,
         IReadOnlyDictionary<int, FusionGroup> groups)
@@ -78,6 +82,10 @@ public static partial class Planner
                 var f = body[body.InputIds[keptAt + v]].Shape[1];
                 candidates[body.InputIds[keptAt + v]] = new StepView(steps, f, 0, f);
             }
+            for (var i = 0; i < m; i++)
+                if (input[layout.InitInput(i, true)] is { Kind: NodeKind.Const } init)
+                    candidates[body.InputIds[k + i]] = new StepView(steps, layout.Width, layout.Offset(i), layout.States[i],
+                        layout.Reverse ? 1 : -1, OpenClKernels.Lit(init.ConstValue));
         }
         // The shape of the kernel each node is computed in: elementwise groups only (emitted by FusedElementwise).
         var kernelShape = new Dictionary<int, Shape>();
@@ -95,7 +103,8 @@ public static partial class Planner
             var x = body[c.Key];
             var readers = body.Nodes.Where(n => live.Contains(n.Id) && n.Inputs.Contains(c.Key)).ToList();
             if (readers.Count > 0 && !outputs.Contains(c.Key) && x.Shape.Rank == 2
-                && readers.All(r => kernelShape.TryGetValue(r.Id, out var shape) && (Slicing.IsRemap(r) || StepView.Fits(x.Shape, shape))))
+                && readers.All(r => kernelShape.TryGetValue(r.Id, out var shape)
+                    && (Slicing.IsRemap(r) ? c.Value.Lag == 0 : StepView.Fits(x.Shape, shape))))
                 result[c.Key] = c.Value;
         }
         return result;
@@ -168,15 +177,27 @@ public static partial class Planner
                 Add(Kernel("read_" + Identifier(body[body.InputIds[j]].Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
                     batch * f, Buf(storage[node.Inputs[j]]), Buf(stepInputs[j]), time);
             }
-            start += ScheduleBody(plan, body, lines, loop, bodyStorage, target, start, sharedIds, node, gradOnly);
-            // The products the reverse loop reads rather than computes again, written into [N, T, F] at step t.
-            foreach (var (kept, cell) in Kept(graph, node))
-            {
-                var f = body[cell].Shape[1];
-                if (!storage.ContainsKey(kept.Id)) storage[kept.Id] = Temp(kept.Name, kept.Shape.Numel);
-                Add(Kernel("keep", n => WriteStep(n, steps, f, null)), batch * f, Buf(bodyStorage[cell]), Buf(storage[kept.Id]), time);
-            }
+            var kept = Kept(graph, node);
+            foreach (var (value, _) in kept)
+                if (!storage.ContainsKey(value.Id)) storage[value.Id] = Temp(value.Name, value.Shape.Numel);
             var outputs = body.Outputs.Select(o => body[o.Value]).ToList();
+            // States computed in their carried buffers, and the values the step's kernels write into sequences.
+            foreach (var i in loop.Writes.Aliased) bodyStorage[outputs[i].Id] = carries[i];
+            var writeBuffers = loop.Writes.Writes.Select(w => w.Target == WriteTarget.Trajectory ? storage[node.Id] : storage[kept[w.Index].Node.Id]).ToList();
+            start += ScheduleBody(plan, body, lines, loop, bodyStorage, target, start, sharedIds, node, gradOnly, writeBuffers);
+            // The products the reverse loop reads rather than computes again, written into [N, T, F] at step t (by a
+            // launch of their own where the kernel computing them does not).
+            for (var v = 0; v < kept.Count; v++)
+            {
+                if (loop.Writes.Has(WriteTarget.Kept, v)) continue;
+                var f = body[kept[v].Cell].Shape[1];
+                Add(Kernel("keep", n => WriteStep(n, steps, f, null)), batch * f, Buf(bodyStorage[kept[v].Cell]), Buf(storage[kept[v].Node.Id]), time);
+            }
+            if (loop.Writes.Aliased.Count == m && m > 0)
+            {
+                Mark(target, other, otherCount, start, scanLoop, node.Id, gradOnly);
+                return;
+            }
             var passThrough = outputs.Any(o => o.Kind != NodeKind.Const && carries.Contains(bodyStorage[o.Id]));
             var values = outputs.Select(o => o.Kind == NodeKind.Const ? null : (int?)bodyStorage[o.Id]).ToList();
             var literals = outputs.Select(o => OpenClKernels.Lit(o.ConstValue)).ToList();
@@ -189,7 +210,7 @@ public static partial class Planner
             if (passThrough)
                 Add(Kernel("reload", n => ReloadState(n, steps, layout.States)), batch * layout.Width,
                     carries.Select(Buf).Prepend(Buf(storage[node.Id])).Append(time).ToArray());
-            Mark(target, other, otherCount, start, scanLoop);
+            Mark(target, other, otherCount, start, scanLoop, node.Id, gradOnly);
             return;
         }
 
@@ -244,19 +265,23 @@ public static partial class Planner
         for (var i = 0; i < m; i++)
         {
             var s = body[body.InputIds[k + i]];
-            var previous = Temp(node.Name + "." + s.Name + ".previous", s.Shape.Numel);
-            bodyStorage[s.Id] = previous;
-            var init = input[layout.InitInput(i, true)];
             var h = layout.States[i];
-            var initLiteral = init.Kind == NodeKind.Const ? OpenClKernels.Lit(init.ConstValue) : null;
-            var readArgs = new List<LaunchArg> { Buf(trajectory) };
-            if (initLiteral is null) readArgs.Add(Buf(storage[init.Id]));
-            readArgs.Add(Buf(previous));
-            readArgs.Add(time);
-            // A previous state no kernel of the step reads (only stacked, written after the loop) is not copied.
-            if (read.Contains(s.Id))
-                Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
-                    Row(h), readArgs.ToArray());
+            if (loop.InPlace.ContainsKey(s.Id)) bodyStorage[s.Id] = trajectory; // read one step back, in place
+            else
+            {
+                var previous = Temp(node.Name + "." + s.Name + ".previous", s.Shape.Numel);
+                bodyStorage[s.Id] = previous;
+                var init = input[layout.InitInput(i, true)];
+                var initLiteral = init.Kind == NodeKind.Const ? OpenClKernels.Lit(init.ConstValue) : null;
+                var readArgs = new List<LaunchArg> { Buf(trajectory) };
+                if (initLiteral is null) readArgs.Add(Buf(storage[init.Id]));
+                readArgs.Add(Buf(previous));
+                readArgs.Add(time);
+                // A previous state no kernel of the step reads (only stacked, written after the loop) is not copied.
+                if (read.Contains(s.Id))
+                    Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
+                        Row(h), readArgs.ToArray());
+            }
             var dy = body[body.InputIds[sharedAt + layout.Shared + i]];
             if (loop.InPlace.ContainsKey(dy.Id))
             {
@@ -284,9 +309,12 @@ public static partial class Planner
             Add(Kernel("read_" + Identifier(value.Name), n => ReadStep(n, steps, f, 0, f, 0, null)),
                 batch * f, Buf(storage[node.Inputs[layout.SavedInput(v)]]), Buf(stepBuffer), time);
         }
-        first += ScheduleBody(plan, body, lines, loop, bodyStorage, target, first, sharedIds, node, gradOnly);
+        foreach (var i in loop.Writes.Aliased) bodyStorage[outs[i].Id] = carried[i];
+        var gradBuffers = loop.Writes.Writes.Select(w => dseqs[w.Index]).ToList();
+        first += ScheduleBody(plan, body, lines, loop, bodyStorage, target, first, sharedIds, node, gradOnly, gradBuffers);
         for (var i = 0; i < m; i++)
         {
+            if (loop.Writes.Aliased.Contains(i)) continue;
             var literal = outs[i].Kind == NodeKind.Const ? OpenClKernels.Lit(outs[i].ConstValue) : null;
             var carryArgs = literal is null ? new[] { Buf(bodyStorage[outs[i].Id]), Buf(carried[i]) } : new[] { Buf(carried[i]) };
             if (layout.Truncate > 0)
@@ -297,6 +325,7 @@ public static partial class Planner
         }
         for (var j = 0; j < k; j++)
         {
+            if (loop.Writes.Has(WriteTarget.SequenceGradient, j)) continue;
             var dx = outs[m + j];
             var f = input[j].Shape[2];
             var literal = dx.Kind == NodeKind.Const ? OpenClKernels.Lit(dx.ConstValue) : null;
@@ -332,7 +361,7 @@ public static partial class Planner
             Add(Kernel("accumulate", n => Accumulate(n, dw.Kind == NodeKind.Const ? OpenClKernels.Lit(dw.ConstValue) : null, broadcast)),
                 numel, dw.Kind == NodeKind.Const ? new[] { Buf(sums[q]) } : new[] { Buf(bodyStorage[dw.Id]), Buf(sums[q]) });
         }
-        Mark(target, other, otherCount, first, scanLoop);
+        Mark(target, other, otherCount, first, scanLoop, node.Id, gradOnly);
         foreach (var (e, j) in whole)
             Add(Kernel("stack", Copy), input[j].Shape.Numel, Buf(storage[node.Inputs[j]]), Buf(stacks[e]));
         foreach (var (e, i) in shifted)
@@ -354,10 +383,10 @@ public static partial class Planner
     /// pass, not once per step. Returns how many moved.
     /// </summary>
     private static int ScheduleBody(Plan plan, Graph body, SourceLines lines, LoweredLoop loop, Dictionary<int, int> bodyStorage,
-        List<Launch> target, int loopStart, ISet<int> sharedInputs, Node scan, bool gradOnly)
+        List<Launch> target, int loopStart, ISet<int> sharedInputs, Node scan, bool gradOnly, IReadOnlyList<int> writeBuffers)
     {
         var (launches, buffers) = (target.Count, plan.Buffers.Count);
-        Schedule(plan, body, lines, loop.Items, bodyStorage, new HashSet<int>());
+        Schedule(plan, body, lines, loop.Items, bodyStorage, new HashSet<int>(), writeBuffers);
 
         var invariantNodes = Invariant(body, sharedInputs);
         var invariant = new HashSet<int>(invariantNodes.Where(bodyStorage.ContainsKey).Select(id => bodyStorage[id]));
@@ -384,13 +413,12 @@ public static partial class Planner
     }
 
     /// <summary>Puts the launches from <paramref name="start"/> on into the loop; they all serve the scan node.</summary>
-    private static void Mark(List<Launch> target, List<Launch> other, int otherCount, int start, ScanLoop loop)
+    private static void Mark(List<Launch> target, List<Launch> other, int otherCount, int start, ScanLoop loop, int scan, bool gradOnly)
     {
         // A body's nodes are all forward (a scan's) or all backward (a scan_grad's): none lands in the other pass.
         if (other.Count != otherCount) throw new InvalidOperationException("a loop body's launches went to the other pass");
-        var first = target[start];
         for (var i = start; i < target.Count; i++)
-            target[i] = target[i] with { Loop = loop, InputGradientOnly = first.InputGradientOnly, Nodes = first.Nodes };
+            target[i] = target[i] with { Loop = loop, InputGradientOnly = gradOnly, Nodes = new[] { scan } };
     }
 
     private static void Initialize(Plan plan, Node init, int carry, Dim elements, Dictionary<int, int> storage,
