@@ -54,7 +54,7 @@ public sealed class RobustnessTests
     /// Full-size Transformers whose unbroken mutants take about a second each to compile and plan: a few mutations
     /// each, since their constructs are the small files' (the Transformer zoo at toy sizes: TransformerZooTests).
     /// </summary>
-    private static readonly string[] FewMutations = { "gpt1.nd", "bert_base.nd", "clip_vit_b32.nd", "swin_t.nd", "t5_small.nd", "transformer.nd", "vit_b16.nd" };
+    private static readonly string[] FewMutations = { "gpt1.nd", "bert_base.nd", "clip_vit_b32.nd", "swin_t.nd", "t5_small.nd", "transformer.nd", "vit_b16.nd", "multimodel.nd" };
 
     private static string Mutate(string text, Random rng)
     {

@@ -35,6 +35,10 @@ public sealed class TransformerZooTests
         new object[] { "t5_small.nd", "T5Small", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, buckets = 8, max_distance = 6", 11 },
         new object[] { "swin_t.nd", "SwinT", "image = 32, patch = 2, embed = 6, window = 2, shift = 1, classes = 3", 3 },
         new object[] { "transformer.nd", "TransformerBase", "vocab = 11, S = 6, T = 5, d = 8, heads = 2, ff = 16, layers = 2, p = 0.1", 11 },
+        new object[] { "multimodel.nd", "MultiModel", "vocab = 11, commands = 11, S = 6, T = 5, d = 8, heads = 2, experts = 4, k = 2, "
+            + "hidden = 8, p = 0.4", 11 },
+        new object[] { "multimodel.nd", "MultiModelImageNet", "classes = 3, resolution = 32, entry = 2, d = 8, experts = 4, k = 3, hidden = 8, "
+            + "p = 0.4, wide = 12, wider = 16", 3 },
     };
 
     /// <summary>The file's text with one model's header defaults replaced and every expect line dropped.</summary>
