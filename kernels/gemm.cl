@@ -208,13 +208,14 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
     const int a_col = ta ? M : 1; \
     ND_ROWS(ROWS, ND_T_DECL) \
     const __global float* bp = packed + panel * K * ND_GEMM_PANEL; \
-    /* Each block's loop is the plain loop over its K rows: the block's A rows and B panel rows are its bases. */ \
-    for (int k0 = 0; k0 < K; k0 += ND_GEMM_KBLOCK) \
+    /* Whole blocks of a constant ND_GEMM_KBLOCK values of k, then the rest: each block's loop is the plain loop over \
+       its K rows, its A rows and B panel rows advanced as its bases. */ \
+    int k0 = 0; \
+    for (; k0 + ND_GEMM_KBLOCK <= K; k0 += ND_GEMM_KBLOCK) \
     { \
-        const int kn = min(ND_GEMM_KBLOCK, K - k0); \
         ND_ROWS(ROWS, ND_T_ZERO) \
         ND_K_UNROLL \
-        for (int k = 0; k < kn; k++) \
+        for (int k = 0; k < ND_GEMM_KBLOCK; k++) \
         { \
             const __global float* bk = bp + k * ND_GEMM_PANEL; \
             ND_VECS(ND_T_LOAD, _) \
@@ -224,6 +225,18 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
         ND_ROWS(ROWS, ND_T_ADD) \
         ND_ROWS(ROWS, ND_T_NEXT) \
         bp += ND_GEMM_KBLOCK * ND_GEMM_PANEL; \
+    } \
+    { \
+        ND_ROWS(ROWS, ND_T_ZERO) \
+        ND_K_UNROLL \
+        for (int k = 0; k < K - k0; k++) \
+        { \
+            const __global float* bk = bp + k * ND_GEMM_PANEL; \
+            ND_VECS(ND_T_LOAD, _) \
+            const int p = k * a_col; \
+            ND_ROWS(ROWS, ND_T_STEP) \
+        } \
+        ND_ROWS(ROWS, ND_T_ADD) \
     } \
     ND_VECS(ND_T_BIAS, _) \
     ND_ROWS(ROWS, ND_T_STORE) \
