@@ -17,6 +17,13 @@ ND_ACT(float4)
 ND_ACT(float8)
 ND_ACT(float16)
 
+// Long sums are added in blocks: each block of ND_GEMM_KBLOCK values of k is summed into fresh accumulators that are
+// then added to the totals, so an element of a product with a long K (a weight gradient's K is the batch) rounds like
+// KBLOCK + K / KBLOCK additions rather than K, as a BLAS's K panels do; it costs one addition per block.
+#ifndef ND_GEMM_KBLOCK
+#define ND_GEMM_KBLOCK 256
+#endif
+
 // One element of C = act(op(A)·op(B) (+ bias)): the body of the kernels for products too small to tile.
 static inline void nd_gemm_element(const int M, const int N, const int K, const int ta, const int tb,
                                    __global const float* restrict A, __global const float* restrict B,
@@ -29,10 +36,16 @@ static inline void nd_gemm_element(const int M, const int N, const int K, const 
     const int a_col = ta ? M : 1;
     const int b_row = tb ? 1 : N;
     const int b_col = tb ? K : 1;
-    float acc = has_bias ? bias[j] : 0.0f;
-    for (int p = 0; p < K; p++)
-        acc = fma(A[i * a_row + p * a_col], B[p * b_row + j * b_col], acc);
-    C[i * N + j] = nd_act_float(acc, act);
+    float acc = 0.0f;
+    for (int p0 = 0; p0 < K; p0 += ND_GEMM_KBLOCK)
+    {
+        float part = 0.0f;
+        const int p1 = min(p0 + ND_GEMM_KBLOCK, K);
+        for (int p = p0; p < p1; p++)
+            part = fma(A[i * a_row + p * a_col], B[p * b_row + j * b_col], part);
+        acc += part;
+    }
+    C[i * N + j] = nd_act_float(acc + (has_bias ? bias[j] : 0.0f), act);
 }
 
 // One work-item per element of C; global size (N, M).
@@ -199,14 +212,19 @@ static ND_VEC nd_bias_vec(__global const float* restrict bias, const int has_bia
     return ND_VLOAD(0, lanes);
 }
 
-#define ND_T_ACC(r, v) ND_VEC c##r##_##v = (ND_VEC)(0.0f);
+#define ND_T_ACC(r, v) ND_VEC t##r##_##v = (ND_VEC)(0.0f);
 #define ND_T_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; ND_VECS(ND_T_ACC, r)
+#define ND_T_NEXT(r) a##r += ND_GEMM_KBLOCK * a_col;
+#define ND_T_ZERO_VEC(r, v) ND_VEC c##r##_##v = (ND_VEC)(0.0f);
+#define ND_T_ZERO(r) ND_VECS(ND_T_ZERO_VEC, r)
+#define ND_T_ADD_VEC(r, v) t##r##_##v += c##r##_##v;
+#define ND_T_ADD(r) ND_VECS(ND_T_ADD_VEC, r)
 #define ND_T_LOAD(r, v) const ND_VEC b##v = ND_VLOAD(v, bk);
 #define ND_T_FMA(r, v) c##r##_##v = fma(s, b##v, c##r##_##v);
 #define ND_T_STEP(r) { const ND_VEC s = (ND_VEC)(a##r[p]); ND_VECS(ND_T_FMA, r) }
 #define ND_T_BIAS(r, v) const ND_VEC bias##v = nd_bias_vec(bias, has_bias, j0 + v * ND_GEMM_WIDTH, N);
 #define ND_T_STORE_VEC(r, v) \
-    nd_store_vec(C + (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, ND_ACT_VEC(c##r##_##v + bias##v, act), N - j0 - v * ND_GEMM_WIDTH);
+    nd_store_vec(C + (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, ND_ACT_VEC(t##r##_##v + bias##v, act), N - j0 - v * ND_GEMM_WIDTH);
 #define ND_T_STORE(r) if (i0 + r < M) { ND_VECS(ND_T_STORE_VEC, r) }
 
 // NAME: the ROWS×P tile of C at rows i0… and columns of panel `panel`, in one work-item.
@@ -222,13 +240,35 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
     const int a_col = ta ? M : 1; \
     ND_ROWS(ROWS, ND_T_DECL) \
     const __global float* bp = packed + panel * K * ND_GEMM_PANEL; \
-    ND_K_UNROLL \
-    for (int k = 0; k < K; k++) \
+    /* Whole blocks of a constant ND_GEMM_KBLOCK values of k, then the rest: each block's loop is the plain loop over \
+       its K rows, its A rows and B panel rows advanced as its bases. */ \
+    int k0 = 0; \
+    for (; k0 + ND_GEMM_KBLOCK <= K; k0 += ND_GEMM_KBLOCK) \
     { \
-        const __global float* bk = bp + k * ND_GEMM_PANEL; \
-        ND_VECS(ND_T_LOAD, _) \
-        const int p = k * a_col; \
-        ND_ROWS(ROWS, ND_T_STEP) \
+        ND_ROWS(ROWS, ND_T_ZERO) \
+        ND_K_UNROLL \
+        for (int k = 0; k < ND_GEMM_KBLOCK; k++) \
+        { \
+            const __global float* bk = bp + k * ND_GEMM_PANEL; \
+            ND_VECS(ND_T_LOAD, _) \
+            const int p = k * a_col; \
+            ND_ROWS(ROWS, ND_T_STEP) \
+        } \
+        ND_ROWS(ROWS, ND_T_ADD) \
+        ND_ROWS(ROWS, ND_T_NEXT) \
+        bp += ND_GEMM_KBLOCK * ND_GEMM_PANEL; \
+    } \
+    { \
+        ND_ROWS(ROWS, ND_T_ZERO) \
+        ND_K_UNROLL \
+        for (int k = 0; k < K - k0; k++) \
+        { \
+            const __global float* bk = bp + k * ND_GEMM_PANEL; \
+            ND_VECS(ND_T_LOAD, _) \
+            const int p = k * a_col; \
+            ND_ROWS(ROWS, ND_T_STEP) \
+        } \
+        ND_ROWS(ROWS, ND_T_ADD) \
     } \
     ND_VECS(ND_T_BIAS, _) \
     ND_ROWS(ROWS, ND_T_STORE) \
@@ -263,9 +303,11 @@ __kernel void nd_gemm_tiled_small_f32(const int M, const int N, const int K, con
 // tile's rows (the same address in every lane: a broadcast). Global size (ceil(M/R), P·ceil(N/P)), local size
 // (1, P). Same arguments and packed layout as nd_gemm_tiled_f32, so a plan runs either.
 
-#define ND_W_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; float c##r = 0.0f;
+#define ND_W_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; float t##r = 0.0f;
+#define ND_W_ZERO(r) float c##r = 0.0f;
 #define ND_W_STEP(r) c##r = fma(a##r[p], b, c##r);
-#define ND_W_STORE(r) if (i0 + r < M) C[(i0 + r) * N + j] = nd_act_float(c##r + bj, act);
+#define ND_W_ADD(r) t##r += c##r;
+#define ND_W_STORE(r) if (i0 + r < M) C[(i0 + r) * N + j] = nd_act_float(t##r + bj, act);
 
 // Column j (lane `lane` of panel `panel`) of the R-row tile at rows i0…: one work-item of a P-wide group.
 static inline void nd_gemm_tile_lane(const int M, const int N, const int K, const int ta,
@@ -279,11 +321,17 @@ static inline void nd_gemm_tile_lane(const int M, const int N, const int K, cons
     const int a_col = ta ? M : 1;
     ND_ROWS(ND_GEMM_ROWS, ND_W_DECL)
     const __global float* bp = packed + panel * K * ND_GEMM_PANEL + lane;
-    for (int k = 0; k < K; k++)
+    for (int k0 = 0; k0 < K; k0 += ND_GEMM_KBLOCK)
     {
-        const float b = bp[k * ND_GEMM_PANEL];
-        const int p = k * a_col;
-        ND_ROWS(ND_GEMM_ROWS, ND_W_STEP)
+        const int k1 = min(k0 + ND_GEMM_KBLOCK, K);
+        ND_ROWS(ND_GEMM_ROWS, ND_W_ZERO)
+        for (int k = k0; k < k1; k++)
+        {
+            const float b = bp[k * ND_GEMM_PANEL];
+            const int p = k * a_col;
+            ND_ROWS(ND_GEMM_ROWS, ND_W_STEP)
+        }
+        ND_ROWS(ND_GEMM_ROWS, ND_W_ADD)
     }
     if (j >= N) return;
     const float bj = has_bias ? bias[j] : 0.0f;

@@ -205,6 +205,20 @@ public sealed class TuningTests
         Assert.Empty(warnings);
     }
 
+    // Accuracy is part of the search: a candidate that adds a weight gradient's K = 16,384 terms in one running sum
+    // is refused by the same check that keeps the default (which sums them in blocks of 256), at the product's size.
+    [Fact]
+    public void TheReferenceCheck_RefusesACandidateThatSumsALongKInOneRun()
+    {
+        var device = TestDevice.Instance;
+        var product = new GemmProduct(24, 64, 16384, TransposeA: true);
+        var config = device.Gemm.Config;
+        Assert.Null(GemmTuner.Check(device, product, config));
+        var refused = GemmTuner.Check(device, product, config with { KBlock = 1 << 20 });
+        Assert.NotNull(refused);
+        Assert.Contains("blocks of 256", refused);
+    }
+
     // A model built on a device whose tuned choice differs from the default (another panel width, so B's packing and
     // the launch's size must agree) runs its products in the tuned tiles and computes what the default computes.
     [Fact]

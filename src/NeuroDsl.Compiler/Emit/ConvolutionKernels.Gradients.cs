@@ -201,13 +201,16 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     {{
         const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
         const __global float{L}* db = packed + n * {I(g.OH * g.OW * t)} + t;
-        for (int oy = 0; oy < {I(g.OH)}; oy++)
+");
+        // Each output row is summed on its own and added to its image's sum, which is then added to the total, so a
+        // weight's sum of n·OH·OW terms rounds like OW + OH + n additions rather than n·OH·OW (the ResNet stem's
+        // 25,088 at batch 2; 802,816 at batch 64, where row sums alone would still add 7,168 of them in a row).
+        for (var q = 0; q < g.KW; q++) sb.Append($"        float{L} img{q} = (float{L})(0.0f);\n");
+        sb.Append($@"        for (int oy = 0; oy < {I(g.OH)}; oy++)
         {{
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
 {(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            const __global float* row = xb + iy * {I(g.W)};
 ");
-        // Each output row is summed on its own and then added to the total, so a weight's sum of n·OH·OW terms
-        // rounds like OW + n·OH additions rather than n·OH·OW (the ResNet stem's 25,088 at batch 2).
         for (var q = 0; q < g.KW; q++) sb.Append($"            float{L} row{q} = (float{L})(0.0f);\n");
         sb.Append($@"            for (int ox = 0; ox < {I(g.OW)}; ox++)
             {{
@@ -221,8 +224,10 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
             sb.Append($"                row{q} = fma(d, (float{L})({load}), row{q});\n");
         }
         sb.Append("            }\n");
-        for (var q = 0; q < g.KW; q++) sb.Append($"            acc{q} += row{q};\n");
-        sb.Append("        }\n    }\n");
+        for (var q = 0; q < g.KW; q++) sb.Append($"            img{q} += row{q};\n");
+        sb.Append("        }\n");
+        for (var q = 0; q < g.KW; q++) sb.Append($"        acc{q} += img{q};\n");
+        sb.Append("    }\n");
         for (var q = 0; q < g.KW; q++)
             sb.Append($@"    {{
     const int kx = {I(q)};

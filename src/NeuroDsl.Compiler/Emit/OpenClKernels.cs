@@ -247,36 +247,39 @@ public static partial class OpenClKernels
         var last = runs.Count - 1;
         var vector = last >= 0 && runs[last].Stride == (Dim)1 && runs[last].Size.IsConstant && runs[last].Size.Coef >= 16;
         sb.AppendLine("    float acc = 0.0f;");
-        if (vector) sb.AppendLine("    float16 acc16 = (float16)(0.0f);");
+        var offsets = runs.Select((run, r) => run.Stride == (Dim)1 ? $"r{r}" : $"r{r} * {run.Stride.ToC()}").ToList();
+        if (!vector)
+        {
+            // Added in blocks of about 256 terms (a bias's gradient over N rows of a few columns).
+            BlockedSumLoops(sb, runs.Select(r => r.Size).ToList(), "    ", new[] { "acc" },
+                suffix => new[] { $"acc{suffix} += in0[{string.Join(" + ", offsets.Prepend("base"))}];" });
+            sb.AppendLine("    out[i] = acc;\n}");
+            return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+        }
+        sb.AppendLine("    float16 acc16 = (float16)(0.0f);");
         var indent = "    ";
-        for (var r = 0; r < (vector ? last : runs.Count); r++)
+        for (var r = 0; r < last; r++)
         {
             sb.Append(indent).Append($"for (int r{r} = 0; r{r} < {runs[r].Size.ToC()}; r{r}++)").AppendLine();
             indent += "    ";
         }
-        var offsets = runs.Select((run, r) => run.Stride == (Dim)1 ? $"r{r}" : $"r{r} * {run.Stride.ToC()}");
-        var at = string.Join(" + ", offsets.Prepend("base"));
-        if (vector)
+        var size = runs[last].Size.Coef;
+        var whole = size / 16 * 16;
+        var outer = string.Join(" + ", offsets.Take(last).Prepend("base"));
+        sb.Append(indent).AppendLine("{");
+        sb.Append(indent).AppendLine($"    const __global float* p = in0 + {outer};");
+        // Each contiguous run (a whole map) is summed on its own and then added: fewer roundings per lane.
+        sb.Append(indent).AppendLine("    float16 run = (float16)(0.0f);");
+        sb.Append(indent).AppendLine($"    for (int r{last} = 0; r{last} < {I(whole)}; r{last} += 16)");
+        sb.Append(indent).AppendLine($"        run += vload16(0, p + r{last});");
+        sb.Append(indent).AppendLine("    acc16 += run;");
+        if (whole < size)
         {
-            var size = runs[last].Size.Coef;
-            var whole = size / 16 * 16;
-            var outer = string.Join(" + ", offsets.Take(last).Prepend("base"));
-            sb.Append(indent).AppendLine("{");
-            sb.Append(indent).AppendLine($"    const __global float* p = in0 + {outer};");
-            // Each contiguous run (a whole map) is summed on its own and then added: fewer roundings per lane.
-            sb.Append(indent).AppendLine("    float16 run = (float16)(0.0f);");
-            sb.Append(indent).AppendLine($"    for (int r{last} = 0; r{last} < {I(whole)}; r{last} += 16)");
-            sb.Append(indent).AppendLine($"        run += vload16(0, p + r{last});");
-            sb.Append(indent).AppendLine("    acc16 += run;");
-            if (whole < size)
-            {
-                sb.Append(indent).AppendLine($"    for (int r{last} = {I(whole)}; r{last} < {I(size)}; r{last}++)");
-                sb.Append(indent).AppendLine($"        acc += p[r{last}];");
-            }
-            sb.Append(indent).AppendLine("}");
-            sb.AppendLine($"    acc += {LaneSum("acc16", 16)};");
+            sb.Append(indent).AppendLine($"    for (int r{last} = {I(whole)}; r{last} < {I(size)}; r{last}++)");
+            sb.Append(indent).AppendLine($"        acc += p[r{last}];");
         }
-        else sb.Append(indent).Append("acc += in0[").Append(at).AppendLine("];");
+        sb.Append(indent).AppendLine("}");
+        sb.AppendLine($"    acc += {LaneSum("acc16", 16)};");
         sb.AppendLine("    out[i] = acc;\n}");
         return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
     }
@@ -317,15 +320,27 @@ public static partial class OpenClKernels
         var shape = inputs[0].Shape;
         var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
-        sb.AppendLine("    float acc = 0.0f;");
-        sb.Append("    for (int i = 0; i < ").Append(shape.Numel.ToC()).AppendLine("; i++)\n    {");
+        var numel = shape.Numel.ToC();
+        // Three levels of sums (blocks of 256 terms, added in blocks of 65,536 kept in ND_SUM, double where the device
+        // has it, added to the total): a loss over N·C·H·W terms rounds like a few hundred float additions, not
+        // N·C·H·W (401,408 for the ResNet stem's output at batch 2).
+        sb.Insert(0, BatchNorm.SumType);
+        sb.AppendLine("    ND_SUM acc = 0.0f;");
+        sb.AppendLine($"    for (int i0 = 0; i0 < {numel}; i0 += 65536)\n    {{");
+        sb.AppendLine("        ND_SUM mid = 0.0f;");
+        sb.AppendLine($"        const int i1 = min(i0 + 65536, {numel});");
+        sb.AppendLine("        for (int i2 = i0; i2 < i1; i2 += 256)\n        {");
+        sb.AppendLine("            float part = 0.0f;");
+        sb.AppendLine("            const int i3 = min(i2 + 256, i1);");
+        sb.AppendLine("            for (int i = i2; i < i3; i++)\n            {");
         for (var k = 0; k < inputs.Length; k++)
         {
             var value = inputs[k].Kind == NodeKind.Const ? Lit(inputs[k].ConstValue) : $"in{k}[{(inputs[k].Shape.Numel == (Dim)1 && !shape.Equals(inputs[k].Shape) ? "0" : "i")}]";
-            sb.Append($"        const float {Letters[k]} = {value};").AppendLine();
+            sb.Append($"                const float {Letters[k]} = {value};").AppendLine();
         }
-        sb.Append("        acc += ").Append(prim.CExpr.Replace("NUMEL", "((float)" + shape.Numel.ToC() + ")")).AppendLine(";\n    }");
-        sb.Append("    out[0] = acc / (float)").Append(shape.Numel.ToC()).AppendLine(";\n}");
+        sb.Append("                part += ").Append(prim.CExpr.Replace("NUMEL", "((float)" + numel + ")")).AppendLine(";\n            }");
+        sb.AppendLine("            mid += part;\n        }\n        acc += mid;\n    }");
+        sb.Append("    out[0] = (float)(acc / (ND_SUM)").Append(numel).AppendLine(");\n}");
         return new NodeLaunch(name, args, new Dim[] { 1 }, sb.ToString());
     }
 }

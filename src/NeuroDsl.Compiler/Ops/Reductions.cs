@@ -270,6 +270,10 @@ public sealed class Reductions : OpFamily
             foreach (var line in body) sb.Append(indent).Append("    ").AppendLine(line);
             sb.Append(indent).AppendLine("}");
         }
+        // The same loops adding into `sum` in blocks (OpenClKernels.BlockedSumLoops); {0} in a line is the suffix of
+        // the name to add into.
+        void Sum(string sum, params string[] body) => OpenClKernels.BlockedSumLoops(sb, runs.Select(r => r.Size).ToList(),
+            "    ", new[] { sum }, suffix => body.Select(line => string.Format(line, suffix)).Prepend($"const int at = {at};"));
         var dyInput = inputs.Length - 1;
         // The gradient of a scalar loss itself is a literal.
         var dy = inputs[dyInput].Kind == NodeKind.Const
@@ -286,7 +290,7 @@ public sealed class Reductions : OpFamily
         {
             case Mode.Sum or Mode.Mean:
                 sb.AppendLine("    float acc = 0.0f;");
-                Loop("acc += in0[at];");
+                Sum("acc", "acc{0} += in0[at];");
                 sb.AppendLine(op.Mode == Mode.Sum ? "    out[i] = acc;" : $"    out[i] = acc / {count};");
                 break;
             case Mode.Max or Mode.Min:
@@ -300,12 +304,12 @@ public sealed class Reductions : OpFamily
                 break;
             case Mode.Var or Mode.VarGrad:
                 sb.AppendLine("    float acc = 0.0f;");
-                Loop("acc += in0[at];");
+                Sum("acc", "acc{0} += in0[at];");
                 sb.AppendLine($"    const float mean = acc / {count};");
                 if (op.Mode == Mode.Var)
                 {
                     sb.AppendLine("    float ss = 0.0f;");
-                    Loop("const float d = in0[at] - mean;", "ss += d * d;");
+                    Sum("ss", "const float d = in0[at] - mean;", "ss{0} += d * d;");
                     sb.AppendLine($"    out[i] = ss / {count};");
                 }
                 else

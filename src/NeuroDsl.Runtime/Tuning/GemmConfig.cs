@@ -11,10 +11,16 @@ namespace NeuroDsl.Runtime.Tuning;
 /// width <see cref="Panel"/> B is packed in), the K loop unrolled <paramref name="Unroll"/> times (0: as the OpenCL compiler likes), and the rows of the
 /// tile for products too small to keep every compute unit busy (<paramref name="SmallRows"/>, same panel), used when
 /// the full tiles would number fewer than <paramref name="SmallBelow"/> per compute unit. On a GPU a work-group of
-/// <see cref="Panel"/> work-items computes a tile of <paramref name="Rows"/> rows.
+/// <see cref="Panel"/> work-items computes a tile of <paramref name="Rows"/> rows. Every kernel sums K in blocks of
+/// <paramref name="KBlock"/> values added into the totals (the accuracy of a long K: a weight gradient's K is the
+/// batch); not searched, so every candidate rounds alike, but the tuner's reference check refuses a block too long.
 /// </summary>
-public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, int SmallRows, int SmallBelow)
+public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, int SmallRows, int SmallBelow,
+    int KBlock = GemmConfig.DefaultKBlock)
 {
+    /// <summary>kernels/gemm.cl's <c>ND_GEMM_KBLOCK</c>, about what a BLAS's K panel holds.</summary>
+    public const int DefaultKBlock = 256;
+
     public static readonly int[] Widths = { 4, 8, 16 };
 
     /// <summary>Columns of a tile and of a packed panel of B; it divides 32, the panel the compiler sizes scratch for.</summary>
@@ -22,11 +28,12 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
 
     /// <summary>Whether gemm.cl accepts these parameters.</summary>
     public bool IsValid => Widths.Contains(Width) && Vectors is >= 1 and <= 4 && 32 % Panel == 0 && Rows is >= 1 and <= 16
-                           && SmallRows is >= 1 and <= 16 && Unroll is 0 or 1 or 2 or 4 or 8 && SmallBelow is >= 0 and <= 64;
+                           && SmallRows is >= 1 and <= 16 && Unroll is 0 or 1 or 2 or 4 or 8 && SmallBelow is >= 0 and <= 64
+                           && KBlock >= 1;
 
     /// <summary>The build options that select these parameters in kernels/gemm.cl.</summary>
     public string Options => string.Create(CultureInfo.InvariantCulture,
-        $" -D ND_GEMM_ROWS={Rows} -D ND_GEMM_WIDTH={Width} -D ND_GEMM_VECS={Vectors} -D ND_GEMM_UNROLL={Unroll} -D ND_GEMM_SMALL_ROWS={SmallRows}");
+        $" -D ND_GEMM_ROWS={Rows} -D ND_GEMM_WIDTH={Width} -D ND_GEMM_VECS={Vectors} -D ND_GEMM_UNROLL={Unroll} -D ND_GEMM_SMALL_ROWS={SmallRows}{(KBlock == DefaultKBlock ? "" : $" -D ND_GEMM_KBLOCK={KBlock}")}");
 
     /// <summary>
     /// Vector registers the tile's loop keeps live on a CPU with registers of <paramref name="floats"/> floats: the
@@ -50,7 +57,7 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Rows}x{Panel} tile ({Vectors} x float{Width}), {(Unroll == 0 ? "K loop as compiled" : $"K unrolled {Unroll}x")}, small {SmallRows}x{Panel} below {SmallBelow} tiles per compute unit");
+        $"{Rows}x{Panel} tile ({Vectors} x float{Width}), {(Unroll == 0 ? "K loop as compiled" : $"K unrolled {Unroll}x")}, small {SmallRows}x{Panel} below {SmallBelow} tiles per compute unit{(KBlock == DefaultKBlock ? "" : $", K in blocks of {KBlock}")}");
 
     /// <summary>
     /// The default table, by class: tiles that fit the class's registers, so an untuned run is already good. AVX-512:
