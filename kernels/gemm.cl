@@ -159,38 +159,6 @@ __kernel void nd_gemm_pack_b_f32(const int K, const int N, const int tb,
     nd_gemm_pack_row(K, N, tb, B, packed, get_global_id(0));
 }
 
-// The same panels from a transposed B (B is N×K: a Linear layer's weight), in blocks of 16 k by 32 columns: each of
-// the block's 32 columns is 16 consecutive floats of B (one 64-byte load) scattered down its panel, so the block's
-// reads are 32 whole cache lines and its writes one contiguous 16×32 region. Row by row (nd_gemm_pack_row), the
-// transposed reads gather one float from each of 32 rows of B. One work-item per (32-column chunk, 16-row block):
-// global size ceil(N/32)·ceil(K/16). Same arguments as nd_gemm_pack_b_f32 (tb is 1).
-__kernel void nd_gemm_pack_bt_f32(const int K, const int N, const int tb,
-                                  __global const float* restrict B, __global float* restrict packed)
-{
-    const int blocks = (K + 15) / 16;
-    const int j = get_global_id(0);
-    const int chunk = j / blocks;
-    const int k0 = (j - chunk * blocks) * 16;
-    const int rows = min(16, K - k0);
-    for (int c = 0; c < 32; c++)
-    {
-        const int col = chunk * 32 + c;
-        __global float* dst = packed + ((chunk * (32 / ND_GEMM_PANEL) + c / ND_GEMM_PANEL) * K + k0) * ND_GEMM_PANEL
-                              + c % ND_GEMM_PANEL;
-        if (col < N && rows == 16)
-        {
-            const float16 v = vload16(0, B + col * K + k0);
-            dst[0] = v.s0; dst[ND_GEMM_PANEL] = v.s1; dst[2 * ND_GEMM_PANEL] = v.s2; dst[3 * ND_GEMM_PANEL] = v.s3;
-            dst[4 * ND_GEMM_PANEL] = v.s4; dst[5 * ND_GEMM_PANEL] = v.s5; dst[6 * ND_GEMM_PANEL] = v.s6;
-            dst[7 * ND_GEMM_PANEL] = v.s7; dst[8 * ND_GEMM_PANEL] = v.s8; dst[9 * ND_GEMM_PANEL] = v.s9;
-            dst[10 * ND_GEMM_PANEL] = v.sa; dst[11 * ND_GEMM_PANEL] = v.sb; dst[12 * ND_GEMM_PANEL] = v.sc;
-            dst[13 * ND_GEMM_PANEL] = v.sd; dst[14 * ND_GEMM_PANEL] = v.se; dst[15 * ND_GEMM_PANEL] = v.sf;
-            continue;
-        }
-        for (int r = 0; r < rows; r++) dst[r * ND_GEMM_PANEL] = col < N ? B[col * K + k0 + r] : 0.0f;
-    }
-}
-
 // Stores the first `cols` values of x (all of them when cols ≥ W; none when cols ≤ 0) at c.
 static void nd_store_vec(__global float* c, const ND_VEC x, const int cols)
 {

@@ -40,15 +40,14 @@ public static class LibraryOps
         int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null,
         GemmConfig? config = null)
     {
-        var pack = Get(device, transposeB ? "nd_gemm_pack_bt_f32" : "nd_gemm_pack_b_f32", config);
+        var pack = Get(device, "nd_gemm_pack_b_f32", config);
         var shape = LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpuShape ?? LibraryKernels.IsGpuShape(device),
             false, m, n, 1, device.Info.ComputeUnits);
         var gemm = Get(device, shape.Kernel, config);
         lock (pack)
         {
             pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed);
-            // One work-item per row of a 32-column chunk, or per 16 rows of it from a transposed B.
-            pack.Launch(transposeB ? (long)(n + 31) / 32 * ((k + 15) / 16) : PackedSize(k, n) / 32);
+            pack.Launch(PackedSize(k, n) / 32); // one work-item per row of a 32-column chunk
         }
         lock (gemm)
         {

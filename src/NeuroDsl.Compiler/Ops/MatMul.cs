@@ -123,10 +123,7 @@ public sealed class MatMul : OpFamily
         // One work-item per 32-value row of a panel.
         var packArgs = new List<ArgSpec>
             { ArgSpec.Size(k), ArgSpec.Size(n), ArgSpec.Flag(tb), ArgSpec.Node(b.Id), ArgSpec.Scratch };
-        // A transposed B of known size (a Linear layer's weight) in blocks of 16 rows (nd_gemm_pack_bt_f32).
-        var pack = tb && k.IsConstant
-            ? new NodeLaunch("nd_gemm_pack_bt_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32 * ((k.Coef + 15) / 16)) }, null)
-            : new NodeLaunch("nd_gemm_pack_b_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
+        var pack = new NodeLaunch("nd_gemm_pack_b_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
         var tiled = new List<ArgSpec>
         {
             ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,
