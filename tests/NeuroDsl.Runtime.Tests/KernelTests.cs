@@ -30,7 +30,9 @@ public sealed class KernelTests
         var type = typeof(KernelTests).Assembly.GetType("NeuroDsl.Runtime.Tests." + name, throwOnError: true)!;
         var seed = (ulong)Environment.TickCount64;
         using var model = (CompiledModel)Activator.CreateInstance(type, TestDevice.Instance, n, seed)!;
-        model.ComputeInputGradients = true;
+        // At N = 1 the input gradients too; at N = 37 the parameters' only, as a training step computes them (a launch
+        // wrongly marked as serving input gradients only is then skipped, and a parameter's gradient is wrong).
+        model.ComputeInputGradients = n == 1;
         model.Training = training;
 
         var symbols = new Dictionary<string, long> { ["N"] = n, [ReferenceInterpreter.TrainingSymbol] = training ? 1 : 0 };
@@ -58,8 +60,8 @@ public sealed class KernelTests
         foreach (var (leafId, gradId) in graph.Gradients)
         {
             var leaf = graph[leafId];
-            var tensor = leaf.Kind == NodeKind.Param ? "grad." + leaf.Name : "grad." + leaf.Name;
-            AssertClose(reference[gradId], model.Read(tensor), $"{name} N={n} {tensor}");
+            if (leaf.Kind != NodeKind.Param && !model.ComputeInputGradients) continue;
+            AssertClose(reference[gradId], model.Read("grad." + leaf.Name), $"{name} N={n} grad.{leaf.Name}");
         }
     }
 

@@ -13,11 +13,12 @@ namespace NeuroDsl.Compiler.Planning;
 
 /// <summary>
 /// Loops over time. A scan is planned as launches, not as one kernel: before the loop its state buffers are
-/// initialized; each step copies this step's slices of the sequences into step buffers (one small launch each),
-/// runs the body's own fused kernels (lowered like any graph, on buffers allocated once) and copies the new state
-/// out; the C# emitter wraps the step's launches in a <c>for</c> over t that sets the step index argument of the
-/// copies. Every step is enqueued back to back, with no host synchronisation. The backward scan runs the derived body
-/// the other way, carrying the state's gradient and summing the shared weights' gradients across steps in place.
+/// initialized; each step runs the body's own fused kernels (lowered like any graph, on buffers allocated once), which
+/// read the step's slices of the sequences in place at t (or from a copy, where a kernel cannot) and write the new
+/// state into the carried buffers and the trajectory (Planner.ScanWrites.cs; or a launch copies it out after them);
+/// the C# emitter wraps the step's launches in a <c>for</c> over t that passes t to the kernels that take it. Every step
+/// is enqueued back to back, with no host synchronisation. The backward scan runs the derived body the other way,
+/// carrying the state's gradient and summing the shared weights' gradients across steps in place.
 /// </summary>
 public static partial class Planner
 {
@@ -267,7 +268,7 @@ public static partial class Planner
             var s = body[body.InputIds[k + i]];
             var h = layout.States[i];
             if (loop.InPlace.ContainsKey(s.Id)) bodyStorage[s.Id] = trajectory; // read one step back, in place
-            else
+            else if (read.Contains(s.Id)) // a previous state no kernel of the step reads (only stacked) is not copied
             {
                 var previous = Temp(node.Name + "." + s.Name + ".previous", s.Shape.Numel);
                 bodyStorage[s.Id] = previous;
@@ -277,10 +278,8 @@ public static partial class Planner
                 if (initLiteral is null) readArgs.Add(Buf(storage[init.Id]));
                 readArgs.Add(Buf(previous));
                 readArgs.Add(time);
-                // A previous state no kernel of the step reads (only stacked, written after the loop) is not copied.
-                if (read.Contains(s.Id))
-                    Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
-                        Row(h), readArgs.ToArray());
+                Add(Kernel("read_previous_" + Identifier(s.Name), n => ReadStep(n, steps, layout.Width, layout.Offset(i), h, lag, initLiteral)),
+                    Row(h), readArgs.ToArray());
             }
             var dy = body[body.InputIds[sharedAt + layout.Shared + i]];
             if (loop.InPlace.ContainsKey(dy.Id))
@@ -389,7 +388,10 @@ public static partial class Planner
         Schedule(plan, body, lines, loop.Items, bodyStorage, new HashSet<int>(), writeBuffers);
 
         var invariantNodes = Invariant(body, sharedInputs);
-        var invariant = new HashSet<int>(invariantNodes.Where(bodyStorage.ContainsKey).Select(id => bodyStorage[id]));
+        // A buffer is invariant when every value it holds is: a state computed in its carried buffer
+        // (Planner.ScanWrites.cs) from the weights alone shares the buffer with the state read at each step.
+        var variant = new HashSet<int>(bodyStorage.Where(e => !invariantNodes.Contains(e.Key)).Select(e => e.Value));
+        var invariant = new HashSet<int>(invariantNodes.Where(bodyStorage.ContainsKey).Select(id => bodyStorage[id]).Where(b => !variant.Contains(b)));
         var scratch = new HashSet<int>(Enumerable.Range(buffers, plan.Buffers.Count - buffers).Except(bodyStorage.Values));
         bool Hoistable(Launch l) => l.Args.All(a => a.Runtime is null && (a.Buffer < 0 || invariant.Contains(a.Buffer) || scratch.Contains(a.Buffer)));
         var hoisted = target.Skip(launches).Where(Hoistable)
