@@ -195,6 +195,19 @@ static ND_VEC nd_bias_vec(__global const float* restrict bias, const int has_bia
     nd_store_vec(C + (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, ND_ACT_VEC(t##r##_##v + bias##v, act), N - j0 - v * ND_GEMM_WIDTH);
 #define ND_T_STORE(r) if (i0 + r < M) { ND_VECS(ND_T_STORE_VEC, r) }
 
+// One block of COUNT values of k from bp and the rows' A pointers: summed into fresh accumulators, then into the tile's.
+#define ND_T_KLOOP(ROWS, COUNT) \
+    ND_ROWS(ROWS, ND_T_ZERO) \
+    ND_K_UNROLL \
+    for (int k = 0; k < (COUNT); k++) \
+    { \
+        const __global float* bk = bp + k * ND_GEMM_PANEL; \
+        ND_VECS(ND_T_LOAD, _) \
+        const int p = k * a_col; \
+        ND_ROWS(ROWS, ND_T_STEP) \
+    } \
+    ND_ROWS(ROWS, ND_T_ADD)
+
 // NAME: the ROWS×P tile of C at rows i0… and columns of panel `panel`, in one work-item.
 #define ND_GEMM_TILE(NAME, ROWS) \
 static inline void NAME(const int M, const int N, const int K, const int ta, \
@@ -213,30 +226,12 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
     int k0 = 0; \
     for (; k0 + ND_GEMM_KBLOCK <= K; k0 += ND_GEMM_KBLOCK) \
     { \
-        ND_ROWS(ROWS, ND_T_ZERO) \
-        ND_K_UNROLL \
-        for (int k = 0; k < ND_GEMM_KBLOCK; k++) \
-        { \
-            const __global float* bk = bp + k * ND_GEMM_PANEL; \
-            ND_VECS(ND_T_LOAD, _) \
-            const int p = k * a_col; \
-            ND_ROWS(ROWS, ND_T_STEP) \
-        } \
-        ND_ROWS(ROWS, ND_T_ADD) \
+        ND_T_KLOOP(ROWS, ND_GEMM_KBLOCK) \
         ND_ROWS(ROWS, ND_T_NEXT) \
         bp += ND_GEMM_KBLOCK * ND_GEMM_PANEL; \
     } \
     { \
-        ND_ROWS(ROWS, ND_T_ZERO) \
-        ND_K_UNROLL \
-        for (int k = 0; k < K - k0; k++) \
-        { \
-            const __global float* bk = bp + k * ND_GEMM_PANEL; \
-            ND_VECS(ND_T_LOAD, _) \
-            const int p = k * a_col; \
-            ND_ROWS(ROWS, ND_T_STEP) \
-        } \
-        ND_ROWS(ROWS, ND_T_ADD) \
+        ND_T_KLOOP(ROWS, K - k0) \
     } \
     ND_VECS(ND_T_BIAS, _) \
     ND_ROWS(ROWS, ND_T_STORE) \

@@ -92,9 +92,8 @@ public static partial class Planner
         var kernelShape = new Dictionary<int, Shape>();
         foreach (var g in groups.Values)
         {
-            var members = g.Inlined.Append(g.Root).Select(id => body[id]).ToList();
-            if (g.Rows is null && members.All(n => n.Def is ElementwiseOp || Slicing.IsRemap(n)))
-                foreach (var n in members) kernelShape[n.Id] = body[g.Root].Shape;
+            if (IsElementwiseKernel(body, g))
+                foreach (var id in g.Inlined.Append(g.Root)) kernelShape[id] = body[g.Root].Shape;
         }
         var outputs = new HashSet<int>(body.Outputs.Select(o => o.Value));
         var result = new Dictionary<int, StepView>();

@@ -135,12 +135,14 @@ public static partial class Planner
     private static StepItem? ElementwiseWriter(Graph body, List<StepItem> items, Node v)
     {
         var writer = items.FirstOrDefault(it => !it.View && it.Written.Contains(v.Id));
-        if (writer?.Group is not { Rows: null } g) return null;
-        var members = g.Inlined.Append(g.Root).Select(id => body[id]).ToList();
-        var root = body[g.Root];
-        return members.All(n => n.Def is ElementwiseOp || Slicing.IsRemap(n)) && v.Shape.Rank == 2 && v.Shape.Equals(root.Shape)
+        return writer?.Group is { } g && IsElementwiseKernel(body, g) && v.Shape.Rank == 2 && v.Shape.Equals(body[g.Root].Shape)
             ? writer : null;
     }
+
+    /// <summary>Whether a group is emitted as one elementwise kernel (FusedElementwise): elementwise members and slices
+    /// read in place only, not a row kernel.</summary>
+    private static bool IsElementwiseKernel(Graph body, FusionGroup g) =>
+        g.Rows is null && g.Inlined.Append(g.Root).All(id => body[id].Def is ElementwiseOp || Slicing.IsRemap(body[id]));
 
     /// <summary>
     /// Whether state value <paramref name="v"/> can be computed in the buffer of the state <paramref name="s"/> it
