@@ -83,8 +83,14 @@ __kernel void nd_gemm_f32(const int M, const int N, const int K, const int ta, c
 #ifndef ND_GEMM_SMALL_ROWS
 #define ND_GEMM_SMALL_ROWS 4
 #endif
+// The rows of the tile when A is read row by row (not transposed): each row of the tile is then a stream of loads of
+// its own, and on a CPU fewer streams can beat more rows (a transposed A, a weight gradient's, gives all of the
+// tile's rows as one contiguous run per k). Absent: ND_GEMM_ROWS.
+#ifndef ND_GEMM_STREAM_ROWS
+#define ND_GEMM_STREAM_ROWS ND_GEMM_ROWS
+#endif
 #define ND_GEMM_PANEL (ND_GEMM_WIDTH * ND_GEMM_VECS)
-#if 32 % ND_GEMM_PANEL != 0 || ND_GEMM_ROWS > 16 || ND_GEMM_SMALL_ROWS > 16 || ND_GEMM_VECS > 4
+#if 32 % ND_GEMM_PANEL != 0 || ND_GEMM_ROWS > 16 || ND_GEMM_SMALL_ROWS > 16 || ND_GEMM_STREAM_ROWS > 16 || ND_GEMM_VECS > 4
 #error "ND_GEMM_*: the panel must divide 32, at most 16 rows and 4 vectors"
 #endif
 
@@ -239,6 +245,7 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
 
 ND_GEMM_TILE(nd_gemm_tile, ND_GEMM_ROWS)
 ND_GEMM_TILE(nd_gemm_tile_small, ND_GEMM_SMALL_ROWS)
+ND_GEMM_TILE(nd_gemm_tile_stream, ND_GEMM_STREAM_ROWS)
 
 __attribute__((reqd_work_group_size(1, 1, 1)))
 __kernel void nd_gemm_tiled_f32(const int M, const int N, const int K, const int ta,
@@ -258,6 +265,18 @@ __kernel void nd_gemm_tiled_small_f32(const int M, const int N, const int K, con
 {
     nd_gemm_tile_small(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_SMALL_ROWS,
                        get_global_id(1));
+}
+
+// The same product in tiles of ND_GEMM_STREAM_ROWS rows, for an A that is not transposed: global size
+// (ceil(M/ND_GEMM_STREAM_ROWS), ceil(N/P)).
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_tiled_stream_f32(const int M, const int N, const int K, const int ta,
+                                       __global const float* restrict A, __global const float* restrict packed,
+                                       __global const float* restrict bias, const int has_bias,
+                                       __global float* restrict C, const int act)
+{
+    nd_gemm_tile_stream(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_STREAM_ROWS,
+                        get_global_id(1));
 }
 
 // ---- The same tiles for a GPU -----------------------------------------------------------------------------

@@ -322,9 +322,10 @@ public abstract class CompiledModel : IDisposable
     protected Kernel Kernel(string name, KernelVariant variant, params KernelArg[] args)
     {
         // The plan marks the tiled GEMMs; the device's shape of each runs (LibraryKernels.Variant), chosen by the
-        // product's M and N (every tiled GEMM's first two arguments, fixed when the model is built).
+        // product's M and N and whether A is transposed (every tiled GEMM's arguments 0, 1 and 3, fixed when the model
+        // is built).
         var shape = variant == KernelVariant.None ? new GemmShape(name, 1, 1, 1)
-            : LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int);
+            : LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int, args[3].Int != 0);
         name = shape.Kernel;
         var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name)
             { GroupWidth = shape.Width, Tile = (shape.Rows, shape.Columns) };

@@ -55,27 +55,29 @@ public static class LibraryKernels
     /// work-group of <see cref="GemmConfig.Panel"/> work-items holds one column each, reading the panel coalesced and
     /// A as a broadcast. NEURODSL_GEMM=cpu|gpu overrides the choice of shape (the tests run the GPU shape on PoCL).
     /// </summary>
-    public static GemmShape TiledGemm(GemmConfig config, bool gpuShape, bool batched, long m, long n, long batch, int computeUnits)
+    public static GemmShape TiledGemm(GemmConfig config, bool gpuShape, bool batched, long m, long n, long batch, int computeUnits,
+        bool transposeA)
     {
-        var suffix = batched ? "batched_" : "";
-        if (gpuShape) return new GemmShape($"nd_gemm_tiled_{suffix}f32_wg", config.Panel, config.Rows, config.Panel);
-        var rows = batched ? config.Rows : config.RowsFor(m, n, batch, computeUnits);
-        return new GemmShape(rows == config.Rows ? $"nd_gemm_tiled_{suffix}f32" : "nd_gemm_tiled_small_f32", 1, rows, config.Panel);
+        if (gpuShape) return new GemmShape($"nd_gemm_tiled_{(batched ? "batched_" : "")}f32_wg", config.Panel, config.Rows, config.Panel);
+        if (batched) return new GemmShape("nd_gemm_tiled_batched_f32", 1, config.Rows, config.Panel);
+        var (rows, kernel) = config.TileFor(m, n, batch, computeUnits, transposeA);
+        return new GemmShape(kernel, 1, rows, config.Panel);
     }
 
-    /// <summary>The device's shape of the tiled GEMM for a product of M×N (<see cref="TiledGemm(GemmConfig, bool, bool, long, long, long, int)"/>).</summary>
-    public static GemmShape TiledGemm(Device device, long m, long n, bool batched = false, long batch = 1) =>
-        TiledGemm(device.Gemm.Config, IsGpuShape(device), batched, m, n, batch, device.Info.ComputeUnits);
+    /// <summary>The device's shape of the tiled GEMM for a product of M×N (<see cref="TiledGemm(GemmConfig, bool, bool, long, long, long, int, bool)"/>).</summary>
+    public static GemmShape TiledGemm(Device device, long m, long n, bool transposeA, bool batched = false, long batch = 1) =>
+        TiledGemm(device.Gemm.Config, IsGpuShape(device), batched, m, n, batch, device.Info.ComputeUnits, transposeA);
 
     /// <summary>
     /// The kernel that runs a launch of <paramref name="kernel"/> on a device: a tiled GEMM (plain or batched, as the
     /// plan's <paramref name="variant"/> says) takes the device's shape for its product of <paramref name="m"/> ×
-    /// <paramref name="n"/>; every other kernel is itself, with work-groups of one.
+    /// <paramref name="n"/> (and <paramref name="transposeA"/>); every other kernel is itself, with work-groups of one.
     /// </summary>
-    public static GemmShape Variant(string kernel, KernelVariant variant, Device device, long m = 0, long n = 0) => variant switch
+    public static GemmShape Variant(string kernel, KernelVariant variant, Device device, long m = 0, long n = 0,
+        bool transposeA = false) => variant switch
     {
-        KernelVariant.TiledGemm => TiledGemm(device, m, n),
-        KernelVariant.TiledGemmBatched => TiledGemm(device, m, n, batched: true),
+        KernelVariant.TiledGemm => TiledGemm(device, m, n, transposeA),
+        KernelVariant.TiledGemmBatched => TiledGemm(device, m, n, transposeA, batched: true),
         _ => new GemmShape(kernel, 1, 1, 1),
     };
 

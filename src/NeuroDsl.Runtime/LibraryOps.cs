@@ -42,7 +42,7 @@ public static class LibraryOps
     {
         var pack = Get(device, "nd_gemm_pack_b_f32", config);
         var shape = LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpuShape ?? LibraryKernels.IsGpuShape(device),
-            false, m, n, 1, device.Info.ComputeUnits);
+            false, m, n, 1, device.Info.ComputeUnits, transposeA);
         var gemm = Get(device, shape.Kernel, config);
         lock (pack)
         {
@@ -69,7 +69,7 @@ public static class LibraryOps
     {
         var pack = Get(device, "nd_gemm_pack_b_batched_f32", config);
         var shape = LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpuShape ?? LibraryKernels.IsGpuShape(device),
-            true, m, n, batch, device.Info.ComputeUnits);
+            true, m, n, batch, device.Info.ComputeUnits, transposeA);
         var gemm = Get(device, shape.Kernel, config);
         lock (pack)
         {

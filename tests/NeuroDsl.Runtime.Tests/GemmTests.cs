@@ -22,8 +22,8 @@ public sealed class GemmTests
     public void TheDeviceShape_IsChosenByTheLaunchesVariant_NotByTheKernelsName()
     {
         var device = TestDevice.Instance;
-        Assert.Equal(LibraryKernels.TiledGemm(device, 100, 70), LibraryKernels.Variant("nd_gemm_tiled_f32", KernelVariant.TiledGemm, device, 100, 70));
-        Assert.Equal(LibraryKernels.TiledGemm(device, 100, 70, batched: true),
+        Assert.Equal(LibraryKernels.TiledGemm(device, 100, 70, false), LibraryKernels.Variant("nd_gemm_tiled_f32", KernelVariant.TiledGemm, device, 100, 70));
+        Assert.Equal(LibraryKernels.TiledGemm(device, 100, 70, false, batched: true),
             LibraryKernels.Variant("nd_gemm_tiled_batched_f32", KernelVariant.TiledGemmBatched, device, 100, 70));
         Assert.Equal(new GemmShape("nd_gemm_tiled_f32", 1, 1, 1), LibraryKernels.Variant("nd_gemm_tiled_f32", KernelVariant.None, device));
     }

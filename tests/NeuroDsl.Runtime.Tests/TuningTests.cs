@@ -93,10 +93,23 @@ public sealed class TuningTests
     public void RowsFor_TakesTheSmallTile_OnlyWhenFewFullTilesRun()
     {
         var config = new GemmConfig(12, 16, 2, 0, 4, 4);
-        Assert.Equal(12, config.RowsFor(256, 256, 1, 2)); // 22 × 8 tiles
-        Assert.Equal(4, config.RowsFor(64, 10, 1, 2)); // 6 tiles < 4 per compute unit
-        Assert.Equal(12, config.RowsFor(64, 10, 8, 2)); // a batch of 8: 48 tiles
-        Assert.Equal(12, (config with { SmallBelow = 0 }).RowsFor(1, 1, 1, 2));
+        Assert.Equal(12, config.RowsFor(256, 256, 1, 2, transposeA: false)); // 22 × 8 tiles
+        Assert.Equal(4, config.RowsFor(64, 10, 1, 2, transposeA: false)); // 6 tiles < 4 per compute unit
+        Assert.Equal(12, config.RowsFor(64, 10, 8, 2, transposeA: false)); // a batch of 8: 48 tiles
+        Assert.Equal(12, (config with { SmallBelow = 0 }).RowsFor(1, 1, 1, 2, transposeA: false));
+    }
+
+    [Fact]
+    public void TileFor_GivesAnANotTransposed_TheStreamTile_AndTheSmallTileStillWins()
+    {
+        var config = new GemmConfig(12, 16, 2, 0, 2, 4, StreamRows: 8);
+        Assert.Equal((8, "nd_gemm_tiled_stream_f32"), config.TileFor(32, 1024, 1, 2, transposeA: false));
+        Assert.Equal((12, "nd_gemm_tiled_f32"), config.TileFor(32, 1024, 1, 2, transposeA: true));
+        Assert.Equal((2, "nd_gemm_tiled_small_f32"), config.TileFor(16, 32, 1, 2, transposeA: false)); // 2 tiles of 8
+        Assert.Equal((12, "nd_gemm_tiled_f32"), (config with { StreamRows = 0 }).TileFor(32, 1024, 1, 2, transposeA: false));
+        Assert.Contains("-D ND_GEMM_STREAM_ROWS=8", config.Options);
+        Assert.DoesNotContain("STREAM", (config with { StreamRows = 0 }).Options);
+        Assert.False((config with { StreamRows = 14 }).IsValid); // more rows than the tile the registers were sized for
     }
 
     // Every candidate the tuner may choose on this device, and the defaults and every tile shape (width × vectors, at
@@ -108,16 +121,17 @@ public sealed class TuningTests
         var others = new[] { DeviceClass.Avx512, DeviceClass.Avx2, DeviceClass.GenericCpu, DeviceClass.Gpu }
             .SelectMany(c => GemmConfig.SearchSpace(Profile(c)).GroupBy(x => (x.Width, x.Vectors, x.Unroll)).Select(g => g.MaxBy(x => x.Rows)!)
                 .Prepend(GemmConfig.Default(c)));
-        return here.Concat(others).Select(c => (c.Rows, c.Width, c.Vectors, c.Unroll, c.SmallRows)).Distinct()
-            .Select(c => new object[] { c.Rows, c.Width, c.Vectors, c.Unroll, c.SmallRows });
+        return here.Concat(others).Select(c => (c.Rows, c.Width, c.Vectors, c.Unroll, c.SmallRows, c.StreamRows)).Distinct()
+            .Select(c => new object[] { c.Rows, c.Width, c.Vectors, c.Unroll, c.SmallRows, c.StreamRows });
     }
 
     [Theory]
     [MemberData(nameof(Candidates))]
-    public void EveryCandidate_MatchesTheFloat64Product_AtOddSizes(int rows, int width, int vectors, int unroll, int smallRows)
+    public void EveryCandidate_MatchesTheFloat64Product_AtOddSizes(int rows, int width, int vectors, int unroll, int smallRows,
+        int streamRows)
     {
         var device = TestDevice.Instance;
-        var config = new GemmConfig(rows, width, vectors, unroll, smallRows, 4);
+        var config = new GemmConfig(rows, width, vectors, unroll, smallRows, 4, StreamRows: streamRows);
         var rng = new Random(rows * 100 + width * 10 + vectors);
         // (37, 45, 29): full tiles on the CPU shape; (5, 7, 3): one tile, so the small kernel; (1, 1, 1) the edge.
         foreach (var (m, n, k, ta, tb, bias) in new[] { (37, 45, 29, false, false, true), (37, 45, 29, true, true, false),
@@ -161,7 +175,7 @@ public sealed class TuningTests
     {
         var dir = TempDir();
         var info = TestDevice.Instance.Info;
-        var config = new GemmConfig(5, 16, 1, 4, 2, 8);
+        var config = new GemmConfig(5, 16, 1, 4, 2, 8, StreamRows: 4);
         var path = GemmTuning.Save(info, dir, config, "a test", "a note");
         Assert.Equal(Path.GetDirectoryName(path), dir);
         Assert.Empty(Directory.GetFiles(dir, "*.tmp"));

@@ -14,9 +14,12 @@ namespace NeuroDsl.Runtime.Tuning;
 /// <see cref="Panel"/> work-items computes a tile of <paramref name="Rows"/> rows. Every kernel sums K in blocks of
 /// <paramref name="KBlock"/> values added into the totals (the accuracy of a long K: a weight gradient's K is the
 /// batch); not searched, so every candidate rounds alike, but the tuner's reference check refuses a block too long.
+/// A product whose A is not transposed takes tiles of <paramref name="StreamRows"/> rows (0: <paramref name="Rows"/>):
+/// each row of its tile is a stream of loads of its own, where a transposed A gives the tile's rows as one contiguous
+/// run per k (<see cref="Default"/> says what that measured).
 /// </summary>
 public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, int SmallRows, int SmallBelow,
-    int KBlock = GemmConfig.DefaultKBlock)
+    int KBlock = GemmConfig.DefaultKBlock, int StreamRows = 0)
 {
     /// <summary>kernels/gemm.cl's <c>ND_GEMM_KBLOCK</c>, about what a BLAS's K panel holds.</summary>
     public const int DefaultKBlock = 256;
@@ -29,11 +32,11 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
     /// <summary>Whether gemm.cl accepts these parameters.</summary>
     public bool IsValid => Widths.Contains(Width) && Vectors is >= 1 and <= 4 && 32 % Panel == 0 && Rows is >= 1 and <= 16
                            && SmallRows is >= 1 and <= 16 && Unroll is 0 or 1 or 2 or 4 or 8 && SmallBelow is >= 0 and <= 64
-                           && KBlock >= 1;
+                           && KBlock >= 1 && StreamRows is >= 0 and <= 16 && StreamRows <= Rows;
 
     /// <summary>The build options that select these parameters in kernels/gemm.cl.</summary>
     public string Options => string.Create(CultureInfo.InvariantCulture,
-        $" -D ND_GEMM_ROWS={Rows} -D ND_GEMM_WIDTH={Width} -D ND_GEMM_VECS={Vectors} -D ND_GEMM_UNROLL={Unroll} -D ND_GEMM_SMALL_ROWS={SmallRows}{(KBlock == DefaultKBlock ? "" : $" -D ND_GEMM_KBLOCK={KBlock}")}");
+        $" -D ND_GEMM_ROWS={Rows} -D ND_GEMM_WIDTH={Width} -D ND_GEMM_VECS={Vectors} -D ND_GEMM_UNROLL={Unroll} -D ND_GEMM_SMALL_ROWS={SmallRows}{(StreamRows == 0 ? "" : $" -D ND_GEMM_STREAM_ROWS={StreamRows}")}{(KBlock == DefaultKBlock ? "" : $" -D ND_GEMM_KBLOCK={KBlock}")}");
 
     /// <summary>
     /// Vector registers the tile's loop keeps live on a CPU with registers of <paramref name="floats"/> floats: the
@@ -49,15 +52,28 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
     public bool Fits(DeviceProfile profile) =>
         profile.Class == DeviceClass.Gpu || Registers(profile.VectorFloats) <= profile.VectorRegisters;
 
-    /// <summary>The tile for a product of M×N (a batch counts as more rows): the small one when few full tiles run.</summary>
-    public int RowsFor(long m, long n, long batch, int computeUnits)
+    /// <summary>The rows of the tile for a product whose A is not transposed.</summary>
+    public int RowsOfStreamTile => StreamRows == 0 ? Rows : StreamRows;
+
+    /// <summary>
+    /// The tile for a product of M×N (a batch counts as more rows): its rows and the kernel of gemm.cl that computes
+    /// it. The small tile when few full tiles run; else <see cref="RowsOfStreamTile"/> rows for an A that is not
+    /// transposed, <see cref="Rows"/> for one that is.
+    /// </summary>
+    public (int Rows, string Kernel) TileFor(long m, long n, long batch, int computeUnits, bool transposeA)
     {
-        var tiles = (m + Rows - 1) / Rows * ((n + Panel - 1) / Panel) * Math.Max(1, batch);
-        return tiles < (long)SmallBelow * Math.Max(1, computeUnits) ? SmallRows : Rows;
+        var (rows, kernel) = transposeA || RowsOfStreamTile == Rows ? (Rows, "nd_gemm_tiled_f32")
+            : (RowsOfStreamTile, "nd_gemm_tiled_stream_f32");
+        var tiles = (m + rows - 1) / rows * ((n + Panel - 1) / Panel) * Math.Max(1, batch);
+        return tiles < (long)SmallBelow * Math.Max(1, computeUnits) ? (SmallRows, "nd_gemm_tiled_small_f32") : (rows, kernel);
     }
 
+    /// <summary>The rows of <see cref="TileFor"/>'s tile.</summary>
+    public int RowsFor(long m, long n, long batch, int computeUnits, bool transposeA) =>
+        TileFor(m, n, batch, computeUnits, transposeA).Rows;
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Rows}x{Panel} tile ({Vectors} x float{Width}), {(Unroll == 0 ? "K loop as compiled" : $"K unrolled {Unroll}x")}, small {SmallRows}x{Panel} below {SmallBelow} tiles per compute unit{(KBlock == DefaultKBlock ? "" : $", K in blocks of {KBlock}")}");
+        $"{Rows}x{Panel} tile ({Vectors} x float{Width}), {(Unroll == 0 ? "K loop as compiled" : $"K unrolled {Unroll}x")}, small {SmallRows}x{Panel} below {SmallBelow} tiles per compute unit{(StreamRows == 0 ? "" : $", {StreamRows}x{Panel} for an A not transposed")}{(KBlock == DefaultKBlock ? "" : $", K in blocks of {KBlock}")}");
 
     /// <summary>
     /// The default table, by class: tiles that fit the class's registers, so an untuned run is already good. AVX-512:
@@ -65,11 +81,14 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
     /// 12×32 tile needs 53 and spills). A generic CPU (SSE, NEON): 6×8 in 12 float4 (15). On every CPU, a product
     /// with fewer than 8 full tiles per compute unit (the MLP's 128×256×10 output layer: 11 tiles on 2 cores) runs in
     /// tiles of 2 rows, so no core waits on a few long tiles. A GPU: 12 rows per work-group of 32 (the work-group
-    /// shape of nd_gemm_tiled_f32_wg), no small tile.
+    /// shape of nd_gemm_tiled_f32_wg), no small tile. On AVX-512 a product whose A is not transposed takes 8 rows: on
+    /// PoCL 3.1 (a 2-core EPYC) 12 rows each streaming A ran 11–40% slower than 8 (an LSTM step's 32×256 by 256×1024:
+    /// 90 against 80 µs; its backward 32×1024 by 1024×256: 85 against 76; 3200×64 by 64×1024: 1.7 against 1.2 ms),
+    /// while with A transposed 12 stayed faster (1024×3200 by 3200×256: 7.3 against 9.1 ms).
     /// </summary>
     public static GemmConfig Default(DeviceClass cls) => cls switch
     {
-        DeviceClass.Avx512 => new GemmConfig(12, 16, 2, 0, 2, 8),
+        DeviceClass.Avx512 => new GemmConfig(12, 16, 2, 0, 2, 8, StreamRows: 8),
         DeviceClass.Avx2 => new GemmConfig(6, 8, 2, 0, 2, 8),
         DeviceClass.Gpu => new GemmConfig(12, 16, 2, 0, 4, 0),
         _ => new GemmConfig(6, 4, 2, 0, 2, 8),
@@ -92,7 +111,7 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
             foreach (var vectors in new[] { 1, 2, 4 })
                 foreach (var rows in new[] { 2, 3, 4, 6, 8, 10, 12, 14, 16 })
                 {
-                    var c = start with { Rows = rows, Width = width, Vectors = vectors };
+                    var c = start with { Rows = rows, Width = width, Vectors = vectors, StreamRows = Math.Min(start.StreamRows, rows) };
                     if (!c.IsValid || !c.Fits(profile)) continue;
                     if (profile.Class != DeviceClass.Gpu && rows < 6 && (c with { Rows = rows + 2 }).Fits(profile)) continue;
                     if (c.SmallRows >= c.Rows) c = c with { SmallRows = Math.Max(1, c.Rows / 2) };

@@ -87,6 +87,15 @@ public sealed class GemmTuner
                     var result = Try(candidate);
                     if (result.Refused is null && result.Score < best.Score) best = result;
                 }
+            // The rows for an A that is not transposed (0: the tile's own).
+            foreach (var streamRows in new[] { 0, 4, 6, 8, 10 }.Where(r => r < best.Config.Rows))
+            {
+                if (clock.Elapsed > budget) break;
+                var candidate = best.Config with { StreamRows = streamRows };
+                if (!seen.Add(Signature(candidate))) continue;
+                var result = Try(candidate);
+                if (result.Refused is null && result.Score < best.Score) best = result;
+            }
             return Final(best);
         }
         finally
@@ -122,8 +131,8 @@ public sealed class GemmTuner
     }
 
     // What a configuration runs on each product: two that agree behave the same and need not both be timed.
-    private string Signature(GemmConfig c) => c with { SmallRows = 0, SmallBelow = 0 } + ":" + string.Join(",",
-        _products.Select(p => c.RowsFor(p.M, p.N, 1, _device.Info.ComputeUnits)));
+    private string Signature(GemmConfig c) => c with { SmallRows = 0, SmallBelow = 0, StreamRows = 0 } + ":" + string.Join(",",
+        _products.Select(p => c.TileFor(p.M, p.N, 1, _device.Info.ComputeUnits, p.TransposeA)));
 
     private TunedCandidate Try(GemmConfig config)
     {

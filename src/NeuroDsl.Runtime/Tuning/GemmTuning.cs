@@ -81,7 +81,7 @@ public static class GemmTuning
         if (file?.Gemm is not { } g) return Refuse("no \"gemm\" entry");
         if (file.Device != info.Name || file.Driver != info.DriverVersion)
             return Refuse($"it was tuned for '{file.Device}' driver '{file.Driver}'");
-        var config = new GemmConfig(g.Rows, g.Width, g.Vectors, g.Unroll, g.SmallRows, g.SmallBelow);
+        var config = new GemmConfig(g.Rows, g.Width, g.Vectors, g.Unroll, g.SmallRows, g.SmallBelow, StreamRows: g.StreamRows);
         if (!config.IsValid) return Refuse($"its parameters ({config}) are not ones kernels/gemm.cl accepts");
         return new GemmChoice(config, "tuned " + (file.Tuned ?? "(undated)") + (file.Shapes is { } s ? " on " + s : ""));
 
@@ -110,7 +110,7 @@ public static class GemmTuning
             Gemm = new GemmEntry
             {
                 Rows = config.Rows, Width = config.Width, Vectors = config.Vectors, Unroll = config.Unroll,
-                SmallRows = config.SmallRows, SmallBelow = config.SmallBelow,
+                SmallRows = config.SmallRows, SmallBelow = config.SmallBelow, StreamRows = config.StreamRows,
             },
         };
         var temp = path + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N") + ".tmp";
@@ -154,5 +154,8 @@ public static class GemmTuning
         public int Unroll { get; set; }
         public int SmallRows { get; set; }
         public int SmallBelow { get; set; }
+
+        /// <summary>Absent in files written before it existed: 0, the tile of <see cref="Rows"/> rows for every product.</summary>
+        public int StreamRows { get; set; }
     }
 }
