@@ -50,7 +50,8 @@ public abstract class CompiledModel : IDisposable
 
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
-            + " -D ND_ROW_LANES=" + device.RowLanes.ToString(CultureInfo.InvariantCulture);
+            + " -D ND_ROW_LANES=" + device.RowLanes.ToString(CultureInfo.InvariantCulture)
+            + " -D ND_LANES=" + device.ElementLanes.ToString(CultureInfo.InvariantCulture);
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
         _kernelSource = kernelSource;
@@ -486,6 +487,13 @@ public abstract class CompiledModel : IDisposable
         if (CheckNumerics) AfterLaunch(kernel);
         Launched?.Invoke();
     }
+
+    /// <summary>
+    /// An elementwise kernel over <paramref name="elements"/> values whose work-items take <see cref="Device.ElementLanes"/>
+    /// consecutive values each (the generated code's ND_LANES; the compiler only makes such kernels where it divides
+    /// the innermost axis).
+    /// </summary>
+    protected void LaunchLanes(Kernel kernel, long elements) => Launch(kernel, elements / Device.ElementLanes);
 
     /// <summary>
     /// A tiled GEMM's launch over C[m, n] (a batch of them): the kernel's tile (<see cref="Kernel.Tile"/>, the device's

@@ -63,6 +63,18 @@ public sealed class Device : IDisposable
         int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes > 0 && (lanes & (lanes - 1)) == 0
             ? lanes : null;
 
+    /// <summary>
+    /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES): on a CPU
+    /// the vector width in floats (16 with AVX-512, 8 with AVX2), so the OpenCL compiler vectorizes that loop whatever
+    /// the kernel computes; on a GPU 1 (neighbouring work-items are the vector). A power of two at most 16 (the
+    /// compiler's MaxLanes); NEURODSL_LANES overrides it, for tuning and for the tests.
+    /// </summary>
+    public int ElementLanes => LanesOverride ?? (Info.IsGpu ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
+
+    private static readonly int? LanesOverride =
+        int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_LANES"), out var lanes) && lanes is > 0 and <= 16 && (lanes & (lanes - 1)) == 0
+            ? lanes : null;
+
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);
 

@@ -47,6 +47,30 @@ public class MultiOutputFusionTests
     }
 
     [Fact]
+    public void AKernelLoopingOverLanes_MergesPastTheMathBudget_AndIndexesItsLanesLinearly()
+    {
+        var m = Op("OpMultiBudgetLaned");
+        var tanh = m.Plan.Forward.Select(l => m.Plan.Kernels.Single(k => k.Name == l.Kernel).Body)
+            .Select(b => System.Text.RegularExpressions.Regex.Matches(b, @"\btanh\(").Count).Where(c => c > 0).ToList();
+        Assert.Equal(new[] { 4 }, tanh);
+        var laned = m.Plan.Forward.Single(l => m.Plan.Kernels.Single(k => k.Name == l.Kernel).Body.Contains("tanh(", StringComparison.Ordinal));
+        Assert.True(laned.Lanes);
+        var body = m.Plan.Kernels.Single(k => k.Name == laned.Kernel).Body;
+        Assert.Contains("const int i0 = get_global_id(0) * ND_LANES;", body);
+        Assert.Contains("#pragma clang loop vectorize(assume_safety)", body);
+        Assert.Contains("const int i = i0 + l;", body);
+        // OpMultiBudget's [N, 6] is no multiple of 16: one element per work-item, as before.
+        Assert.All(Op("OpMultiBudget").Plan.Forward, l => Assert.False(l.Lanes, l.Kernel));
+
+        var lstm = Op("OpMultiLstmLaned");
+        Assert.Equal(2, lstm.Plan.Forward.Count(l => l.Loop is not null && !l.Kernel.StartsWith("nd_gemm", StringComparison.Ordinal)));
+        var step = lstm.Plan.Forward.Where(l => l.Loop is not null && l.Lanes).Select(l => lstm.Plan.Kernels.Single(k => k.Name == l.Kernel).Body).ToList();
+        // c' and h' in one kernel: the innermost coordinate of lane l is the first lane's plus l.
+        Assert.Contains(step, b => b.Contains("const int c1 = c1_0 + l;", StringComparison.Ordinal)
+            && System.Text.RegularExpressions.Regex.Matches(b, @"\b(tanh|exp)\(").Count == 5);
+    }
+
+    [Fact]
     public void ASliceReadingAnotherElement_RunsAfterTheMergedKernel()
     {
         var m = Op("OpMultiSliceReader");

@@ -41,7 +41,7 @@ public sealed class ScanTests
     }
 
     [Fact]
-    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsFourLaunchesForwardFourBackward()
+    public void Lstm_Plan_InputProjectionIsOneGemmBeforeTheLoop_AndAStepIsThreeLaunchesForwardThreeBackward()
     {
         var plan = Model("lstm.nd").Plan;
         var outside = plan.Forward.Where(l => l.Loop is null).ToList();
@@ -50,13 +50,14 @@ public sealed class ScanTests
         Assert.Single(outside, l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)
             && l.Args[0].Int == new Dim(1, "N*T"));
         // Per step: the recurrent GEMM, bias + xw (xw_t read in place from xw at step t; z written into the reserve
-        // space at t as well), c' (reading the gates f, i, g from z in place; c' computed in the carried c and written
-        // into the trajectory), h' (o in place; likewise). No slice kernel: the gates are read where they are used; no
-        // copy of z, h' or c' (keep, store): the kernels computing them write them where they go. The weights are
-        // packed once, before the loop.
-        Assert.Equal(4, step.Count);
+        // space at t as well), and one kernel for c' and h' (multi-output fusion: reading the gates from z in place;
+        // c' computed in the carried c, h' in the carried h, both written into the trajectory). No slice kernel: the
+        // gates are read where they are used; no copy of z, h' or c' (keep, store): the kernels computing them write
+        // them where they go. The weights are packed once, before the loop.
+        Assert.Equal(3, step.Count);
         Assert.DoesNotContain(step, l => l.Kernel.EndsWith("_keep", StringComparison.Ordinal) || l.Kernel.EndsWith("_store", StringComparison.Ordinal));
-        Assert.Equal(2, step.Count(l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "y_c.1")));
+        Assert.Single(step, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "y_c.1"));
+        Assert.All(step.Where(l => !l.Kernel.StartsWith("nd_gemm", StringComparison.Ordinal)), l => Assert.True(l.Lanes, l.Kernel));
         Assert.Single(step, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name.StartsWith("y_c.1.saved", StringComparison.Ordinal)));
         Assert.DoesNotContain(step, l => l.Kernel.Contains("read_", StringComparison.Ordinal));
         Assert.Single(step, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw") && l.Args.Any(a => a.Runtime == RuntimeScalar.Time));
@@ -67,17 +68,17 @@ public sealed class ScanTests
         Assert.All(plan.Backward.Where(l => l.Loop is not null), l => Assert.True(l.Loop!.Reverse));
         // Backward per step: the gradient into h (one GEMM); z is read as the forward loop kept it, not recomputed
         // (no GEMM), and neither xw nor h_{t-1} is read (the weight gradient's h_{t-1} is the trajectory shifted, one
-        // launch after the loop); no weight-gradient GEMM. Two kernels compute the gates, tanh(c') and their gradients
-        // (multi-output fusion, at most three math-library calls each: one kernel would not be vectorized), each adding
-        // up the state's total gradient (∂y_t read in place) itself; one gathers them into ∂z.
+        // launch after the loop); no weight-gradient GEMM. One kernel computes the gates, tanh(c') and their gradients
+        // (multi-output fusion: five math-library calls, vectorized over its own lanes), adding up the state's total
+        // gradient (∂y_t read in place); one gathers them into ∂z.
         var backStep = plan.Backward.Where(l => l.Loop is not null).ToList();
         Assert.Equal(1, backStep.Count(l => l.Kernel.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)));
         Assert.DoesNotContain(backStep, l => l.Args.Any(a => a.Buffer >= 0 && plan.Buffers[a.Buffer].Name == "xw"));
         Assert.Single(plan.Backward, l => l.Loop is null && l.Kernel.Contains("stack_previous_h", StringComparison.Ordinal));
-        // The two elementwise kernels (reading c_{t-1} in place, one step back in the trajectory), the gather (writing
-        // ∂z into ∂xw at t too), the GEMM (∂h_{t-1} straight into the carried gradient; the other kernels compute
+        // The elementwise kernel (reading c_{t-1} in place, one step back in the trajectory), the gather (writing ∂z
+        // into ∂xw at t too), the GEMM (∂h_{t-1} straight into the carried gradient; the elementwise kernel computes
         // ∂c_{t-1} in its carry): no copies.
-        Assert.Equal(4, backStep.Count);
+        Assert.Equal(3, backStep.Count);
         Assert.DoesNotContain(backStep, l => l.Kernel.Contains("carry", StringComparison.Ordinal) || l.Kernel.EndsWith("_keep", StringComparison.Ordinal)
             || l.Kernel.Contains("read_", StringComparison.Ordinal));
         // The biases' gradients are the rows' sums of the stacked ∂z, one reduction each after the loop, not a sum and an

@@ -267,6 +267,8 @@ public static class CSharpEmitter
                     + ", " + Rt + "KernelArg.Of(t));");
             if (launch.Rows)
                 Statement(launch, "LaunchRows(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
+            else if (launch.Lanes)
+                Statement(launch, "LaunchLanes(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
             else if (launch.Variant != KernelVariant.None)
             {
                 // A tiled GEMM: the runtime sizes the launch from the device's tile (tuned per device), given C's extents.

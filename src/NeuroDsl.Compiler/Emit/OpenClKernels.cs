@@ -83,7 +83,7 @@ public static class KernelTemplate
 /// <param name="Variant">For a library kernel with a shape per device (the tiled GEMMs), which one it is.</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
-    KernelVariant Variant = KernelVariant.None)
+    KernelVariant Variant = KernelVariant.None, bool Lanes = false)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);
@@ -151,17 +151,18 @@ public static partial class OpenClKernels
     }
 
     /// <summary>Declares the coordinates c&lt;axis&gt; of a flat index, for the axes that are used only.</summary>
-    internal static void Coordinates(StringBuilder sb, Shape shape, string flat, string indent, ISet<int> used)
+    internal static void Coordinates(StringBuilder sb, Shape shape, string flat, string indent, ISet<int> used, string innerSuffix = "")
     {
         if (shape.Rank == 0 || used.Count == 0) return;
         var last = used.Min();
+        string Name(int d) => d == shape.Rank - 1 ? $"c{d}{innerSuffix}" : $"c{d}";
         sb.Append(indent).Append("int r = ").Append(flat).AppendLine(";");
         for (var d = shape.Rank - 1; d > last; d--)
         {
-            if (used.Contains(d)) sb.Append(indent).Append($"const int c{d} = r % {shape[d].ToC()};").AppendLine();
+            if (used.Contains(d)) sb.Append(indent).Append($"const int {Name(d)} = r % {shape[d].ToC()};").AppendLine();
             sb.Append(indent).Append($"r /= {shape[d].ToC()};").AppendLine();
         }
-        sb.Append(indent).Append(last == 0 ? "const int c0 = r;" : $"const int c{last} = r % {shape[last].ToC()};").AppendLine();
+        sb.Append(indent).Append(last == 0 ? $"const int {Name(0)} = r;" : $"const int {Name(last)} = r % {shape[last].ToC()};").AppendLine();
     }
 
     /// <summary>The output axes a broadcast read of <paramref name="shape"/> needs.</summary>

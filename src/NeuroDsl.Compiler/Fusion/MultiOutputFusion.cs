@@ -60,7 +60,7 @@ internal static class MultiOutputFusion
                 var key = (node.Shape, node.IsBackward, sameRun?.Contains(node.Id) ?? false,
                     invariant is not null && members.All(invariant.Contains));
                 if (open.TryGetValue(key, out var cluster) && reads.All(r => r.Direct || !cluster.Members.Contains(r.Value))
-                    && LibraryCalls(graph, cluster.Members.Union(members)) <= MaxLibraryCalls)
+                    && (Emit.OpenClKernels.Laned(node.Shape) || LibraryCalls(graph, cluster.Members.Union(members)) <= MaxLibraryCalls))
                     joined = cluster;
                 else
                 {
@@ -108,9 +108,12 @@ internal static class MultiOutputFusion
     }
 
     /// <summary>
-    /// The most calls of the math library a merged kernel makes. Measured on PoCL 3.1 (AVX-512): a kernel with four
-    /// tanh calls is no longer vectorized across work-items and ran about 3 times as long per element as the two
-    /// kernels it replaced; three calls (an LSTM cell's σ, σ, tanh) still are.
+    /// The most calls of the math library a merged kernel makes unless its work-items loop over lanes of their own
+    /// (<see cref="Emit.OpenClKernels.Laned"/>, which vectorize whatever they compute). Measured on PoCL 3.1 (AVX-512):
+    /// a kernel with four tanh calls was no longer vectorized across work-items and ran about 3 times as long per
+    /// element as the two kernels it replaced; three calls (an LSTM cell's σ, σ, tanh) still were. The cause, found
+    /// later: PoCL's scalar optimizer pairs two alike expressions (σ(f)·c + σ(i)·g) into a vector of two, and its
+    /// vectorizer across work-items then gives up on the kernel.
     /// </summary>
     private const int MaxLibraryCalls = 3;
 

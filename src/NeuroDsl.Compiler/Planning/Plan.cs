@@ -77,9 +77,12 @@ public enum KernelVariant
 /// <param name="AlsoCovers">Other source lines a fused kernel computes (line, text).</param>
 /// <param name="Rows">A row kernel: Global[0] work-groups of the device's row lanes.</param>
 /// <param name="Variant">Whether <paramref name="Kernel"/> stands for a library kernel with a shape per device.</param>
+/// <param name="Lanes">An elementwise kernel whose work-items take the device's ND_LANES elements each: Global[0] / ND_LANES
+/// work-items.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
-    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null);
+    IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
+    bool Lanes = false);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step
