@@ -130,7 +130,7 @@ public static class NeuroCompiler
     public static string KernelText(Plan plan)
     {
         var header = "// Generated OpenCL C. Sizes named ND_<symbol> are set with -D when the program is built.\n"
-            + (plan.Kernels.Any(k => k.Code is not null && k.Code.Contains("ND_LANES"))
+            + (plan.Forward.Concat(plan.Backward).Any(l => l.Lanes)
                 ? "// ND_LANES: the elements each work-item of an elementwise kernel takes (the device's vector width on a CPU).\n#ifndef ND_LANES\n#define ND_LANES 1\n#endif\n"
                 : "");
         return header + string.Concat(plan.Preludes.Select(p => "\n" + p)) + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));

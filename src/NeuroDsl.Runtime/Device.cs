@@ -67,9 +67,17 @@ public sealed class Device : IDisposable
     /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES): on a CPU
     /// the vector width in floats (16 with AVX-512, 8 with AVX2), so the OpenCL compiler vectorizes that loop whatever
     /// the kernel computes; on a GPU 1 (neighbouring work-items are the vector). A power of two at most 16 (the
-    /// compiler's MaxLanes); NEURODSL_LANES overrides it, for tuning and for the tests.
+    /// compiler's MaxLanes); NEURODSL_LANES overrides the default, for tuning. Set it before building a model (the
+    /// model's program is built with it); the tests run the laned kernels at several counts this way.
     /// </summary>
-    public int ElementLanes => LanesOverride ?? (Info.IsGpu ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
+    public int ElementLanes
+    {
+        get => _elementLanes ??= LanesOverride ?? (Info.IsGpu ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
+        set => _elementLanes = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "lanes are a power of two from 1 to 16");
+    }
+
+    private int? _elementLanes;
 
     private static readonly int? LanesOverride =
         int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_LANES"), out var lanes) && lanes is > 0 and <= 16 && (lanes & (lanes - 1)) == 0

@@ -16,7 +16,7 @@ public enum KernelVariant
     /// <summary>The kernel a launch names, with work-groups of one.</summary>
     None,
 
-    /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(Device, long, long, bool, long)"/>).</summary>
+    /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(Device, long, long, bool, bool, long)"/>).</summary>
     TiledGemm,
 
     /// <summary>The batched register-tiled GEMM (the same shapes, over a batch).</summary>

@@ -9,7 +9,8 @@ namespace NeuroDsl.Compiler.Tests;
 
 /// <summary>
 /// Multi-output fusion: elementwise kernels of one shape and pass merged into one kernel that writes each value, only
-/// where no kernel between them reads what the earlier ones wrote, within three math-library calls per kernel, and
+/// where no kernel between them reads what the earlier ones wrote, within three math-library calls per kernel (eight
+/// for a kernel looping over lanes), and
 /// never across the launches that serve only input gradients. The models are tests/Shared/Ops/multioutput.nd, whose
 /// kernels KernelTests check on the device against the float64 reference.
 /// </summary>
@@ -68,6 +69,16 @@ public class MultiOutputFusionTests
         // c' and h' in one kernel: the innermost coordinate of lane l is the first lane's plus l.
         Assert.Contains(step, b => b.Contains("const int c1 = c1_0 + l;", StringComparison.Ordinal)
             && System.Text.RegularExpressions.Regex.Matches(b, @"\b(tanh|exp)\(").Count == 5);
+
+        // A slice read by a product, its gradient and a lone elementwise op are kernels of their own, laned alike; the
+        // product is not.
+        var alone = Op("OpSlicingLanedAlone");
+        var launches = alone.Plan.Forward.Concat(alone.Plan.Backward).ToList();
+        Assert.True(launches.Single(l => l.Kernel.EndsWith("_strided_slice", StringComparison.Ordinal)).Lanes);
+        Assert.True(launches.Single(l => l.Kernel.EndsWith("_strided_slice_grad", StringComparison.Ordinal)).Lanes);
+        Assert.True(launches.First(l => l.Kernel.EndsWith("_mul", StringComparison.Ordinal) && !l.Kernel.Contains("fused", StringComparison.Ordinal)).Lanes);
+        Assert.All(launches.Where(l => l.Kernel.StartsWith("nd_gemm", StringComparison.Ordinal)), l => Assert.False(l.Lanes));
+        Assert.Contains("#define ND_LANES 1", NeuroDsl.Compiler.NeuroCompiler.KernelText(alone.Plan));
     }
 
     [Fact]

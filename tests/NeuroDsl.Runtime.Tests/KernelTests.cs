@@ -22,14 +22,32 @@ public sealed class KernelTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void GeneratedKernels_MatchReference(string name, int n, bool training)
+    public void GeneratedKernels_MatchReference(string name, int n, bool training) => Check(TestDevice.Instance, name, n, training);
+
+    // The op cases whose kernels loop over lanes (an innermost axis of a multiple of 16), at lane counts other than this
+    // device's: 1 (a GPU's), 4 and 8 (an AVX2 host's), each on a device of its own built with that ND_LANES.
+    public static IEnumerable<object[]> LanedCases() =>
+        ReferenceOps.Compile().Where(m => m.Name.EndsWith("Laned", StringComparison.Ordinal) || m.Name.EndsWith("LanedAlone", StringComparison.Ordinal))
+            .SelectMany(m => new[] { 1, 4, 8 }.Select(lanes => new object[] { m.Name, lanes }));
+
+    [Theory]
+    [MemberData(nameof(LanedCases))]
+    public void LanedKernels_MatchReference_AtEveryLaneCount(string name, int lanes)
+    {
+        using var device = Device.Open();
+        device.ElementLanes = lanes;
+        Check(device, name, 1, true);
+        Check(device, name, 37, true);
+    }
+
+    private static void Check(Device device, string name, int n, bool training)
     {
         var compiled = ReferenceOps.Compile().Single(m => m.Name == name);
         var ir = compiled.Ir;
         var graph = ir.Graph;
         var type = typeof(KernelTests).Assembly.GetType("NeuroDsl.Runtime.Tests." + name, throwOnError: true)!;
         var seed = (ulong)Environment.TickCount64;
-        using var model = (CompiledModel)Activator.CreateInstance(type, TestDevice.Instance, n, seed)!;
+        using var model = (CompiledModel)Activator.CreateInstance(type, device, n, seed)!;
         // At N = 1 the input gradients too; at N = 37 the parameters' only, as a training step computes them (a launch
         // wrongly marked as serving input gradients only is then skipped, and a parameter's gradient is wrong).
         model.ComputeInputGradients = n == 1;

@@ -194,6 +194,7 @@ public sealed class TuningTests
     [InlineData("{\"device\": \"another device\", \"driver\": \"DRIVER\", \"gemm\": {\"rows\": 4, \"width\": 16, \"vectors\": 1, \"unroll\": 0, \"smallRows\": 2, \"smallBelow\": 4}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"gemm\": {\"rows\": 4, \"width\": 5, \"vectors\": 1, \"unroll\": 0, \"smallRows\": 2, \"smallBelow\": 4}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"gemm\": {\"rows\": \"twelve\"}}")]
+    [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"gemm\": {\"rows\": 4, \"width\": 16, \"vectors\": 1, \"unroll\": 0, \"smallRows\": 2, \"smallBelow\": 4, \"streamRows\": 6}}")]
     public void ACorruptCache_FallsBackToTheDefault_WithOneLineWarning(string text)
     {
         var dir = TempDir();

@@ -126,7 +126,7 @@ public static partial class OpenClKernels
         string Restrict(int id) => shared is not null && shared.Contains(id) ? "" : "restrict ";
         var axes = new HashSet<int>();
         var laned = Laned(root.Shape);
-        var indent = laned ? "        " : "    ";
+        var indent = laned ? "        " : "    "; // the body is written first (it finds the axes); ElementStart's indent
         var (external, body) = ChainCode(graph, chain, null, root.Shape, indent, axes: axes, views: views);
         var written = new HashSet<int>(stored.Append(root.Id));
         var mine = (writes ?? System.Array.Empty<StepWrite>()).Select((w, k) => (w, k)).Where(x => written.Contains(x.w.Value)).ToList();
@@ -146,50 +146,18 @@ public static partial class OpenClKernels
                 .Concat(mine.Select((_, k) => $"__global float* restrict w{k}")).Concat(timed ? new[] { "const int t" } : new string[0])))
             .AppendLine(")\n{");
         axes.UnionWith(external.SelectMany(e => AxesRead(e.Shape, root.Shape)));
-        var inner = root.Shape.Rank - 1;
-        if (laned)
-        {
-            // ND_LANES consecutive elements of the innermost axis (it divides the axis): the coordinates of the
-            // first, then a loop whose element l is the first's with the innermost coordinate l further on.
-            sb.AppendLine("    const int i0 = get_global_id(0) * ND_LANES;");
-            Coordinates(sb, root.Shape, "i0", "    ", axes, innerSuffix: "_0");
-            // The lanes are independent, as work-items are (a value computed in place is read at its own element only),
-            // which the vectorizer cannot see through pointers that may alias.
-            sb.AppendLine("    #pragma clang loop vectorize(assume_safety)");
-            sb.AppendLine("    for (int l = 0; l < ND_LANES; l++)\n    {");
-            sb.AppendLine("        const int i = i0 + l;");
-            if (axes.Contains(inner)) sb.AppendLine($"        const int c{inner} = c{inner}_0 + l;");
-        }
-        else
-        {
-            sb.AppendLine("    const int i = get_global_id(0);");
-            Coordinates(sb, root.Shape, "i", "    ", axes);
-        }
+        ElementStart(sb, root.Shape, axes, laned);
         sb.Append(body);
         for (var k = 0; k < stored.Count; k++) sb.Append($"{indent}s{k}[i] = {Local(chain, null, stored[k])};\n");
         for (var k = 0; k < mine.Count; k++)
             sb.Append($"{indent}w{k}[{mine[k].w.View.At("c0", "c1")}] = {Local(chain, null, mine[k].w.Value)};\n");
         sb.Append($"{indent}out[i] = {Local(chain, null, root.Id)};\n");
-        if (laned) sb.Append("    }\n");
-        sb.Append("}\n");
+        ElementEnd(sb, laned);
         var args = ArgSpec.Nodes(external.Append(root).ToArray()).Concat(stored.Select(ArgSpec.Node))
             .Concat(mine.Select(x => (ArgSpec)new ArgSpec.StepWriteBuffer(x.k))).ToList();
         if (timed) args.Add(new ArgSpec.Runtime(Planning.RuntimeScalar.Time));
         return new NodeLaunch(name, args, new[] { root.Shape.Numel }, sb.ToString(), Lanes: laned);
     }
-
-    /// <summary>The most elements of a work-item's loop (<see cref="Laned"/>); the device's ND_LANES divides it.</summary>
-    public const int MaxLanes = 16;
-
-    /// <summary>
-    /// Whether a fused elementwise kernel of this shape runs ND_LANES consecutive elements per work-item in a loop of
-    /// its own (the device's vector width on a CPU, 1 on a GPU): where the innermost axis is a constant multiple of
-    /// <see cref="MaxLanes"/>. The OpenCL compiler vectorizes that loop first. Left to PoCL 3.1's vectorizer across
-    /// work-items, a kernel in which its scalar optimizer had first paired two alike expressions (an LSTM cell's
-    /// σ(f)·c + σ(i)·tanh(g): two σ) ran scalar, 4 times as long; with the loop it runs in vectors whatever it computes.
-    /// </summary>
-    internal static bool Laned(Shape shape) =>
-        shape.Rank >= 1 && shape[shape.Rank - 1].IsConstant && shape[shape.Rank - 1].Coef % MaxLanes == 0;
 
     // The convolution kernel, with the chain applied to each output value before it is stored: on the whole
     // accumulator vector when the chain reads no other tensor, otherwise per value with its coordinates.

@@ -197,17 +197,17 @@ public static partial class OpenClKernels
         var (ps, args) = Signature(node, inputs);
         var sb = new StringBuilder();
         sb.Append("__kernel void ").Append(name).Append('(').Append(ps).AppendLine(")\n{");
-        sb.AppendLine("    const int i = get_global_id(0);");
         var axes = new HashSet<int>(inputs.Where(x => x.Kind != NodeKind.Const).SelectMany(x => AxesRead(x.Shape, node.Shape)));
-        Coordinates(sb, node.Shape, "i", "    ", axes);
+        var laned = Laned(node.Shape);
+        var indent = ElementStart(sb, node.Shape, axes, laned);
         for (var k = 0; k < inputs.Length; k++)
         {
             var value = inputs[k].Kind == NodeKind.Const ? Lit(inputs[k].ConstValue) : $"in{k}[{BroadcastIndex(inputs[k].Shape, node.Shape)}]";
-            sb.Append($"    const float {Letters[k]} = {value};").AppendLine();
+            sb.Append($"{indent}const float {Letters[k]} = {value};").AppendLine();
         }
-        sb.Append("    out[i] = ").Append(Template(prim, node)).AppendLine(";");
-        sb.AppendLine("}");
-        return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString());
+        sb.Append(indent).Append("out[i] = ").Append(Template(prim, node)).AppendLine(";");
+        ElementEnd(sb, laned);
+        return new NodeLaunch(name, args, new[] { node.Shape.Numel }, sb.ToString(), Lanes: laned);
     }
 
     internal static NodeLaunch SumTo(KernelCall call)

@@ -60,7 +60,7 @@ internal static class MultiOutputFusion
                 var key = (node.Shape, node.IsBackward, sameRun?.Contains(node.Id) ?? false,
                     invariant is not null && members.All(invariant.Contains));
                 if (open.TryGetValue(key, out var cluster) && reads.All(r => r.Direct || !cluster.Members.Contains(r.Value))
-                    && (Emit.OpenClKernels.Laned(node.Shape) || LibraryCalls(graph, cluster.Members.Union(members)) <= MaxLibraryCalls))
+                    && LibraryCalls(graph, cluster.Members.Union(members)) <= (Emit.OpenClKernels.Laned(node.Shape) ? MaxLanedLibraryCalls : MaxLibraryCalls))
                     joined = cluster;
                 else
                 {
@@ -116,6 +116,13 @@ internal static class MultiOutputFusion
     /// vectorizer across work-items then gives up on the kernel.
     /// </summary>
     private const int MaxLibraryCalls = 3;
+
+    /// <summary>
+    /// The most for a kernel looping over lanes: vectorized whatever it calls, but every call is a vector of lanes'
+    /// polynomial in registers, and an unbounded merge would spill them and slow the build (an LSTM's reverse step needs
+    /// five: σ of three gates, tanh of g and of c').
+    /// </summary>
+    private const int MaxLanedLibraryCalls = 8;
 
     private static int LibraryCalls(Graph graph, IEnumerable<int> members) =>
         members.Distinct().Sum(m => graph[m].Def is ElementwiseOp e ? e.LibraryCalls : 0);

@@ -52,8 +52,8 @@ public sealed class ElementwiseOp : OpDef
 
     /// <summary>
     /// The library functions (transcendentals, square roots) the op's C expression calls, and its helper function if it
-    /// has one. On PoCL, a kernel calling more than three of them is no longer vectorized across work-items (the
-    /// inliner stops inlining the math library), so a merged kernel keeps within that (<see cref="Fusion.MultiOutputFusion"/>).
+    /// has one. On PoCL a kernel calling more than three of them was often no longer vectorized across work-items, so a
+    /// merged kernel keeps within that unless its work-items loop over lanes of their own (<see cref="Fusion.MultiOutputFusion"/>).
     /// </summary>
     public int LibraryCalls => (_prelude is null ? 0 : 1)
         + System.Text.RegularExpressions.Regex.Matches(CExpr, @"\b(exp|exp2|expm1|log|log2|log1p|tanh|sinh|cosh|sin|cos|tan|pow|powr|sqrt|rsqrt|erf|erfc|atan|asin|acos|lgamma|tgamma)\s*\(").Count;

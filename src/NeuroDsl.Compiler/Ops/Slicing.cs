@@ -117,10 +117,11 @@ public sealed partial class Slicing : OpFamily
         var sb = new StringBuilder();
         var type = OpenClKernels.CType(x);
         sb.Append($"__kernel void {call.Name}(__global const {type}* restrict in0, __global {type}* restrict out)\n{{\n");
-        sb.AppendLine("    const int i = get_global_id(0);");
-        Coordinates(sb, node.Shape, used);
-        sb.Append("    out[i] = ").Append(read).AppendLine(";\n}");
-        return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString());
+        var laned = OpenClKernels.Laned(node.Shape);
+        var indent = OpenClKernels.ElementStart(sb, node.Shape, new HashSet<int>(used), laned);
+        sb.Append(indent).Append("out[i] = ").Append(read).AppendLine(";");
+        OpenClKernels.ElementEnd(sb, laned);
+        return new NodeLaunch(call.Name, ArgSpec.Nodes(x, node), new[] { node.Shape.Numel }, sb.ToString(), Lanes: laned);
     }
 
     // dx[i] = dy[(c − begin) / step] where c − begin is a multiple of the step inside the slice, else 0 (RemapRead).
@@ -130,10 +131,11 @@ public sealed partial class Slicing : OpFamily
         var (read, used) = RemapRead(node, dy, "in0");
         var sb = new StringBuilder();
         sb.Append($"__kernel void {call.Name}(__global const float* restrict in0, __global float* restrict out)\n{{\n");
-        sb.AppendLine("    const int i = get_global_id(0);");
-        Coordinates(sb, node.Shape, used);
-        sb.Append("    out[i] = ").Append(read).AppendLine(";\n}");
-        return new NodeLaunch(call.Name, ArgSpec.Nodes(dy, node), new[] { node.Shape.Numel }, sb.ToString());
+        var laned = OpenClKernels.Laned(node.Shape);
+        var indent = OpenClKernels.ElementStart(sb, node.Shape, new HashSet<int>(used), laned);
+        sb.Append(indent).Append("out[i] = ").Append(read).AppendLine(";");
+        OpenClKernels.ElementEnd(sb, laned);
+        return new NodeLaunch(call.Name, ArgSpec.Nodes(dy, node), new[] { node.Shape.Numel }, sb.ToString(), Lanes: laned);
     }
 
     /// <summary>Declares c&lt;axis&gt;, the coordinates of the flat index i, for the axes in <paramref name="used"/>.</summary>

@@ -14,7 +14,7 @@ namespace NeuroDsl.Runtime.Tuning;
 /// <see cref="Panel"/> work-items computes a tile of <paramref name="Rows"/> rows. Every kernel sums K in blocks of
 /// <paramref name="KBlock"/> values added into the totals (the accuracy of a long K: a weight gradient's K is the
 /// batch); not searched, so every candidate rounds alike, but the tuner's reference check refuses a block too long.
-/// A product whose A is not transposed takes tiles of <paramref name="StreamRows"/> rows (0: <paramref name="Rows"/>):
+/// A plain (not batched) product whose A is not transposed takes tiles of <paramref name="StreamRows"/> rows (0: <paramref name="Rows"/>):
 /// each row of its tile is a stream of loads of its own, where a transposed A gives the tile's rows as one contiguous
 /// run per k (<see cref="Default"/> says what that measured).
 /// </summary>

@@ -88,7 +88,7 @@ public sealed class GemmTuner
                     if (result.Refused is null && result.Score < best.Score) best = result;
                 }
             // The rows for an A that is not transposed (0: the tile's own).
-            foreach (var streamRows in new[] { 0, 4, 6, 8, 10 }.Where(r => r < best.Config.Rows))
+            foreach (var streamRows in new[] { 0, 4, 6, 8, 10, 12, 14 }.Where(r => r < best.Config.Rows))
             {
                 if (clock.Elapsed > budget) break;
                 var candidate = best.Config with { StreamRows = streamRows };
@@ -130,9 +130,10 @@ public sealed class GemmTuner
         return chosen!;
     }
 
-    // What a configuration runs on each product: two that agree behave the same and need not both be timed.
-    private string Signature(GemmConfig c) => c with { SmallRows = 0, SmallBelow = 0, StreamRows = 0 } + ":" + string.Join(",",
-        _products.Select(p => c.TileFor(p.M, p.N, 1, _device.Info.ComputeUnits, p.TransposeA)));
+    // What a configuration runs on each product: two that agree behave the same and need not both be timed. The GPU
+    // shape has neither a small nor a stream tile.
+    private string Signature(GemmConfig c) => c with { SmallRows = 0, SmallBelow = 0, StreamRows = 0 } + ":" + (LibraryKernels.IsGpuShape(_device)
+        ? "gpu" : string.Join(",", _products.Select(p => c.TileFor(p.M, p.N, 1, _device.Info.ComputeUnits, p.TransposeA))));
 
     private TunedCandidate Try(GemmConfig config)
     {
