@@ -17,20 +17,37 @@ internal static partial class AttentionKernels
     /// <summary>The widest head the kernels keep in private arrays; wider heads stay unfused.</summary>
     public const long MaxHead = 256;
 
+    /// <param name="Heads">H when q, k, v and O are stored as [B, T, H·d] (<see cref="Attention.Heads"/>), else 0.</param>
     private sealed record Sizes(string Tq, string Tk, string Dk, string Dv, string Scale, bool Causal, bool Masked,
-        string MaskBatch, string MaskI, string MaskJ);
+        string MaskBatch, string MaskI, string MaskJ, long Heads = 0)
+    {
+        /// <summary>The distance between consecutive rows of an operand whose head vectors are <paramref name="width"/> wide.</summary>
+        public string Stride(string width) => Heads == 0 ? width : (Heads * long.Parse(width, CultureInfo.InvariantCulture)).ToString(CultureInfo.InvariantCulture);
+
+        /// <summary>Where head b's first row of an operand of <paramref name="rows"/> rows of head vectors <paramref name="width"/> wide starts.</summary>
+        public string Base(string rows, string width) => Heads == 0
+            ? $"b * ({rows} * {width})"
+            : $"(b / {Heads}) * ({rows} * {Stride(width)}) + (b % {Heads}) * {width}";
+
+        public string QS => Stride(Dk);
+        public string KS => Stride(Dk);
+        public string VS => Stride(Dv);
+        public string OS => Stride(Dv);
+    }
 
     public static NodeLaunch Lower(KernelCall call, Attention.Role role)
     {
         var node = call.Node;
         if (role == Attention.Role.Delta) return DeltaKernel(call);
-        var (q, k, v) = (call.Inputs[0], call.Inputs[1], call.Inputs[2]);
+        var heads = Attention.Heads(node);
+        var (q, k, v) = (Attention.Logical(call.Inputs[0].Shape, heads), Attention.Logical(call.Inputs[1].Shape, heads),
+            Attention.Logical(call.Inputs[2].Shape, heads));
         var masked = node.AttrBool("masked");
-        var rank = q.Shape.Rank;
-        var sizes = new Sizes(q.Shape[rank - 2].ToC(), k.Shape[rank - 2].ToC(), q.Shape[rank - 1].ToC(),
-            v.Shape[rank - 1].ToC(), OpenClKernels.Lit(node.AttrDouble("scale")), node.AttrBool("causal"), masked,
-            "0", "0", "0");
-        if (masked) sizes = MaskIndexing(sizes, call.Inputs[3].Shape, q.Shape);
+        var rank = q.Rank;
+        var sizes = new Sizes(q[rank - 2].ToC(), k[rank - 2].ToC(), q[rank - 1].ToC(),
+            v[rank - 1].ToC(), OpenClKernels.Lit(node.AttrDouble("scale")), node.AttrBool("causal"), masked,
+            "0", "0", "0", heads);
+        if (masked) sizes = MaskIndexing(sizes, call.Inputs[3].Shape, q);
         var ps = new List<string>();
         var args = new List<ArgSpec>();
         string[] names = masked
@@ -41,7 +58,7 @@ internal static partial class AttentionKernels
             ps.Add($"__global const float* restrict {names[i]}");
             args.Add(ArgSpec.Node(call.Inputs[i].Id));
         }
-        var batch = q.Shape.Numel.DivideBy(q.Shape[rank - 2] * q.Shape[rank - 1])!.Value;
+        var batch = q.Numel.DivideBy(q[rank - 2] * q[rank - 1])!.Value;
         var sb = new StringBuilder();
         switch (role)
         {
@@ -58,7 +75,7 @@ internal static partial class AttentionKernels
                 args.Add(ArgSpec.Node(writeO ? (int)node.AttrInt("lse") : node.Id));
                 Header(sb, call.Name, ps);
                 ForwardBody(sb, sizes, writeO);
-                return Blocks(call.Name, args, q.Shape[rank - 2], batch, sb);
+                return Blocks(call.Name, args, q[rank - 2], batch, sb);
             case Attention.Role.GradMask:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
@@ -70,13 +87,13 @@ internal static partial class AttentionKernels
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradQBody(sb, sizes);
-                return Blocks(call.Name, args, q.Shape[rank - 2], batch, sb);
+                return Blocks(call.Name, args, q[rank - 2], batch, sb);
             default:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradKvBody(sb, sizes, role == Attention.Role.GradK);
-                return Blocks(call.Name, args, k.Shape[rank - 2], batch, sb);
+                return Blocks(call.Name, args, k[rank - 2], batch, sb);
         }
     }
 
@@ -122,13 +139,13 @@ internal static partial class AttentionKernels
     const int first = {(perQuery ? $"e / {z.Tk} % {z.Tq}" : "0")};
     const int last = {(perQuery ? "first + 1" : z.Tq)};
     const __global float* mrow = mask + {z.MaskBatch};
-    const __global float* kj = k + (b * {z.Tk} + j) * {z.Dk};
-    const __global float* vj = v + (b * {z.Tk} + j) * {z.Dv};
+    const __global float* kj = k + {z.Base(z.Tk, z.Dk)} + j * {z.KS};
+    const __global float* vj = v + {z.Base(z.Tk, z.Dv)} + j * {z.VS};
     float acc = 0.0f;
     for (int i = first; i < last; i++)
     {{
-        const __global float* qi = q + (b * {z.Tq} + i) * {z.Dk};
-        const __global float* gi = dO + (b * {z.Tq} + i) * {z.Dv};
+        const __global float* qi = q + {z.Base(z.Tq, z.Dk)} + i * {z.QS};
+        const __global float* gi = dO + {z.Base(z.Tq, z.Dv)} + i * {z.OS};
         float s = 0.0f;
         for (int c = 0; c < {z.Dk}; c++) s = fma(qi[c], kj[c], s);
         s = s * {z.Scale} + mrow[i * {z.MaskI} + j * {z.MaskJ}];
@@ -144,7 +161,11 @@ internal static partial class AttentionKernels
     private static NodeLaunch DeltaKernel(KernelCall call)
     {
         var (dO, o) = (call.Inputs[0], call.Inputs[1]);
-        var width = dO.Shape[dO.Shape.Rank - 1].ToC();
+        var heads = Attention.Heads(call.Node);
+        var logical = Attention.Logical(dO.Shape, heads);
+        var width = logical[logical.Rank - 1].ToC();
+        var rows = logical[logical.Rank - 2].ToC();
+        var z = new Sizes(rows, rows, width, width, "", false, false, "", "", "", heads);
         var sb = new StringBuilder();
         Header(sb, call.Name, new List<string>
         {
@@ -152,8 +173,10 @@ internal static partial class AttentionKernels
         }, tiled: false);
         sb.Append($@"    // D_i = Σ_c dO_ic · O_ic, the row term of the softmax gradient.
     const int row = get_global_id(0);
+    const int b = row / {rows};
+    const int at = {z.Base(rows, width)} + row % {rows} * {z.OS};
     float d = 0.0f;
-    for (int c = 0; c < {width}; c++) d += dO[row * {width} + c] * o[row * {width} + c];
+    for (int c = 0; c < {width}; c++) d += dO[at + c] * o[at + c];
     out[row] = d;
 }}
 ");
