@@ -78,10 +78,10 @@ internal static partial class AttentionKernels
         $@"    const int b = get_global_id(1);
     const int r0 = get_global_id(0) * {L};
     const int{L} {lanes} = r0 + {Iota};
-    const __global float* qb = q + {z.Base(z.Tq, z.Dk)};
-    const __global float* kb = k + {z.Base(z.Tk, z.Dk)};
-    const __global float* vb = v + {z.Base(z.Tk, z.Dv)};
-" + (gradient ? $"    const __global float* gb = dO + {z.Base(z.Tq, z.Dv)};\n" : "");
+    const __global float* qb = q + {z.QBase};
+    const __global float* kb = k + {z.KBase};
+    const __global float* vb = v + {z.VBase};
+" + (gradient ? $"    const __global float* gb = dO + {z.OBase};\n" : "");
 
     private static void ForwardBody(StringBuilder sb, Sizes z, bool writeO)
     {
@@ -115,7 +115,7 @@ internal static partial class AttentionKernels
 ");
         sb.Append("    }\n");
         if (writeO)
-            sb.Append($"    const {Vec} inv = 1.0f / l;\n    __global float* dst = out + {z.Base(z.Tq, z.Dv)} + r0 * {z.OS};\n")
+            sb.Append($"    const {Vec} inv = 1.0f / l;\n    __global float* dst = out + {z.OBase} + r0 * {z.OS};\n")
                 .Append(StoreTransposed("ot", z.Tq, z.Dv, z.OS, " * inv"));
         sb.Append($"    const {Vec} L = m + log(l);\n")
             .Append(Each(Lanes, r => $"if (r0 + {r} < {z.Tq}) lse[b * {z.Tq} + r0 + {r}] = {Lane("L", r)};", "    "))
@@ -159,9 +159,29 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"a = fma(d{u}, ({Vec})(k{u}[c]), a);", "            ")}            acc[c] = a;
         }}
     }}
-    __global float* dst = out + {z.Base(z.Tq, z.Dk)} + r0 * {z.QS};
+    __global float* dst = out + {z.QBase} + r0 * {z.QS};
 ");
         sb.Append(StoreTransposed("acc", z.Tq, z.Dk, z.QS, " * " + z.Scale)).Append("}\n");
+    }
+
+    /// <summary>
+    /// dQ, dK and dV of q, k and v read from one value, into its gradient: the third coordinate picks which, each a
+    /// block of the kernel it stands for (work-groups of one run in any order, so the three interleave).
+    /// </summary>
+    private static void GradQkvBody(StringBuilder sb, Sizes z)
+    {
+        string Block(System.Action<StringBuilder> body)
+        {
+            var inner = new StringBuilder();
+            body(inner);
+            // The body closes the kernel: here it closes the block instead.
+            return string.Concat(inner.ToString().TrimEnd('\n').Split('\n').Select(l => l.Length == 0 ? "\n" : "    " + l + "\n"));
+        }
+        sb.Append("    // One block of rows of dQ (0), dK (1) or dV (2), written into their columns of the one gradient.\n")
+            .Append("    if (get_global_id(2) == 0)\n    {\n").Append(Block(b => GradQBody(b, z)))
+            .Append("    else if (get_global_id(2) == 1)\n    {\n").Append(Block(b => GradKvBody(b, z, true)))
+            .Append("    else\n    {\n").Append(Block(b => GradKvBody(b, z, false)))
+            .Append("}\n");
     }
 
     private static void GradKvBody(StringBuilder sb, Sizes z, bool gradK)
@@ -201,7 +221,7 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"a = fma(d{u}, ({Vec})(q{u}[c]), a);", "            ")}            acc[c] = a;
         }}
     }}
-    __global float* dst = out + {z.Base(z.Tk, z.Dk)} + r0 * {z.KS};
+    __global float* dst = out + {z.KBase} + r0 * {z.KS};
 ");
         else
             sb.Append($@"        for (int c = 0; c < {z.Dv}; c++)
@@ -210,7 +230,7 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"a = fma(p{u}, ({Vec})(g{u}[c]), a);", "            ")}            acc[c] = a;
         }}
     }}
-    __global float* dst = out + {(gradK ? z.Base(z.Tk, z.Dk) + " + r0 * " + z.KS : z.Base(z.Tk, z.Dv) + " + r0 * " + z.VS)};
+    __global float* dst = out + {(gradK ? z.KBase + " + r0 * " + z.KS : z.VBase + " + r0 * " + z.VS)};
 ");
         sb.Append(StoreTransposed("acc", z.Tk, width, gradK ? z.KS : z.VS, gradK ? " * " + z.Scale : "")).Append("}\n");
     }

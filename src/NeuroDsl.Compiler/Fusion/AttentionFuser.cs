@@ -44,15 +44,18 @@ public static class AttentionFuser
             var rows = new Shape(root.Shape.Dims.Take(root.Shape.Rank - 1).ToArray());
             var shape = root.Shape;
             long heads = 0;
+            long[]? columns = null;
             if (Merged(graph, root, readers, pinned) is var (permute, stored)
                 && Unsplit(graph, q, readers, pinned) is var (qs, hq) && Unsplit(graph, k, readers, pinned) is var (ks, hk)
                 && Unsplit(graph, v, readers, pinned) is var (vs, hv) && hq == hk && hq == hv && hq == root.Shape[1].Coef)
             {
                 // The attention node writes [N, T, H·d] and the merge's permute becomes a view of it.
                 (q, k, v, heads, shape) = (qs, ks, vs, hq, stored);
+                if (Packed(graph, new[] { qs, ks, vs }, readers, pinned) is var (qkv, offsets))
+                    (q, k, v, columns) = (qkv, qkv, qkv, offsets);
                 graph.Replace(permute.Id, Reshaping.Reshape, new[] { root.Id }, permute.Shape, new Dictionary<string, object>());
             }
-            var attrs = Attention.Attrs(scale, causal, masked, softmax.Id, heads);
+            var attrs = Attention.Attrs(scale, causal, masked, softmax.Id, heads, columns);
             var inputs = masked ? new[] { q.Id, k.Id, v.Id, mask!.Id } : new[] { q.Id, k.Id, v.Id };
             var lse = graph.Replace(softmax.Id, Attention.LogSumExp, inputs, rows, attrs);
             lse.Layer = null;
@@ -144,6 +147,30 @@ public static class AttentionFuser
         if (x.Shape.Rank != 3 || x.DType != DType.F32 || x.Shape[0] != r[0] || x.Shape[1] != r[1]
             || !r[2].IsConstant || !r[3].IsConstant || x.Shape[2] != r[2] * r[3]) return null;
         return (x, r[2].Coef);
+    }
+
+    /// <summary>
+    /// q, k and v as three slices of one value along its last axis that cover it (<c>q, k, v = split(qkv, 3)</c>, in
+    /// any order) and nothing else reads: that value, and where each starts.
+    /// </summary>
+    private static (Node Source, long[] Columns)? Packed(Graph graph, Node[] parts, Dictionary<int, int> readers, HashSet<int> pinned)
+    {
+        var columns = new long[3];
+        Node? source = null;
+        for (var i = 0; i < 3; i++)
+        {
+            var p = parts[i];
+            if (p.Def != Slicing.StridedSlice || !Private(p, readers, pinned)) return null;
+            var s = graph[p.Inputs[0]];
+            var (begin, step) = (p.AttrInts("begin"), p.AttrInts("step"));
+            if (source is not null && s.Id != source.Id || s.Shape.Rank != 3 || s.Shape[0] != p.Shape[0] || s.Shape[1] != p.Shape[1]
+                || begin[0] != 0 || begin[1] != 0 || step.Any(x => x != 1) || !s.Shape[2].IsConstant
+                || s.Shape[2].Coef != 3 * p.Shape[2].Coef || !p.Shape[2].Equals(parts[0].Shape[2])) return null;
+            source = s;
+            columns[i] = begin[2];
+        }
+        var width = parts[0].Shape[2].Coef;
+        return columns.OrderBy(c => c).SequenceEqual(new[] { 0, width, 2 * width }) ? (source!, columns) : null;
     }
 
     /// <summary>

@@ -21,7 +21,9 @@ namespace NeuroDsl.Compiler.Ops;
 /// With the <c>heads</c> attribute H set, q, k, v, O, dO and the gradients of q, k and v are stored as the model
 /// holds them before its head split and after its merge, [B, T, H·d] (head h's row t is columns h·d … h·d + d − 1
 /// of row t), and the kernels read and write that layout with strides: the split's and merge's permutes never run
-/// (<see cref="Fusion.AttentionFuser"/>). The log-sum-exp and D stay [B, H, Tq].
+/// (<see cref="Fusion.AttentionFuser"/>). The log-sum-exp and D stay [B, H, Tq]. With <c>columns</c> set as well,
+/// q, k and v are one value [B, T, 3·H·d] (a projection's output before its split), read at those column offsets,
+/// and one <see cref="GradQkv"/> node writes its whole gradient.
 /// </summary>
 public sealed class Attention : OpFamily
 {
@@ -37,6 +39,9 @@ public sealed class Attention : OpFamily
     public static readonly OpDef GradQ = new AttentionOp("attention_grad_q", Role.GradQ);
     public static readonly OpDef GradK = new AttentionOp("attention_grad_k", Role.GradK);
     public static readonly OpDef GradV = new AttentionOp("attention_grad_v", Role.GradV);
+
+    /// <summary>dQ, dK and dV in one launch, into the one [B, T, 3·H·d] value q, k and v are read from (<c>columns</c>).</summary>
+    public static readonly OpDef GradQkv = new AttentionOp("attention_grad_qkv", Role.GradQkv);
 
     /// <summary>
     /// The additive mask's gradient, dS = P·(dO·Vᵀ − D), summed over the queries where the mask broadcasts over them:
@@ -54,16 +59,35 @@ public sealed class Attention : OpFamily
         GradK,
         GradV,
         GradMask,
+        GradQkv,
     }
 
     /// <summary>Whether the mask varies along the queries (else its gradient is summed over them in the kernel).</summary>
     internal static bool MaskPerQuery(Shape mask) => mask.Rank >= 2 && mask[mask.Rank - 2] != (Dim)1;
 
     /// <summary>The attributes every attention node carries: the scale, and how it is masked.</summary>
-    internal static Dictionary<string, object> Attrs(double scale, bool causal, bool masked, long lse, long heads = 0) => new()
+    internal static Dictionary<string, object> Attrs(double scale, bool causal, bool masked, long lse, long heads = 0,
+        long[]? columns = null)
     {
-        ["scale"] = scale, ["causal"] = causal, ["masked"] = masked, ["lse"] = lse, ["heads"] = heads,
-    };
+        var attrs = new Dictionary<string, object>
+        {
+            ["scale"] = scale, ["causal"] = causal, ["masked"] = masked, ["lse"] = lse, ["heads"] = heads,
+        };
+        if (columns is not null) attrs["columns"] = columns;
+        return attrs;
+    }
+
+    /// <summary>Where q, k and v start in the one value they are read from (the <c>columns</c> attribute), or null.</summary>
+    public static long[]? Columns(Node node) => node.Attrs.ContainsKey("columns") ? node.AttrInts("columns") : null;
+
+    /// <summary>The [B, H, T, d] shape of q, k or v as the node stores it.</summary>
+    internal static Shape Operand(Node node, Shape stored)
+    {
+        var logical = Logical(stored, Heads(node));
+        if (Columns(node) is null) return logical;
+        var r = logical.Rank;
+        return new Shape(logical.Dims.Take(r - 1).Append(logical[r - 1].Coef / 3).ToArray());
+    }
 
     /// <summary>H when the node's q, k, v and O are stored as [B, T, H·d]; 0 when they are [B…, T, d].</summary>
     public static long Heads(Node node) => node.Attrs.ContainsKey("heads") ? node.AttrInt("heads") : 0;
@@ -81,18 +105,23 @@ public sealed class Attention : OpFamily
         heads == 0 ? stored
             : stored.Take(stored.Length - 2).Append(heads).Append(stored[stored.Length - 2]).Append(stored[stored.Length - 1] / heads).ToArray();
 
-    /// <summary>[B, T, H·d] → [B, H, T, d] (<paramref name="toHeads"/>) or back, for the reference.</summary>
-    internal static double[] Relayout(double[] x, long[] stored, long heads, bool toHeads)
+    /// <summary>
+    /// Columns <paramref name="offset"/> … + H·d of [B, T, C] → [B, H, T, d] (<paramref name="toHeads"/>), or back into
+    /// <paramref name="into"/>, for the reference.
+    /// </summary>
+    internal static double[] Relayout(double[] x, long[] stored, long heads, bool toHeads, long offset = 0, long parts = 1,
+        double[]? into = null)
     {
         if (heads == 0) return x;
-        long t = stored[stored.Length - 2], d = stored[stored.Length - 1] / heads, batch = x.Length / (t * heads * d);
-        var y = new double[x.Length];
+        long t = stored[stored.Length - 2], width = stored[stored.Length - 1], d = width / parts / heads;
+        var batch = (toHeads ? x.Length : into?.Length ?? x.Length) / (t * width);
+        var y = toHeads ? new double[batch * heads * t * d] : into ?? new double[x.Length];
         for (long b = 0; b < batch; b++)
             for (long h = 0; h < heads; h++)
                 for (long i = 0; i < t; i++)
                     for (long c = 0; c < d; c++)
                     {
-                        var packed = ((b * t + i) * heads + h) * d + c;
+                        var packed = (b * t + i) * width + offset + h * d + c;
                         var split = ((b * heads + h) * t + i) * d + c;
                         if (toHeads) y[split] = x[packed];
                         else y[packed] = x[split];
@@ -117,13 +146,18 @@ public sealed class Attention : OpFamily
             var delta = g.Op(Delta, rows, node.Attrs, node, dy, node);
             var inputs = node.Inputs.Select(g.Of).Append(dy).Append(lse).Append(delta).ToArray();
             var grads = new Node?[node.Inputs.Count];
-            grads[0] = g.Op(GradQ, q.Shape, node.Attrs, node, inputs);
-            grads[1] = g.Op(GradK, k.Shape, node.Attrs, node, inputs);
-            grads[2] = g.Op(GradV, v.Shape, node.Attrs, node, inputs);
+            if (Columns(node) is not null)
+                grads[0] = g.Op(GradQkv, q.Shape, node.Attrs, node, inputs); // q, k and v are one value: one gradient
+            else
+            {
+                grads[0] = g.Op(GradQ, q.Shape, node.Attrs, node, inputs);
+                grads[1] = g.Op(GradK, k.Shape, node.Attrs, node, inputs);
+                grads[2] = g.Op(GradV, v.Shape, node.Attrs, node, inputs);
+            }
             if (node.AttrBool("masked"))
             {
                 var mask = g.In(node, 3);
-                var (lq, lk) = (Logical(q.Shape, heads), Logical(k.Shape, heads));
+                var (lq, lk) = (Operand(node, q.Shape), Operand(node, k.Shape));
                 var rank = lq.Rank;
                 var queries = MaskPerQuery(mask.Shape) ? lq[rank - 2] : (Dim)1;
                 var shape = new Shape(lq.Dims.Take(rank - 2).Append(queries).Append(lk[rank - 2]).ToArray());
@@ -157,13 +191,27 @@ internal static class AttentionReference
         var inputs = call.Inputs.ToArray();
         var shapes = call.InputShapes.ToArray();
         var masked = call.Node.AttrBool("masked");
+        var columns = Attention.Columns(call.Node);
         for (var i = 0; i < inputs.Length; i++)
         {
             // q, k, v, dO (and O for D) are stored; the mask, lse and D are not.
             var stored = role == Attention.Role.Delta || i < 3 || i == (masked ? 4 : 3);
             if (!stored) continue;
-            inputs[i] = Attention.Relayout(inputs[i], shapes[i], heads, toHeads: true);
-            shapes[i] = Attention.Logical(shapes[i], heads);
+            var packed = role != Attention.Role.Delta && i < 3 && columns is not null;
+            inputs[i] = Attention.Relayout(call.Inputs[i], call.InputShapes[i], heads, toHeads: true, packed ? columns![i] : 0,
+                packed ? 3 : 1);
+            shapes[i] = packed ? Attention.Operand(call.Node, new Shape(call.InputShapes[i])).Dims.Select(d => d.Coef).ToArray()
+                : Attention.Logical(call.InputShapes[i], heads);
+        }
+        if (role == Attention.Role.GradQkv)
+        {
+            // dQ, dK and dV, each moved back into its columns of the one value.
+            var qkv = new double[call.Inputs[0].Length];
+            var parts = new[] { Attention.Role.GradQ, Attention.Role.GradK, Attention.Role.GradV };
+            for (var i = 0; i < 3; i++)
+                Attention.Relayout(EvaluateSplit(call, parts[i], inputs, shapes), call.InputShapes[0], heads, toHeads: false,
+                    columns![i], 3, qkv);
+            return qkv;
         }
         var result = EvaluateSplit(call, role, inputs, shapes);
         var like = role switch

@@ -44,7 +44,7 @@ public static partial class Planner
         foreach (var node in graph.Forward.Where(n => live.Contains(n.Id) && n.Def == Ops.Attention.Forward))
         {
             var heads = Ops.Attention.Heads(node);
-            var (keys, o) = (Ops.Attention.Logical(graph[node.Inputs[1]].Shape, heads), Ops.Attention.Logical(node.Shape, heads));
+            var (keys, o) = (Ops.Attention.Operand(node, graph[node.Inputs[1]].Shape), Ops.Attention.Logical(node.Shape, heads));
             plan.FusedAttention.Add((node.Name, new Shape(o.Dims.Take(o.Rank - 1).Append(keys[keys.Rank - 2]).ToArray())));
         }
 
