@@ -34,11 +34,10 @@ public static class BiasFolder
             var units = product.Shape[product.Shape.Rank - 1];
             if (bias.Shape.Rank != 1 || bias.Shape[0] != units || bias.DType != DType.F32 || !sum.Shape.Equals(product.Shape))
                 continue;
-            var node = graph.Replace(sum.Id, MatMul.Linear, new[] { product.Inputs[0], product.Inputs[1], bias.Id }, sum.Shape,
+            // The summary's layer table describes the model as written: the product's row keeps its multiply-adds, the
+            // sum's row (now the linear node) its own none.
+            graph.Replace(sum.Id, MatMul.Linear, new[] { product.Inputs[0], product.Inputs[1], bias.Id }, sum.Shape,
                 new Dictionary<string, object>());
-            // The summary counts the product's multiply-adds once, at the node that computes them now.
-            (node.Macs, node.Connections) = (product.Macs, product.Connections);
-            (product.Macs, product.Connections) = (0, 0);
             folded++;
         }
         return folded;
