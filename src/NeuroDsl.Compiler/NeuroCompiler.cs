@@ -89,6 +89,7 @@ public static class NeuroCompiler
                 try
                 {
                     if (options.FuseAttention) Fusion.AttentionFuser.Fuse(model.Graph);
+                    Fusion.BiasFolder.Fold(model.Graph);
                     Differentiator.Differentiate(model.Graph, diagnostics);
                     if (diagnostics.HasErrors) return Fail(diagnostics);
                     var plan = Planner.Build(model);

@@ -38,6 +38,7 @@ public sealed class FusedAttentionTests
     [InlineData("OpAttentionLongCausal", 1)]
     [InlineData("OpAttentionCross", 1)]
     [InlineData("OpAttentionOddCausal", 1)]
+    [InlineData("OpAttentionHeadsInPlace", 1)]
     [InlineData("OpAttentionWeightsOut", 0)]
     [InlineData("OpAttentionDropout", 0)]
     public void Fuser_FusesThePattern_AndKeepsWeightsThatAreReadElsewhere(string name, int sites)
@@ -76,6 +77,7 @@ public sealed class FusedAttentionTests
     [InlineData("OpAttentionLongCausal")]
     [InlineData("OpAttentionCross")]
     [InlineData("OpAttentionOddCausal")]
+    [InlineData("OpAttentionHeadsInPlace")]
     public void Fused_EqualsUnfused_OnTheReference(string name)
     {
         var fused = Compile(OpCases, true).Single(m => m.Name == name).Ir;
@@ -106,6 +108,36 @@ public sealed class FusedAttentionTests
         for (var i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-10 + 1e-9 * Math.Abs(expected[i]),
                 $"{what}[{i}]: fused {actual[i]}, as written {expected[i]}");
+    }
+
+    [Theory]
+    [InlineData("OpAttentionCausal", 2, true)]
+    [InlineData("OpAttentionFull", 3, true)]
+    [InlineData("OpAttentionHeadsInPlace", 2, false)]
+    [InlineData("OpAttentionLongMasked", 0, false)]
+    public void Fuser_ReadsAHeadSplitInPlace_AndNoPermuteRuns(string name, long heads, bool packed)
+    {
+        // Packed: q, k and v are the three parts of split(qkv, 3), read where they lie, with one gradient kernel.
+        var model = Compile(OpCases, true).Single(m => m.Name == name);
+        var node = Assert.Single(model.Ir.Graph.Nodes, n => n.Def == Attention.Forward);
+        Assert.Equal(heads, Attention.Heads(node));
+        Assert.Equal(packed, Attention.Columns(node) is not null);
+        var launches = model.Plan.Forward.Concat(model.Plan.Backward).ToList();
+        if (heads > 0) Assert.DoesNotContain(launches, l => l.Kernel.Contains("permute"));
+        if (packed) Assert.DoesNotContain(launches, l => l.Kernel.Contains("strided_slice"));
+        Assert.Equal(packed ? 1 : 0, launches.Count(l => l.Kernel.EndsWith("attention_grad_qkv", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Plan_OfTheTransformerLayer_SplitsAndMergesHeadsWithoutCopies()
+    {
+        // Before: 18 forward and 41 backward launches: 8 permutes of the head split and merge, the split into q, k and v
+        // and its gradient's concatenation, three gradient kernels (now one), and the projection's bias (now in its
+        // GEMM: BiasFolderTests).
+        var model = Compile(Model("transformer_layer"), true).Single(m => m.Name == "TransformerEncoderLayer");
+        Assert.DoesNotContain(model.Plan.Forward.Concat(model.Plan.Backward), l => l.Kernel.Contains("permute"));
+        Assert.Equal(12, model.Plan.Forward.Count);
+        Assert.Equal(34, model.Plan.Backward.Count);
     }
 
     [Fact]

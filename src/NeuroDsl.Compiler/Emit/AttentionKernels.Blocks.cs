@@ -43,22 +43,22 @@ internal static partial class AttentionKernels
     /// Row pointers of the block's own rows (clamped to the last row, so a partial block reads valid memory) and the
     /// transposed copy <c>name[c]</c> of their head vectors, times a factor.
     /// </summary>
-    private static string Transposed(string name, string source, string rows, string width, string factor) =>
-        Each(Lanes, r => $"const __global float* {name}{r} = {source} + min(r0 + {r}, {rows} - 1) * {width};", "    ")
+    private static string Transposed(string name, string source, string rows, string width, string stride, string factor) =>
+        Each(Lanes, r => $"const __global float* {name}{r} = {source} + min(r0 + {r}, {rows} - 1) * {stride};", "    ")
         + $"    {Vec} {name}t[{width}];\n"
         + $"    for (int c = 0; c < {width}; c++) {name}t[c] = {Gather(r => $"{name}{r}[c]")}{factor};\n";
 
     /// <summary>Stores lane r of <c>name[c]</c>·factor into row r0 + r of the output, for the rows that exist.</summary>
-    private static string StoreTransposed(string name, string rows, string width, string factor) =>
+    private static string StoreTransposed(string name, string rows, string width, string stride, string factor) =>
         $@"    for (int c = 0; c < {width}; c++)
     {{
         const {Vec} x = {name}[c]{factor};
         if (r0 + {L} <= {rows})
         {{
-{Each(Lanes, r => $"dst[{r} * {width} + c] = {Lane("x", r)};", "            ")}        }}
+{Each(Lanes, r => $"dst[{r} * {stride} + c] = {Lane("x", r)};", "            ")}        }}
         else
         {{
-{Each(Lanes, r => $"if (r0 + {r} < {rows}) dst[{r} * {width} + c] = {Lane("x", r)};", "            ")}        }}
+{Each(Lanes, r => $"if (r0 + {r} < {rows}) dst[{r} * {stride} + c] = {Lane("x", r)};", "            ")}        }}
     }}
 ";
 
@@ -78,10 +78,10 @@ internal static partial class AttentionKernels
         $@"    const int b = get_global_id(1);
     const int r0 = get_global_id(0) * {L};
     const int{L} {lanes} = r0 + {Iota};
-    const __global float* qb = q + b * ({z.Tq} * {z.Dk});
-    const __global float* kb = k + b * ({z.Tk} * {z.Dk});
-    const __global float* vb = v + b * ({z.Tk} * {z.Dv});
-" + (gradient ? $"    const __global float* gb = dO + b * ({z.Tq} * {z.Dv});\n" : "");
+    const __global float* qb = q + {z.QBase};
+    const __global float* kb = k + {z.KBase};
+    const __global float* vb = v + {z.VBase};
+" + (gradient ? $"    const __global float* gb = dO + {z.OBase};\n" : "");
 
     private static void ForwardBody(StringBuilder sb, Sizes z, bool writeO)
     {
@@ -89,14 +89,14 @@ internal static partial class AttentionKernels
     // query, the output accumulators (transposed: ot[c] holds element c of every query's row) rescaled when m grows.
 {HeadStart(z, "iq", false)}");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
-        sb.Append(Transposed("q", "qb", z.Tq, z.Dk, " * " + z.Scale));
+        sb.Append(Transposed("q", "qb", z.Tq, z.Dk, z.QS, " * " + z.Scale));
         if (writeO) sb.Append($"    {Vec} ot[{z.Dv}];\n    for (int c = 0; c < {z.Dv}; c++) ot[c] = 0.0f;\n");
         sb.Append($@"    {Vec} m = -INFINITY;
     {Vec} l = 0.0f;
     const int end = {(z.Causal ? $"min({z.Tk}, r0 + {L})" : z.Tk)};
     for (int j0 = 0; j0 < end; j0 += {Step})
     {{
-{Each(Step, u => $"const __global float* k{u} = kb + min(j0 + {u}, end - 1) * {z.Dk};", "        ")}{Each(Step, u => $"{Vec} s{u} = 0.0f;", "        ")}        for (int c = 0; c < {z.Dk}; c++)
+{Each(Step, u => $"const __global float* k{u} = kb + min(j0 + {u}, end - 1) * {z.KS};", "        ")}{Each(Step, u => $"{Vec} s{u} = 0.0f;", "        ")}        for (int c = 0; c < {z.Dk}; c++)
         {{
             const {Vec} x = qt[c];
 {Each(Step, u => $"s{u} = fma(({Vec})(k{u}[c]), x, s{u});", "            ")}        }}
@@ -107,7 +107,7 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"const {Vec} p{u} = exp(s{u} - base);", "        ")}        l = fma(l, corr, {string.Join(" + ", Enumerable.Range(0, Step).Select(u => $"p{u}"))});
 ");
         if (writeO)
-            sb.Append($@"{Each(Step, u => $"const __global float* v{u} = vb + min(j0 + {u}, end - 1) * {z.Dv};", "        ")}        for (int c = 0; c < {z.Dv}; c++)
+            sb.Append($@"{Each(Step, u => $"const __global float* v{u} = vb + min(j0 + {u}, end - 1) * {z.VS};", "        ")}        for (int c = 0; c < {z.Dv}; c++)
         {{
             {Vec} o = ot[c] * corr;
 {Each(Step, u => $"o = fma(p{u}, ({Vec})(v{u}[c]), o);", "            ")}            ot[c] = o;
@@ -115,8 +115,8 @@ internal static partial class AttentionKernels
 ");
         sb.Append("    }\n");
         if (writeO)
-            sb.Append($"    const {Vec} inv = 1.0f / l;\n    __global float* dst = out + (b * {z.Tq} + r0) * {z.Dv};\n")
-                .Append(StoreTransposed("ot", z.Tq, z.Dv, " * inv"));
+            sb.Append($"    const {Vec} inv = 1.0f / l;\n    __global float* dst = out + {z.OBase} + r0 * {z.OS};\n")
+                .Append(StoreTransposed("ot", z.Tq, z.Dv, z.OS, " * inv"));
         sb.Append($"    const {Vec} L = m + log(l);\n")
             .Append(Each(Lanes, r => $"if (r0 + {r} < {z.Tq}) lse[b * {z.Tq} + r0 + {r}] = {Lane("L", r)};", "    "))
             .Append("}\n");
@@ -137,15 +137,15 @@ internal static partial class AttentionKernels
     // time; P_ij = exp(s_ij − lse_i) recomputed.
 {HeadStart(z, "iq", true)}");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
-        sb.Append(Transposed("q", "qb", z.Tq, z.Dk, " * " + z.Scale))
-            .Append(Transposed("g", "gb", z.Tq, z.Dv, ""))
+        sb.Append(Transposed("q", "qb", z.Tq, z.Dk, z.QS, " * " + z.Scale))
+            .Append(Transposed("g", "gb", z.Tq, z.Dv, z.OS, ""))
             .Append($"    const {Vec} L = {Gather(r => $"lse[b * {z.Tq} + min(r0 + {r}, {z.Tq} - 1)]")};\n")
             .Append($"    const {Vec} D = {Gather(r => $"delta[b * {z.Tq} + min(r0 + {r}, {z.Tq} - 1)]")};\n")
             .Append($"    {Vec} acc[{z.Dk}];\n    for (int c = 0; c < {z.Dk}; c++) acc[c] = 0.0f;\n");
         sb.Append($@"    const int end = {(z.Causal ? $"min({z.Tk}, r0 + {L})" : z.Tk)};
     for (int j0 = 0; j0 < end; j0 += {Step})
     {{
-{Each(Step, u => $"const __global float* k{u} = kb + min(j0 + {u}, end - 1) * {z.Dk};", "        ")}{Each(Step, u => $"const __global float* v{u} = vb + min(j0 + {u}, end - 1) * {z.Dv};", "        ")}{Each(Step, u => $"{Vec} s{u} = 0.0f;", "        ")}{Each(Step, u => $"{Vec} t{u} = 0.0f;", "        ")}        for (int c = 0; c < {z.Dk}; c++)
+{Each(Step, u => $"const __global float* k{u} = kb + min(j0 + {u}, end - 1) * {z.KS};", "        ")}{Each(Step, u => $"const __global float* v{u} = vb + min(j0 + {u}, end - 1) * {z.VS};", "        ")}{Each(Step, u => $"{Vec} s{u} = 0.0f;", "        ")}{Each(Step, u => $"{Vec} t{u} = 0.0f;", "        ")}        for (int c = 0; c < {z.Dk}; c++)
         {{
             const {Vec} x = qt[c];
 {Each(Step, u => $"s{u} = fma(({Vec})(k{u}[c]), x, s{u});", "            ")}        }}
@@ -159,9 +159,29 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"a = fma(d{u}, ({Vec})(k{u}[c]), a);", "            ")}            acc[c] = a;
         }}
     }}
-    __global float* dst = out + (b * {z.Tq} + r0) * {z.Dk};
+    __global float* dst = out + {z.QBase} + r0 * {z.QS};
 ");
-        sb.Append(StoreTransposed("acc", z.Tq, z.Dk, " * " + z.Scale)).Append("}\n");
+        sb.Append(StoreTransposed("acc", z.Tq, z.Dk, z.QS, " * " + z.Scale)).Append("}\n");
+    }
+
+    /// <summary>
+    /// dQ, dK and dV of q, k and v read from one value, into its gradient: the third coordinate picks which, each a
+    /// block of the kernel it stands for (work-groups of one run in any order, so the three interleave).
+    /// </summary>
+    private static void GradQkvBody(StringBuilder sb, Sizes z)
+    {
+        string Block(System.Action<StringBuilder> body)
+        {
+            var inner = new StringBuilder();
+            body(inner);
+            // The body closes the kernel: here it closes the block instead.
+            return string.Concat(inner.ToString().TrimEnd('\n').Split('\n').Select(l => l.Length == 0 ? "\n" : "    " + l + "\n"));
+        }
+        sb.Append("    // One block of rows of dQ (0), dK (1) or dV (2), written into their columns of the one gradient.\n")
+            .Append("    if (get_global_id(2) == 0)\n    {\n").Append(Block(b => GradQBody(b, z)))
+            .Append("    else if (get_global_id(2) == 1)\n    {\n").Append(Block(b => GradKvBody(b, z, true)))
+            .Append("    else\n    {\n").Append(Block(b => GradKvBody(b, z, false)))
+            .Append("}\n");
     }
 
     private static void GradKvBody(StringBuilder sb, Sizes z, bool gradK)
@@ -173,8 +193,8 @@ internal static partial class AttentionKernels
 ");
         if (gradK) sb.Append($"    const __global float* Db = delta + b * {z.Tq};\n");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
-        sb.Append(Transposed("k", "kb", z.Tk, z.Dk, " * " + z.Scale));
-        if (gradK) sb.Append(Transposed("v", "vb", z.Tk, z.Dv, ""));
+        sb.Append(Transposed("k", "kb", z.Tk, z.Dk, z.KS, " * " + z.Scale));
+        if (gradK) sb.Append(Transposed("v", "vb", z.Tk, z.Dv, z.VS, ""));
         sb.Append($"    {Vec} acc[{width}];\n    for (int c = 0; c < {width}; c++) acc[c] = 0.0f;\n");
         string Mask(int u)
         {
@@ -185,7 +205,7 @@ internal static partial class AttentionKernels
         }
         sb.Append($@"    for (int i0 = {(z.Causal ? "r0" : "0")}; i0 < {z.Tq}; i0 += {Step})
     {{
-{Each(Step, u => $"const int n{u} = min(i0 + {u}, {z.Tq} - 1);", "        ")}{Each(Step, u => $"const __global float* q{u} = qb + n{u} * {z.Dk};", "        ")}{Each(Step, u => $"const __global float* g{u} = gb + n{u} * {z.Dv};", "        ")}{Each(Step, u => $"{Vec} s{u} = 0.0f;", "        ")}        for (int c = 0; c < {z.Dk}; c++)
+{Each(Step, u => $"const int n{u} = min(i0 + {u}, {z.Tq} - 1);", "        ")}{Each(Step, u => $"const __global float* q{u} = qb + n{u} * {z.QS};", "        ")}{Each(Step, u => $"const __global float* g{u} = gb + n{u} * {z.OS};", "        ")}{Each(Step, u => $"{Vec} s{u} = 0.0f;", "        ")}        for (int c = 0; c < {z.Dk}; c++)
         {{
             const {Vec} x = kt[c];
 {Each(Step, u => $"s{u} = fma(({Vec})(q{u}[c]), x, s{u});", "            ")}        }}
@@ -201,7 +221,7 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"a = fma(d{u}, ({Vec})(q{u}[c]), a);", "            ")}            acc[c] = a;
         }}
     }}
-    __global float* dst = out + (b * {z.Tk} + r0) * {z.Dk};
+    __global float* dst = out + {z.KBase} + r0 * {z.KS};
 ");
         else
             sb.Append($@"        for (int c = 0; c < {z.Dv}; c++)
@@ -210,8 +230,8 @@ internal static partial class AttentionKernels
 {Each(Step, u => $"a = fma(p{u}, ({Vec})(g{u}[c]), a);", "            ")}            acc[c] = a;
         }}
     }}
-    __global float* dst = out + (b * {z.Tk} + r0) * {z.Dv};
+    __global float* dst = out + {(gradK ? z.KBase + " + r0 * " + z.KS : z.VBase + " + r0 * " + z.VS)};
 ");
-        sb.Append(StoreTransposed("acc", z.Tk, width, gradK ? " * " + z.Scale : "")).Append("}\n");
+        sb.Append(StoreTransposed("acc", z.Tk, width, gradK ? z.KS : z.VS, gradK ? " * " + z.Scale : "")).Append("}\n");
     }
 }

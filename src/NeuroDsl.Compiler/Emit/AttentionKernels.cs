@@ -17,20 +17,46 @@ internal static partial class AttentionKernels
     /// <summary>The widest head the kernels keep in private arrays; wider heads stay unfused.</summary>
     public const long MaxHead = 256;
 
+    /// <param name="Heads">H when q, k, v and O are stored as [B, T, H·d] (<see cref="Attention.Heads"/>), else 0.</param>
+    /// <param name="QS">The distance between q's rows (d, or the width of the value q is read from); KS, VS, OS likewise.</param>
+    /// <param name="Columns">Where q, k and v start in their rows (<see cref="Attention.Columns"/>).</param>
     private sealed record Sizes(string Tq, string Tk, string Dk, string Dv, string Scale, bool Causal, bool Masked,
-        string MaskBatch, string MaskI, string MaskJ);
+        string MaskBatch, string MaskI, string MaskJ, long Heads = 0, string QS = "", string KS = "", string VS = "",
+        string OS = "", long[]? Columns = null)
+    {
+        /// <summary>Where head b's first row of an operand starts.</summary>
+        private string Base(string rows, string width, string stride, long column) => Heads == 0
+            ? $"b * ({rows} * {width})"
+            : $"(b / {Heads}) * ({rows} * {stride}) + (b % {Heads}) * {width}" + (column == 0 ? "" : $" + {column}");
+
+        public string QBase => Base(Tq, Dk, QS, Columns?[0] ?? 0);
+        public string KBase => Base(Tk, Dk, KS, Columns?[1] ?? 0);
+        public string VBase => Base(Tk, Dv, VS, Columns?[2] ?? 0);
+        public string OBase => Base(Tq, Dv, OS, 0);
+    }
+
+    /// <summary>The sizes of a node's kernels: the heads' extents, and how q, k, v and O are laid out.</summary>
+    private static Sizes SizesOf(Node node, Node[] inputs, bool masked, out Shape q, out Shape k)
+    {
+        var heads = Attention.Heads(node);
+        (q, k) = (Attention.Operand(node, inputs[0].Shape), Attention.Operand(node, inputs[1].Shape));
+        var v = Attention.Operand(node, inputs[2].Shape);
+        var rank = q.Rank;
+        string Stride(Node x, Shape logical) => heads == 0 ? logical[rank - 1].ToC() : x.Shape[x.Shape.Rank - 1].ToC();
+        var sizes = new Sizes(q[rank - 2].ToC(), k[rank - 2].ToC(), q[rank - 1].ToC(), v[rank - 1].ToC(),
+            OpenClKernels.Lit(node.AttrDouble("scale")), node.AttrBool("causal"), masked, "0", "0", "0", heads,
+            Stride(inputs[0], q), Stride(inputs[1], k), Stride(inputs[2], v),
+            heads == 0 ? v[rank - 1].ToC() : (heads * v[rank - 1].Coef).ToString(CultureInfo.InvariantCulture), Attention.Columns(node));
+        return masked ? MaskIndexing(sizes, inputs[3].Shape, q) : sizes;
+    }
 
     public static NodeLaunch Lower(KernelCall call, Attention.Role role)
     {
         var node = call.Node;
         if (role == Attention.Role.Delta) return DeltaKernel(call);
-        var (q, k, v) = (call.Inputs[0], call.Inputs[1], call.Inputs[2]);
         var masked = node.AttrBool("masked");
-        var rank = q.Shape.Rank;
-        var sizes = new Sizes(q.Shape[rank - 2].ToC(), k.Shape[rank - 2].ToC(), q.Shape[rank - 1].ToC(),
-            v.Shape[rank - 1].ToC(), OpenClKernels.Lit(node.AttrDouble("scale")), node.AttrBool("causal"), masked,
-            "0", "0", "0");
-        if (masked) sizes = MaskIndexing(sizes, call.Inputs[3].Shape, q.Shape);
+        var sizes = SizesOf(node, call.Inputs, masked, out var q, out var k);
+        var rank = q.Rank;
         var ps = new List<string>();
         var args = new List<ArgSpec>();
         string[] names = masked
@@ -41,7 +67,7 @@ internal static partial class AttentionKernels
             ps.Add($"__global const float* restrict {names[i]}");
             args.Add(ArgSpec.Node(call.Inputs[i].Id));
         }
-        var batch = q.Shape.Numel.DivideBy(q.Shape[rank - 2] * q.Shape[rank - 1])!.Value;
+        var batch = q.Numel.DivideBy(q[rank - 2] * q[rank - 1])!.Value;
         var sb = new StringBuilder();
         switch (role)
         {
@@ -58,25 +84,32 @@ internal static partial class AttentionKernels
                 args.Add(ArgSpec.Node(writeO ? (int)node.AttrInt("lse") : node.Id));
                 Header(sb, call.Name, ps);
                 ForwardBody(sb, sizes, writeO);
-                return Blocks(call.Name, args, q.Shape[rank - 2], batch, sb);
+                return Blocks(call.Name, args, q[rank - 2], batch, sb);
             case Attention.Role.GradMask:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps, tiled: false);
                 GradMaskBody(sb, sizes, Attention.MaskPerQuery(call.Inputs[3].Shape));
                 return new NodeLaunch(call.Name, args, new[] { node.Shape.Numel }, sb.ToString());
+            case Attention.Role.GradQkv:
+                ps.Add("__global float* restrict out");
+                args.Add(ArgSpec.Node(node.Id));
+                Header(sb, call.Name, ps);
+                GradQkvBody(sb, sizes);
+                return new NodeLaunch(call.Name, args, new[] { q[rank - 2], batch, (Dim)3 }, sb.ToString(),
+                    Tile: new long[] { Lanes, 1, 1 });
             case Attention.Role.GradQ:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradQBody(sb, sizes);
-                return Blocks(call.Name, args, q.Shape[rank - 2], batch, sb);
+                return Blocks(call.Name, args, q[rank - 2], batch, sb);
             default:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradKvBody(sb, sizes, role == Attention.Role.GradK);
-                return Blocks(call.Name, args, k.Shape[rank - 2], batch, sb);
+                return Blocks(call.Name, args, k[rank - 2], batch, sb);
         }
     }
 
@@ -122,13 +155,13 @@ internal static partial class AttentionKernels
     const int first = {(perQuery ? $"e / {z.Tk} % {z.Tq}" : "0")};
     const int last = {(perQuery ? "first + 1" : z.Tq)};
     const __global float* mrow = mask + {z.MaskBatch};
-    const __global float* kj = k + (b * {z.Tk} + j) * {z.Dk};
-    const __global float* vj = v + (b * {z.Tk} + j) * {z.Dv};
+    const __global float* kj = k + {z.KBase} + j * {z.KS};
+    const __global float* vj = v + {z.VBase} + j * {z.VS};
     float acc = 0.0f;
     for (int i = first; i < last; i++)
     {{
-        const __global float* qi = q + (b * {z.Tq} + i) * {z.Dk};
-        const __global float* gi = dO + (b * {z.Tq} + i) * {z.Dv};
+        const __global float* qi = q + {z.QBase} + i * {z.QS};
+        const __global float* gi = dO + {z.OBase} + i * {z.OS};
         float s = 0.0f;
         for (int c = 0; c < {z.Dk}; c++) s = fma(qi[c], kj[c], s);
         s = s * {z.Scale} + mrow[i * {z.MaskI} + j * {z.MaskJ}];
@@ -144,7 +177,12 @@ internal static partial class AttentionKernels
     private static NodeLaunch DeltaKernel(KernelCall call)
     {
         var (dO, o) = (call.Inputs[0], call.Inputs[1]);
-        var width = dO.Shape[dO.Shape.Rank - 1].ToC();
+        var heads = Attention.Heads(call.Node);
+        var logical = Attention.Logical(dO.Shape, heads);
+        var width = logical[logical.Rank - 1].ToC();
+        var rows = logical[logical.Rank - 2].ToC();
+        var os = heads == 0 ? width : (heads * logical[logical.Rank - 1].Coef).ToString(CultureInfo.InvariantCulture);
+        var z = new Sizes(rows, rows, width, width, "", false, false, "", "", "", heads, OS: os);
         var sb = new StringBuilder();
         Header(sb, call.Name, new List<string>
         {
@@ -152,8 +190,10 @@ internal static partial class AttentionKernels
         }, tiled: false);
         sb.Append($@"    // D_i = Σ_c dO_ic · O_ic, the row term of the softmax gradient.
     const int row = get_global_id(0);
+    const int b = row / {rows};
+    const int at = {z.OBase} + row % {rows} * {z.OS};
     float d = 0.0f;
-    for (int c = 0; c < {width}; c++) d += dO[row * {width} + c] * o[row * {width} + c];
+    for (int c = 0; c < {width}; c++) d += dO[at + c] * o[at + c];
     out[row] = d;
 }}
 ");

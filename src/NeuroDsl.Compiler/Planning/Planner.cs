@@ -43,8 +43,9 @@ public static partial class Planner
         var lowered = Lower(graph, model.Source, live, groups);
         foreach (var node in graph.Forward.Where(n => live.Contains(n.Id) && n.Def == Ops.Attention.Forward))
         {
-            var keys = graph[node.Inputs[1]].Shape;
-            plan.FusedAttention.Add((node.Name, new Shape(node.Shape.Dims.Take(node.Shape.Rank - 1).Append(keys[keys.Rank - 2]).ToArray())));
+            var heads = Ops.Attention.Heads(node);
+            var (keys, o) = (Ops.Attention.Operand(node, graph[node.Inputs[1]].Shape), Ops.Attention.Logical(node.Shape, heads));
+            plan.FusedAttention.Add((node.Name, new Shape(o.Dims.Take(o.Rank - 1).Append(keys[keys.Rank - 2]).ToArray())));
         }
 
         Schedule(plan, graph, model.Source, lowered, storage, paramOnly);
