@@ -132,7 +132,10 @@ public static class NeuroCompiler
     {
         var header = "// Generated OpenCL C. Sizes named ND_<symbol> are set with -D when the program is built.\n"
             + (plan.Forward.Concat(plan.Backward).Any(l => l.Lanes)
-                ? "// ND_LANES: the elements each work-item of an elementwise kernel takes (the device's vector width on a CPU).\n#ifndef ND_LANES\n#define ND_LANES 1\n#endif\n"
+                ? "// ND_LANES: the consecutive elements each work-item of a kernel looping over lanes takes (the device's vector width\n"
+                  + "// on a CPU, so the compiler vectorizes the loop; 1 on a GPU). Lanes never cross the innermost axis (a multiple\n"
+                  + "// of 16), and they are independent as work-items are, which the loop's assume_safety pragma tells the compiler.\n"
+                  + "#ifndef ND_LANES\n#define ND_LANES 1\n#endif\n"
                 : "");
         return header + string.Concat(plan.Preludes.Select(p => "\n" + p)) + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));
     }
