@@ -153,8 +153,19 @@ public abstract class CompiledModel : IDisposable
 
     public void Step(Optimizer optimizer) => optimizer.Step(this);
 
-    /// <summary>The parameters changed outside the model's launches (an optimizer step): check them again.</summary>
-    internal void ParametersChanged() => _checked.Clear();
+    /// <summary>
+    /// The parameters changed outside the model's launches (an optimizer step, a copy on the device): check them again,
+    /// and pack them again before a product reads them packed.
+    /// </summary>
+    internal void ParametersChanged()
+    {
+        _checked.Clear();
+        _deviceWrites++;
+    }
+
+    // Bumped by every change of the parameters the host does not see as a write of the arena (optimizer kernels, copies).
+    private long _deviceWrites;
+    private readonly Dictionary<Kernel, (long Writes, long DeviceWrites)> _packedAt = new();
 
     /// <summary>Reads the loss scalar: the one synchronization of a training step.</summary>
     public float ReadLoss()
@@ -234,7 +245,7 @@ public abstract class CompiledModel : IDisposable
             throw new ArgumentException($"cannot copy parameters of {source.Spec.Name} into {Spec.Name}");
         ClException.Check(Cl.EnqueueCopyBuffer(Device.Queue, source.ParameterArena.Handle, ParameterArena.Handle, 0, 0,
             (nuint)ParameterArena.Bytes), "clEnqueueCopyBuffer");
-        _checked.Clear();
+        ParametersChanged();
     }
 
     public void InitializeParameters(ulong seed)
@@ -462,6 +473,19 @@ public abstract class CompiledModel : IDisposable
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
         Launched?.Invoke();
+    }
+
+    /// <summary>
+    /// The pack of a parameter into its own buffer in the GEMM's panels (<c>StorageKind.Packed</c>): launched only when
+    /// the parameters changed since it last ran (a host write of the arena or of a slice, an optimizer step, a copy), so
+    /// forward passes between updates read the weights packed as they are.
+    /// </summary>
+    protected void LaunchPacked(Kernel kernel, long global0)
+    {
+        var now = (ParameterArena.Writes, _deviceWrites);
+        if (_trace is null && _packedAt.TryGetValue(kernel, out var at) && at == now) return;
+        Launch(kernel, global0);
+        if (_trace is null) _packedAt[kernel] = now;
     }
 
     /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>

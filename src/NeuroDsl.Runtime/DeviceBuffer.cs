@@ -7,10 +7,12 @@ namespace NeuroDsl.Runtime;
 public sealed class DeviceBuffer : IDisposable
 {
     private readonly Device _device;
+    private readonly DeviceBuffer? _arena;
 
-    private DeviceBuffer(Device device, nint handle, long elements, bool isInt, bool owned)
+    private DeviceBuffer(Device device, nint handle, long elements, bool isInt, bool owned, DeviceBuffer? arena = null)
     {
         _device = device;
+        _arena = arena;
         Handle = handle;
         Elements = elements;
         IsInt = isInt;
@@ -24,6 +26,18 @@ public sealed class DeviceBuffer : IDisposable
 
     /// <summary>False for sub-buffers, whose memory belongs to their arena.</summary>
     public bool Owned { get; }
+
+    /// <summary>
+    /// Counts the host's writes and fills of this buffer, and of its slices for an arena (a slice's write counts in its
+    /// arena too): what a model compares to know whether its parameters changed. Kernels' writes are not counted.
+    /// </summary>
+    public long Writes { get; private set; }
+
+    private void Wrote()
+    {
+        Writes++;
+        if (_arena is not null) _arena.Writes++;
+    }
 
     public static DeviceBuffer Allocate(Device device, long elements, bool isInt = false)
     {
@@ -43,13 +57,14 @@ public sealed class DeviceBuffer : IDisposable
         region[1] = (nuint)(Math.Max(1, count) * 4);
         var handle = Cl.CreateSubBuffer(Handle, region, out var status);
         ClException.Check(status, $"clCreateSubBuffer (offset {offset * 4} bytes, alignment {_device.BaseAddressAlignBytes})");
-        return new DeviceBuffer(_device, handle, count, IsInt, owned: false);
+        return new DeviceBuffer(_device, handle, count, IsInt, owned: false, arena: this);
     }
 
     public unsafe void Fill(float value)
     {
         if (Elements == 0) return;
         var pattern = value;
+        Wrote();
         ClException.Check(Cl.EnqueueFillBuffer(_device.Queue, Handle, &pattern, 4, 0, (nuint)(Elements * 4)), "clEnqueueFillBuffer");
     }
 
@@ -58,6 +73,7 @@ public sealed class DeviceBuffer : IDisposable
     {
         if (data.Length * sizeof(T) != Elements * 4)
             throw new ArgumentException($"expected {Elements} elements, got {data.Length}");
+        Wrote();
         fixed (T* p = data)
             ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, true, 0, (nuint)(Elements * 4), p), "clEnqueueWriteBuffer");
     }

@@ -56,10 +56,11 @@ public sealed class BufferPlanTests
     {
         // Budget set from the plan when it was written (5.8 MiB, 64% of one buffer per value); tighten when it improves.
         // (C5 became a GEMM: its packed-panel scratch adds 0.2%; its weight gradient goes straight into the arena.
-        // The weight gradients of C1 and C3 lost their packed dy: 6.15 → 6.06 MB.)
+        // The weight gradients of C1 and C3 lost their packed dy: 6.15 → 6.06 MB. F6's and the output's weights are kept
+        // packed between steps, in memory of their own: 6.06 → 6.10 MB.)
         var m = NeuroCompiler.Compile("lenet5.nd", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", "lenet5.nd"))).Models.Single();
         var (planned, naive) = BufferPlanner.Elements(m.Plan, new Dictionary<string, long> { ["N"] = 64 });
-        Assert.True(planned * 4 <= 6_060_000, $"planned {planned * 4} bytes");
+        Assert.True(planned * 4 <= 6_100_000, $"planned {planned * 4} bytes");
         Assert.True(planned <= 0.65 * naive, $"planned {planned * 4} bytes, naive {naive * 4}");
     }
 }

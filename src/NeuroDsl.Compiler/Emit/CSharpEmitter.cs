@@ -265,7 +265,9 @@ public static class CSharpEmitter
             foreach (var j in timeArg)
                 Statement(launch, "_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ".Set(" + j.ToString(CultureInfo.InvariantCulture)
                     + ", " + Rt + "KernelArg.Of(t));");
-            if (launch.Rows)
+            if (launch.KeepsPacked)
+                Statement(launch, "LaunchPacked(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
+            else if (launch.Rows)
                 Statement(launch, "LaunchRows(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
             else if (launch.Lanes)
                 Statement(launch, "LaunchLanes(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");

@@ -46,6 +46,7 @@ public static class PlanPrinter
                 var global = l.Variant != KernelVariant.None ? string.Join(" x ", l.Global) + " in the device's GEMM tiles" : l.Tile is null ? string.Join(" x ", l.Global) : string.Join(" x ", l.Global.Select((g, i) => l.Tile[i] == 1 ? g.ToString() : $"ceil({g}/{l.Tile[i]})"));
                 sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append(l.Rows ? " rows" : "").Append(l.Lanes ? " in lanes" : "").Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")
+                    .Append(l.KeepsPacked ? "  only after the parameters change" : "")
                     .Append(l.Loop is { } loop ? "  each step t of loop " + I(loop.Id) + (loop.Reverse ? ", last first" : "") : "")
                     .Append("  # ").Append(file).Append(':').Append(I(l.Line)).Append('\n');
             }

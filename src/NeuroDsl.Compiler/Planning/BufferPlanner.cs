@@ -72,7 +72,7 @@ public static class BufferPlanner
     /// <summary>Device elements of the planned buffers (slots and unpooled ones) and of one buffer per value, for given sizes.</summary>
     public static (long Planned, long Naive) Elements(Plan plan, IReadOnlyDictionary<string, long> symbols)
     {
-        var own = plan.Buffers.Where(b => b.Kind is StorageKind.Temp or StorageKind.Input).ToList();
+        var own = plan.Buffers.Where(b => b.Kind is StorageKind.Temp or StorageKind.Input or StorageKind.Packed).ToList();
         var planned = own.Where(b => b.Slot < 0).Sum(b => b.Elements.Eval(symbols)) + plan.Slots.Sum(s => s.Eval(symbols));
         var naive = own.Sum(b => b.Elements.Eval(symbols));
         return (planned + 2 * plan.ArenaElements, naive + 2 * plan.ArenaElements);

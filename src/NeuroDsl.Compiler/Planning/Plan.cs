@@ -17,6 +17,13 @@ public enum StorageKind
 
     /// <summary>An activation or backward temporary, allocated once when the model is built.</summary>
     Temp,
+
+    /// <summary>
+    /// A parameter in the tiled GEMM's packed layout, in memory of its own: its pack launch (<see cref="Launch.KeepsPacked"/>)
+    /// runs again only once the parameters have changed (an optimizer step, a load), so a forward pass in between reads it
+    /// as it is.
+    /// </summary>
+    Packed,
 }
 
 /// <summary>One device buffer of the plan. Views share their source's buffer; constants have none.</summary>
@@ -79,10 +86,12 @@ public enum KernelVariant
 /// <param name="Variant">Whether <paramref name="Kernel"/> stands for a library kernel with a shape per device.</param>
 /// <param name="Lanes">An elementwise kernel whose work-items take the device's ND_LANES elements each: Global[0] / ND_LANES
 /// work-items.</param>
+/// <param name="KeepsPacked">A pack of a parameter into a <see cref="StorageKind.Packed"/> buffer: the runtime skips it
+/// while the parameters are as they were when it last ran.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
-    bool Lanes = false);
+    bool Lanes = false, bool KeepsPacked = false);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step

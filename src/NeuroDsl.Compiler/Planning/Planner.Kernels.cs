@@ -124,8 +124,12 @@ public static partial class Planner
             // The helper functions of every op the kernel computes (a fused chain's nd_pow, dropout's hash).
             foreach (var id in item.Computed)
                 if (graph[id].Def.Prelude is { } prelude && !plan.Preludes.Contains(prelude)) plan.Preludes.Add(prelude);
+            // The forward pass's pack of a parameter (a dense layer's weight) keeps its own buffer, so it need not run again
+            // until the parameters change; other packs (activations, the backward's) share the temporaries' slots.
+            var keepsPacked = !node.IsBackward && launch.Before is { Kernel: PackKernel } pack
+                && pack.Args[3] is ArgSpec.NodeBuffer { Id: var packed } && graph[packed].Kind == NodeKind.Param;
             var scratch = launch.Scratch is { } elements
-                ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, StorageKind.Temp, 0)
+                ? AddBuffer(plan, node.Name + ".packed", elements, DType.F32, keepsPacked ? StorageKind.Packed : StorageKind.Temp, 0)
                 : -1;
             var padded = launch.Padded is { } copy
                 ? AddBuffer(plan, node.Name + ".padded", copy, DType.F32, StorageKind.Temp, 0)
@@ -149,7 +153,8 @@ public static partial class Planner
                 }).ToList();
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
                     node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
-                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant, Lanes: step.Lanes));
+                    item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant,
+                    Lanes: step.Lanes, KeepsPacked: keepsPacked && step.Kernel == PackKernel));
             }
         }
 
@@ -168,6 +173,9 @@ public static partial class Planner
             };
         }
     }
+
+    /// <summary>The library kernel that packs a GEMM's B into panels (kernels/gemm.cl).</summary>
+    private const string PackKernel = "nd_gemm_pack_b_f32";
 
     private sealed class SharedKernel
     {
