@@ -27,12 +27,8 @@ public static class AttentionFuser
     /// <summary>Rewrites every attention site of the graph in place; returns how many it fused.</summary>
     public static int Fuse(Graph graph)
     {
-        var readers = new Dictionary<int, int>();
-        foreach (var node in graph.Nodes)
-            foreach (var input in node.Inputs.Distinct())
-                readers[input] = readers.TryGetValue(input, out var c) ? c + 1 : 1;
-        var pinned = new HashSet<int>(graph.Outputs.Select(o => o.Value));
-        if (graph.LossId is { } loss) pinned.Add(loss);
+        var readers = GraphRewrites.ReaderCounts(graph);
+        var pinned = GraphRewrites.Pinned(graph);
         var needs = NeedsGradient(graph);
 
         var fused = 0;

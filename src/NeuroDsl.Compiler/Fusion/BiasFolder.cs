@@ -17,12 +17,8 @@ public static class BiasFolder
     /// <summary>Rewrites every such sum of the graph in place; returns how many it folded.</summary>
     public static int Fold(Graph graph)
     {
-        var readers = new Dictionary<int, int>();
-        foreach (var node in graph.Nodes)
-            foreach (var input in node.Inputs.Distinct())
-                readers[input] = readers.TryGetValue(input, out var c) ? c + 1 : 1;
-        var pinned = new HashSet<int>(graph.Outputs.Select(o => o.Value));
-        if (graph.LossId is { } loss) pinned.Add(loss);
+        var readers = GraphRewrites.ReaderCounts(graph);
+        var pinned = GraphRewrites.Pinned(graph);
 
         var folded = 0;
         foreach (var sum in graph.Nodes.ToList())
