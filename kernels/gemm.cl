@@ -229,20 +229,22 @@ static ND_VEC nd_bias_vec(__global const float* restrict bias, const int has_bia
 #define ND_T_STORE(r) if (i0 + r < M) { ND_VECS(ND_T_STORE_VEC, r) }
 
 // One block of COUNT values of k from bp and the rows' A pointers: summed into fresh accumulators, then into the tile's.
-#define ND_T_KLOOP(ROWS, COUNT) \
+#define ND_T_KLOOP(ROWS, COUNT, B_STRIDE) \
     ND_ROWS(ROWS, ND_T_ZERO) \
     ND_K_UNROLL \
     for (int k = 0; k < (COUNT); k++) \
     { \
-        const __global float* bk = bp + k * ND_GEMM_PANEL; \
+        const __global float* bk = bp + k * (B_STRIDE); \
         ND_VECS(ND_T_LOAD, _) \
         const int p = k * a_col; \
         ND_ROWS(ROWS, ND_T_STEP) \
     } \
     ND_ROWS(ROWS, ND_T_ADD)
 
-// NAME: the ROWS×P tile of C at rows i0… and columns of panel `panel`, in one work-item.
-#define ND_GEMM_TILE(NAME, ROWS) \
+// NAME: the ROWS×P tile of C at rows i0… and columns of panel `panel`, in one work-item, reading row k of the panel at
+// B_BASE + k·B_STRIDE: the packed panel (stride P), or B itself when it is not transposed (stride N, B_BASE B + j0).
+#define ND_GEMM_TILE(NAME, ROWS) ND_GEMM_TILE_OF(NAME, ROWS, ND_GEMM_PANEL, packed + panel * K * ND_GEMM_PANEL)
+#define ND_GEMM_TILE_OF(NAME, ROWS, B_STRIDE, B_BASE) \
 static inline void NAME(const int M, const int N, const int K, const int ta, \
                         __global const float* restrict A, __global const float* restrict packed, \
                         __global const float* restrict bias, const int has_bias, \
@@ -253,18 +255,18 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
     const int a_row = ta ? 1 : K; \
     const int a_col = ta ? M : 1; \
     ND_ROWS(ROWS, ND_T_DECL) \
-    const __global float* bp = packed + panel * K * ND_GEMM_PANEL; \
+    const __global float* bp = B_BASE; \
     /* Whole blocks of a constant ND_GEMM_KBLOCK values of k, then the rest: each block's loop is the plain loop over \
        its K rows, its A rows and B panel rows advanced as its bases. */ \
     int k0 = 0; \
     for (; k0 + ND_GEMM_KBLOCK <= K; k0 += ND_GEMM_KBLOCK) \
     { \
-        ND_T_KLOOP(ROWS, ND_GEMM_KBLOCK) \
+        ND_T_KLOOP(ROWS, ND_GEMM_KBLOCK, B_STRIDE) \
         ND_ROWS(ROWS, ND_T_NEXT) \
-        bp += ND_GEMM_KBLOCK * ND_GEMM_PANEL; \
+        bp += ND_GEMM_KBLOCK * (B_STRIDE); \
     } \
     { \
-        ND_T_KLOOP(ROWS, K - k0) \
+        ND_T_KLOOP(ROWS, K - k0, B_STRIDE) \
     } \
     ND_VECS(ND_T_BIAS, _) \
     ND_ROWS(ROWS, ND_T_STORE) \
@@ -304,6 +306,49 @@ __kernel void nd_gemm_tiled_stream_f32(const int M, const int N, const int K, co
 {
     nd_gemm_tile_stream(M, N, K, ta, A, packed, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_STREAM_ROWS,
                         get_global_id(1));
+}
+
+// ---- The same tiles reading B in place -----------------------------------------------------------------------
+// When B is not transposed and N is a multiple of the panel width, row k of a panel is already P contiguous floats of
+// B (at B + k·N + j0): these kernels read them there, with the same arguments as the kernels above but B itself where
+// those take the packed panels, and no pack launch before them. For a product with few rows of C the pack is not paid
+// back by reuse: on PoCL 3.1 (2-core EPYC, AVX-512) the MLP's 128×784 by 784×256 took 123 µs in place against
+// 27 + 197 µs packed, and 32×256 by 256×1024 72 against 37 + 80 µs; for 1024 rows and a 1024×1024 B, whose rows 4 KiB
+// apart alias in the cache, packing stays faster (1414 against 1500 µs). GemmConfig.ReadsInPlace chooses.
+ND_GEMM_TILE_OF(nd_gemm_tile_direct, ND_GEMM_ROWS, N, packed + panel * ND_GEMM_PANEL)
+ND_GEMM_TILE_OF(nd_gemm_tile_direct_small, ND_GEMM_SMALL_ROWS, N, packed + panel * ND_GEMM_PANEL)
+ND_GEMM_TILE_OF(nd_gemm_tile_direct_stream, ND_GEMM_STREAM_ROWS, N, packed + panel * ND_GEMM_PANEL)
+
+// nd_gemm_tiled_f32 with B (N a multiple of P) in place of the packed panels.
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_direct_f32(const int M, const int N, const int K, const int ta,
+                                 __global const float* restrict A, __global const float* restrict B,
+                                 __global const float* restrict bias, const int has_bias,
+                                 __global float* restrict C, const int act)
+{
+    nd_gemm_tile_direct(M, N, K, ta, A, B, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_ROWS, get_global_id(1));
+}
+
+// nd_gemm_tiled_small_f32 with B in place.
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_direct_small_f32(const int M, const int N, const int K, const int ta,
+                                       __global const float* restrict A, __global const float* restrict B,
+                                       __global const float* restrict bias, const int has_bias,
+                                       __global float* restrict C, const int act)
+{
+    nd_gemm_tile_direct_small(M, N, K, ta, A, B, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_SMALL_ROWS,
+                              get_global_id(1));
+}
+
+// nd_gemm_tiled_stream_f32 with B in place.
+__attribute__((reqd_work_group_size(1, 1, 1)))
+__kernel void nd_gemm_direct_stream_f32(const int M, const int N, const int K, const int ta,
+                                        __global const float* restrict A, __global const float* restrict B,
+                                        __global const float* restrict bias, const int has_bias,
+                                        __global float* restrict C, const int act)
+{
+    nd_gemm_tile_direct_stream(M, N, K, ta, A, B, bias, has_bias, C, act, get_global_id(0) * ND_GEMM_STREAM_ROWS,
+                               get_global_id(1));
 }
 
 // ---- The same tiles for a GPU -----------------------------------------------------------------------------

@@ -167,6 +167,11 @@ public abstract class CompiledModel : IDisposable
     private long _deviceWrites;
     private readonly Dictionary<Kernel, (long Writes, long DeviceWrites)> _packedAt = new();
 
+    // The pack of a GEMM's B bound last (KernelVariant.PackB), while the next kernel is not yet bound, and the packs whose
+    // GEMM reads B in place instead (never launched).
+    private (Kernel Kernel, KernelArg[] Args)? _lastPack;
+    private readonly HashSet<Kernel> _skippedPacks = new();
+
     /// <summary>Reads the loss scalar: the one synchronization of a training step.</summary>
     public float ReadLoss()
     {
@@ -336,8 +341,22 @@ public abstract class CompiledModel : IDisposable
         // The plan marks the tiled GEMMs; the device's shape of each runs (LibraryKernels.Variant), chosen by the
         // product's M and N and whether A is transposed (every tiled GEMM's arguments 0, 1 and 3, fixed when the model
         // is built).
-        var shape = variant == KernelVariant.None ? new GemmShape(name, 1, 1, 1)
-            : LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int, args[3].Int != 0);
+        // A GEMM right after the pack of its B (KernelVariant.PackB: B not transposed, kept alive through the GEMM) reads B
+        // in place, and the pack never runs, where the device's tile does so for the product's sizes.
+        GemmShape shape;
+        if (variant == KernelVariant.TiledGemm && _lastPack is { } pack && pack.Args[4].Buffer == args[5].Buffer
+            && pack.Args[2].Int == 0
+            && LibraryKernels.InPlaceGemm(Device.Gemm.Config, LibraryKernels.IsGpuShape(Device), args[0].Int, args[1].Int,
+                args[2].Int, Device.Info.ComputeUnits, args[3].Int != 0) is { } inPlace)
+        {
+            shape = inPlace;
+            args = (KernelArg[])args.Clone();
+            args[5] = pack.Args[3];
+            _skippedPacks.Add(pack.Kernel);
+        }
+        else shape = variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched
+            ? LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int, args[3].Int != 0)
+            : new GemmShape(name, 1, 1, 1);
         name = shape.Kernel;
         var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name)
             { GroupWidth = shape.Width, Tile = (shape.Rows, shape.Columns) };
@@ -362,6 +381,7 @@ public abstract class CompiledModel : IDisposable
             }
         }
         _kernels.Add(kernel);
+        _lastPack = variant == KernelVariant.PackB ? (kernel, args) : null;
         _launchInfo[kernel] = (_launchInfo.Count, args.Where(a => a.Kind == KernelArgKind.Buffer && !a.Buffer!.IsInt)
             .Select(a => a.Buffer!).Distinct().ToArray());
         return kernel;
@@ -476,12 +496,21 @@ public abstract class CompiledModel : IDisposable
     }
 
     /// <summary>
+    /// The pack of a GEMM's B (KernelVariant.PackB): not launched where the GEMM after it reads B in place.
+    /// </summary>
+    protected void LaunchPack(Kernel kernel, long global0)
+    {
+        if (!_skippedPacks.Contains(kernel)) Launch(kernel, global0);
+    }
+
+    /// <summary>
     /// The pack of a parameter into its own buffer in the GEMM's panels (<c>StorageKind.Packed</c>): launched only when
     /// the parameters changed since it last ran (a host write of the arena or of a slice, an optimizer step, a copy), so
     /// forward passes between updates read the weights packed as they are.
     /// </summary>
     protected void LaunchPacked(Kernel kernel, long global0)
     {
+        if (_skippedPacks.Contains(kernel)) return;
         var now = (ParameterArena.Writes, _deviceWrites);
         if (_trace is null && _packedAt.TryGetValue(kernel, out var at) && at == now) return;
         Launch(kernel, global0);

@@ -19,6 +19,13 @@ public enum KernelVariant
     /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(Device, long, long, bool, bool, long)"/>).</summary>
     TiledGemm,
 
+    /// <summary>
+    /// The pack of a tiled GEMM's B (not transposed, N a multiple of 32) right before that GEMM, with B kept alive
+    /// through it: the runtime skips the pack and binds B itself where the device reads it in place
+    /// (<see cref="LibraryKernels.InPlaceGemm"/>).
+    /// </summary>
+    PackB,
+
     /// <summary>The batched register-tiled GEMM (the same shapes, over a batch).</summary>
     TiledGemmBatched,
 }
@@ -62,6 +69,19 @@ public static class LibraryKernels
         if (batched) return new GemmShape("nd_gemm_tiled_batched_f32", 1, config.Rows, config.Panel);
         var (rows, kernel) = config.TileFor(m, n, batch, computeUnits, transposeA);
         return new GemmShape(kernel, 1, rows, config.Panel);
+    }
+
+    /// <summary>
+    /// The shape of the tiled GEMM that reads a B that is not transposed in place, with no pack before it, where the
+    /// device's parameters say so for a product of M×K by K×N (<see cref="GemmConfig.ReadsInPlace"/>): the CPU tile's
+    /// kernel of gemm.cl's nd_gemm_direct family. Null where B is packed: on a GPU shape, or when the product is too big.
+    /// </summary>
+    public static GemmShape? InPlaceGemm(GemmConfig config, bool gpuShape, long m, long n, long k, int computeUnits,
+        bool transposeA)
+    {
+        if (gpuShape || !config.ReadsInPlace(m, n, k)) return null;
+        var (rows, kernel) = config.TileFor(m, n, 1, computeUnits, transposeA);
+        return new GemmShape(GemmConfig.InPlace(kernel), 1, rows, config.Panel);
     }
 
     /// <summary>The device's shape of the tiled GEMM for a product of M×N (<see cref="TiledGemm(GemmConfig, bool, bool, long, long, long, int, bool)"/>).</summary>

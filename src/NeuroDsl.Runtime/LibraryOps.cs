@@ -33,26 +33,35 @@ public static class LibraryOps
 
     /// <summary>
     /// Enqueues C[M,N] = op(A)·op(B) (+ bias) with the register-tiled GEMM: B is packed into <paramref name="packed"/>
-    /// (of <see cref="PackedSize"/> elements) first. <paramref name="gpuShape"/> picks the variant (default: the
-    /// device's); <paramref name="config"/> the parameters (default: the device's, <see cref="Device.Gemm"/>).
+    /// (of <see cref="PackedSize"/> elements) first, or read in place where the parameters say so for this product
+    /// (<see cref="LibraryKernels.InPlaceGemm"/>; never with <paramref name="inPlace"/> false). <paramref name="gpuShape"/>
+    /// picks the variant (default: the device's); <paramref name="config"/> the parameters (default: the device's,
+    /// <see cref="Device.Gemm"/>).
     /// </summary>
     public static void GemmTiled(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, DeviceBuffer packed,
         int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null,
-        GemmConfig? config = null)
+        GemmConfig? config = null, bool inPlace = true)
     {
-        var pack = Get(device, "nd_gemm_pack_b_f32", config);
-        var shape = LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpuShape ?? LibraryKernels.IsGpuShape(device),
-            false, m, n, 1, device.Info.ComputeUnits, transposeA);
+        var gpu = gpuShape ?? LibraryKernels.IsGpuShape(device);
+        var direct = inPlace && !transposeB
+            ? LibraryKernels.InPlaceGemm(config ?? device.Gemm.Config, gpu, m, n, k, device.Info.ComputeUnits, transposeA)
+            : null;
+        var shape = direct ?? LibraryKernels.TiledGemm(config ?? device.Gemm.Config, gpu, false, m, n, 1,
+            device.Info.ComputeUnits, transposeA);
         var gemm = Get(device, shape.Kernel, config);
-        lock (pack)
+        if (direct is null)
         {
-            pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed);
-            pack.Launch(PackedSize(k, n) / 32); // one work-item per row of a 32-column chunk
+            var pack = Get(device, "nd_gemm_pack_b_f32", config);
+            lock (pack)
+            {
+                pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(transposeB ? 1 : 0), b, packed);
+                pack.Launch(PackedSize(k, n) / 32); // one work-item per row of a 32-column chunk
+            }
         }
         lock (gemm)
         {
             gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
-                packed, bias ?? c, KernelArg.Of(bias is null ? 0 : 1), c, KernelArg.Of(0));
+                direct is null ? packed : b, bias ?? c, KernelArg.Of(bias is null ? 0 : 1), c, KernelArg.Of(0));
             gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, shape.Width);
         }
     }

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using NeuroDsl.Runtime.Tuning;
 using Xunit;
 
 namespace NeuroDsl.Runtime.Tests;
@@ -37,7 +38,30 @@ public sealed class GemmTests
     [InlineData(false, true, true)]
     [InlineData(true, false, false)]
     [InlineData(true, true, true)]
-    public void TiledGemm_MatchesReference_OnEdgeShapes(bool ta, bool tb, bool bias) => Check(ta, tb, bias, tiled: true);
+    public void TiledGemm_MatchesReference_OnEdgeShapes(bool ta, bool tb, bool bias)
+    {
+        Check(ta, tb, bias, tiled: true);
+        Check(ta, tb, bias, tiled: true, inPlace: false);
+    }
+
+    // B read in place (not transposed, N a multiple of the panel) in each of the three CPU tiles: the small one, the
+    // stream tile (A not transposed) and the full one (A transposed), against the packed product's kernels.
+    [Fact]
+    public void InPlaceGemm_IsChosenForSmallProducts_AndEachTileMatchesReference()
+    {
+        var config = TestDevice.Instance.Gemm.Config;
+        Assert.Null(LibraryKernels.InPlaceGemm(config, gpuShape: true, 64, 128, 96, 2, false));
+        Assert.Null(LibraryKernels.InPlaceGemm(config, false, GemmConfig.InPlaceRows + 1, 128, 96, 2, false));
+        Assert.Null(LibraryKernels.InPlaceGemm(config, false, 64, 1024, 1024, 2, false));
+        Assert.Null(LibraryKernels.InPlaceGemm(config, false, 64, config.Panel + 1, 96, 2, false));
+        var kernels = new[] { (12, 32, 8, false), (130, 128, 300, false), (130, 128, 300, true) }
+            .Select(s => LibraryKernels.InPlaceGemm(config, false, s.Item1, s.Item2, s.Item3, TestDevice.Instance.Info.ComputeUnits, s.Item4)!.Value.Kernel)
+            .ToList();
+        Assert.All(kernels, k => Assert.StartsWith("nd_gemm_direct_", k));
+        Assert.Contains(kernels, k => k.Contains("small"));
+        foreach (var ta in new[] { false, true })
+            Check(ta, false, bias: ta, tiled: true, gpuShape: false, shapes: new[] { (12, 32, 8), (130, 128, 300), (7, 64, 1) });
+    }
 
     // The GPU shape of the tiled GEMM (32 work-items per tile), run on whatever device the tests have.
     [Theory]
@@ -99,11 +123,12 @@ public sealed class GemmTests
         }
     }
 
-    private static void Check(bool ta, bool tb, bool bias, bool tiled, bool gpuShape = false)
+    private static void Check(bool ta, bool tb, bool bias, bool tiled, bool gpuShape = false, bool inPlace = true,
+        (int, int, int)[]? shapes = null)
     {
         var device = TestDevice.Instance;
         var rng = new Random(42);
-        foreach (var (m, n, k) in new[] { (1, 1, 1), (5, 7, 3), (33, 17, 65), (64, 128, 96), (25, 70, 31), (12, 32, 8) })
+        foreach (var (m, n, k) in shapes ?? new[] { (1, 1, 1), (5, 7, 3), (33, 17, 65), (64, 128, 96), (25, 70, 31), (12, 32, 8) })
         {
             var a = Enumerable.Range(0, m * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
             var b = Enumerable.Range(0, k * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -116,7 +141,8 @@ public sealed class GemmTests
             db.Write<float>(b);
             dbias.Write<float>(c0);
             using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(k, n));
-            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null, gpuShape: gpuShape ? true : null);
+            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null, gpuShape: gpuShape ? true : null,
+                inPlace: inPlace);
             else LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
             var c = dc.ReadFloats();
             for (var i = 0; i < m; i++)

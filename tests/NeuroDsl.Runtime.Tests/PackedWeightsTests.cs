@@ -35,6 +35,21 @@ public sealed class PackedWeightsTests
     }
 
     [Fact]
+    public void Backward_SkipsThePacksWhoseProductsReadBInPlace()
+    {
+        using var model = new Mlp(TestDevice.Instance, N: Batch, seed: 1);
+        SetRandomInputs(model, new Random(2));
+        model.Forward();
+        var before = model.LaunchCount;
+        model.Backward();
+        // The plan's 16 launches for the parameters' gradients: the loss's, 5 products and their packs, 2 ReLU gradients,
+        // 3 bias sums. The packs of logits.weight (10×256), h2 (4×256), h2.weight (256×256) and h1 (4×256) are not
+        // transposed and whole panels wide, so a CPU's tile reads them in place; image's 784 columns are not.
+        var inPlace = LibraryKernels.IsGpuShape(TestDevice.Instance) ? 0 : 4;
+        Assert.Equal(16 - inPlace, model.LaunchCount - before);
+    }
+
+    [Fact]
     public void Forward_AfterEveryKindOfParameterChange_MatchesTheReference()
     {
         var device = TestDevice.Instance;

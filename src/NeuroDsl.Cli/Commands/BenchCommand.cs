@@ -209,12 +209,16 @@ internal static class BenchCommand
             model.Forward();
             device.Finish();
         });
-        // A loop over time's launches count once per step.
-        var timeSteps = symbols.TryGetValue("T", out var sequence) ? (int)sequence : 1;
-        int Count(IEnumerable<Compiler.Planning.Launch> ls) => ls.Sum(l => l.Loop is null ? 1 : timeSteps);
-        var launches = Count(output.Plan.Forward) + Count(output.Plan.Backward.Where(l => !l.InputGradientOnly)) + 1;
+        // The launches of one training step as enqueued (a loop over time's once per step, a pack the device skips
+        // not at all), after an update so the parameters' packs run, and the optimizer's one launch over the arena.
         model.Training = true;
         model.Step(adam); // make sure the optimizer state is counted
+        var before = model.LaunchCount;
+        model.Forward();
+        model.Backward();
+        var launches = (int)(model.LaunchCount - before) + 1;
+        model.Step(adam);
+        device.Finish();
         return (train, forward, launches, model.AllocatedBytes);
     }
 

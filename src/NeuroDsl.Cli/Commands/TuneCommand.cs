@@ -94,7 +94,7 @@ internal static class TuneCommand
             for (var i = 0; i < launches.Count; i++)
             {
                 var l = launches[i];
-                if (l.Variant == Compiler.Planning.KernelVariant.None) continue;
+                if (l.Variant is not (Compiler.Planning.KernelVariant.TiledGemm or Compiler.Planning.KernelVariant.TiledGemmBatched)) continue;
                 int Value(int arg) => checked((int)l.Args[arg].Int!.Value.Eval(symbols));
                 var rows = Value(0) * (l.Global.Count > 2 ? checked((int)l.Global[2].Eval(symbols)) : 1);
                 // The pack launch before it says whether B is transposed (its third argument).

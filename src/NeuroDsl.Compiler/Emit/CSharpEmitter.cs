@@ -265,13 +265,15 @@ public static class CSharpEmitter
             foreach (var j in timeArg)
                 Statement(launch, "_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ".Set(" + j.ToString(CultureInfo.InvariantCulture)
                     + ", " + Rt + "KernelArg.Of(t));");
-            if (launch.KeepsPacked)
+            if (launch.Variant == KernelVariant.PackB && !launch.KeepsPacked)
+                Statement(launch, "LaunchPack(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
+            else if (launch.KeepsPacked)
                 Statement(launch, "LaunchPacked(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
             else if (launch.Rows)
                 Statement(launch, "LaunchRows(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
             else if (launch.Lanes)
                 Statement(launch, "LaunchLanes(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
-            else if (launch.Variant != KernelVariant.None)
+            else if (launch.Variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched)
             {
                 // A tiled GEMM: the runtime sizes the launch from the device's tile (tuned per device), given C's extents.
                 var extents = string.Join(", ", launch.Global.Select(d => d.ToCSharp()));

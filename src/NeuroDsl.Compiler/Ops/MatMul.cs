@@ -123,7 +123,9 @@ public sealed class MatMul : OpFamily
         // One work-item per 32-value row of a panel.
         var packArgs = new List<ArgSpec>
             { ArgSpec.Size(k), ArgSpec.Size(n), ArgSpec.Flag(tb), ArgSpec.Node(b.Id), ArgSpec.Scratch };
-        var pack = new NodeLaunch("nd_gemm_pack_b_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null);
+        // A B not transposed whose rows are whole 32-column chunks may be read in place by the GEMM (the device decides).
+        var pack = new NodeLaunch("nd_gemm_pack_b_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null,
+            Variant: !tb && n.IsConstant && n.Coef % 32 == 0 ? Planning.KernelVariant.PackB : Planning.KernelVariant.None);
         var tiled = new List<ArgSpec>
         {
             ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,

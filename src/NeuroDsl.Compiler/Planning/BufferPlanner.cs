@@ -25,6 +25,16 @@ public static class BufferPlanner
                 last[arg.Buffer] = i;
             }
 
+        // The B of a pack the device may skip (KernelVariant.PackB) lives through the GEMM that reads the packed panels,
+        // which then reads B in place.
+        for (var i = 0; i < sequence.Count; i++)
+            if (sequence[i].Variant == KernelVariant.PackB && sequence[i].Args[3].Buffer is var b and >= 0)
+            {
+                var packed = sequence[i].Args[4].Buffer;
+                var gemm = sequence.FindIndex(i + 1, l => l.Args.Any(a => a.Buffer == packed));
+                if (gemm > last[b]) last[b] = gemm;
+            }
+
         // A buffer a loop over time touches lives through the whole loop: a step reads what the step before wrote
         // (the carried state) and what was written before the loop (the sequences), at every iteration.
         foreach (var loop in sequence.Select((l, i) => (l.Loop, i)).Where(x => x.Loop is not null).GroupBy(x => x.Loop!.Id))
