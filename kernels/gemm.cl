@@ -1,5 +1,8 @@
 // GEMM: C[M, N] = act(op(A) · op(B) (+ bias[N])), row-major, op = transpose when ta/tb is 1.
-// act is the fused activation epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid, 4 LeCun's 1.7159·tanh(2x/3).
+// act is the fused activation epilogue: 0 none, 1 relu, 2 tanh, 3 sigmoid, 4 LeCun's 1.7159·tanh(2x/3); or, for a
+// product without a bias, the gradient of an activation from its output g = gate[M, N], read where the bias pointer
+// points (cuBLASLt's DRELU epilogue with its auxiliary buffer): 5 relu's (g > 0 ? v : 0), 6 tanh's v·(1 − g²),
+// 7 sigmoid's v·g·(1 − g).
 #define ND_ACT(T) \
 static T nd_act_##T(T v, const int act) \
 { \
@@ -16,6 +19,31 @@ ND_ACT(float)
 ND_ACT(float4)
 ND_ACT(float8)
 ND_ACT(float16)
+
+// The gradient epilogues (act 5–7) of v given the activation's output g, as the compiler's relu_grad, tanh_grad and
+// sigmoid_grad compute them.
+#define ND_GATE(T) \
+static T nd_gate_##T(T v, T g, const int act) \
+{ \
+    switch (act) \
+    { \
+        case 5: return select((T)(0.0f), v, g > (T)(0.0f)); \
+        case 6: return v * ((T)(1.0f) - g * g); \
+        default: return v * g * ((T)(1.0f) - g); \
+    } \
+}
+static float nd_gate_float(float v, float g, const int act)
+{
+    switch (act)
+    {
+        case 5: return g > 0.0f ? v : 0.0f;
+        case 6: return v * (1.0f - g * g);
+        default: return v * g * (1.0f - g);
+    }
+}
+ND_GATE(float4)
+ND_GATE(float8)
+ND_GATE(float16)
 
 // Long sums are added in blocks: each block of ND_GEMM_KBLOCK values of k is summed into fresh accumulators that are
 // then added to the totals, so an element of a product with a long K (a weight gradient's K is the batch) rounds like
@@ -45,7 +73,7 @@ static inline void nd_gemm_element(const int M, const int N, const int K, const 
             part = fma(A[i * a_row + p * a_col], B[p * b_row + j * b_col], part);
         acc += part;
     }
-    C[i * N + j] = nd_act_float(acc + (has_bias ? bias[j] : 0.0f), act);
+    C[i * N + j] = act >= 5 ? nd_gate_float(acc, bias[i * N + j], act) : nd_act_float(acc + (has_bias ? bias[j] : 0.0f), act);
 }
 
 // One work-item per element of C; global size (N, M).
@@ -213,6 +241,17 @@ static ND_VEC nd_bias_vec(__global const float* restrict bias, const int has_bia
     return ND_VLOAD(0, lanes);
 }
 
+// The store's value of x, the first `cols` of which go to C at offset `at`: act(x), or for act 5–7 the gradient
+// epilogue with the activation's output read from `gate` at the same offset (x carries no bias then).
+static ND_VEC nd_epilogue(const ND_VEC x, const int act, __global const float* restrict gate, const int at, const int cols)
+{
+    if (act < 5) return ND_ACT_VEC(x, act);
+    if (cols >= ND_GEMM_WIDTH) return ND_CAT(nd_gate_, ND_VEC)(x, ND_VLOAD(0, gate + at), act);
+    float lanes[ND_GEMM_WIDTH];
+    for (int l = 0; l < ND_GEMM_WIDTH; l++) lanes[l] = l < cols ? gate[at + l] : 0.0f;
+    return ND_CAT(nd_gate_, ND_VEC)(x, ND_VLOAD(0, lanes), act);
+}
+
 #define ND_T_ACC(r, v) ND_VEC t##r##_##v = (ND_VEC)(0.0f);
 #define ND_T_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; ND_VECS(ND_T_ACC, r)
 #define ND_T_NEXT(r) a##r += ND_GEMM_KBLOCK * a_col;
@@ -225,7 +264,9 @@ static ND_VEC nd_bias_vec(__global const float* restrict bias, const int has_bia
 #define ND_T_STEP(r) { const ND_VEC s = (ND_VEC)(a##r[p]); ND_VECS(ND_T_FMA, r) }
 #define ND_T_BIAS(r, v) const ND_VEC bias##v = nd_bias_vec(bias, has_bias, j0 + v * ND_GEMM_WIDTH, N);
 #define ND_T_STORE_VEC(r, v) \
-    nd_store_vec(C + (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, ND_ACT_VEC(t##r##_##v + bias##v, act), N - j0 - v * ND_GEMM_WIDTH);
+    nd_store_vec(C + (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, \
+                 nd_epilogue(t##r##_##v + bias##v, act, bias, (i0 + r) * N + j0 + v * ND_GEMM_WIDTH, N - j0 - v * ND_GEMM_WIDTH), \
+                 N - j0 - v * ND_GEMM_WIDTH);
 #define ND_T_STORE(r) if (i0 + r < M) { ND_VECS(ND_T_STORE_VEC, r) }
 
 // One block of COUNT values of k from bp and the rows' A pointers: summed into fresh accumulators, then into the tile's.
@@ -361,7 +402,8 @@ __kernel void nd_gemm_direct_stream_f32(const int M, const int N, const int K, c
 #define ND_W_ZERO(r) float c##r = 0.0f;
 #define ND_W_STEP(r) c##r = fma(a##r[p], b, c##r);
 #define ND_W_ADD(r) t##r += c##r;
-#define ND_W_STORE(r) if (i0 + r < M) C[(i0 + r) * N + j] = nd_act_float(t##r + bj, act);
+#define ND_W_STORE(r) \
+    if (i0 + r < M) C[(i0 + r) * N + j] = act >= 5 ? nd_gate_float(t##r, bias[(i0 + r) * N + j], act) : nd_act_float(t##r + bj, act);
 
 // Column j (lane `lane` of panel `panel`) of the R-row tile at rows i0…: one work-item of a P-wide group.
 static inline void nd_gemm_tile_lane(const int M, const int N, const int K, const int ta,

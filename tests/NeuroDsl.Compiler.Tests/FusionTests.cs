@@ -100,6 +100,27 @@ public sealed class FusionTests
     }
 
     [Fact]
+    public void AnActivationsGradient_IsTheEpilogueOfTheProductBeforeIt()
+    {
+        // The MLP's backward: grad.h2 = dY·W3 and grad.h1 = dH2·W2 each store relu_grad(h, ·) (act 5) reading h in the
+        // bias argument (no bias), so no relu_grad kernel is left; the forward keeps relu (1) in its products.
+        var mlp = Model("mlp.nd");
+        Assert.DoesNotContain(mlp.Plan.Backward, l => l.Kernel.Contains("relu_grad", StringComparison.Ordinal));
+        var gated = mlp.Plan.Backward.Where(l => l.Kernel == "nd_gemm_tiled_f32" && l.Args[^1].Int == (Ir.Dim)5).ToList();
+        Assert.Equal(2, gated.Count);
+        var h1 = mlp.Plan.Buffers.Single(b => b.Name == "h1").Index;
+        var h2 = mlp.Plan.Buffers.Single(b => b.Name == "h2").Index;
+        Assert.Equal(new[] { h2, h1 }, gated.Select(l => l.Args[6].Buffer));
+        Assert.All(gated, l => Assert.Equal((Ir.Dim)0, l.Args[7].Int));
+        // tanh's (6) and sigmoid's (7) as well.
+        var gates = Compile("model G {\n  input x: f32[N, 64]\n  output y = x |> dense(64) |> tanh |> dense(64) |> sigmoid |> dense(32)\n"
+            + "  loss mean(y)\n}\n");
+        Assert.Equal(new[] { 7, 6 }, gates.Plan.Backward.Where(l => l.Kernel == "nd_gemm_tiled_f32" && l.Args[^1].Int is { } a && a.Coef >= 5)
+            .Select(l => (int)l.Args[^1].Int!.Value.Coef));
+        Assert.DoesNotContain(gates.Plan.Backward, l => l.Kernel.Contains("_grad", StringComparison.Ordinal) && l.Kernel.Contains("tanh", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void OpsNd_CoversBothEpiloguePaths()
     {
         var ops = ReferenceOps.Compile();

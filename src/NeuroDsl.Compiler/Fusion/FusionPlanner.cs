@@ -162,6 +162,30 @@ public static class FusionPlanner
             claimedRoots.Add(node.Id);
         }
 
+        // An activation's gradient from its output, g(y, dy), whose dy is a plain product's value (through at most one
+        // view) with no bias: the GEMM applies it in its store, reading y (which keeps its buffer) as it writes.
+        foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && !claimedRoots.Contains(n.Id)
+                     && n.Def is ElementwiseOp { GemmGateEpilogue: > 0 }))
+        {
+            var gate = graph[node.Inputs[0]];
+            var producer = graph[node.Inputs[1]];
+            if (node.Inputs[0] == node.Inputs[1] || !gate.Shape.Equals(node.Shape) || gate.DType != DType.F32
+                || inlinedInto.ContainsKey(gate.Id) || recomputed.Contains(gate.Id)) continue;
+            var path = new List<int>();
+            if (producer.Def.Kind == PrimKind.View && Single(producer))
+            {
+                path.Add(producer.Id);
+                producer = graph[producer.Inputs[0]];
+            }
+            if (producer.Def != MatMul.Product || producer.Inputs.Count != 2 || !Single(producer) || producer.IsBackward != node.IsBackward
+                || producer.Id == gate.Id) continue;
+            path.Add(producer.Id);
+            foreach (var m in path) inlinedInto[m] = node.Id;
+            groups[node.Id] = new FusionGroup(node.Id, path.OrderBy(m => m).ToList());
+            claimedRoots.Add(node.Id);
+            read.Add(gate.Id);
+        }
+
         // Row kernels: reductions with their producers and the elementwise ops after them. What they read from other
         // kernels keeps its buffer.
         var (rowGroups, rowReads) = RowFusion.Plan(graph, live, pinned,

@@ -12,12 +12,16 @@ namespace NeuroDsl.Compiler.Ops;
 /// </summary>
 public sealed class Activations : OpFamily
 {
-    // Gradients: a = the saved output, b = the incoming gradient, unless stated.
-    public static readonly ElementwiseOp ReluGrad = new("relu_grad", 2, "(a > 0.0f ? b : 0.0f)", x => x[0] > 0 ? x[1] : 0);
+    // Gradients: a = the saved output, b = the incoming gradient, unless stated. The library GEMM applies the first three
+    // in its store when b is its product (kernels/gemm.cl's act 5–7, reading a as it writes).
+    public static readonly ElementwiseOp ReluGrad = new("relu_grad", 2, "(a > 0.0f ? b : 0.0f)", x => x[0] > 0 ? x[1] : 0)
+        { GemmGateEpilogue = 5 };
 
-    public static readonly ElementwiseOp TanhGrad = new("tanh_grad", 2, "b * (1.0f - a * a)", x => x[1] * (1 - x[0] * x[0]));
+    public static readonly ElementwiseOp TanhGrad = new("tanh_grad", 2, "b * (1.0f - a * a)", x => x[1] * (1 - x[0] * x[0]))
+        { GemmGateEpilogue = 6 };
 
-    public static readonly ElementwiseOp SigmoidGrad = new("sigmoid_grad", 2, "b * a * (1.0f - a)", x => x[1] * x[0] * (1 - x[0]));
+    public static readonly ElementwiseOp SigmoidGrad = new("sigmoid_grad", 2, "b * a * (1.0f - a)", x => x[1] * x[0] * (1 - x[0]))
+        { GemmGateEpilogue = 7 };
 
     public static readonly ElementwiseOp ScaledTanhGrad = new("scaled_tanh_grad", 2,
         "b * 1.1439333f * (1.0f - (a * 0.58278453f) * (a * 0.58278453f))",

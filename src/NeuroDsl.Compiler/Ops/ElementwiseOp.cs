@@ -75,6 +75,12 @@ public sealed class ElementwiseOp : OpDef
     /// <summary>The <c>act</c> code of kernels/gemm.cl when the library GEMM can apply this op in its store; 0 when not.</summary>
     public int GemmEpilogue { get; }
 
+    /// <summary>
+    /// The <c>act</c> code of kernels/gemm.cl when the library GEMM can apply this op, with its second input the product
+    /// and its first read from memory (an activation's gradient from its output: the gate), in its store; 0 when not.
+    /// </summary>
+    public int GemmGateEpilogue { get; init; }
+
     public override Node?[]? Gradient(GradBuilder g, Node node, Node dy) => _gradient?.Invoke(g, node, dy);
 
     public override double[] Reference(RefCall call)

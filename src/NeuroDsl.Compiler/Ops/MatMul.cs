@@ -87,10 +87,17 @@ public sealed class MatMul : OpFamily
     public static NodeLaunch Launch(Node node, Node[] inputs, Node? activation)
     {
         var output = activation?.Id ?? node.Id;
-        var act = (Dim)(activation?.Def is ElementwiseOp { GemmEpilogue: var code } ? code : 0);
+        // An activation's gradient (relu_grad(y, product)) reads its first input, y, as the store's gate.
+        var gate = activation?.Def is ElementwiseOp { GemmGateEpilogue: > 0 } ? activation.Inputs[0] : (int?)null;
+        var act = (Dim)(activation?.Def switch
+        {
+            ElementwiseOp { GemmEpilogue: > 0 and var code } => code,
+            ElementwiseOp { GemmGateEpilogue: > 0 and var gated } => gated,
+            _ => 0,
+        });
         if (node.Def == BatchedMatMul.Product) return BatchedMatMul.Launch(node, inputs, output, act);
         var (m, k, n, ta, tb) = Sizes(node, inputs[0].Shape, inputs[1].Shape);
-        return Gemm(m, k, n, ta, tb, inputs[0], inputs[1], inputs.Length > 2 ? inputs[2] : null, output, act);
+        return Gemm(m, k, n, ta, tb, inputs[0], inputs[1], inputs.Length > 2 ? inputs[2] : null, output, act, gate);
     }
 
     /// <summary>
@@ -103,10 +110,15 @@ public sealed class MatMul : OpFamily
         return n.IsConstant && Estimate(m) * Estimate(n) * Estimate(k) >= 32768;
     }
 
-    /// <summary>The launches of C[m, n] = act(op(A)·op(B) (+ bias)) into buffer <paramref name="output"/>.</summary>
+    /// <summary>
+    /// The launches of C[m, n] = act(op(A)·op(B) (+ bias)) into buffer <paramref name="output"/>; with a
+    /// <paramref name="gate"/> (no bias), act is a gradient epilogue reading it (kernels/gemm.cl's act 5–7).
+    /// </summary>
     internal static NodeLaunch Gemm(Dim m, Dim k, Dim n, bool ta, bool tb, Node a, Node b, Node? bias, int output,
-        Dim act)
+        Dim act, int? gate = null)
     {
+        if (gate is not null && bias is not null) throw new System.InvalidOperationException("a product with a bias has no gate");
+        var aux = bias?.Id ?? gate ?? output;
         // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C, act): C[M,N] = act(op(A)·op(B) (+ bias)).
         var hasBias = bias is not null;
         if (!Tiles(m, k, n))
@@ -114,7 +126,7 @@ public sealed class MatMul : OpFamily
             var args = new List<ArgSpec>
             {
                 ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Flag(tb),
-                ArgSpec.Node(a.Id), ArgSpec.Node(b.Id), ArgSpec.Node(bias?.Id ?? output), ArgSpec.Flag(hasBias),
+                ArgSpec.Node(a.Id), ArgSpec.Node(b.Id), ArgSpec.Node(aux), ArgSpec.Flag(hasBias),
                 ArgSpec.Node(output), ArgSpec.Size(act),
             };
             return new NodeLaunch("nd_gemm_f32", args, new[] { n, m }, null);
@@ -129,7 +141,7 @@ public sealed class MatMul : OpFamily
         var tiled = new List<ArgSpec>
         {
             ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,
-            ArgSpec.Node(bias?.Id ?? output), ArgSpec.Flag(hasBias), ArgSpec.Node(output), ArgSpec.Size(act),
+            ArgSpec.Node(aux), ArgSpec.Flag(hasBias), ArgSpec.Node(output), ArgSpec.Size(act),
         };
         return new NodeLaunch("nd_gemm_tiled_f32", tiled, new[] { m, n }, null, panels, pack,
             Variant: Planning.KernelVariant.TiledGemm);
