@@ -227,7 +227,8 @@ public sealed class FusionTests
     public void TrainingStepBudgets_HoldForTheZoo()
     {
         Assert.True(TrainingLaunches(Model("xor_mlp.nd")) <= 13);
-        Assert.True(TrainingLaunches(Model("mlp.nd")) <= 25);
+        // 23: the two ReLU gradients are the stores of the products before them (a CPU also skips 4 of the 6 packs).
+        Assert.True(TrainingLaunches(Model("mlp.nd")) <= 23);
         var lenet = Model("lenet5.nd");
         // 13: cross-entropy is a row kernel and a mean (it was one launch on one work-item for the whole batch).
         Assert.True(lenet.Plan.Forward.Count <= 13, $"LeNet-5 forward: {lenet.Plan.Forward.Count} launches");
