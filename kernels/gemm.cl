@@ -259,7 +259,8 @@ static ND_VEC nd_epilogue(const ND_VEC x, const int act, __global const float* r
 #define ND_T_ZERO(r) ND_VECS(ND_T_ZERO_VEC, r)
 #define ND_T_ADD_VEC(r, v) t##r##_##v += c##r##_##v;
 #define ND_T_ADD(r) ND_VECS(ND_T_ADD_VEC, r)
-#define ND_T_LOAD(r, v) const ND_VEC b##v = ND_VLOAD(v, bk);
+#define ND_T_LOAD(r, v) const ND_VEC b##v = ND_VLOAD(0, bk + bo##v);
+#define ND_T_OFFSET(last, v) const int bo##v = min(v * ND_GEMM_WIDTH, (last));
 #define ND_T_FMA(r, v) c##r##_##v = fma(s, b##v, c##r##_##v);
 #define ND_T_STEP(r) { const ND_VEC s = (ND_VEC)(a##r[p]); ND_VECS(ND_T_FMA, r) }
 #define ND_T_BIAS(r, v) const ND_VEC bias##v = nd_bias_vec(bias, has_bias, j0 + v * ND_GEMM_WIDTH, N);
@@ -284,8 +285,11 @@ static ND_VEC nd_epilogue(const ND_VEC x, const int act, __global const float* r
 
 // NAME: the ROWS×P tile of C at rows i0… and columns of panel `panel`, in one work-item, reading row k of the panel at
 // B_BASE + k·B_STRIDE: the packed panel (stride P), or B itself when it is not transposed (stride N, B_BASE B + j0).
-#define ND_GEMM_TILE(NAME, ROWS) ND_GEMM_TILE_OF(NAME, ROWS, ND_GEMM_PANEL, packed + panel * K * ND_GEMM_PANEL)
-#define ND_GEMM_TILE_OF(NAME, ROWS, B_STRIDE, B_BASE) \
+// Vector v of a row is read at offset min(v·W, B_LAST): past N, B itself has no columns to read (its last panel may be
+// part-filled), so a vector wholly past N reads the last one again, and its columns are never stored.
+#define ND_GEMM_TILE(NAME, ROWS) \
+    ND_GEMM_TILE_OF(NAME, ROWS, ND_GEMM_PANEL, packed + panel * K * ND_GEMM_PANEL, ND_GEMM_PANEL - ND_GEMM_WIDTH)
+#define ND_GEMM_TILE_OF(NAME, ROWS, B_STRIDE, B_BASE, B_LAST) \
 static inline void NAME(const int M, const int N, const int K, const int ta, \
                         __global const float* restrict A, __global const float* restrict packed, \
                         __global const float* restrict bias, const int has_bias, \
@@ -297,6 +301,7 @@ static inline void NAME(const int M, const int N, const int K, const int ta, \
     const int a_col = ta ? M : 1; \
     ND_ROWS(ROWS, ND_T_DECL) \
     const __global float* bp = B_BASE; \
+    ND_VECS(ND_T_OFFSET, B_LAST) \
     /* Whole blocks of a constant ND_GEMM_KBLOCK values of k, then the rest: each block's loop is the plain loop over \
        its K rows, its A rows and B panel rows advanced as its bases. */ \
     int k0 = 0; \
@@ -350,17 +355,18 @@ __kernel void nd_gemm_tiled_stream_f32(const int M, const int N, const int K, co
 }
 
 // ---- The same tiles reading B in place -----------------------------------------------------------------------
-// When B is not transposed and N is a multiple of the panel width, row k of a panel is already P contiguous floats of
-// B (at B + k·N + j0): these kernels read them there, with the same arguments as the kernels above but B itself where
+// When B is not transposed and N is a multiple of the vector width, row k of a panel is already P contiguous floats of
+// B (at B + k·N + j0; of the last panel, its vectors up to N): these kernels read them there, with the same arguments as the kernels above but B itself where
 // those take the packed panels, and no pack launch before them. For a product with few rows of C the pack is not paid
 // back by reuse: on PoCL 3.1 (2-core EPYC, AVX-512) the MLP's 128×784 by 784×256 took 123 µs in place against
 // 27 + 197 µs packed, and 32×256 by 256×1024 72 against 37 + 80 µs; for 1024 rows and a 1024×1024 B, whose rows 4 KiB
 // apart alias in the cache, packing stays faster (1414 against 1500 µs). GemmConfig.ReadsInPlace chooses.
-ND_GEMM_TILE_OF(nd_gemm_tile_direct, ND_GEMM_ROWS, N, packed + panel * ND_GEMM_PANEL)
-ND_GEMM_TILE_OF(nd_gemm_tile_direct_small, ND_GEMM_SMALL_ROWS, N, packed + panel * ND_GEMM_PANEL)
-ND_GEMM_TILE_OF(nd_gemm_tile_direct_stream, ND_GEMM_STREAM_ROWS, N, packed + panel * ND_GEMM_PANEL)
+#define ND_GEMM_DIRECT(NAME, ROWS) ND_GEMM_TILE_OF(NAME, ROWS, N, packed + panel * ND_GEMM_PANEL, N - j0 - ND_GEMM_WIDTH)
+ND_GEMM_DIRECT(nd_gemm_tile_direct, ND_GEMM_ROWS)
+ND_GEMM_DIRECT(nd_gemm_tile_direct_small, ND_GEMM_SMALL_ROWS)
+ND_GEMM_DIRECT(nd_gemm_tile_direct_stream, ND_GEMM_STREAM_ROWS)
 
-// nd_gemm_tiled_f32 with B (N a multiple of P) in place of the packed panels.
+// nd_gemm_tiled_f32 with B (N a multiple of W) in place of the packed panels.
 __attribute__((reqd_work_group_size(1, 1, 1)))
 __kernel void nd_gemm_direct_f32(const int M, const int N, const int K, const int ta,
                                  __global const float* restrict A, __global const float* restrict B,

@@ -19,15 +19,15 @@ public enum KernelVariant
     /// <summary>The register-tiled GEMM (<see cref="LibraryKernels.TiledGemm(Device, long, long, bool, bool, long)"/>).</summary>
     TiledGemm,
 
+    /// <summary>The batched register-tiled GEMM (the same shapes, over a batch).</summary>
+    TiledGemmBatched,
+
     /// <summary>
-    /// The pack of a tiled GEMM's B (not transposed, N a multiple of 32) right before that GEMM, with B kept alive
+    /// The pack of a tiled GEMM's B (not transposed, N a multiple of 16) right before that GEMM, with B kept alive
     /// through it: the runtime skips the pack and binds B itself where the device reads it in place
     /// (<see cref="LibraryKernels.InPlaceGemm"/>).
     /// </summary>
     PackB,
-
-    /// <summary>The batched register-tiled GEMM (the same shapes, over a batch).</summary>
-    TiledGemmBatched,
 }
 
 /// <summary>The hand-written OpenCL C of kernels/*.cl, embedded in this assembly, in file-name order.</summary>

@@ -30,6 +30,15 @@ public sealed class BufferPlanTests
             for (var i = 0; i < sequence.Count; i++)
                 foreach (var b in sequence[i].Args.Where(a => a.Buffer >= 0).Select(a => a.Buffer))
                     live[b] = live.TryGetValue(b, out var r) ? (r.First, i) : (i, i);
+            // A pack a device may skip (PackB): its GEMM, the next launch reading the packed panels, reads B in place.
+            for (var i = 0; i < sequence.Count; i++)
+                if (sequence[i].Variant == KernelVariant.PackB)
+                {
+                    var (b, packed) = (sequence[i].Args[3].Buffer, sequence[i].Args[4].Buffer);
+                    var gemm = sequence.FindIndex(i + 1, l => l.Args.Any(a => a.Buffer == packed));
+                    Assert.True(gemm > i && sequence[gemm].Variant == KernelVariant.TiledGemm, $"{m.Name}: launch {i}'s pack has no GEMM");
+                    live[b] = (live[b].First, Math.Max(live[b].Last, gemm));
+                }
             foreach (var slot in plan.Buffers.Where(b => b.Slot >= 0).GroupBy(b => b.Slot))
             {
                 var tenants = slot.ToList();

@@ -227,11 +227,12 @@ public sealed class FusionTests
     public void TrainingStepBudgets_HoldForTheZoo()
     {
         Assert.True(TrainingLaunches(Model("xor_mlp.nd")) <= 13);
-        // 23: the two ReLU gradients are the stores of the products before them (a CPU also skips 4 of the 6 packs).
+        // 23: the two ReLU gradients are the stores of the products before them (a CPU also skips the backward's 5 packs).
         Assert.True(TrainingLaunches(Model("mlp.nd")) <= 23);
         var lenet = Model("lenet5.nd");
         // 13: cross-entropy is a row kernel and a mean (it was one launch on one work-item for the whole batch).
         Assert.True(lenet.Plan.Forward.Count <= 13, $"LeNet-5 forward: {lenet.Plan.Forward.Count} launches");
-        Assert.True(TrainingLaunches(lenet) <= 42, $"LeNet-5 step: {TrainingLaunches(lenet)} launches");
+        // 40: the tanh gradients of F6 and C5 (a dense layer's product) are the stores of the products after them.
+        Assert.True(TrainingLaunches(lenet) <= 40, $"LeNet-5 step: {TrainingLaunches(lenet)} launches");
     }
 }

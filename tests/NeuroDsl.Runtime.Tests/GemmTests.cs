@@ -44,8 +44,8 @@ public sealed class GemmTests
         Check(ta, tb, bias, tiled: true, inPlace: false);
     }
 
-    // B read in place (not transposed, N a multiple of the panel) in each of the three CPU tiles: the small one, the
-    // stream tile (A not transposed) and the full one (A transposed), against the packed product's kernels.
+    // B read in place (not transposed, N a multiple of the vector width) in each of the three CPU tiles: the small one,
+    // the stream tile (A not transposed) and the full one (A transposed), with a last panel part-filled too.
     [Fact]
     public void InPlaceGemm_IsChosenForSmallProducts_AndEachTileMatchesReference()
     {
@@ -54,13 +54,15 @@ public sealed class GemmTests
         Assert.Null(LibraryKernels.InPlaceGemm(config, false, GemmConfig.InPlaceRows + 1, 128, 96, 2, false));
         Assert.Null(LibraryKernels.InPlaceGemm(config, false, 64, 1024, 1024, 2, false));
         Assert.Null(LibraryKernels.InPlaceGemm(config, false, 64, config.Panel + 1, 96, 2, false));
+        Assert.NotNull(LibraryKernels.InPlaceGemm(config, false, 64, config.Panel + config.Width, 96, 2, false));
         var kernels = new[] { (12, 32, 8, false), (130, 128, 300, false), (130, 128, 300, true) }
             .Select(s => LibraryKernels.InPlaceGemm(config, false, s.Item1, s.Item2, s.Item3, TestDevice.Instance.Info.ComputeUnits, s.Item4)!.Value.Kernel)
             .ToList();
         Assert.All(kernels, k => Assert.StartsWith("nd_gemm_direct_", k));
         Assert.Contains(kernels, k => k.Contains("small"));
         foreach (var ta in new[] { false, true })
-            Check(ta, false, bias: ta, tiled: true, gpuShape: false, shapes: new[] { (12, 32, 8), (130, 128, 300), (7, 64, 1) });
+            Check(ta, false, bias: ta, tiled: true, gpuShape: false, shapes: new[] { (12, 32, 8), (130, 128, 300), (7, 64, 1),
+                (20, config.Panel + config.Width, 40), (130, 3 * config.Panel + config.Width, 300) });
     }
 
     // The GPU shape of the tiled GEMM (32 work-items per tile), run on whatever device the tests have.
@@ -123,7 +125,7 @@ public sealed class GemmTests
         }
     }
 
-    private static void Check(bool ta, bool tb, bool bias, bool tiled, bool gpuShape = false, bool inPlace = true,
+    private static void Check(bool ta, bool tb, bool bias, bool tiled, bool? gpuShape = null, bool inPlace = true,
         (int, int, int)[]? shapes = null)
     {
         var device = TestDevice.Instance;
@@ -141,7 +143,7 @@ public sealed class GemmTests
             db.Write<float>(b);
             dbias.Write<float>(c0);
             using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(k, n));
-            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null, gpuShape: gpuShape ? true : null,
+            if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null, gpuShape: gpuShape,
                 inPlace: inPlace);
             else LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
             var c = dc.ReadFloats();

@@ -246,7 +246,8 @@ public sealed class TuningTests
         const int n = 37;
         using var reference = new NeuroDsl.Models.Mlp(TestDevice.Instance, n, 3UL);
         using var model = new NeuroDsl.Models.Mlp(device, n, 3UL);
-        var shapes = model.BoundKernels.Where(k => k.Name.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)).Select(k => k.Tile).ToList();
+        var shapes = model.BoundKernels.Where(k => k.Name.StartsWith("nd_gemm_tiled", StringComparison.Ordinal)
+            || k.Name.StartsWith("nd_gemm_direct", StringComparison.Ordinal)).Select(k => k.Tile).ToList();
         Assert.NotEmpty(shapes);
         Assert.All(shapes, s => Assert.True(s == (5, 16) || s == (2, 16), s.ToString()));
         Assert.Contains((2, 16), shapes); // 64 tiles per compute unit: the small tile runs somewhere

@@ -148,13 +148,7 @@ public static class FusionPlanner
         }
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id) && n.Def is ElementwiseOp { GemmEpilogue: > 0 }))
         {
-            var producer = graph[node.Inputs[0]];
-            var path = new List<int>();
-            if (producer.Def.Kind == PrimKind.View && Single(producer))
-            {
-                path.Add(producer.Id);
-                producer = graph[producer.Inputs[0]];
-            }
+            var (producer, path) = ThroughView(graph[node.Inputs[0]]);
             if (producer.Def.Kind != PrimKind.Gemm || !Single(producer) || producer.IsBackward != node.IsBackward) continue;
             path.Add(producer.Id);
             foreach (var m in path) inlinedInto[m] = node.Id;
@@ -168,17 +162,11 @@ public static class FusionPlanner
                      && n.Def is ElementwiseOp { GemmGateEpilogue: > 0 }))
         {
             var gate = graph[node.Inputs[0]];
-            var producer = graph[node.Inputs[1]];
             if (node.Inputs[0] == node.Inputs[1] || !gate.Shape.Equals(node.Shape) || gate.DType != DType.F32
                 || inlinedInto.ContainsKey(gate.Id) || recomputed.Contains(gate.Id)) continue;
-            var path = new List<int>();
-            if (producer.Def.Kind == PrimKind.View && Single(producer))
-            {
-                path.Add(producer.Id);
-                producer = graph[producer.Inputs[0]];
-            }
-            if (producer.Def != MatMul.Product || producer.Inputs.Count != 2 || !Single(producer) || producer.IsBackward != node.IsBackward
-                || producer.Id == gate.Id) continue;
+            var (producer, path) = ThroughView(graph[node.Inputs[1]]);
+            if (producer.Def != MatMul.Product || !Single(producer) || producer.IsBackward != node.IsBackward
+                || producer.Id == gate.Id || producer.Shape.Numel != node.Shape.Numel) continue;
             path.Add(producer.Id);
             foreach (var m in path) inlinedInto[m] = node.Id;
             groups[node.Id] = new FusionGroup(node.Id, path.OrderBy(m => m).ToList());
@@ -205,6 +193,10 @@ public static class FusionPlanner
 
         bool Single(Node n) => live.Contains(n.Id) && !pinned.Contains(n.Id) && n.Kind == NodeKind.Op
             && consumers.TryGetValue(n.Id, out var c) && c == 1;
+        // A value, or what the view it is (read once) is of, and the view's id for the group.
+        (Node Value, List<int> Path) ThroughView(Node value) => value.Def.Kind == PrimKind.View && Single(value)
+            ? (graph[value.Inputs[0]], new List<int> { value.Id })
+            : (value, new List<int>());
         // Walk in reverse so each root collects its whole chain of producers.
         foreach (var node in graph.Nodes.Where(n => live.Contains(n.Id)).Reverse())
         {

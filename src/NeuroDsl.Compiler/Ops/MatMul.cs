@@ -95,7 +95,9 @@ public sealed class MatMul : OpFamily
             ElementwiseOp { GemmGateEpilogue: > 0 and var gated } => gated,
             _ => 0,
         });
-        if (node.Def == BatchedMatMul.Product) return BatchedMatMul.Launch(node, inputs, output, act);
+        if (node.Def == BatchedMatMul.Product)
+            return gate is null ? BatchedMatMul.Launch(node, inputs, output, act)
+                : throw new InvalidOperationException("the batched GEMM has no gradient epilogue");
         var (m, k, n, ta, tb) = Sizes(node, inputs[0].Shape, inputs[1].Shape);
         return Gemm(m, k, n, ta, tb, inputs[0], inputs[1], inputs.Length > 2 ? inputs[2] : null, output, act, gate);
     }
@@ -117,7 +119,7 @@ public sealed class MatMul : OpFamily
     internal static NodeLaunch Gemm(Dim m, Dim k, Dim n, bool ta, bool tb, Node a, Node b, Node? bias, int output,
         Dim act, int? gate = null)
     {
-        if (gate is not null && bias is not null) throw new System.InvalidOperationException("a product with a bias has no gate");
+        if (gate is not null && bias is not null) throw new InvalidOperationException("a product with a bias has no gate");
         var aux = bias?.Id ?? gate ?? output;
         // Library kernel nd_gemm_f32(M, N, K, ta, tb, A, B, bias, has_bias, C, act): C[M,N] = act(op(A)·op(B) (+ bias)).
         var hasBias = bias is not null;
@@ -135,9 +137,10 @@ public sealed class MatMul : OpFamily
         // One work-item per 32-value row of a panel.
         var packArgs = new List<ArgSpec>
             { ArgSpec.Size(k), ArgSpec.Size(n), ArgSpec.Flag(tb), ArgSpec.Node(b.Id), ArgSpec.Scratch };
-        // A B not transposed whose rows are whole 32-column chunks may be read in place by the GEMM (the device decides).
+        // A B not transposed whose rows are whole vectors (16 floats: every device's vector width divides it) may be read in
+        // place by the GEMM (the device decides).
         var pack = new NodeLaunch("nd_gemm_pack_b_f32", packArgs, new Dim[] { (Dim)((n.Coef + 31) / 32) * k }, null,
-            Variant: !tb && n.IsConstant && n.Coef % 32 == 0 ? Planning.KernelVariant.PackB : Planning.KernelVariant.None);
+            Variant: !tb && n.IsConstant && n.Coef % 16 == 0 ? Planning.KernelVariant.PackB : Planning.KernelVariant.None);
         var tiled = new List<ArgSpec>
         {
             ArgSpec.Size(m), ArgSpec.Size(n), ArgSpec.Size(k), ArgSpec.Flag(ta), ArgSpec.Node(a.Id), ArgSpec.Scratch,

@@ -75,15 +75,16 @@ public enum KernelVariant
     /// </summary>
     TiledGemm,
 
-    /// <summary>
-    /// The pack of a tiled GEMM's B into panels right before that GEMM, where B is not transposed and its rows are whole
-    /// 32-column chunks: B is kept alive through the GEMM (<see cref="BufferPlanner"/>), so a device whose tile reads B
-    /// in place for the product's sizes skips the pack and binds B itself.
-    /// </summary>
-    PackB,
-
     /// <summary>The batched register-tiled GEMM, shaped as <see cref="TiledGemm"/>.</summary>
     TiledGemmBatched,
+
+    /// <summary>
+    /// The pack of a tiled GEMM's B into panels right before that GEMM, where B is not transposed and its rows are whole
+    /// vectors of 16 floats: B is kept alive through the GEMM (<see cref="BufferPlanner"/>), so a device whose tile reads B
+    /// in place for the product's sizes skips the pack and binds B itself. (Last, so code generated before it keeps its
+    /// values.)
+    /// </summary>
+    PackB,
 }
 
 /// <summary>One kernel launch: what it runs, on what, how wide, and the `.nd` line it came from.</summary>

@@ -393,8 +393,13 @@ public static partial class Planner
         var invariant = new HashSet<int>(invariantNodes.Where(bodyStorage.ContainsKey).Select(id => bodyStorage[id]).Where(b => !variant.Contains(b)));
         var scratch = new HashSet<int>(Enumerable.Range(buffers, plan.Buffers.Count - buffers).Except(bodyStorage.Values));
         bool Hoistable(Launch l) => l.Args.All(a => a.Runtime is null && (a.Buffer < 0 || invariant.Contains(a.Buffer) || scratch.Contains(a.Buffer)));
+        // A hoisted pack runs once for every step's product: it is not one a device may skip for reading B in place.
         var hoisted = target.Skip(launches).Where(Hoistable)
-            .Select(l => l with { Nodes = new[] { scan.Id }, InputGradientOnly = gradOnly }).ToList();
+            .Select(l => l with
+            {
+                Nodes = new[] { scan.Id }, InputGradientOnly = gradOnly,
+                Variant = l.Variant == KernelVariant.PackB ? KernelVariant.None : l.Variant,
+            }).ToList();
         if (hoisted.Count == 0) return 0;
         var kept = target.Skip(launches).Where(l => !Hoistable(l)).ToList();
         target.RemoveRange(launches, target.Count - launches);

@@ -70,13 +70,13 @@ public sealed record GemmConfig(int Rows, int Width, int Vectors, int Unroll, in
 
     /// <summary>
     /// Whether a product of M×K by K×N whose B is not transposed reads B in place (gemm.cl's nd_gemm_direct kernels)
-    /// instead of packing it first: N a multiple of the panel, at most <see cref="InPlaceRows"/> rows of C (few row
+    /// instead of packing it first: N a multiple of the vector width (a last panel part-filled reads whole vectors), at most <see cref="InPlaceRows"/> rows of C (few row
     /// tiles reuse each panel, so a pack is not paid back) and a B of at most <see cref="InPlaceElements"/> values (it
     /// stays in the caches; a larger one with rows 4 KiB apart aliases). On PoCL 3.1 (2-core EPYC, AVX-512): 128×784 by
     /// 784×256 in place 123 µs against a pack of 27 and 197 µs packed; 512³ 689 against 58 + 655; 256×1024 by 1024×1024
     /// (4 MiB of B) 1979 against 210 + 1430; 1024×1024 by 1024×256 1500 against 74 + 1340.
     /// </summary>
-    public bool ReadsInPlace(long m, long n, long k) => m <= InPlaceRows && k * n <= InPlaceElements && n % Panel == 0;
+    public bool ReadsInPlace(long m, long n, long k) => m <= InPlaceRows && k * n <= InPlaceElements && n % Width == 0;
 
     /// <summary>The most rows of C for which <see cref="ReadsInPlace"/> reads B in place.</summary>
     public const int InPlaceRows = 512;
