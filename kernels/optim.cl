@@ -34,3 +34,62 @@ __kernel void nd_adam_f32(__global float* restrict p, __global const float* rest
     v[i] = vi;
     p[i] -= lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
 }
+
+// A 16 × 16 block of a weight W[n, k] (n0 … n0 + 15, k0 … k0 + 15) into the panels, transposed in registers so that
+// each k is one 64-byte store of 16 columns (the pack's own kernel stores 16 bytes at a time): needs P a multiple of 16.
+// Four perfect shuffles (row i of the next from the even, then the odd, values of rows 2i and 2i + 1) transpose it.
+static inline void nd_pack_block16(const int K, __global const float* restrict w, __global float* restrict q,
+                                   const int n0, const int k0)
+{
+    float16 a[16], b[16];
+#pragma unroll
+    for (int i = 0; i < 16; i++) a[i] = vload16(0, w + (n0 + i) * K + k0);
+#pragma unroll
+    for (int s = 0; s < 4; s++)
+    {
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+        {
+            b[i] = (float16)(a[2 * i].even, a[2 * i + 1].even);
+            b[i + 8] = (float16)(a[2 * i].odd, a[2 * i + 1].odd);
+        }
+#pragma unroll
+        for (int i = 0; i < 16; i++) a[i] = b[i];
+    }
+    __global float* dst = q + ((n0 / ND_GEMM_PANEL) * K + k0) * ND_GEMM_PANEL + n0 % ND_GEMM_PANEL;
+#pragma unroll
+    for (int i = 0; i < 16; i++) vstore16(a[i], 0, dst + i * ND_GEMM_PANEL);
+}
+
+// The packs of the weights a forward pass keeps in the GEMM's panels (kernels/gemm.cl), rewritten in one launch after
+// an update: up to 8 weights, weight s = seg[4·s …] = (offset in the arena, K, N, whether B is the weight transposed)
+// into qs, exactly as nd_gemm_pack_b_f32 packs it. A transposed weight whose K and N are multiples of 16 (with P) takes
+// one work-item per 16 × 16 block (K·N / 256 of them); any other one work-item per (32-column chunk, k), as the pack
+// kernel (ceil(N/32)·K); weight after weight, one launch instead of one per weight.
+__kernel void nd_gemm_pack_many_f32(__global const float* restrict p, const int packs, __global const int* restrict seg,
+                                    __global float* q0, __global float* q1, __global float* q2, __global float* q3,
+                                    __global float* q4, __global float* q5, __global float* q6, __global float* q7)
+{
+    int j = get_global_id(0);
+    for (int s = 0; s < packs; s++)
+    {
+        const int4 e = vload4(s, seg);
+        const int K = e.y, N = e.z;
+        const int blocks = e.w && ND_GEMM_PANEL % 16 == 0 && (K & 15) == 0 && (N & 15) == 0;
+        const int items = blocks ? (K >> 4) * (N >> 4) : (N + 31) / 32 * K;
+        if (j < items)
+        {
+            __global float* q = s == 0 ? q0 : s == 1 ? q1 : s == 2 ? q2 : s == 3 ? q3 : s == 4 ? q4 : s == 5 ? q5
+                : s == 6 ? q6 : q7;
+            if (!blocks)
+            {
+                nd_gemm_pack_row(K, N, e.w, p + e.x, q, j);
+                return;
+            }
+            const int n = j / (K >> 4);
+            nd_pack_block16(K, p + e.x, q, n << 4, (j - n * (K >> 4)) << 4);
+            return;
+        }
+        j -= items;
+    }
+}

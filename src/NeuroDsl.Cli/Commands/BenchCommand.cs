@@ -209,12 +209,14 @@ internal static class BenchCommand
             model.Forward();
             device.Finish();
         });
-        // A loop over time's launches count once per step.
-        var timeSteps = symbols.TryGetValue("T", out var sequence) ? (int)sequence : 1;
-        int Count(IEnumerable<Compiler.Planning.Launch> ls) => ls.Sum(l => l.Loop is null ? 1 : timeSteps);
-        var launches = Count(output.Plan.Forward) + Count(output.Plan.Backward.Where(l => !l.InputGradientOnly)) + 1;
+        // The launches of one more step as the timed ones ran (a loop over time's each time; no pack the optimizer wrote).
         model.Training = true;
-        model.Step(adam); // make sure the optimizer state is counted
+        var (modelLaunches, optimizerLaunches) = (model.LaunchCount, adam.LaunchCount);
+        model.Forward();
+        model.Backward();
+        model.Step(adam);
+        model.ReadLoss();
+        var launches = (int)(model.LaunchCount - modelLaunches + adam.LaunchCount - optimizerLaunches);
         return (train, forward, launches, model.AllocatedBytes);
     }
 
