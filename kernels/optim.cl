@@ -35,10 +35,29 @@ __kernel void nd_adam_f32(__global float* restrict p, __global const float* rest
     p[i] -= lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
 }
 
+// ---- The packs of the weights, rewritten after an update. ND_GEMM_PANEL and nd_gemm_pack_row come from kernels/gemm.cl,
+// which the library program holds before this file (its files in name order), built with the device's GEMM options.
+
+// Columns n … n + 15 (n a multiple of 16) of row k of B into the panels: one 64-byte store, or one per panel.
+static inline void nd_pack_store16(__global float* restrict q, const int K, const int n, const int k, const float16 x)
+{
+#if ND_GEMM_PANEL >= 16
+    vstore16(x, 0, q + ((n / ND_GEMM_PANEL) * K + k) * ND_GEMM_PANEL + n % ND_GEMM_PANEL);
+#elif ND_GEMM_PANEL == 8
+    vstore8(x.lo, 0, q + ((n / 8) * K + k) * 8);
+    vstore8(x.hi, 0, q + ((n / 8 + 1) * K + k) * 8);
+#else
+    vstore4(x.s0123, 0, q + ((n / 4) * K + k) * 4);
+    vstore4(x.s4567, 0, q + ((n / 4 + 1) * K + k) * 4);
+    vstore4(x.s89ab, 0, q + ((n / 4 + 2) * K + k) * 4);
+    vstore4(x.scdef, 0, q + ((n / 4 + 3) * K + k) * 4);
+#endif
+}
+
 // A 16 × 16 block of a weight W[n, k] (n0 … n0 + 15, k0 … k0 + 15) into the panels, transposed in registers so that
-// each k is one 64-byte store of 16 columns (the pack's own kernel stores 16 bytes at a time): needs P a multiple of 16.
-// Four perfect shuffles (row i of the next from the even, then the odd, values of rows 2i and 2i + 1) transpose it.
-static inline void nd_pack_block16(const int K, __global const float* restrict w, __global float* restrict q,
+// each k is a store of 16 columns (the pack's own kernel stores 4 at a time). Four perfect shuffles (row i of the next
+// from the even, then the odd, values of rows 2i and 2i + 1) transpose it.
+static inline void nd_pack_block16(const int K, const int N, __global const float* restrict w, __global float* restrict q,
                                    const int n0, const int k0)
 {
     float16 a[16], b[16];
@@ -56,14 +75,19 @@ static inline void nd_pack_block16(const int K, __global const float* restrict w
 #pragma unroll
         for (int i = 0; i < 16; i++) a[i] = b[i];
     }
-    __global float* dst = q + ((n0 / ND_GEMM_PANEL) * K + k0) * ND_GEMM_PANEL + n0 % ND_GEMM_PANEL;
 #pragma unroll
-    for (int i = 0; i < 16; i++) vstore16(a[i], 0, dst + i * ND_GEMM_PANEL);
+    for (int i = 0; i < 16; i++) nd_pack_store16(q, K, n0, k0 + i, a[i]);
+    // The last block of a row of blocks also zeroes the 16 columns that pad N to the 32-column chunks, as the pack does.
+    if (n0 + 16 == N && (N & 31) != 0)
+    {
+#pragma unroll
+        for (int i = 0; i < 16; i++) nd_pack_store16(q, K, N, k0 + i, (float16)0.0f);
+    }
 }
 
 // The packs of the weights a forward pass keeps in the GEMM's panels (kernels/gemm.cl), rewritten in one launch after
 // an update: up to 8 weights, weight s = seg[4·s …] = (offset in the arena, K, N, whether B is the weight transposed)
-// into qs, exactly as nd_gemm_pack_b_f32 packs it. A transposed weight whose K and N are multiples of 16 (with P) takes
+// into qs, exactly as nd_gemm_pack_b_f32 packs it. A transposed weight whose K and N are multiples of 16 takes
 // one work-item per 16 × 16 block (K·N / 256 of them); any other one work-item per (32-column chunk, k), as the pack
 // kernel (ceil(N/32)·K); weight after weight, one launch instead of one per weight.
 __kernel void nd_gemm_pack_many_f32(__global const float* restrict p, const int packs, __global const int* restrict seg,
@@ -75,7 +99,7 @@ __kernel void nd_gemm_pack_many_f32(__global const float* restrict p, const int 
     {
         const int4 e = vload4(s, seg);
         const int K = e.y, N = e.z;
-        const int blocks = e.w && ND_GEMM_PANEL % 16 == 0 && (K & 15) == 0 && (N & 15) == 0;
+        const int blocks = e.w && (K & 15) == 0 && (N & 15) == 0;
         const int items = blocks ? (K >> 4) * (N >> 4) : (N + 31) / 32 * K;
         if (j < items)
         {
@@ -87,7 +111,7 @@ __kernel void nd_gemm_pack_many_f32(__global const float* restrict p, const int 
                 return;
             }
             const int n = j / (K >> 4);
-            nd_pack_block16(K, p + e.x, q, n << 4, (j - n * (K >> 4)) << 4);
+            nd_pack_block16(K, N, p + e.x, q, n << 4, (j - n * (K >> 4)) << 4);
             return;
         }
         j -= items;

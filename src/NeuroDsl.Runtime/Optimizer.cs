@@ -136,7 +136,7 @@ public abstract class Optimizer
                 var mine = packs.Skip(first).Take(PacksPerLaunch).ToList();
                 var table = model.AllocateTable(mine.SelectMany(p =>
                     new[] { checked((int)p.Offset), p.K, p.N, p.Transposed ? 1 : 0 }).ToArray());
-                var items = mine.Sum(p => Items(p, model.Device.Gemm.Config.Panel));
+                var items = mine.Sum(Items);
                 Packs.Add((new PackLaunch(mine.Select(p => p.Packed).ToArray(), table), items));
                 Written.AddRange(mine.Select(p => p.Kernel));
             }
@@ -144,8 +144,8 @@ public abstract class Optimizer
         }
 
         /// <summary>nd_gemm_pack_many_f32's work-items for a pack: 16 × 16 blocks, or those of the pack kernel.</summary>
-        private static long Items(KeptPack p, int panel) =>
-            p.Transposed && panel % 16 == 0 && p.K % 16 == 0 && p.N % 16 == 0 ? (long)p.K * p.N / 256 : (p.N + 31L) / 32 * p.K;
+        private static long Items(KeptPack p) =>
+            p.Transposed && p.K % 16 == 0 && p.N % 16 == 0 ? (long)p.K * p.N / 256 : (p.N + 31L) / 32 * p.K;
     }
 
     /// <summary>One launch of the pack kernel: its packs and their table.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using NeuroDsl.Models;
@@ -152,6 +153,60 @@ public sealed class OptimizerPacksTests
         model.ParametersChanged();
         Assert.Equal(3, Packs());
         Assert.Equal(launched, model.KeptPacks.Select(p => p.Packed.ReadFloats()));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    [InlineData(8)]
+    [InlineData(16)]
+    public void PackMany_AnyShapesAndPanels_MatchesThePackKernel(int panel)
+    {
+        // (K, N, transposed): 16 × 16 blocks, the pack kernel's 8-row transposed path, its scalar tail, rows of a [K, N].
+        var shapes = new[] { (32, 48, true), (24, 40, true), (13, 7, true), (784, 10, true), (16, 64, false), (9, 33, false),
+            (48, 16, true), (5, 5, false), (64, 32, true) };
+        var device = TestDevice.Instance;
+        // The device's panel, or the library built with another (a tuner's choice on another device).
+        var config = panel == 0 ? device.Gemm.Config : device.Gemm.Config with { Width = panel, Vectors = 1 };
+        Assert.True(config.IsValid);
+        var program = panel == 0 ? LibraryKernels.Program(device)
+            : OpenCl.ProgramCache.Get(device, LibraryKernels.Source, LibraryKernels.Options + config.Options, "library " + config);
+        var rng = new Random(9);
+        var offsets = new int[shapes.Length];
+        var total = 0;
+        for (var s = 0; s < shapes.Length; s++)
+        {
+            offsets[s] = total;
+            total += (shapes[s].Item1 * shapes[s].Item2 + 63) / 64 * 64;
+        }
+        using var arena = DeviceBuffer.Allocate(device, total);
+        arena.Write<float>(Enumerable.Range(0, total).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray());
+        var packs = shapes.Select(s => DeviceBuffer.Allocate(device, (s.Item2 + 31) / 32 * 32 * s.Item1)).ToArray();
+        var expected = new float[shapes.Length][];
+        using var pack = new Kernel(device, program, "nd_gemm_pack_b_f32");
+        for (var s = 0; s < shapes.Length; s++)
+        {
+            var (k, n, t) = shapes[s];
+            using var weight = arena.Slice(offsets[s], k * n);
+            pack.SetArgs(KernelArg.Of(k), KernelArg.Of(n), KernelArg.Of(t ? 1 : 0), weight, packs[s]);
+            pack.Launch((n + 31) / 32 * k);
+            expected[s] = packs[s].ReadFloats();
+            packs[s].Fill(float.NaN);
+        }
+        using var many = new Kernel(device, program, "nd_gemm_pack_many_f32");
+        for (var first = 0; first < shapes.Length; first += 8)
+        {
+            var mine = Enumerable.Range(first, Math.Min(8, shapes.Length - first)).ToArray();
+            using var table = DeviceBuffer.Allocate(device, 4 * mine.Length, isInt: true);
+            table.Write<int>(mine.SelectMany(s => new[] { offsets[s], shapes[s].Item1, shapes[s].Item2, shapes[s].Item3 ? 1 : 0 }).ToArray());
+            var args = new List<KernelArg> { arena, KernelArg.Of(mine.Length), table };
+            args.AddRange(Enumerable.Range(0, 8).Select(i => (KernelArg)packs[mine[Math.Min(i, mine.Length - 1)]]));
+            many.SetArgs(args.ToArray());
+            many.Launch(mine.Sum(s => shapes[s] is (var k, var n, var t) && t && k % 16 == 0 && n % 16 == 0
+                ? k * n / 256 : (n + 31) / 32 * k));
+        }
+        for (var s = 0; s < shapes.Length; s++) Assert.Equal(expected[s], packs[s].ReadFloats());
+        foreach (var p in packs) p.Dispose();
     }
 
     private static CompiledModel Create(string name) => name switch
