@@ -14,7 +14,7 @@ public sealed record NamedTensor(string Name, long[] Shape, DeviceBuffer Buffer)
 /// The base of every generated model class. It owns the program, the parameter and gradient arenas and the
 /// buffers of the plan; the generated subclass binds kernels once and enqueues them in Forward and Backward.
 /// </summary>
-public abstract class CompiledModel : IDisposable
+public abstract partial class CompiledModel : IDisposable
 {
     private readonly nint _program;
     private readonly nint _library;
@@ -152,20 +152,6 @@ public abstract class CompiledModel : IDisposable
     public abstract void Backward();
 
     public void Step(Optimizer optimizer) => optimizer.Step(this);
-
-    /// <summary>
-    /// The parameters changed outside the model's launches (an optimizer step, a copy on the device): check them again,
-    /// and pack them again before a product reads them packed.
-    /// </summary>
-    internal void ParametersChanged()
-    {
-        _checked.Clear();
-        _deviceWrites++;
-    }
-
-    // Bumped by every change of the parameters the host does not see as a write of the arena (optimizer kernels, copies).
-    private long _deviceWrites;
-    private readonly Dictionary<Kernel, (long Writes, long DeviceWrites)> _packedAt = new();
 
     // The pack of a GEMM's B bound last (KernelVariant.PackB), while the next kernel is not yet bound, and the packs whose
     // GEMM reads B in place instead (never launched).
@@ -382,6 +368,7 @@ public abstract class CompiledModel : IDisposable
         }
         _kernels.Add(kernel);
         _lastPack = variant == KernelVariant.PackB ? (kernel, args) : null;
+        NotePack(kernel, args);
         _launchInfo[kernel] = (_launchInfo.Count, args.Where(a => a.Kind == KernelArgKind.Buffer && !a.Buffer!.IsInt)
             .Select(a => a.Buffer!).Distinct().ToArray());
         return kernel;
@@ -503,20 +490,6 @@ public abstract class CompiledModel : IDisposable
         if (!_skippedPacks.Contains(kernel)) Launch(kernel, global0);
     }
 
-    /// <summary>
-    /// The pack of a parameter into its own buffer in the GEMM's panels (<c>StorageKind.Packed</c>): launched only when
-    /// the parameters changed since it last ran (a host write of the arena or of a slice, an optimizer step, a copy), so
-    /// forward passes between updates read the weights packed as they are.
-    /// </summary>
-    protected void LaunchPacked(Kernel kernel, long global0)
-    {
-        if (_skippedPacks.Contains(kernel)) return;
-        var now = (ParameterArena.Writes, _deviceWrites);
-        if (_trace is null && _packedAt.TryGetValue(kernel, out var at) && at == now) return;
-        Launch(kernel, global0);
-        if (_trace is null) _packedAt[kernel] = now;
-    }
-
     /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>
     protected void Launch(Kernel kernel, long global0, long global1, long global2)
     {
@@ -620,6 +593,14 @@ public abstract class CompiledModel : IDisposable
     }
 
     internal DeviceBuffer AllocateState() => AllocateChecked("optimizer state", Spec.ArenaElements, false);
+
+    /// <summary>A small int table an optimizer's kernel reads (the segments of the packs it stores into).</summary>
+    internal DeviceBuffer AllocateTable(int[] values)
+    {
+        var table = AllocateChecked("an optimizer's table", values.Length, true);
+        table.Write<int>(values);
+        return table;
+    }
 
     public void Dispose()
     {

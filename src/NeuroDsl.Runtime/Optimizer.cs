@@ -5,18 +5,28 @@ using System.Linq;
 namespace NeuroDsl.Runtime;
 
 /// <summary>
-/// An optimizer updates a model's whole parameter arena with one kernel launch per step. Its state
-/// (momentum, moments) is allocated on the first step for each model and reused after.
+/// An optimizer updates a model's whole parameter arena with one kernel launch per step. Its state (momentum, moments)
+/// is allocated on the first step for each model and reused after. It then rewrites the packs the forward pass keeps
+/// of the weights (the GEMM's panels) in one more launch, so that pass packs nothing.
 /// </summary>
 public abstract class Optimizer
 {
-    private readonly Dictionary<CompiledModel, (Kernel Kernel, DeviceBuffer[] State)> _bound = new();
+    private readonly Dictionary<CompiledModel, Binding> _bound = new();
 
     /// <summary>Learning rate; a schedule may change it between steps.</summary>
     public float LearningRate { get; set; }
 
     /// <summary>Steps taken so far (Adam's bias correction uses it).</summary>
     public long StepCount { get; protected set; }
+
+    /// <summary>Kernel launches the steps enqueued so far (the updates and the packs).</summary>
+    public long LaunchCount { get; private set; }
+
+    /// <summary>
+    /// Whether a step rewrites the packs the forward pass keeps (the default); without it the next forward pass packs
+    /// them, as before the optimizers did (for tests that compare the two).
+    /// </summary>
+    internal bool RewritesPacks { get; set; } = true;
 
     protected abstract string KernelName { get; }
     private int StateBuffers => StateNames.Count;
@@ -51,10 +61,23 @@ public abstract class Optimizer
         StepCount++;
         SetScalars(bound.Kernel, 2 + StateBuffers);
         bound.Kernel.Launch(model.Spec.TrainableElements);
-        model.ParametersChanged();
+        LaunchCount++;
+        if (!RewritesPacks)
+        {
+            model.ParametersChanged();
+            return;
+        }
+        bound.Plan(model);
+        foreach (var (pack, items) in bound.Packs)
+        {
+            if (bound.Packs.Count > 1) pack.Bind(bound.Pack);
+            bound.Pack.Launch(items);
+            LaunchCount++;
+        }
+        model.ParametersUpdated(bound.Written);
     }
 
-    private (Kernel Kernel, DeviceBuffer[] State) Bind(CompiledModel model)
+    private Binding Bind(CompiledModel model)
     {
         if (!_bound.TryGetValue(model, out var bound))
         {
@@ -64,10 +87,77 @@ public abstract class Optimizer
             kernel.Set(0, model.ParameterArena);
             kernel.Set(1, model.GradientArena);
             for (var i = 0; i < state.Length; i++) kernel.Set(2 + i, state[i]);
-            bound = (kernel, state);
+            var pack = model.LibraryKernel(PackKernel);
+            pack.Set(0, model.ParameterArena);
+            bound = new Binding(kernel, state, pack);
+            bound.Plan(model);
             _bound[model] = bound;
         }
         return bound;
+    }
+
+    /// <summary>kernels/optim.cl's kernel that rewrites up to eight packs in one launch.</summary>
+    private const string PackKernel = "nd_gemm_pack_many_f32";
+
+    private const int PacksPerLaunch = 8;
+
+    /// <summary>An optimizer's kernels and state for one model, and the launches that rewrite its packs.</summary>
+    private sealed class Binding
+    {
+        public Binding(Kernel kernel, DeviceBuffer[] state, Kernel pack)
+        {
+            Kernel = kernel;
+            State = state;
+            Pack = pack;
+        }
+
+        public Kernel Kernel { get; }
+        public DeviceBuffer[] State { get; }
+        public Kernel Pack { get; }
+
+        /// <summary>The launches of <see cref="Pack"/>, eight packs each, and their work-items.</summary>
+        public List<(PackLaunch Launch, long Items)> Packs { get; } = new();
+        public List<Kernel> Written { get; } = new();
+        private int _known = -1;
+
+        /// <summary>
+        /// The launches that rewrite the model's kept packs (the forward pass learns them as it runs, so this runs
+        /// again when it learned more), each with its table (per pack: offset, K, N, transposed).
+        /// </summary>
+        public void Plan(CompiledModel model)
+        {
+            var packs = model.KeptPacks;
+            if (_known == packs.Count) return;
+            _known = packs.Count;
+            Packs.Clear();
+            Written.Clear();
+            for (var first = 0; first < packs.Count; first += PacksPerLaunch)
+            {
+                var mine = packs.Skip(first).Take(PacksPerLaunch).ToList();
+                var table = model.AllocateTable(mine.SelectMany(p =>
+                    new[] { checked((int)p.Offset), p.K, p.N, p.Transposed ? 1 : 0 }).ToArray());
+                var items = mine.Sum(Items);
+                Packs.Add((new PackLaunch(mine.Select(p => p.Packed).ToArray(), table), items));
+                Written.AddRange(mine.Select(p => p.Kernel));
+            }
+            if (Packs.Count == 1) Packs[0].Launch.Bind(Pack);
+        }
+
+        /// <summary>nd_gemm_pack_many_f32's work-items for a pack: 16 × 16 blocks, or those of the pack kernel.</summary>
+        private static long Items(KeptPack p) =>
+            p.Transposed && p.K % 16 == 0 && p.N % 16 == 0 ? (long)p.K * p.N / 256 : (p.N + 31L) / 32 * p.K;
+    }
+
+    /// <summary>One launch of the pack kernel: its packs and their table.</summary>
+    private sealed record PackLaunch(DeviceBuffer[] Packs, DeviceBuffer Table)
+    {
+        public void Bind(Kernel kernel)
+        {
+            kernel.Set(1, KernelArg.Of(Packs.Length));
+            kernel.Set(2, Table);
+            // The unused ones are never written; any buffer binds them.
+            for (var s = 0; s < PacksPerLaunch; s++) kernel.Set(3 + s, s < Packs.Length ? Packs[s] : Table);
+        }
     }
 }
 

@@ -155,6 +155,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void BenchStep_Mlp_CountsTheLaunchesAStepEnqueues()
+    {
+        // Forward 5 (three GEMMs, the loss's two), backward 9 (5 products, two storing ReLU's gradient; the loss's; 3 bias
+        // sums: a CPU's tile reads every B in place), Adam and the one launch that rewrites the three packs: the forward
+        // pass after a step packs nothing.
+        var (code, stdout, stderr) = Run("bench", "step", Model("mlp.nd"), "--batch", "4", "--steps", "2");
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains(", 16 launches,", stdout);
+    }
+
+    [Fact]
     public void BenchGemm_PrintsOneLinePerSize()
     {
         var (code, stdout, stderr) = Run("bench", "gemm", "--sizes", "64,96");

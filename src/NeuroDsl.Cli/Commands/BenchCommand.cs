@@ -209,16 +209,14 @@ internal static class BenchCommand
             model.Forward();
             device.Finish();
         });
-        // The launches of one training step as enqueued (a loop over time's once per step, a pack the device skips
-        // not at all), after an update so the parameters' packs run, and the optimizer's one launch over the arena.
+        // The launches of one more step as the timed ones ran (a loop over time's each time; no pack the optimizer wrote).
         model.Training = true;
-        model.Step(adam); // make sure the optimizer state is counted
-        var before = model.LaunchCount;
+        var (modelLaunches, optimizerLaunches) = (model.LaunchCount, adam.LaunchCount);
         model.Forward();
         model.Backward();
-        var launches = (int)(model.LaunchCount - before) + 1;
         model.Step(adam);
-        device.Finish();
+        model.ReadLoss();
+        var launches = (int)(model.LaunchCount - modelLaunches + adam.LaunchCount - optimizerLaunches);
         return (train, forward, launches, model.AllocatedBytes);
     }
 
