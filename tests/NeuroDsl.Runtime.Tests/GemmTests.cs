@@ -60,9 +60,17 @@ public sealed class GemmTests
             .ToList();
         Assert.All(kernels, k => Assert.StartsWith("nd_gemm_direct_", k));
         Assert.Contains(kernels, k => k.Contains("small"));
+        // In place the stream tile runs whether A is transposed or not; the full tile's kernel where the parameters have
+        // no stream tile of their own (StreamRows 0, an AVX2 host's default).
+        var full = config with { StreamRows = 0 };
+        Assert.Equal("nd_gemm_direct_f32", LibraryKernels.InPlaceGemm(full, false, 130, 128, 300, 2, true)!.Value.Kernel);
+        var shapes = new[] { (12, 32, 8), (130, 128, 300), (7, 64, 1), (20, config.Panel + config.Width, 40),
+            (130, 3 * config.Panel + config.Width, 300) };
         foreach (var ta in new[] { false, true })
-            Check(ta, false, bias: ta, tiled: true, gpuShape: false, shapes: new[] { (12, 32, 8), (130, 128, 300), (7, 64, 1),
-                (20, config.Panel + config.Width, 40), (130, 3 * config.Panel + config.Width, 300) });
+        {
+            Check(ta, false, bias: ta, tiled: true, gpuShape: false, shapes: shapes);
+            Check(ta, false, bias: !ta, tiled: true, gpuShape: false, shapes: shapes, config: full);
+        }
     }
 
     // The GPU shape of the tiled GEMM (32 work-items per tile), run on whatever device the tests have.
@@ -126,7 +134,7 @@ public sealed class GemmTests
     }
 
     private static void Check(bool ta, bool tb, bool bias, bool tiled, bool? gpuShape = null, bool inPlace = true,
-        (int, int, int)[]? shapes = null)
+        (int, int, int)[]? shapes = null, GemmConfig? config = null)
     {
         var device = TestDevice.Instance;
         var rng = new Random(42);
@@ -144,7 +152,7 @@ public sealed class GemmTests
             dbias.Write<float>(c0);
             using var packed = DeviceBuffer.Allocate(device, LibraryOps.PackedSize(k, n));
             if (tiled) LibraryOps.GemmTiled(device, da, db, dc, packed, m, n, k, ta, tb, bias ? dbias : null, gpuShape: gpuShape,
-                inPlace: inPlace);
+                inPlace: inPlace, config: config);
             else LibraryOps.Gemm(device, da, db, dc, m, n, k, ta, tb, bias ? dbias : null);
             var c = dc.ReadFloats();
             for (var i = 0; i < m; i++)
