@@ -96,7 +96,7 @@ internal static partial class AttentionKernels
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradQkvBody(sb, sizes);
-                return new NodeLaunch(call.Name, args, new[] { q[rank - 2], batch, (Dim)3 }, sb.ToString(),
+                return new NodeLaunch(call.Name, args, new[] { q[rank - 2], batch, (Dim)2 }, sb.ToString(),
                     Tile: new long[] { Lanes, 1, 1 });
             case Attention.Role.GradQ:
                 ps.Add("__global float* restrict out");
@@ -108,7 +108,7 @@ internal static partial class AttentionKernels
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
-                GradKvBody(sb, sizes, role == Attention.Role.GradK);
+                GradKvBody(sb, sizes, role == Attention.Role.GradK ? KeyGrads.K : KeyGrads.V);
                 return Blocks(call.Name, args, k[rank - 2], batch, sb);
         }
     }
