@@ -188,6 +188,9 @@ internal static class RowKernels
             sb.Append(inner).Append(indent).AppendLine("}");
         }
 
+        // The local holding each mean head's value, by the operand it averages.
+        var means = new Dictionary<int, string>();
+
         foreach (var id in members.Where(PerRow))
         {
             var n = graph[id];
@@ -227,14 +230,21 @@ internal static class RowKernels
                     Combine(t, $"if (!isnan({t}) && (isnan(o) || o {(mode == Accumulate.Max ? ">" : "<")} {t})) {t} = o;");
                     break;
                 case Accumulate.Var:
-                    code.AppendLine($"    float {t}_mean = 0.0f;");
-                    SumLoop($"{t}_mean", producers, graph[head.Inputs[0]], (sb, indent, used) =>
+                    // The mean of a mean head over the same operand, computed before (layer norm's): the same sum in
+                    // the same order, so the same value, without another pass over the row.
+                    if (means.TryGetValue(head.Inputs[0], out var known))
+                        code.AppendLine($"    const float {t}_mean = {known};");
+                    else
                     {
-                        Operand(sb, indent, used);
-                        sb.Append(indent).AppendLine($"{t}_mean += v;");
-                    }, (acc, v) => $"{acc} += {v};");
-                    Combine($"{t}_mean", $"{t}_mean += o;");
-                    code.AppendLine($"    {t}_mean /= {mean};");
+                        code.AppendLine($"    float {t}_mean = 0.0f;");
+                        SumLoop($"{t}_mean", producers, graph[head.Inputs[0]], (sb, indent, used) =>
+                        {
+                            Operand(sb, indent, used);
+                            sb.Append(indent).AppendLine($"{t}_mean += v;");
+                        }, (acc, v) => $"{acc} += {v};");
+                        Combine($"{t}_mean", $"{t}_mean += o;");
+                        code.AppendLine($"    {t}_mean /= {mean};");
+                    }
                     code.AppendLine($"    float {t} = 0.0f;");
                     SumLoop(t, producers, graph[head.Inputs[0]], (sb, indent, used) =>
                     {
@@ -253,7 +263,11 @@ internal static class RowKernels
                         sb.Append(indent).AppendLine($"{t} += v;");
                     }, (acc, v) => $"{acc} += {v};");
                     Combine(t, $"{t} += o;");
-                    if (mode == Accumulate.Mean) code.AppendLine($"    {t} /= {mean};");
+                    if (mode == Accumulate.Mean)
+                    {
+                        code.AppendLine($"    {t} /= {mean};");
+                        if (!means.ContainsKey(head.Inputs[0])) means[head.Inputs[0]] = t;
+                    }
                     break;
             }
         }
