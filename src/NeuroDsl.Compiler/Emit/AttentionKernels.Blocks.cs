@@ -165,8 +165,9 @@ internal static partial class AttentionKernels
     }
 
     /// <summary>
-    /// dQ, dK and dV of q, k and v read from one value, into its gradient: the third coordinate picks which, each a
-    /// block of the kernel it stands for (work-groups of one run in any order, so the three interleave).
+    /// dQ, dK and dV of q, k and v read from one value, into its gradient: the third coordinate picks a block of query
+    /// rows of dQ (0) or of key rows of both dK and dV (1), which share their scores and probabilities (work-groups of
+    /// one run in any order, so the two kinds interleave).
     /// </summary>
     private static void GradQkvBody(StringBuilder sb, Sizes z)
     {
@@ -177,25 +178,44 @@ internal static partial class AttentionKernels
             // The body closes the kernel: here it closes the block instead.
             return string.Concat(inner.ToString().TrimEnd('\n').Split('\n').Select(l => l.Length == 0 ? "\n" : "    " + l + "\n"));
         }
-        sb.Append("    // One block of rows of dQ (0), dK (1) or dV (2), written into their columns of the one gradient.\n")
+        sb.Append("    // One block of rows of dQ (0), or of dK and dV (1), written into their columns of the one gradient.\n")
             .Append("    if (get_global_id(2) == 0)\n    {\n").Append(Block(b => GradQBody(b, z)))
-            .Append("    else if (get_global_id(2) == 1)\n    {\n").Append(Block(b => GradKvBody(b, z, true)))
-            .Append("    else\n    {\n").Append(Block(b => GradKvBody(b, z, false)))
+            .Append("    else\n    {\n").Append(Block(b => GradKvBody(b, z, KeyGrads.Both)))
             .Append("}\n");
     }
 
-    private static void GradKvBody(StringBuilder sb, Sizes z, bool gradK)
+    /// <summary>Which of dK and dV a key block computes.</summary>
+    private enum KeyGrads
     {
-        var width = gradK ? z.Dk : z.Dv;
-        sb.Append($@"    // {(gradK ? "dK_j = scale · Σ_i P_ij (dO_i·V_j − D_i) Q_i" : "dV_j = Σ_i P_ij dO_i")} for keys r0 … r0 + {L} of head b, one per lane, {Step}
-    // queries at a time; P_ij = exp(s_ij − lse_i) recomputed.
+        K,
+        V,
+        Both,
+    }
+
+    /// <summary>
+    /// dK, dV or both for keys r0 … r0 + Lanes of head b: both share each step's scores and probabilities (one pass over
+    /// the queries where two would compute them twice, FlashAttention-2's key loop).
+    /// </summary>
+    private static void GradKvBody(StringBuilder sb, Sizes z, KeyGrads which)
+    {
+        var (gradK, gradV) = (which != KeyGrads.V, which != KeyGrads.K);
+        var what = which switch
+        {
+            KeyGrads.K => "dK_j = scale · Σ_i P_ij (dO_i·V_j − D_i) Q_i",
+            KeyGrads.V => "dV_j = Σ_i P_ij dO_i",
+            _ => "dK_j = scale · Σ_i P_ij (dO_i·V_j − D_i) Q_i and dV_j = Σ_i P_ij dO_i",
+        };
+        sb.Append($@"    // {what} for keys r0 … r0 + {L} of head b, one
+    // per lane, {Step} queries at a time; P_ij = exp(s_ij − lse_i) recomputed.
 {HeadStart(z, "jk", true)}    const __global float* Lb = lse + b * {z.Tq};
 ");
         if (gradK) sb.Append($"    const __global float* Db = delta + b * {z.Tq};\n");
         if (z.Masked) sb.Append($"    const __global float* mrow = mask + {z.MaskBatch};\n");
         sb.Append(Transposed("k", "kb", z.Tk, z.Dk, z.KS, " * " + z.Scale));
-        if (gradK) sb.Append(Transposed("v", "vb", z.Tk, z.Dv, z.VS, ""));
-        sb.Append($"    {Vec} acc[{width}];\n    for (int c = 0; c < {width}; c++) acc[c] = 0.0f;\n");
+        if (gradK)
+            sb.Append(Transposed("v", "vb", z.Tk, z.Dv, z.VS, ""))
+                .Append($"    {Vec} acc[{z.Dk}];\n    for (int c = 0; c < {z.Dk}; c++) acc[c] = 0.0f;\n");
+        if (gradV) sb.Append($"    {Vec} accv[{z.Dv}];\n    for (int c = 0; c < {z.Dv}; c++) accv[c] = 0.0f;\n");
         string Mask(int u)
         {
             var line = $"if (i0 + {u} >= {z.Tq}) s{u} = -INFINITY;";
@@ -220,18 +240,21 @@ internal static partial class AttentionKernels
             {Vec} a = acc[c];
 {Each(Step, u => $"a = fma(d{u}, ({Vec})(q{u}[c]), a);", "            ")}            acc[c] = a;
         }}
-    }}
-    __global float* dst = out + {z.KBase} + r0 * {z.KS};
 ");
-        else
+        if (gradV)
             sb.Append($@"        for (int c = 0; c < {z.Dv}; c++)
         {{
-            {Vec} a = acc[c];
-{Each(Step, u => $"a = fma(p{u}, ({Vec})(g{u}[c]), a);", "            ")}            acc[c] = a;
+            {Vec} a = accv[c];
+{Each(Step, u => $"a = fma(p{u}, ({Vec})(g{u}[c]), a);", "            ")}            accv[c] = a;
         }}
-    }}
-    __global float* dst = out + {(gradK ? z.KBase + " + r0 * " + z.KS : z.VBase + " + r0 * " + z.VS)};
 ");
-        sb.Append(StoreTransposed("acc", z.Tk, width, gradK ? z.KS : z.VS, gradK ? " * " + z.Scale : "")).Append("}\n");
+        sb.Append("    }\n");
+        if (gradK)
+            sb.Append($"    __global float* dst = out + {z.KBase} + r0 * {z.KS};\n")
+                .Append(StoreTransposed("acc", z.Tk, z.Dk, z.KS, " * " + z.Scale));
+        if (gradV)
+            sb.Append(gradK ? "    dst = " : "    __global float* dst = ").Append($"out + {z.VBase} + r0 * {z.VS};\n")
+                .Append(StoreTransposed("accv", z.Tk, z.Dv, z.VS, ""));
+        sb.Append("}\n");
     }
 }

@@ -188,6 +188,9 @@ internal static class RowKernels
             sb.Append(inner).Append(indent).AppendLine("}");
         }
 
+        // The local holding each mean head's value, by the operand it averages.
+        var means = new Dictionary<int, string>();
+
         foreach (var id in members.Where(PerRow))
         {
             var n = graph[id];
@@ -227,14 +230,21 @@ internal static class RowKernels
                     Combine(t, $"if (!isnan({t}) && (isnan(o) || o {(mode == Accumulate.Max ? ">" : "<")} {t})) {t} = o;");
                     break;
                 case Accumulate.Var:
-                    code.AppendLine($"    float {t}_mean = 0.0f;");
-                    SumLoop($"{t}_mean", producers, graph[head.Inputs[0]], (sb, indent, used) =>
+                    // The mean of a mean head over the same operand, computed before (layer norm's): the same sum in
+                    // the same order, so the same value, without another pass over the row.
+                    if (means.TryGetValue(head.Inputs[0], out var known))
+                        code.AppendLine($"    const float {t}_mean = {known};");
+                    else
                     {
-                        Operand(sb, indent, used);
-                        sb.Append(indent).AppendLine($"{t}_mean += v;");
-                    }, (acc, v) => $"{acc} += {v};");
-                    Combine($"{t}_mean", $"{t}_mean += o;");
-                    code.AppendLine($"    {t}_mean /= {mean};");
+                        code.AppendLine($"    float {t}_mean = 0.0f;");
+                        SumLoop($"{t}_mean", producers, graph[head.Inputs[0]], (sb, indent, used) =>
+                        {
+                            Operand(sb, indent, used);
+                            sb.Append(indent).AppendLine($"{t}_mean += v;");
+                        }, (acc, v) => $"{acc} += {v};");
+                        Combine($"{t}_mean", $"{t}_mean += o;");
+                        code.AppendLine($"    {t}_mean /= {mean};");
+                    }
                     code.AppendLine($"    float {t} = 0.0f;");
                     SumLoop(t, producers, graph[head.Inputs[0]], (sb, indent, used) =>
                     {
@@ -253,7 +263,11 @@ internal static class RowKernels
                         sb.Append(indent).AppendLine($"{t} += v;");
                     }, (acc, v) => $"{acc} += {v};");
                     Combine(t, $"{t} += o;");
-                    if (mode == Accumulate.Mean) code.AppendLine($"    {t} /= {mean};");
+                    if (mode == Accumulate.Mean)
+                    {
+                        code.AppendLine($"    {t} /= {mean};");
+                        if (!means.ContainsKey(head.Inputs[0])) means[head.Inputs[0]] = t;
+                    }
                     break;
             }
         }
@@ -277,7 +291,7 @@ internal static class RowKernels
         if (plan.Roles[root.Id] == RowRole.Loop)
         {
             var inLoop = new HashSet<int>(plan.LoopMembers);
-            Loop(code, (sb, indent, used) =>
+            void Body(StringBuilder sb, string indent, ISet<int> used)
             {
                 foreach (var m in plan.LoopMembers)
                 {
@@ -285,7 +299,30 @@ internal static class RowKernels
                     if (plan.Stored.Contains(m)) sb.Append(indent).AppendLine($"{Store(m)}[at] = {Local(m)};");
                 }
                 sb.Append(indent).AppendLine($"out[at] = {Local(root.Id)};");
-            });
+            }
+            // With one lane per row, the last loop too runs Vector elements at a time where every member is valid on
+            // vectors, as the sums do: PoCL leaves it scalar (the Transformer layer's layer norm over [1024, 256],
+            // 0.33 → 0.20 ms a launch).
+            if (vectorLength > 0 && plan.LoopMembers.Contains(root.Id) && plan.LoopMembers.All(m => VectorSafe(graph[m], inLoop)))
+            {
+                code.AppendLine("#if ND_ROW_LANES == 1");
+                code.AppendLine($"    for (int e = 0; e < {OpenClKernels.I(vectorLength)}; e += {Vector})");
+                code.AppendLine("    {");
+                code.AppendLine("        const int at = base + e;");
+                foreach (var m in plan.LoopMembers)
+                {
+                    VectorMember(code, "        ", graph[m], inLoop);
+                    if (plan.Stored.Contains(m)) code.AppendLine($"        vstore{Vector}({Local(m)}, 0, {Store(m)} + at);");
+                }
+                code.AppendLine($"        vstore{Vector}({Local(root.Id)}, 0, out + at);");
+                code.AppendLine("    }");
+                code.AppendLine($"    for (int e = {OpenClKernels.I(vectorLength)}; e < {count}; e++)");
+                code.AppendLine("#else");
+                code.AppendLine($"    for (int e = lane; e < {count}; e += ND_ROW_LANES)");
+                code.AppendLine("#endif");
+                LoopBody(code, Body, "    ");
+            }
+            else Loop(code, Body);
         }
         else code.AppendLine($"    {(window ? "" : "if (lane == 0) ")}out[i] = {Local(root.Id)};");
 
@@ -353,11 +390,12 @@ internal static class RowKernels
 
     /// <summary>
     /// Whether an elementwise expression means the same on float vectors: no selection (a vector condition with
-    /// scalar branches is not OpenCL C), no casts, no helper functions of scalars, no position.
+    /// scalar branches is not OpenCL C), no comparisons or logic (a vector comparison is an integer vector of −1 and
+    /// 0), no casts, no helper functions of scalars, no position.
     /// </summary>
     private static bool VectorExpression(string cExpr) =>
         !cExpr.Contains('?') && !cExpr.Contains("(int)") && !cExpr.Contains("(float)") && !cExpr.Contains("nd_")
-        && !cExpr.Contains("INDEX") && !cExpr.Contains("isnan");
+        && !cExpr.Contains("INDEX") && !cExpr.Contains("isnan") && cExpr.IndexOfAny(new[] { '<', '>', '=', '!', '&', '|' }) < 0;
 
     /// <summary>The reduced axes as loops: adjacent axes merged into one run, axes of size 1 left out.</summary>
     internal static List<(Dim Size, Dim Stride)> Runs(Shape shape, long[] axes)
