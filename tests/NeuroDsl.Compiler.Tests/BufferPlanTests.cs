@@ -84,8 +84,11 @@ public sealed class PlanPrinterTests
         var text = NeuroDsl.Compiler.Emit.PlanPrinter.Print(m.Plan, "xor_mlp.nd");
         Assert.Equal(m.Plan.Forward.Count + m.Plan.Backward.Count, text.Split('\n').Count(l => l.StartsWith("  nd_", StringComparison.Ordinal)));
         Assert.Equal(m.Plan.Buffers.Count, text.Split('\n').Count(l => l.StartsWith("  b", StringComparison.Ordinal)));
-        // The dense layers write their sigmoid outputs directly (GEMM epilogue); gradients share slots.
-        Assert.Contains("slot 1: 2*N floats, shared by grad.y.0, grad.hidden.0", text);
+        // The dense layers write their sigmoid outputs directly (GEMM epilogue), and the hidden sigmoid's gradient is the
+        // store of the product dY·W (act 7, reading hidden), so grad.y.0 and grad.hidden.0 are live together.
+        Assert.Contains("slot 1: N floats, shared by grad.y.0", text);
+        Assert.Contains("slot 2: 2*N floats, shared by grad.hidden.0", text);
+        Assert.Contains("b10(hidden), 0, b14(grad.hidden.0), 7)", text);
         Assert.Contains("nd_fused_grad_y_0_sigmoid_grad [N] (b11(y), b9(target), b13(grad.y.0))  # xor_mlp.nd:11", text);
         Assert.Contains("input gradients only", text);
     }

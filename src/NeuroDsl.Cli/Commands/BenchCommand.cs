@@ -310,7 +310,8 @@ internal static class BenchCommand
             rows.Add(($"sgemm {n}³", $"{Ms(mine)} ({flops / mine / 1e6:F0} GFLOP/s)",
                 base0 is { } t ? $"{Ms(t)} ({flops / t / 1e6:F0} GFLOP/s)" : "n/a",
                 base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
-                "pack + tiled kernel vs numpy (OpenBLAS)"));
+                LibraryKernels.InPlaceGemm(device.Gemm.Config, LibraryKernels.IsGpuShape(device), n, n, n, device.Info.ComputeUnits, false) is not null
+                    ? "tiled kernel reading B in place vs numpy (OpenBLAS)" : "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
         var layerNormCase = new BenchCase("layer_norm", "", "layer norm [8, 128, 768]", 8, 60);
         foreach (var (key, _, title, batch, _, _, _) in cases.Append(layerNormCase))
