@@ -10,7 +10,8 @@ namespace NeuroDsl.Runtime;
 /// </summary>
 internal sealed record KeptPack(Kernel Kernel, long Offset, int K, int N, bool Transposed, DeviceBuffer Packed);
 
-// The kept packs: when each ran last, and which parameters they pack (for the optimizers that write them).
+// The packs of a GEMM's B: the kept packs (when each ran last, which parameters they pack, for the optimizers that
+// write them), and the packs a product reading B in place makes unneeded.
 public abstract partial class CompiledModel
 {
     /// <summary>The library kernel that packs a GEMM's B into panels.</summary>
@@ -22,7 +23,36 @@ public abstract partial class CompiledModel
     private readonly Dictionary<Kernel, KeptPack> _packsOfParameters = new();
     private readonly List<KeptPack> _keptPacks = new();
 
+    // The pack of a GEMM's B bound last (KernelVariant.PackB), while the next kernel is not yet bound, and the packs whose
+    // GEMM reads B in place instead (never launched).
+    private (Kernel Kernel, KernelArg[] Args)? _lastPack;
+    private readonly HashSet<Kernel> _skippedPacks = new();
+
     private (long Writes, long DeviceWrites) ParameterVersion => (ParameterArena.Writes, _deviceWrites);
+
+    /// <summary>
+    /// A tiled GEMM bound right after the pack of its B (KernelVariant.PackB: B not transposed, kept alive through the
+    /// GEMM) reads B in place, and the pack never runs, where the device's tile does so for the product's sizes: the
+    /// shape, with <paramref name="args"/> binding B itself; null otherwise.
+    /// </summary>
+    private GemmShape? ReadInPlace(KernelVariant variant, ref KernelArg[] args)
+    {
+        if (variant != KernelVariant.TiledGemm || _lastPack is not { } pack || pack.Args[4].Buffer != args[5].Buffer
+            || pack.Args[2].Int != 0
+            || LibraryKernels.InPlaceGemm(Device.Gemm.Config, LibraryKernels.IsGpuShape(Device), args[0].Int, args[1].Int,
+                args[2].Int, Device.Info.ComputeUnits, args[3].Int != 0) is not { } inPlace)
+            return null;
+        args = (KernelArg[])args.Clone();
+        args[5] = pack.Args[3];
+        _skippedPacks.Add(pack.Kernel);
+        return inPlace;
+    }
+
+    /// <summary>The pack of a GEMM's B (KernelVariant.PackB): not launched where the GEMM after it reads B in place.</summary>
+    protected void LaunchPack(Kernel kernel, long global0)
+    {
+        if (!_skippedPacks.Contains(kernel)) Launch(kernel, global0);
+    }
 
     /// <summary>The packs the forward pass keeps, in the order it first ran them (it learns them as it runs).</summary>
     internal IReadOnlyList<KeptPack> KeptPacks => _keptPacks;

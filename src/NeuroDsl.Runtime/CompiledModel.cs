@@ -153,11 +153,6 @@ public abstract partial class CompiledModel : IDisposable
 
     public void Step(Optimizer optimizer) => optimizer.Step(this);
 
-    // The pack of a GEMM's B bound last (KernelVariant.PackB), while the next kernel is not yet bound, and the packs whose
-    // GEMM reads B in place instead (never launched).
-    private (Kernel Kernel, KernelArg[] Args)? _lastPack;
-    private readonly HashSet<Kernel> _skippedPacks = new();
-
     /// <summary>Reads the loss scalar: the one synchronization of a training step.</summary>
     public float ReadLoss()
     {
@@ -327,22 +322,10 @@ public abstract partial class CompiledModel : IDisposable
         // The plan marks the tiled GEMMs; the device's shape of each runs (LibraryKernels.Variant), chosen by the
         // product's M and N and whether A is transposed (every tiled GEMM's arguments 0, 1 and 3, fixed when the model
         // is built).
-        // A GEMM right after the pack of its B (KernelVariant.PackB: B not transposed, kept alive through the GEMM) reads B
-        // in place, and the pack never runs, where the device's tile does so for the product's sizes.
-        GemmShape shape;
-        if (variant == KernelVariant.TiledGemm && _lastPack is { } pack && pack.Args[4].Buffer == args[5].Buffer
-            && pack.Args[2].Int == 0
-            && LibraryKernels.InPlaceGemm(Device.Gemm.Config, LibraryKernels.IsGpuShape(Device), args[0].Int, args[1].Int,
-                args[2].Int, Device.Info.ComputeUnits, args[3].Int != 0) is { } inPlace)
-        {
-            shape = inPlace;
-            args = (KernelArg[])args.Clone();
-            args[5] = pack.Args[3];
-            _skippedPacks.Add(pack.Kernel);
-        }
-        else shape = variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched
-            ? LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int, args[3].Int != 0)
-            : new GemmShape(name, 1, 1, 1);
+        var shape = ReadInPlace(variant, ref args)
+            ?? (variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched
+                ? LibraryKernels.Variant(name, variant, Device, args[0].Int, args[1].Int, args[3].Int != 0)
+                : new GemmShape(name, 1, 1, 1));
         name = shape.Kernel;
         var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name)
             { GroupWidth = shape.Width, Tile = (shape.Rows, shape.Columns) };
@@ -480,14 +463,6 @@ public abstract partial class CompiledModel : IDisposable
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
         Launched?.Invoke();
-    }
-
-    /// <summary>
-    /// The pack of a GEMM's B (KernelVariant.PackB): not launched where the GEMM after it reads B in place.
-    /// </summary>
-    protected void LaunchPack(Kernel kernel, long global0)
-    {
-        if (!_skippedPacks.Contains(kernel)) Launch(kernel, global0);
     }
 
     /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>
