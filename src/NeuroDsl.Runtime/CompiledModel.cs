@@ -55,7 +55,8 @@ public abstract partial class CompiledModel : IDisposable
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
         _kernelSource = kernelSource;
-        _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name);
+        _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name,
+            string.Join(", ", symbols.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture))));
         _library = LibraryKernels.Program(device);
 
         _seed32 = (uint)(seed ^ (seed >> 32));

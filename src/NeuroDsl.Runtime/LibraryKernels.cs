@@ -115,7 +115,7 @@ public static class LibraryKernels
     };
 
     /// <summary>
-    /// The library program for a device: built once (and cached on disk), shared by every model, with the device's
+    /// The library program for a device: built once per process (and cached on disk: <see cref="OpenCl.ProgramCache"/>), shared by every model, with the device's
     /// GEMM parameters.
     /// </summary>
     public static nint Program(Device device) =>

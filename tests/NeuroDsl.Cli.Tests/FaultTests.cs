@@ -141,6 +141,8 @@ public sealed class FaultTests : IDisposable
             var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[] { "bench", "step", CliTests.Model("xor_mlp.nd"), "--batch", "4", "--steps", "1" }) info.ArgumentList.Add(a);
             info.Environment["NEURODSL_CACHE"] = cache;
+            // NeuroDsl's own binaries, also on PoCL (whose kernel cache otherwise stands in for them: ProgramCache.KeepsBinaries).
+            info.Environment["NEURODSL_PROGRAM_BINARIES"] = "1";
             return Process.Start(info)!;
         }).ToList();
         foreach (var p in processes)

@@ -53,6 +53,50 @@ public sealed class DeviceAndCacheTests
     }
 
     [Fact]
+    public void OnPoclWithItsKernelCache_NoBinaryIsWritten_AndEachBuildIsReported()
+    {
+        var device = TestDevice.Instance;
+        var dir = Path.Combine(Path.GetTempPath(), "neurodsl-cache-pocl-" + Guid.NewGuid().ToString("N"));
+        var names = new[] { "NEURODSL_CACHE", "NEURODSL_PROGRAM_BINARIES", "POCL_KERNEL_CACHE" };
+        var old = Array.ConvertAll(names, Environment.GetEnvironmentVariable);
+        var builds = new System.Collections.Generic.List<ProgramBuild>();
+        try
+        {
+            Environment.SetEnvironmentVariable("NEURODSL_CACHE", dir);
+            Environment.SetEnvironmentVariable("NEURODSL_PROGRAM_BINARIES", null);
+            Environment.SetEnvironmentVariable("POCL_KERNEL_CACHE", null);
+            var pocl = ProgramCache.IsPocl(device.Info);
+            Assert.Equal(!pocl, ProgramCache.KeepsBinaries(device.Info));
+            Environment.SetEnvironmentVariable("POCL_KERNEL_CACHE", "0");
+            Assert.True(ProgramCache.KeepsBinaries(device.Info)); // PoCL's cache off: ours is all there is
+            Environment.SetEnvironmentVariable("POCL_KERNEL_CACHE", null);
+            Environment.SetEnvironmentVariable("NEURODSL_PROGRAM_BINARIES", "1");
+            Assert.True(ProgramCache.KeepsBinaries(device.Info));
+            Environment.SetEnvironmentVariable("NEURODSL_PROGRAM_BINARIES", "0");
+            Assert.False(ProgramCache.KeepsBinaries(device.Info));
+            Environment.SetEnvironmentVariable("NEURODSL_PROGRAM_BINARIES", null);
+
+            ProgramCache.Building = builds.Add;
+            var source = "__kernel void k_" + Guid.NewGuid().ToString("N") + "(__global float* x) { x[get_global_id(0)] = 4.0f; }";
+            var program = ProgramCache.Get(device, source, "-D ND_N=3", "m", "N=3");
+            Assert.NotEqual(0, program);
+            Assert.Equal(program, ProgramCache.Get(device, source, "-D ND_N=3", "m", "N=3")); // this process's table: built once
+            Assert.Equal(2, builds.Count);
+            Assert.Equal(("m", "N=3", source.Length), (builds[0].Label, builds[0].Sizes, builds[0].SourceChars));
+            Assert.Null(builds[0].Elapsed);
+            Assert.NotNull(builds[1].Elapsed);
+            Assert.Equal(pocl ? 0 : 1, Directory.Exists(dir) ? Directory.GetFiles(dir, "*.bin").Length : 0);
+            if (pocl) Assert.Equal("built (the driver caches it)", ProgramCache.LastOutcome);
+        }
+        finally
+        {
+            ProgramCache.Building = null;
+            for (var i = 0; i < names.Length; i++) Environment.SetEnvironmentVariable(names[i], old[i]);
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void CorruptOrTruncatedCacheEntries_AreRebuilt_NotTrusted()
     {
         var dir = Path.Combine(Path.GetTempPath(), "neurodsl-cache-test-" + Guid.NewGuid().ToString("N"));

@@ -11,9 +11,10 @@ using System.Text.RegularExpressions;
 namespace NeuroDsl.Runtime.OpenCl;
 
 /// <summary>
-/// Builds OpenCL programs once per process and caches their binaries on disk, keyed by a hash of the source,
-/// the build options, the device and the driver version. A cache entry carries a checksum of its binary; an
-/// entry that is truncated, corrupt or refused by the driver is rebuilt from source and rewritten.
+/// Builds OpenCL programs once per process and, where the driver keeps no cache of its own (<see cref="KeepsBinaries"/>),
+/// caches their binaries on disk, keyed by a hash of the source, the build options, the device and the driver version.
+/// A cache entry carries a checksum of its binary; an entry that is truncated, corrupt or refused by the driver is
+/// rebuilt from source and rewritten. <see cref="Building"/> reports each build from source as it happens.
 /// </summary>
 public static class ProgramCache
 {
@@ -43,12 +44,43 @@ public static class ProgramCache
     /// </summary>
     public static bool Verbose => Environment.GetEnvironmentVariable("NEURODSL_VERBOSE") == "1";
 
-    public static nint Get(Device device, string source, string options, string label)
+    /// <summary>
+    /// Called before and after each build from source (not for programs this process or the disk cache already
+    /// holds), so that a command can show what a cold start is waiting for. Set it once, before the first build.
+    /// </summary>
+    public static Action<ProgramBuild>? Building { get; set; }
+
+    /// <summary>
+    /// Whether NeuroDsl keeps program binaries on disk for this device: <c>NEURODSL_PROGRAM_BINARIES=1</c> or <c>0</c>
+    /// decides; otherwise yes, unless the driver is PoCL with its kernel cache on (<c>POCL_KERNEL_CACHE</c> not 0).
+    /// PoCL caches both a program's build and each kernel's machine code, compiled at the kernel's first launch, under
+    /// <c>~/.cache/pocl/kcache</c>; asking it for a program's binary makes it compile every kernel of the program
+    /// in advance, in a generic form that the launches then do not use: on the development host 17 of the 21
+    /// seconds LeNet-5 spent building its three programs on a cold start, and 40 of ResNet-18's 43.
+    /// </summary>
+    public static bool KeepsBinaries(DeviceInfo info)
+    {
+        switch (Environment.GetEnvironmentVariable("NEURODSL_PROGRAM_BINARIES"))
+        {
+            case "1": return true;
+            case "0": return false;
+        }
+        return !(IsPocl(info) && Environment.GetEnvironmentVariable("POCL_KERNEL_CACHE") != "0");
+    }
+
+    internal static bool IsPocl(DeviceInfo info) =>
+        info.Platform.Contains("Portable Computing Language", StringComparison.Ordinal)
+        || info.Platform.Contains("pocl", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The program of <paramref name="source"/> built for the device; <paramref name="sizes"/> ("N=64") only describes it.</summary>
+    public static nint Get(Device device, string source, string options, string label, string sizes = "")
     {
         if (!Verbose) options += " -w";
         var key = Key(device, source, options);
         // A program belongs to one OpenCL context: the in-process table is per context, the disk cache per device.
-        return Built.GetOrAdd(key + "@" + device.Context.ToString("x"), _ => Load(device, source, options, label, key));
+        return Built.GetOrAdd(key + "@" + device.Context.ToString("x"), _ => KeepsBinaries(device.Info)
+            ? Load(device, source, options, label, key, sizes)
+            : Build(device, source, options, label, sizes, "built (the driver caches it)"));
     }
 
     /// <summary>Releases the programs built for a device's context (called when the device is disposed).</summary>
@@ -67,11 +99,11 @@ public static class ProgramCache
 
     /// <summary>Loads through the disk cache only, bypassing this process's table (for tests).</summary>
     internal static nint LoadUncached(Device device, string source, string options, string label, string key) =>
-        Load(device, source, options, label, key);
+        Load(device, source, options, label, key, "");
 
     internal static string PathFor(string key) => Path.Combine(Directory, key + ".bin");
 
-    private static nint Load(Device device, string source, string options, string label, string key)
+    private static nint Load(Device device, string source, string options, string label, string key, string sizes)
     {
         var path = PathFor(key);
         if (TryReadBinary(path) is { } binary)
@@ -88,8 +120,20 @@ public static class ProgramCache
         {
             LastOutcome = File.Exists(path) ? "cache entry corrupt, rebuilt" : "built";
         }
-        var built = FromSource(device, source, options, label);
+        var built = Build(device, source, options, label, sizes, LastOutcome);
         TryWriteBinary(path, built);
+        return built;
+    }
+
+    /// <summary>Builds from source, reporting the build to <see cref="Building"/>.</summary>
+    private static nint Build(Device device, string source, string options, string label, string sizes, string outcome)
+    {
+        var observer = Building;
+        observer?.Invoke(new ProgramBuild(label, sizes, source.Length, null));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var built = FromSource(device, source, options, label);
+        LastOutcome = outcome;
+        observer?.Invoke(new ProgramBuild(label, sizes, source.Length, clock.Elapsed));
         return built;
     }
 
@@ -228,3 +272,9 @@ public static class ProgramCache
         }
     }
 }
+
+/// <summary>
+/// One build from source: <paramref name="Label"/> names the program (a model's name, or "library"),
+/// <paramref name="Sizes"/> its size symbols ("N=64"); <paramref name="Elapsed"/> is null when the build starts.
+/// </summary>
+public sealed record ProgramBuild(string Label, string Sizes, int SourceChars, TimeSpan? Elapsed);
