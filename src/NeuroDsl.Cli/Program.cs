@@ -14,7 +14,11 @@ namespace NeuroDsl.Cli;
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => CommandLine.Invoke(Root(), args);
+    public static int Main(string[] args)
+    {
+        BuildProgress.Install();
+        return CommandLine.Invoke(Root(), args);
+    }
 
     /// <summary>Every command, in the order the help lists them.</summary>
     internal static RootCommand Root() => new("neurodsl — compile, train and run NeuroDsl model files (.nd)")

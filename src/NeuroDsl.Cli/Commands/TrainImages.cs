@@ -84,12 +84,16 @@ internal static class TrainImages
         Say(Markup.Escape($"{sets.Name}: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {trainSet.Transform.Describe()}, scaled to [0, 1]; "
             + $"batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({o.Schedule}), seed {o.Seed}"));
         var results = new List<EpochMetrics>();
+        using var firstStep = new FirstStep(NeuroDsl.Runtime.OpenCl.ProgramCache.IsPocl(device.Info));
         for (var epoch = firstEpoch; epoch <= epochs; epoch++)
         {
-            results.Add(interactive ? EpochWithBar(trainer, epoch, epochs, (float)lr, trainSet.Count / batch) : EpochInLines(trainer, epoch, (float)lr, distributed));
+            var first = epoch == firstEpoch ? firstStep : null;
+            results.Add(interactive ? EpochWithBar(trainer, epoch, epochs, (float)lr, trainSet.Count / batch, first)
+                : EpochInLines(trainer, epoch, (float)lr, distributed, first));
             var m = results[^1];
             Say($"epoch {m.Epoch}/{epochs}  train loss {m.TrainLoss:F4}  test loss {m.TestLoss:F4}  " +
                 $"test accuracy [bold]{m.TestAccuracy * 100:F2}%[/]  {m.ExamplesPerSecond:N0} examples/s  {m.Seconds:F1} s");
+            if (first is { Done: true }) Say(Markup.Escape(first.Describe()));
             if (!root) continue;
             OutputFiles.Guard(checkpoint, () => Checkpoint.Save(checkpoint, train, optimizer, new TrainingPosition(epoch, trainer.Steps, o.Seed, train.StepIndex)));
             if (o.Metrics is not null) WriteMetrics(o.Metrics, output.Name, results, batch, optimizerName, lr, o.Seed, parallel?.Size ?? 1);
@@ -148,13 +152,15 @@ internal static class TrainImages
         return 1;
     }
 
-    private static EpochMetrics EpochWithBar(Trainer trainer, int epoch, int epochs, float lr, int batches)
+    /// <param name="first">The process's first step, timed, in the first epoch; null in later ones.</param>
+    private static EpochMetrics EpochWithBar(Trainer trainer, int epoch, int epochs, float lr, int batches, FirstStep? first)
     {
         EpochMetrics metrics = null!;
         AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"epoch {epoch}/{epochs}", maxValue: batches);
+                first?.Start(() => task.Description = $"epoch {epoch}/{epochs}  first step{(first.CompilesAtLaunch ? ": compiling kernels" : "")}…");
                 var test = ctx.AddTask("  test", autoStart: false);
                 trainer.EvaluationProgress = (done, total) =>
                 {
@@ -164,6 +170,11 @@ internal static class TrainImages
                 };
                 metrics = trainer.RunEpoch(epoch, lr, (b, _, loss) =>
                 {
+                    if (first is { Done: false })
+                    {
+                        first.Finish();
+                        task.Description = $"epoch {epoch}/{epochs}";
+                    }
                     task.Value = b;
                     if (b % 20 == 0) task.Description = $"epoch {epoch}/{epochs}  loss {loss:F4}";
                 });
@@ -171,15 +182,18 @@ internal static class TrainImages
         return metrics;
     }
 
-    private static EpochMetrics EpochInLines(Trainer trainer, int epoch, float lr, DistributedRun? distributed)
+    private static EpochMetrics EpochInLines(Trainer trainer, int epoch, float lr, DistributedRun? distributed, FirstStep? first)
     {
         var root = distributed?.IsRoot ?? true;
+        if (root)
+            first?.Start(() => Console.Out.WriteLine($"  epoch {epoch}: first step{(first.CompilesAtLaunch ? " (compiling each kernel at its first launch)" : "")}…"));
         trainer.EvaluationProgress = (done, total) =>
         {
             if (root && total >= 4 && done % Math.Max(1, total / 4) == 0 && done < total) Console.Out.WriteLine($"  epoch {epoch}: test batch {done}/{total}");
         };
         return trainer.RunEpoch(epoch, lr, (b, total, loss) =>
         {
+            first?.Finish();
             distributed?.AfterStep(trainer.Steps);
             if (root && b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {epoch}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
         });

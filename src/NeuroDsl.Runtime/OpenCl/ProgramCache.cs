@@ -68,7 +68,8 @@ public static class ProgramCache
         return !(IsPocl(info) && Environment.GetEnvironmentVariable("POCL_KERNEL_CACHE") != "0");
     }
 
-    internal static bool IsPocl(DeviceInfo info) =>
+    /// <summary>Whether the device's driver is PoCL, which compiles each kernel at its first launch.</summary>
+    public static bool IsPocl(DeviceInfo info) =>
         info.Platform.Contains("Portable Computing Language", StringComparison.Ordinal)
         || info.Platform.Contains("pocl", StringComparison.OrdinalIgnoreCase);
 

@@ -1,0 +1,62 @@
+using System;
+using System.IO;
+using System.Threading;
+using NeuroDsl.Runtime.OpenCl;
+using Xunit;
+
+namespace NeuroDsl.Cli.Tests;
+
+/// <summary>What a cold start shows: slow program builds announced while they run, quick ones (cache hits) silent.</summary>
+public sealed class ColdStartTests
+{
+    [Fact]
+    public void SlowBuilds_AreShownWithTheirTime_QuickOnesPrintNothing()
+    {
+        var old = Console.Error;
+        var err = new StringWriter();
+        Console.SetError(err);
+        try
+        {
+            BuildProgress.Install();
+            var quick = new ProgramBuild("Quick", "N=2", 900, null);
+            ProgramCache.Building!(quick);
+            ProgramCache.Building!(quick with { Elapsed = TimeSpan.FromMilliseconds(30) });
+            Thread.Sleep(BuildProgress.Delay * 2); // a timer that fired late would print now
+            Assert.Equal("", err.ToString());
+
+            var slow = new ProgramBuild("LeNet5", "N=64", 42_169, null);
+            ProgramCache.Building!(slow);
+            Thread.Sleep(BuildProgress.Delay * 2);
+            Assert.Equal("building OpenCL program LeNet5 (N=64, 41 KB)… ", err.ToString());
+            ProgramCache.Building!(slow with { Elapsed = TimeSpan.FromSeconds(1.31) });
+            Assert.Equal("building OpenCL program LeNet5 (N=64, 41 KB)… 1.3 s" + Environment.NewLine, err.ToString());
+        }
+        finally
+        {
+            Console.SetError(old);
+            ProgramCache.Building = null;
+        }
+    }
+
+    [Fact]
+    public void FirstStep_SaysHowLongAfterStart_AndAnnouncesASlowStepWhileItRuns()
+    {
+        using var first = new FirstStep(compilesAtLaunch: true);
+        var announced = 0;
+        first.Start(() => Interlocked.Increment(ref announced));
+        Thread.Sleep(FirstStep.Patience + TimeSpan.FromMilliseconds(500));
+        first.Finish();
+        first.Finish(); // later steps change nothing
+        Assert.Equal(1, announced);
+        Assert.True(first.Step >= FirstStep.Patience, first.Step.ToString());
+        Assert.Matches(@"^first step \d+\.\d s after start \(the step itself 1\.\d s: kernels compile at their first launch and are cached for the next run\)$",
+            first.Describe());
+
+        using var quick = new FirstStep(compilesAtLaunch: true);
+        quick.Start(() => Interlocked.Increment(ref announced));
+        quick.Finish();
+        Thread.Sleep(FirstStep.Patience + TimeSpan.FromMilliseconds(300));
+        Assert.Equal(1, announced);
+        Assert.Matches(@"^first step \d+\.\d s after start \(the step itself 0\.\d s\)$", quick.Describe());
+    }
+}
