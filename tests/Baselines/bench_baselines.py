@@ -7,16 +7,23 @@ eval mode, PyTorch's fused inference path for this layer), a layer norm over [8,
 sequence 100, batch 32). Median of many
 repetitions after warm-up. Fair set-up:
 2 threads, OMP_WAIT_POLICY=PASSIVE (set by the caller), OPENBLAS_CORETYPE left unset. Run with Debian's
-/usr/bin/python3 (python3-numpy, python3-torch).
+/usr/bin/python3 (python3-numpy, python3-torch). An optional argument, comma-separated case names (sgemm, mlp,
+lenet5, transformer, layer_norm, lstm), limits the run to those cases (`neurodsl bench --cases`).
 """
 import json, os, statistics, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
 out = {}
+wanted = set(sys.argv[1].split(",")) if len(sys.argv) > 1 else None
+
+
+def want(case):
+    return wanted is None or case in wanted
+
 try:
     import numpy as np
     rng = np.random.default_rng(0)
-    for n in (256, 512, 1024, 2048):
+    for n in (256, 512, 1024, 2048) if want("sgemm") else ():
         a = rng.standard_normal((n, n), dtype=np.float32)
         b = rng.standard_normal((n, n), dtype=np.float32)
         reps = max(5, int(2e10 / (2 * n ** 3)))
@@ -48,6 +55,8 @@ try:
             return self.logits(F.relu(self.h2(F.relu(self.h1(x)))))
 
     def bench(name, model, shape, batch, steps=60, target=None, eval_forward=False):
+        if not want(name):
+            return
         x = torch.rand((batch,) + shape)
         y = torch.randint(0, 10, (batch,)) if target is None else torch.rand((batch,) + target)
         loss_fn = F.cross_entropy if target is None else F.mse_loss
@@ -97,7 +106,7 @@ try:
         with torch.no_grad():
             ln(x)
 
-    for fn, key in ((ln_step, "train"), (ln_forward, "forward")):
+    for fn, key in ((ln_step, "train"), (ln_forward, "forward")) if want("layer_norm") else ():
         for _ in range(5):
             fn()
         times = []
@@ -124,7 +133,7 @@ try:
         with torch.no_grad():
             lstm(x)
 
-    for fn, key in ((lstm_step, "train"), (lstm_forward, "forward")):
+    for fn, key in ((lstm_step, "train"), (lstm_forward, "forward")) if want("lstm") else ():
         for _ in range(3):
             fn()
         times = []

@@ -98,6 +98,7 @@ public sealed class CommandLineTests : IDisposable
         Assert.Contains("--momentum takes a number, not 'abc'", UserError(64, "train", Model("xor_mlp.nd"), "--data", "xor", "--momentum", "abc"));
         Assert.Contains("--temperature takes a number", UserError(64, "generate", Model("xor_mlp.nd"), "--checkpoint", "c", "--temperature", "abc"));
         Assert.Contains("--seq takes a positive integer", UserError(64, "bench", "attention", "--seq", "abc"));
+        Assert.Contains("--cases: no case 'sgem'; the cases are sgemm, mlp, lenet5, transformer, lstm, layer_norm", UserError(64, "bench", "--cases", "sgem"));
         // An output folder that is a file: 73 before any work.
         var file = Path.Combine(_dir, "a-file");
         File.WriteAllText(file, "");

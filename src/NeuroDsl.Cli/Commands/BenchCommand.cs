@@ -19,10 +19,14 @@ internal static class BenchCommand
     {
         var models = new Option<string?>("--models") { Description = "the directory of the zoo's model files (default: models)", HelpName = "DIR" };
         var rounds = CommandLine.PositiveInt("--rounds", "alternating rounds of ours and the baselines' (default 3)", "R");
+        var cases = new Option<string?>("--cases")
+        {
+            Description = "only these rows, comma-separated: " + string.Join(", ", CaseNames) + " (default: all)", HelpName = "CASE,...",
+        };
         var command = new Command("bench", "The comparison table: sgemm against OpenBLAS; MLP, LeNet-5, Transformer-layer, "
-            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, Step(), GemmCommand(), AttentionBench.Build(), DistributedBench.Build() }
-            .WithExamples("neurodsl bench", "neurodsl bench --rounds 5");
-        command.SetAction(r => Table(r.GetValue(models) ?? "models", r.GetValue(rounds) ?? 3));
+            + "layer-norm and LSTM training steps against PyTorch (run 'bash .ci/bench-setup' first).") { models, rounds, cases, Step(), GemmCommand(), AttentionBench.Build(), DistributedBench.Build() }
+            .WithExamples("neurodsl bench", "neurodsl bench --rounds 5", "neurodsl bench --cases transformer,lstm");
+        command.SetAction(r => Table(r.GetValue(models) ?? "models", r.GetValue(rounds) ?? 3, Cases(r.GetValue(cases))));
         return command;
     }
 
@@ -231,7 +235,20 @@ internal static class BenchCommand
     /// rounds (ours, theirs, ours, theirs, …) so that a drift of the machine's speed during the run — common on
     /// shared hosts — falls on both sides; each cell is the median over rounds of per-round medians.
     /// </summary>
-    private static int Table(string models, int rounds)
+    private static readonly string[] CaseNames = { "sgemm", "mlp", "lenet5", "transformer", "lstm", "layer_norm" };
+
+    /// <summary>The cases <c>--cases</c> names (all when it is absent); an unknown name is a usage error naming the known ones.</summary>
+    private static HashSet<string> Cases(string? text)
+    {
+        if (text is null) return new HashSet<string>(CaseNames);
+        var chosen = new HashSet<string>();
+        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            chosen.Add(CaseNames.Contains(name) ? name
+                : throw new UsageException($"--cases: no case '{name}'; the cases are {string.Join(", ", CaseNames)}"));
+        return chosen.Count > 0 ? chosen : throw new UsageException("--cases: name at least one case: " + string.Join(", ", CaseNames));
+    }
+
+    private static int Table(string models, int rounds, HashSet<string> wanted)
     {
         if (!System.IO.Directory.Exists(models)) throw new System.IO.DirectoryNotFoundException($"--models {models}: no such directory");
         using var device = Device.Open();
@@ -247,7 +264,7 @@ internal static class BenchCommand
             new BenchCase("transformer", "transformer_layer.nd",
                 "transformer layer (d 256, 4 heads, d_ff 1024, T 128, post-LN)", 8, 20, "TransformerEncoderLayer", 128),
             new BenchCase("lstm", "lstm.nd", "LSTM layer (input 64, hidden 256, T 100)", 32, 20, "LSTM", 100),
-        };
+        }.Where(c => wanted.Contains(c.Key)).ToArray();
         var compiled = cases.ToDictionary(c => c.Key, c =>
         {
             var path = System.IO.Path.Combine(models, c.File);
@@ -269,7 +286,8 @@ internal static class BenchCommand
         string? torchVersion = null;
         for (var round = 0; round < rounds; round++)
         {
-            foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
+            if (wanted.Contains("sgemm"))
+                foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
             foreach (var c in cases)
             {
                 var symbols = new Dictionary<string, long> { ["N"] = c.Batch };
@@ -279,11 +297,14 @@ internal static class BenchCommand
                 Add(ours, $"{c.Key}_forward_ms", step.Forward);
                 launches[c.Key] = (step.Launches, step.Bytes);
             }
-            var ln = StepTimes(layerNorm, device, new Dictionary<string, long> { ["N"] = 8 }, 60, resident: true);
-            Add(ours, "layer_norm_train_ms", ln.Train);
-            Add(ours, "layer_norm_forward_ms", ln.Forward);
-            launches["layer_norm"] = (ln.Launches, ln.Bytes);
-            using var baseline = RunBaselines(out why);
+            if (wanted.Contains("layer_norm"))
+            {
+                var ln = StepTimes(layerNorm, device, new Dictionary<string, long> { ["N"] = 8 }, 60, resident: true);
+                Add(ours, "layer_norm_train_ms", ln.Train);
+                Add(ours, "layer_norm_forward_ms", ln.Forward);
+                launches["layer_norm"] = (ln.Launches, ln.Bytes);
+            }
+            using var baseline = RunBaselines(wanted.Count == CaseNames.Length ? null : string.Join(",", wanted), out why);
             if (baseline is null) continue;
             foreach (var p in baseline.RootElement.EnumerateObject())
                 if (p.Value.ValueKind == System.Text.Json.JsonValueKind.Number) Add(theirs, p.Name, p.Value.GetDouble());
@@ -301,7 +322,7 @@ internal static class BenchCommand
             var ratios = ours[k].Zip(t, (o, b) => gemm ? b / o : o / b).OrderBy(r => r).ToList();
             return $" (rounds {ratios[0].ToString("F2", CultureInfo.InvariantCulture)}–{ratios[^1].ToString("F2", CultureInfo.InvariantCulture)})";
         }
-        foreach (var n in new[] { 256, 512, 1024, 2048 })
+        foreach (var n in wanted.Contains("sgemm") ? new[] { 256, 512, 1024, 2048 } : Array.Empty<int>())
         {
             var key = $"sgemm_{n}_ms";
             var flops = 2.0 * n * n * n;
@@ -314,7 +335,7 @@ internal static class BenchCommand
                     ? "tiled kernel reading B in place vs numpy (OpenBLAS)" : "pack + tiled kernel vs numpy (OpenBLAS)"));
         }
         var layerNormCase = new BenchCase("layer_norm", "", "layer norm [8, 128, 768]", 8, 60);
-        foreach (var (key, _, title, batch, _, _, _) in cases.Append(layerNormCase))
+        foreach (var (key, _, title, batch, _, _, _) in wanted.Contains("layer_norm") ? cases.Append(layerNormCase) : cases)
             foreach (var kind in new[] { "train", "forward" })
             {
                 var k = $"{key}_{kind}_ms";
@@ -343,7 +364,8 @@ internal static class BenchCommand
 }
 ";
 
-    private static System.Text.Json.JsonDocument? RunBaselines(out string why)
+    /// <param name="cases">Comma-separated case names for the script, or null for all of them.</param>
+    private static System.Text.Json.JsonDocument? RunBaselines(string? cases, out string why)
     {
         why = "";
         var script = System.IO.Path.Combine("tests", "Baselines", "bench_baselines.py");
@@ -352,7 +374,9 @@ internal static class BenchCommand
             why = $"/usr/bin/python3 or {script} not found (run from the repository root; 'bash .ci/bench-setup' installs the baselines)";
             return null;
         }
-        var info = new ProcessStartInfo("/usr/bin/python3", script) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(script);
+        if (cases is not null) info.ArgumentList.Add(cases);
         info.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
         info.Environment.Remove("OPENBLAS_CORETYPE");
         using var process = Process.Start(info)!;
