@@ -55,9 +55,17 @@ public sealed class Device : IDisposable
     /// warps), which split the row. On a CPU 1: PoCL runs a work-group's work-items as a loop it vectorizes, so
     /// neighbouring rows fill the vector; lanes inside a row put a barrier-split loop around the row's loop instead
     /// (measured on AVX-512 with PoCL 3.1: layer norm over [1024, 768] 5.1 ms with 16 lanes, 2.3 ms with 1). A power
-    /// of two; NEURODSL_ROW_LANES overrides it, for tuning.
+    /// of two up to 1024; NEURODSL_ROW_LANES overrides the default, for tuning. Set it before building a model (the
+    /// model's program is built with it); the tests run the row kernels with a GPU's 128 lanes on PoCL this way.
     /// </summary>
-    public int RowLanes => RowLanesOverride ?? (Info.IsGpu ? 128 : 1);
+    public int RowLanes
+    {
+        get => _rowLanes ??= RowLanesOverride ?? (Info.IsGpu ? 128 : 1);
+        set => _rowLanes = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "row lanes are a power of two from 1 to 1024");
+    }
+
+    private int? _rowLanes;
 
     private static readonly int? RowLanesOverride =
         int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes > 0 && (lanes & (lanes - 1)) == 0

@@ -40,6 +40,23 @@ public sealed class KernelTests
         Check(device, name, 37, true);
     }
 
+    // The op cases with row kernels (reductions, softmax, norms and what is fused around them: one work-group of
+    // ND_ROW_LANES work-items per row), with a GPU's 128 lanes where a CPU device runs 1: the lanes'
+    // strided loops, the tree that combines their partial sums, and rows shorter than the lanes.
+    public static IEnumerable<object[]> RowLaneCases() =>
+        ReferenceOps.Compile().Where(m => m.KernelSource.Contains("reqd_work_group_size(ND_ROW_LANES", StringComparison.Ordinal))
+            .Select(m => new object[] { m.Name, 128 });
+
+    [Theory]
+    [MemberData(nameof(RowLaneCases))]
+    public void RowKernels_MatchReference_WithAGpusLanes(string name, int lanes)
+    {
+        using var device = Device.Open();
+        device.RowLanes = lanes;
+        Check(device, name, 1, true);
+        Check(device, name, 37, true);
+    }
+
     private static void Check(Device device, string name, int n, bool training)
     {
         var compiled = ReferenceOps.Compile().Single(m => m.Name == name);
