@@ -40,8 +40,9 @@ internal static class AssemblyCache
     public static string AssemblyName(string model) => "NeuroDsl.Dynamic." + model;
 
     /// <summary>
-    /// The model type <paramref name="name"/> of <paramref name="csharp"/>, from the cache in <paramref name="directory"/>
-    /// or compiled; the outcome is "cache hit", "built", "cache entry corrupt, rebuilt" or "cache entry refused, rebuilt".
+    /// The model type <paramref name="name"/> of <paramref name="csharp"/>, from the cache in
+    /// <paramref name="directory"/> or compiled; the outcome is "cache hit", "built", "cache entry corrupt, rebuilt"
+    /// or "cache entry refused, rebuilt".
     /// </summary>
     public static (Type Type, string Outcome) Load(string name, string csharp, string directory)
     {
@@ -63,7 +64,8 @@ internal static class AssemblyCache
         return (built, outcome);
     }
 
-    internal static string PathFor(string directory, string name, string csharp) => Path.Combine(directory, Key(name, csharp) + ".dll");
+    internal static string PathFor(string directory, string name, string csharp) =>
+        Path.Combine(directory, Key(name, csharp) + ".dll");
 
     // Roslyn's types appear only behind this call, which is not inlined: compiling Load must not load Roslyn.
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -105,6 +107,8 @@ internal static class AssemblyCache
         var path = ((string?)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") ?? "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .FirstOrDefault(p => Path.GetFileName(p) == file);
-        return path is not null && File.Exists(path) ? referenced + " " + FileVersionInfo.GetVersionInfo(path).ProductVersion : referenced;
+        return path is not null && File.Exists(path)
+            ? referenced + " " + FileVersionInfo.GetVersionInfo(path).ProductVersion
+            : referenced;
     });
 }

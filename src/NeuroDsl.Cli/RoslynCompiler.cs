@@ -24,15 +24,17 @@ internal static class RoslynCompiler
     /// <summary>The assembly <c>NeuroDsl.Dynamic.NAME</c> of <paramref name="csharp"/>, as bytes.</summary>
     public static byte[] Emit(string name, string csharp)
     {
-        var tree = CSharpSyntaxTree.ParseText(csharp, new CSharpParseOptions(LanguageVersion.Latest), path: name + ".g.cs");
-        var compilation = CSharpCompilation.Create(AssemblyCache.AssemblyName(name), new[] { tree }, References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release,
-                nullableContextOptions: NullableContextOptions.Enable));
+        var tree = CSharpSyntaxTree.ParseText(csharp, new CSharpParseOptions(LanguageVersion.Latest),
+            path: name + ".g.cs");
+        var options = new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary,
+            optimizationLevel: OptimizationLevel.Release, nullableContextOptions: NullableContextOptions.Enable);
+        var compilation = CSharpCompilation.Create(AssemblyCache.AssemblyName(name), new[] { tree }, References.Value, options);
         using var stream = new MemoryStream();
         var emitted = compilation.Emit(stream);
         if (!emitted.Success)
         {
-            var errors = string.Join("\n", emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10));
+            var errors = string.Join("\n",
+                emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10));
             throw new InvalidProgramException($"generated C# for {name} did not compile:\n{errors}");
         }
         return stream.ToArray();

@@ -10,7 +10,7 @@ namespace NeuroDsl.Runtime;
 /// </summary>
 internal static class CacheFile
 {
-    /// <summary>The body, or null when the entry is missing, unreadable, truncated, of another format or corrupt.</summary>
+    /// <summary>The body, or null when the entry is missing, unreadable, truncated, of another kind or corrupt.</summary>
     public static byte[]? TryRead(string path, ReadOnlySpan<byte> magic)
     {
         try
@@ -32,7 +32,7 @@ internal static class CacheFile
         }
     }
 
-    /// <summary>Writes the entry whole, or not at all: a cache that cannot be written only costs a rebuild next time.</summary>
+    /// <summary>Writes the entry whole or not at all: a cache that cannot be written only costs a rebuild.</summary>
     public static void TryWrite(string path, ReadOnlySpan<byte> magic, ReadOnlySpan<byte> body)
     {
         try

@@ -26,7 +26,8 @@ public sealed class AssemblyCacheProcessTests : IDisposable
             {
                 var path = System.Environment.GetEnvironmentVariable("NEURODSL_TEST_LOADED_ASSEMBLIES")!;
                 System.AppDomain.CurrentDomain.ProcessExit += (_, _) => System.IO.File.WriteAllLines(path,
-                    System.Linq.Enumerable.Select(System.AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name ?? ""));
+                    System.Linq.Enumerable.Select(System.AppDomain.CurrentDomain.GetAssemblies(),
+                        a => a.GetName().Name ?? ""));
             }
         }
         """;
@@ -35,10 +36,12 @@ public sealed class AssemblyCacheProcessTests : IDisposable
     private string CompileHook()
     {
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Where(p => Path.GetFileName(p) is "System.Runtime.dll" or "System.Linq.dll" or "System.Private.CoreLib.dll")
+            .Where(p => Path.GetFileName(p) is "System.Runtime.dll" or "System.Linq.dll"
+                or "System.Private.CoreLib.dll")
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
         var compilation = CSharpCompilation.Create("ListAssemblies", [CSharpSyntaxTree.ParseText(Hook)], references,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary,
+                nullableContextOptions: NullableContextOptions.Enable));
         var path = Path.Combine(_dir, "ListAssemblies.dll");
         var emitted = compilation.Emit(path);
         Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
@@ -49,7 +52,8 @@ public sealed class AssemblyCacheProcessTests : IDisposable
     {
         var exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "neurodsl.exe" : "neurodsl");
         var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "bench", "step", CliTests.Model("xor_mlp.nd"), "--batch", "4", "--steps", "1" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { "bench", "step", CliTests.Model("xor_mlp.nd"), "--batch", "4", "--steps", "1" })
+            info.ArgumentList.Add(a);
         info.Environment["NEURODSL_CACHE"] = cache;
         info.Environment["DOTNET_STARTUP_HOOKS"] = hook;
         info.Environment["NEURODSL_TEST_LOADED_ASSEMBLIES"] = loadedList;

@@ -10,7 +10,7 @@ using Xunit;
 
 namespace NeuroDsl.Cli.Tests;
 
-/// <summary>The on-disk cache of compiled model assemblies, in this process (see AssemblyCacheProcessTests for others).</summary>
+/// <summary>The on-disk cache of compiled model assemblies within one process (AssemblyCacheProcessTests: several).</summary>
 public sealed class AssemblyCacheTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("cli-assemblies").FullName;
@@ -84,7 +84,8 @@ public sealed class AssemblyCacheTests : IDisposable
         {
             var h = new double[3];
             for (var j = 0; j < 3; j++)
-                h[j] = Sigmoid(Weight(p[0], 2, 0, j) * x[i * 2] + Weight(p[0], 2, 1, j) * x[i * 2 + 1] + p[1].Values[j]);
+                h[j] = Sigmoid(Weight(p[0], 2, 0, j) * x[i * 2] + Weight(p[0], 2, 1, j) * x[i * 2 + 1]
+                    + p[1].Values[j]);
             var want = Sigmoid(Enumerable.Range(0, 3).Sum(j => Weight(p[2], 3, j, 0) * h[j]) + p[3].Values[0]);
             Assert.True(Math.Abs(y[i] - want) < 1e-6, $"row {i}: {y[i]} vs {want}");
         }
@@ -126,7 +127,8 @@ public sealed class AssemblyCacheTests : IDisposable
         var model = Xor();
         var entry = AssemblyCache.PathFor(_dir, model.Name, model.CSharp);
         // Whole as a cache entry, but not an assembly; then an assembly without the model's type.
-        foreach (var body in new[] { "MZ not a PE file"u8.ToArray(), File.ReadAllBytes(typeof(AssemblyCacheTests).Assembly.Location) })
+        var notAModel = File.ReadAllBytes(typeof(AssemblyCacheTests).Assembly.Location);
+        foreach (var body in new[] { "MZ not a PE file"u8.ToArray(), notAModel })
         {
             File.WriteAllBytes(entry, [.. "NDMA1\n"u8, .. SHA256.HashData(body), .. body]);
             var (type, outcome) = Load(model);
@@ -175,7 +177,8 @@ public sealed class AssemblyCacheTests : IDisposable
             Environment.SetEnvironmentVariable("NEURODSL_CACHE", _dir);
             Assert.Equal(Path.Combine(_dir, "assemblies"), AssemblyCache.Directory);
             Environment.SetEnvironmentVariable("NEURODSL_CACHE", null);
-            Assert.Equal(Path.Combine(Path.GetDirectoryName(Runtime.OpenCl.ProgramCache.Directory)!, "assemblies"), AssemblyCache.Directory);
+            var programs = Runtime.OpenCl.ProgramCache.Directory;
+            Assert.Equal(Path.Combine(Path.GetDirectoryName(programs)!, "assemblies"), AssemblyCache.Directory);
         }
         finally
         {
