@@ -110,11 +110,12 @@ internal static class CommandLine
 
     private const string EnvironmentHelp = """
         Environment: NEURODSL_DEVICE (device index or name substring; 'neurodsl devices' lists them), NEURODSL_CACHE
-        (program cache directory), NEURODSL_PROGRAM_BINARIES=1|0 (keep OpenCL binaries there, or not; by default not
-        on PoCL, whose own kernel cache keeps them), NEURODSL_PROFILE=1 (time every kernel; slow), NEURODSL_CHECK_NUMERICS=1 (as
-        --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL compiler's warnings on stderr, as --verbose),
-        NEURODSL_ATTENTION=unfused (attention written as softmax(q·kᵀ/c + mask) @ v is compiled as written, storing the
-        scores, instead of into streaming online-softmax kernels).
+        (cache directory: OpenCL programs, and compiled models under assemblies/), NEURODSL_PROGRAM_BINARIES=1|0 (keep
+        OpenCL binaries there, or not; by default not on PoCL, whose own kernel cache keeps them), NEURODSL_PROFILE=1
+        (time every kernel; slow), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL
+        compiler's warnings on stderr, as --verbose), NEURODSL_ATTENTION=unfused (attention written as
+        softmax(q·kᵀ/c + mask) @ v is compiled as written, storing the scores, instead of into streaming online-softmax
+        kernels).
         Arguments can come from a response file: neurodsl @args.rsp (one or more tokens a line).
         Tab completion: install dotnet-suggest (see the README).
 

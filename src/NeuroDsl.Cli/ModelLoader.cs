@@ -4,8 +4,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Reflection;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using NeuroDsl.Compiler;
 using NeuroDsl.Compiler.Ir;
 using NeuroDsl.Compiler.Planning;
@@ -15,35 +13,12 @@ namespace NeuroDsl.Cli;
 
 /// <summary>
 /// Instantiates a model compiled at run time: the same C# the source generator emits, compiled in memory
-/// with Roslyn — one code path for the generator and the command line.
+/// with Roslyn (once: the assembly is cached on disk) — one code path for the generator and the command line.
 /// </summary>
 public static class ModelLoader
 {
-    private static readonly Lazy<MetadataReference[]> References = new(() =>
-        ((string?)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") ?? "")
-        .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        .Append(typeof(CompiledModel).Assembly.Location)
-        .Where(p => p.Length > 0 && File.Exists(p))
-        .Distinct()
-        .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
-        .ToArray());
-
-    public static Type Compile(ModelOutput model)
-    {
-        var tree = CSharpSyntaxTree.ParseText(model.CSharp, new CSharpParseOptions(LanguageVersion.Latest), path: model.Name + ".g.cs");
-        var compilation = CSharpCompilation.Create("NeuroDsl.Dynamic." + model.Name, new[] { tree }, References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release,
-                nullableContextOptions: NullableContextOptions.Enable));
-        using var stream = new MemoryStream();
-        var emitted = compilation.Emit(stream);
-        if (!emitted.Success)
-        {
-            var errors = string.Join("\n", emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10));
-            throw new InvalidProgramException($"generated C# for {model.Name} did not compile:\n{errors}");
-        }
-        var assembly = Assembly.Load(stream.ToArray());
-        return assembly.GetTypes().First(t => t.Name == model.Name && typeof(CompiledModel).IsAssignableFrom(t));
-    }
+    /// <summary>The model's type, from the on-disk cache of model assemblies (<see cref="AssemblyCache"/>) or compiled.</summary>
+    public static Type Compile(ModelOutput model) => AssemblyCache.Load(model.Name, model.CSharp, AssemblyCache.Directory).Type;
 
     /// <summary>
     /// Creates an instance for a command: first checks that the plan fits the device (before anything is allocated),

@@ -107,7 +107,7 @@ public static class ProgramCache
     private static nint Load(Device device, string source, string options, string label, string key, string sizes)
     {
         var path = PathFor(key);
-        if (TryReadBinary(path) is { } binary)
+        if (CacheFile.TryRead(path, Magic) is { } binary)
         {
             var program = FromBinary(device, binary, options);
             if (program != 0)
@@ -136,27 +136,6 @@ public static class ProgramCache
         LastOutcome = outcome;
         observer?.Invoke(new ProgramBuild(label, sizes, source.Length, clock.Elapsed));
         return built;
-    }
-
-    private static byte[]? TryReadBinary(string path)
-    {
-        try
-        {
-            if (!File.Exists(path)) return null;
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.Length < Magic.Length + 32 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)) return null;
-            var hash = bytes.AsSpan(Magic.Length, 32);
-            var body = bytes.AsSpan(Magic.Length + 32);
-            return SHA256.HashData(body).AsSpan().SequenceEqual(hash) ? body.ToArray() : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
     }
 
     private static unsafe nint FromBinary(Device device, byte[] binary, string options)
@@ -235,42 +214,15 @@ public static class ProgramCache
 
     private static unsafe void TryWriteBinary(string path, nint program)
     {
-        try
+        nuint size = 0;
+        if (Cl.GetProgramInfo(program, ProgramInfo.BinarySizes, (nuint)sizeof(nuint), &size, out _) != 0 || size == 0) return;
+        var binary = new byte[(int)size];
+        fixed (byte* p = binary)
         {
-            nuint size = 0;
-            if (Cl.GetProgramInfo(program, ProgramInfo.BinarySizes, (nuint)sizeof(nuint), &size, out _) != 0 || size == 0) return;
-            var binary = new byte[(int)size];
-            fixed (byte* p = binary)
-            {
-                var bp = p;
-                if (Cl.GetProgramInfo(program, ProgramInfo.Binaries, (nuint)sizeof(nint), &bp, out _) != 0) return;
-            }
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            // A name of its own per writer, so that writers in other processes or threads never share a file; the
-            // rename replaces the entry whole, so readers see the old binary or the new one, never a mixture.
-            var temp = path + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N") + ".tmp";
-            try
-            {
-                using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-                {
-                    f.Write(Magic);
-                    f.Write(SHA256.HashData(binary));
-                    f.Write(binary);
-                }
-                File.Move(temp, path, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temp)) File.Delete(temp);
-            }
+            var bp = p;
+            if (Cl.GetProgramInfo(program, ProgramInfo.Binaries, (nuint)sizeof(nint), &bp, out _) != 0) return;
         }
-        catch (IOException)
-        {
-            // A cache that cannot be written only costs a rebuild next time.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        CacheFile.TryWrite(path, Magic, binary);
     }
 }
 
