@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
+using System.Threading.Tasks;
 using NeuroDsl.Cli.Data;
 using NeuroDsl.Compiler;
 using NeuroDsl.Runtime;
@@ -22,7 +23,23 @@ internal static class TrainImages
 {
     public static int Run(TrainOptions o, ModelOutput output)
     {
-        var sets = LoadFor(o, output);
+        // Compiling the model's C# (or loading it from the assembly cache) and opening the device need nothing from the
+        // data, so they run while it loads and is checked: on a warm start that hides most of the 0.5–0.9 s Fashion-MNIST
+        // takes. Nothing of theirs is shown before the data has passed its checks.
+        var compiling = Task.Run(() => ModelLoader.Compile(output));
+        var opening = Task.Run(() => Device.Open());
+        ImageSets sets;
+        try
+        {
+            sets = LoadFor(o, output);
+        }
+        catch
+        {
+            opening.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
+            throw;
+        }
+        using var device = opening.GetAwaiter().GetResult();
+        var type = compiling.GetAwaiter().GetResult();
         var epochs = o.Epochs ?? 3;
         var batch = o.Batch ?? 64;
         var optimizerName = o.Optimizer ?? "adam";
@@ -40,8 +57,6 @@ internal static class TrainImages
         var root = distributed?.IsRoot ?? true;
         var localBatch = distributed?.LocalBatch(batch) ?? batch;
 
-        var type = ModelLoader.Compile(output);
-        using var device = Device.Open();
         using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = localBatch }, o.Seed, o.CheckNumerics);
         using var eval = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = evalBatch }, o.Seed, o.CheckNumerics);
 
