@@ -58,7 +58,11 @@ internal static class TrainImages
         var localBatch = distributed?.LocalBatch(batch) ?? batch;
 
         using var train = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = localBatch }, o.Seed, o.CheckNumerics);
-        using var eval = ModelLoader.Create(output, type, device, new Dictionary<string, long> { ["N"] = evalBatch }, o.Seed, o.CheckNumerics);
+        // The evaluation model is made when the first evaluation needs it, not before the first step (Trainer); whether
+        // it fits the device is known now.
+        var evalSymbols = new Dictionary<string, long> { ["N"] = evalBatch };
+        ModelLoader.CheckFits(output, device, evalSymbols);
+        using var eval = new Deferred<CompiledModel>(() => ModelLoader.Create(output, type, device, evalSymbols, o.Seed, o.CheckNumerics));
 
         var firstEpoch = 1;
         long resumedSteps = 0;
@@ -72,7 +76,7 @@ internal static class TrainImages
         }
         // After a resume, so that every rank starts from rank 0's weights whatever it loaded.
         var parallel = distributed?.Wrap(train);
-        var trainer = new Trainer(train, eval, optimizer, trainSet, testSet, o.Seed, parallel) { Schedule = TrainCommand.Schedule(o.Schedule, epochs) };
+        var trainer = new Trainer(train, evalBatch, () => eval.Value, optimizer, trainSet, testSet, o.Seed, parallel) { Schedule = TrainCommand.Schedule(o.Schedule, epochs) };
         trainer.Resume(resumedSteps);
         if (firstEpoch > epochs)
         {

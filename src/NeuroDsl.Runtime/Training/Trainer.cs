@@ -27,7 +27,7 @@ public sealed record EpochMetrics(int Epoch, double TrainLoss, double TestLoss, 
 public sealed class Trainer
 {
     private readonly CompiledModel _train;
-    private readonly CompiledModel _eval;
+    private readonly Lazy<CompiledModel> _eval;
     private readonly string _images;
     private readonly string _labels;
     private readonly string _scores;
@@ -35,10 +35,21 @@ public sealed class Trainer
 
     public Trainer(CompiledModel train, CompiledModel eval, Optimizer optimizer, ImageDataSet trainSet, ImageDataSet testSet, ulong seed,
         DataParallel? parallel = null)
+        : this(train, BatchOf(eval, train), () => eval, optimizer, trainSet, testSet, seed, parallel)
+    {
+    }
+
+    /// <summary>
+    /// A trainer whose evaluation model (of batch <paramref name="evalBatch"/>) is made by <paramref name="createEval"/>
+    /// when the first evaluation needs it, so that its program build and its buffers' first fill do not delay the first
+    /// training step. The caller owns (and disposes) what <paramref name="createEval"/> returns.
+    /// </summary>
+    public Trainer(CompiledModel train, int evalBatch, Func<CompiledModel> createEval, Optimizer optimizer, ImageDataSet trainSet,
+        ImageDataSet testSet, ulong seed, DataParallel? parallel = null)
     {
         Parallel = parallel;
         _train = train;
-        _eval = eval;
+        _eval = new Lazy<CompiledModel>(() => WithLabelRange(createEval()));
         Optimizer = optimizer;
         TrainSet = trainSet;
         TestSet = testSet;
@@ -51,16 +62,29 @@ public sealed class Trainer
         var image = train.Inputs.Single(i => i.Name == _images).Shape;
         if (image.Skip(1).Aggregate(1L, (a, b) => checked(a * b)) != trainSet.ImageSize)
             throw new ArgumentException($"{train.Spec.Name} takes images of [{string.Join(", ", image.Skip(1))}]; the data has {trainSet.Shape}");
-        // Labels name one of the scores' classes: a label past them is refused on upload (unless the caller, who
-        // knows the model's ops, declared the range already).
-        var scores = train.Outputs.First(o => o.Name == _scores).Shape;
-        if (scores.Length == 2)
-            foreach (var model in new[] { train, eval })
-                if (!model.InputRanges.ContainsKey(_labels))
-                    model.SetInputRange(_labels, scores[1], $"{train.Spec.Name}'s {_scores} of {scores[1]} classes");
+        WithLabelRange(train);
         BatchSize = (int)image[0] * (parallel?.Size ?? 1);
-        EvalBatchSize = (int)eval.Inputs.Single(i => i.Name == _images).Shape[0];
+        EvalBatchSize = evalBatch;
         if (testSet.Count % EvalBatchSize != 0) throw new ArgumentException($"the evaluation batch {EvalBatchSize} must divide the test set ({testSet.Count})");
+    }
+
+    private static int BatchOf(CompiledModel eval, CompiledModel train) =>
+        (int)(eval.Inputs.FirstOrDefault(i => !i.Buffer.IsInt && train.Inputs.Any(t => t.Name == i.Name))?.Shape[0]
+               ?? throw new ArgumentException($"{eval.Spec.Name} has no image input of {train.Spec.Name}'s"));
+
+    /// <summary>
+    /// Labels name one of the scores' classes: a label past them is refused on upload (unless the caller, who knows the
+    /// model's ops, declared the range already).
+    /// </summary>
+    private CompiledModel WithLabelRange(CompiledModel model)
+    {
+        var scores = _train.Outputs.First(o => o.Name == _scores).Shape;
+        if (scores.Length == 2 && !model.InputRanges.ContainsKey(_labels))
+            model.SetInputRange(_labels, scores[1], $"{_train.Spec.Name}'s {_scores} of {scores[1]} classes");
+        var batch = (int)model.Inputs.Single(i => i.Name == _images).Shape[0];
+        if (model != _train && batch != EvalBatchSize)
+            throw new ArgumentException($"the evaluation model's batch is {batch}, not the {EvalBatchSize} it was made for");
+        return model;
     }
 
     public Optimizer Optimizer { get; }
@@ -120,10 +144,11 @@ public sealed class Trainer
     public (double Loss, double Accuracy) Evaluate()
     {
         Parallel?.AverageStatistics();
-        _eval.CopyParametersFrom(_train);
-        _eval.Training = false;
+        var eval = _eval.Value;
+        eval.CopyParametersFrom(_train);
+        eval.Training = false;
         var size = TestSet.ImageSize;
-        var classes = (int)_eval.Outputs.First(o => o.Name == _scores).Shape[1];
+        var classes = (int)eval.Outputs.First(o => o.Name == _scores).Shape[1];
         var lossSum = 0.0;
         var right = 0;
         _evalImages ??= new float[checked((long)EvalBatchSize * size)];
@@ -134,11 +159,11 @@ public sealed class Trainer
         for (var start = rank * EvalBatchSize; start < TestSet.Count; start += EvalBatchSize * ranks)
         {
             for (var i = 0; i < EvalBatchSize; i++) TestSet.CopyExample(start + i, _evalImages.AsSpan(i * size, size));
-            _eval.SetInput(_images, _evalImages);
-            _eval.SetInput(_labels, TestSet.Labels.AsSpan(start, EvalBatchSize));
-            _eval.Forward();
-            lossSum += _eval.ReadLoss() * EvalBatchSize;
-            var scores = _eval.Read(_scores);
+            eval.SetInput(_images, _evalImages);
+            eval.SetInput(_labels, TestSet.Labels.AsSpan(start, EvalBatchSize));
+            eval.Forward();
+            lossSum += eval.ReadLoss() * EvalBatchSize;
+            var scores = eval.Read(_scores);
             for (var i = 0; i < EvalBatchSize; i++)
             {
                 var best = 0;
