@@ -77,9 +77,10 @@ internal static class AssemblyCache
         {
             return ModelType(Assembly.Load(bytes), name);
         }
-        catch (Exception e) when (e is BadImageFormatException or FileLoadException or TypeLoadException
-                                      or ReflectionTypeLoadException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever an entry does wrong when loaded (a bad image, a missing type or member, no model in it), it is
+            // compiled again.
             return null;
         }
     }
@@ -90,8 +91,11 @@ internal static class AssemblyCache
     internal static string Key(string name, string csharp)
     {
         var runtime = typeof(CompiledModel).Assembly.ManifestModule.ModuleVersionId.ToString("N");
-        var text = string.Join("\u0001", Encoding.ASCII.GetString(Magic), name, csharp, runtime, RoslynVersion.Value,
-            Environment.Version.ToString());
+        // This assembly's build too: it holds how the C# is compiled (RoslynCompiler's options and references). Builds
+        // are deterministic, so only a real change of the command line makes new entries.
+        var cli = typeof(AssemblyCache).Assembly.ManifestModule.ModuleVersionId.ToString("N");
+        var text = string.Join("\u0001", Encoding.ASCII.GetString(Magic), name, csharp, runtime, cli, RoslynVersion.Value,
+            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription, Environment.Version.ToString());
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
     }
 

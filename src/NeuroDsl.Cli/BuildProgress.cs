@@ -20,7 +20,9 @@ internal static class BuildProgress
     private static int _build;
     private static bool _shown;
 
-    public static void Install() => ProgramCache.Building = Report;
+    /// <summary>Shows builds from now on; on an MPI rank other than 0 nothing (the ranks' lines would interleave).</summary>
+    public static void Install() =>
+        ProgramCache.Building = Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is null or "0" ? Report : null;
 
     private static void Report(ProgramBuild build)
     {
@@ -36,7 +38,9 @@ internal static class BuildProgress
             }
             _timer?.Dispose();
             _timer = null;
-            if (_shown) Console.Error.WriteLine(build.Elapsed.Value.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s");
+            if (_shown)
+                Console.Error.WriteLine(build.Failed ? "failed"
+                    : build.Elapsed.Value.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s");
             _shown = false;
         }
     }
@@ -47,9 +51,10 @@ internal static class BuildProgress
         {
             // A build that ended (or was followed by another) before its timer fired shows nothing.
             if (_timer is null || id != _build || _shown) return;
-            _shown = true;
             var what = (build.Sizes.Length > 0 ? build.Sizes + ", " : "") + (build.SourceChars + 512) / 1024 + " KB";
-            Console.Error.Write($"building OpenCL program {build.Label} ({what})… ");
+            // With NEURODSL_VERBOSE=1 the compiler's warnings follow the build: the line is then whole from the start.
+            Console.Error.Write($"building OpenCL program {build.Label} ({what})…" + (ProgramCache.Verbose ? "\n" : " "));
+            _shown = !ProgramCache.Verbose;
         }
     }
 }

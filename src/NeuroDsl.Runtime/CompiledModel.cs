@@ -38,6 +38,7 @@ public abstract partial class CompiledModel : IDisposable
     private readonly Dictionary<string, (long Limit, string Use)> _ranges = new(StringComparer.Ordinal);
     private Dictionary<string, (int ProgramLine, List<string> Lines)>? _kernelLines;
     private long _plannedBytes;
+    private readonly int _rowLanes;
 
     protected CompiledModel(Device device, ModelSpec spec, string kernelSource, IReadOnlyDictionary<string, long> symbols, ulong seed)
     {
@@ -48,9 +49,11 @@ public abstract partial class CompiledModel : IDisposable
             if (!symbols.TryGetValue(s, out var v) || v <= 0 || v > int.MaxValue)
                 throw new ArgumentOutOfRangeException(s, $"size symbol {s} of {spec.Name} must be positive");
 
+        // The program is built with the device's row lanes of now; its launches keep them, whatever the device says later.
+        _rowLanes = device.RowLanes;
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
-            + " -D ND_ROW_LANES=" + device.RowLanes.ToString(CultureInfo.InvariantCulture)
+            + " -D ND_ROW_LANES=" + _rowLanes.ToString(CultureInfo.InvariantCulture)
             + " -D ND_LANES=" + device.ElementLanes.ToString(CultureInfo.InvariantCulture);
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
@@ -509,12 +512,12 @@ public abstract partial class CompiledModel : IDisposable
     }
 
     /// <summary>
-    /// A row kernel: one work-group of <see cref="Device.RowLanes"/> work-items per row; with one lane, a plain range of
+    /// A row kernel: one work-group of <see cref="Device.RowLanes"/> (as the program was built) work-items per row; with one lane, a plain range of
     /// rows whose work-groups the driver picks.
     /// </summary>
     protected void LaunchRows(Kernel kernel, long rows)
     {
-        var lanes = Device.RowLanes;
+        var lanes = _rowLanes;
         void Go()
         {
             if (lanes == 1) kernel.Launch(rows);

@@ -68,7 +68,7 @@ public sealed class Device : IDisposable
     private int? _rowLanes;
 
     private static readonly int? RowLanesOverride =
-        int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes > 0 && (lanes & (lanes - 1)) == 0
+        int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes is > 0 and <= 1024 && (lanes & (lanes - 1)) == 0
             ? lanes : null;
 
     /// <summary>

@@ -230,11 +230,6 @@ internal static class BenchCommand
         return samples[samples.Count / 2];
     }
 
-    /// <summary>
-    /// <c>neurodsl bench</c>: the whole comparison table. NeuroDsl and the baselines are measured in alternating
-    /// rounds (ours, theirs, ours, theirs, …) so that a drift of the machine's speed during the run — common on
-    /// shared hosts — falls on both sides; each cell is the median over rounds of per-round medians.
-    /// </summary>
     private static readonly string[] CaseNames = { "sgemm", "mlp", "lenet5", "transformer", "lstm", "layer_norm" };
 
     /// <summary>The cases <c>--cases</c> names (all when it is absent); an unknown name is a usage error naming the known ones.</summary>
@@ -248,6 +243,11 @@ internal static class BenchCommand
         return chosen.Count > 0 ? chosen : throw new UsageException("--cases: name at least one case: " + string.Join(", ", CaseNames));
     }
 
+    /// <summary>
+    /// <c>neurodsl bench</c>: the whole comparison table. NeuroDsl and the baselines are measured in alternating
+    /// rounds (ours, theirs, ours, theirs, …) so that a drift of the machine's speed during the run — common on
+    /// shared hosts — falls on both sides; each cell is the median over rounds of per-round medians.
+    /// </summary>
     private static int Table(string models, int rounds, HashSet<string> wanted)
     {
         if (!System.IO.Directory.Exists(models)) throw new System.IO.DirectoryNotFoundException($"--models {models}: no such directory");

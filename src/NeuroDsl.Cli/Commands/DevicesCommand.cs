@@ -1,5 +1,6 @@
 using System;
 using System.CommandLine;
+using NeuroDsl.Runtime.OpenCl;
 
 namespace NeuroDsl.Cli.Commands;
 
@@ -34,9 +35,11 @@ internal static class DevicesCommand
             foreach (var line in d.Profile.Describe()) Console.Out.WriteLine("   " + line);
             var gemm = NeuroDsl.Runtime.Tuning.GemmTuning.Load(d, tuning, Console.Error.WriteLine);
             Console.Out.WriteLine($"   GEMM: {gemm.Config} ({gemm.Source})");
-            Console.Out.WriteLine("   programs cached by " + (NeuroDsl.Runtime.OpenCl.ProgramCache.KeepsBinaries(d)
-                ? $"NeuroDsl: binaries in {NeuroDsl.Runtime.OpenCl.ProgramCache.Directory}"
-                : "PoCL's kernel cache (each kernel compiled at its first launch; NEURODSL_PROGRAM_BINARIES=1 adds NeuroDsl's binaries)"));
+            Console.Out.WriteLine("   programs cached by " + (ProgramCache.KeepsBinaries(d)
+                ? $"NeuroDsl: binaries in {ProgramCache.Directory}"
+                : ProgramCache.IsPocl(d)
+                    ? "PoCL's kernel cache (each kernel compiled at its first launch; NEURODSL_PROGRAM_BINARIES=1 adds NeuroDsl's binaries)"
+                    : "the driver alone, if it caches (NEURODSL_PROGRAM_BINARIES=0)"));
         }
         Console.Out.WriteLine($"tuning files: {tuning} ('neurodsl tune' writes them)");
         return ExitCodes.Ok;

@@ -10,6 +10,7 @@ using NeuroDsl.Compiler;
 using NeuroDsl.Runtime;
 using NeuroDsl.Runtime.Checkpoints;
 using NeuroDsl.Runtime.Data;
+using NeuroDsl.Runtime.OpenCl;
 using NeuroDsl.Runtime.Training;
 using Spectre.Console;
 
@@ -103,7 +104,7 @@ internal static class TrainImages
         Say(Markup.Escape($"{sets.Name}: {trainSet.Count:N0} training, {testSet.Count:N0} test images, {trainSet.Transform.Describe()}, scaled to [0, 1]; "
             + $"batch {batch}, {optimizerName} lr {lr.ToString(CultureInfo.InvariantCulture)} ({o.Schedule}), seed {o.Seed}"));
         var results = new List<EpochMetrics>();
-        using var firstStep = new FirstStep(NeuroDsl.Runtime.OpenCl.ProgramCache.IsPocl(device.Info));
+        using var firstStep = new FirstStep(ProgramCache.IsPocl(device.Info) && !ProgramCache.KeepsBinaries(device.Info));
         for (var epoch = firstEpoch; epoch <= epochs; epoch++)
         {
             var first = epoch == firstEpoch ? firstStep : null;
@@ -171,6 +172,9 @@ internal static class TrainImages
         return 1;
     }
 
+    // What the first step may be doing on PoCL: kernels already in its cache are not compiled again.
+    private const string Compiling = " (PoCL compiles kernels not in its cache at their first launch)";
+
     /// <param name="first">The process's first step, timed, in the first epoch; null in later ones.</param>
     private static EpochMetrics EpochWithBar(Trainer trainer, int epoch, int epochs, float lr, int batches, FirstStep? first)
     {
@@ -179,7 +183,7 @@ internal static class TrainImages
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"epoch {epoch}/{epochs}", maxValue: batches);
-                first?.Start(() => task.Description = $"epoch {epoch}/{epochs}  first step{(first.CompilesAtLaunch ? ": compiling kernels" : "")}…");
+                first?.Start(() => task.Description = $"epoch {epoch}/{epochs}  first step{(first.CompilesAtLaunch ? Compiling : "")}…");
                 var test = ctx.AddTask("  test", autoStart: false);
                 trainer.EvaluationProgress = (done, total) =>
                 {
@@ -189,11 +193,8 @@ internal static class TrainImages
                 };
                 metrics = trainer.RunEpoch(epoch, lr, (b, _, loss) =>
                 {
-                    if (first is { Done: false })
-                    {
-                        first.Finish();
-                        task.Description = $"epoch {epoch}/{epochs}";
-                    }
+                    first?.Stepped();
+                    if (first is not null && b == 1) task.Description = $"epoch {epoch}/{epochs}";
                     task.Value = b;
                     if (b % 20 == 0) task.Description = $"epoch {epoch}/{epochs}  loss {loss:F4}";
                 });
@@ -205,14 +206,14 @@ internal static class TrainImages
     {
         var root = distributed?.IsRoot ?? true;
         if (root)
-            first?.Start(() => Console.Out.WriteLine($"  epoch {epoch}: first step{(first.CompilesAtLaunch ? " (compiling each kernel at its first launch)" : "")}…"));
+            first?.Start(() => Console.Out.WriteLine($"  epoch {epoch}: first step{(first.CompilesAtLaunch ? Compiling : "")}…"));
         trainer.EvaluationProgress = (done, total) =>
         {
             if (root && total >= 4 && done % Math.Max(1, total / 4) == 0 && done < total) Console.Out.WriteLine($"  epoch {epoch}: test batch {done}/{total}");
         };
         return trainer.RunEpoch(epoch, lr, (b, total, loss) =>
         {
-            first?.Finish();
+            first?.Stepped();
             distributed?.AfterStep(trainer.Steps);
             if (root && b % Math.Max(1, total / 4) == 0) Console.Out.WriteLine($"  epoch {epoch}: batch {b}/{total}  loss {loss.ToString("F4", CultureInfo.InvariantCulture)}");
         });

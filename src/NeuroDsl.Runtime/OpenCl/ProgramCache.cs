@@ -132,10 +132,19 @@ public static class ProgramCache
         var observer = Building;
         observer?.Invoke(new ProgramBuild(label, sizes, source.Length, null));
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var built = FromSource(device, source, options, label);
-        LastOutcome = outcome;
-        observer?.Invoke(new ProgramBuild(label, sizes, source.Length, clock.Elapsed));
-        return built;
+        var failed = true;
+        try
+        {
+            var built = FromSource(device, source, options, label);
+            LastOutcome = outcome;
+            failed = false;
+            return built;
+        }
+        finally
+        {
+            // A failed build is reported too, so that what showed its start can end the line.
+            observer?.Invoke(new ProgramBuild(label, sizes, source.Length, clock.Elapsed, failed));
+        }
     }
 
     private static unsafe nint FromBinary(Device device, byte[] binary, string options)
@@ -228,6 +237,7 @@ public static class ProgramCache
 
 /// <summary>
 /// One build from source: <paramref name="Label"/> names the program (a model's name, or "library"),
-/// <paramref name="Sizes"/> its size symbols ("N=64"); <paramref name="Elapsed"/> is null when the build starts.
+/// <paramref name="Sizes"/> its size symbols ("N=64"); <paramref name="Elapsed"/> is null when the build starts;
+/// <paramref name="Failed"/> says that it ended with an error (which the caller then gets as an exception).
 /// </summary>
-public sealed record ProgramBuild(string Label, string Sizes, int SourceChars, TimeSpan? Elapsed);
+public sealed record ProgramBuild(string Label, string Sizes, int SourceChars, TimeSpan? Elapsed, bool Failed = false);
