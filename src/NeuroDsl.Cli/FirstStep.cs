@@ -78,7 +78,7 @@ internal sealed class FirstStep : IDisposable
     /// </summary>
     public string Describe()
     {
-        string S(TimeSpan t) => t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s";
+        string S(TimeSpan t) => t.TotalSeconds.ToString(t.TotalSeconds < 1 ? "F2" : "F1", CultureInfo.InvariantCulture) + " s";
         var text = $"first step {S(_sinceStart ?? TimeSpan.Zero)} after start (the step itself {S(Step)}";
         if (Next is not { } next) return text + ")";
         text += $", the next {S(next)}";

@@ -45,7 +45,7 @@ public sealed class ImageDataCliTests : IDisposable
         Assert.Contains("1×28×28, resized to 20×20, grey replicated to 3 channels", output);
         Assert.Contains("320 training, 100 test images", output);
         Assert.Contains("(on 100 of 10,000 test images)", output);
-        Assert.Matches(@"\nfirst step \d+\.\d s after start \(the step itself \d+\.\d s", output);
+        Assert.Matches(@"\nfirst step \d+\.\d+ s after start \(the step itself \d+\.\d+ s", output);
     }
 
     [Fact]
