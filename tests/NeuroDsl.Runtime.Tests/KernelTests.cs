@@ -40,7 +40,7 @@ public sealed class KernelTests
         Check(device, name, 37, true);
     }
 
-    private static void Check(Device device, string name, int n, bool training)
+    internal static void Check(Device device, string name, int n, bool training)
     {
         var compiled = ReferenceOps.Compile().Single(m => m.Name == name);
         var ir = compiled.Ir;
