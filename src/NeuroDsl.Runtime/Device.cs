@@ -89,7 +89,7 @@ public sealed class Device : IDisposable
     /// <summary>
     /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES): on a CPU
     /// the vector width in floats (16 with AVX-512, 8 with AVX2), so the OpenCL compiler vectorizes that loop whatever
-    /// the kernel computes; on a GPU 1 (neighbouring work-items are the vector). A power of two at most 16 (the
+    /// the kernel computes; with GPU shapes 1 (neighbouring work-items are the vector). A power of two at most 16 (the
     /// compiler's MaxLanes); NEURODSL_LANES overrides the default, for tuning. Set it before building a model (the
     /// model's program is built with it); the tests run the laned kernels at several counts this way.
     /// </summary>

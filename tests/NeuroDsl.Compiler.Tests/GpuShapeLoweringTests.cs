@@ -62,6 +62,7 @@ public sealed class GpuShapeLoweringTests
         }
         Assert.Contains("#ifndef ND_GPU\n#define ND_GPU 0\n#endif\n", m.KernelSource);
         Assert.Equal(shaped.Count, Regex.Matches(m.CSharp, @"if \(GpuShapes\) Launch\(_k\d+, ").Count);
+        Assert.Equal(shaped.Count, Regex.Matches(Emit.PlanPrinter.Print(m.Plan, "s.nd"), " with GPU shapes\\] ").Count);
     }
 
     [Fact]

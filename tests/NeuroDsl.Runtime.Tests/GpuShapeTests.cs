@@ -19,7 +19,8 @@ public sealed class GpuShapeTests
         "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv_transpose2d", "pool2d", "pool2d_grad",
     };
 
-    // The op cases with a convolution or a pooling window, forward or backward, in each of their modes.
+    // The op cases with a convolution or a pooling window, forward or backward, in each of their modes: each at N = 1 with
+    // every gradient, at N = 37 with the parameters' only (as a training step) and with every gradient.
     public static IEnumerable<object[]> ShapedCases() =>
         ReferenceOps.Compile().Where(m => m.Ir.Graph.Nodes.Any(node => ShapedOps.Contains(node.Op)))
             .SelectMany(m => (ReferenceOps.HasModes(m.Ir) ? new[] { true, false } : new[] { true })
@@ -41,6 +42,7 @@ public sealed class GpuShapeTests
         Assert.Equal(1, device.ElementLanes);
         KernelTests.Check(device, name, 1, training);
         KernelTests.Check(device, name, 37, training);
+        KernelTests.Check(device, name, 37, training, inputGradients: true);
     }
 
     [Fact]
