@@ -136,6 +136,11 @@ public static class NeuroCompiler
                   + "// on a CPU, so the compiler vectorizes the loop; 1 on a GPU). Lanes never cross the innermost axis (a multiple\n"
                   + "// of 16), and they are independent as work-items are, which the loop's assume_safety pragma tells the compiler.\n"
                   + "#ifndef ND_LANES\n#define ND_LANES 1\n#endif\n"
+                : "")
+            + (plan.Forward.Concat(plan.Backward).Any(l => l.Gpu is not null)
+                ? "// ND_GPU: 1 where the device runs GPU shapes: the convolution and pooling kernels then compute one output\n"
+                  + "// element per work-item, consecutive work-items on consecutive x (their form under #if ND_GPU).\n"
+                  + "#ifndef ND_GPU\n#define ND_GPU 0\n#endif\n"
                 : "");
         return header + string.Concat(plan.Preludes.Select(p => "\n" + p)) + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));
     }

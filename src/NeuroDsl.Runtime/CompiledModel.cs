@@ -39,6 +39,7 @@ public abstract partial class CompiledModel : IDisposable
     private Dictionary<string, (int ProgramLine, List<string> Lines)>? _kernelLines;
     private long _plannedBytes;
     private readonly int _rowLanes;
+    private readonly int _elementLanes;
 
     protected CompiledModel(Device device, ModelSpec spec, string kernelSource, IReadOnlyDictionary<string, long> symbols, ulong seed)
     {
@@ -49,12 +50,15 @@ public abstract partial class CompiledModel : IDisposable
             if (!symbols.TryGetValue(s, out var v) || v <= 0 || v > int.MaxValue)
                 throw new ArgumentOutOfRangeException(s, $"size symbol {s} of {spec.Name} must be positive");
 
-        // The program is built with the device's row lanes of now; its launches keep them, whatever the device says later.
+        // The launches must match the program's shapes even if the device's settings change after this build.
+        GpuShapes = device.GpuShapes;
         _rowLanes = device.RowLanes;
+        _elementLanes = device.ElementLanes;
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
             + " -D ND_ROW_LANES=" + _rowLanes.ToString(CultureInfo.InvariantCulture)
-            + " -D ND_LANES=" + device.ElementLanes.ToString(CultureInfo.InvariantCulture);
+            + " -D ND_LANES=" + _elementLanes.ToString(CultureInfo.InvariantCulture)
+            + " -D ND_GPU=" + (GpuShapes ? "1" : "0");
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
         _kernelSource = kernelSource;
@@ -74,6 +78,10 @@ public abstract partial class CompiledModel : IDisposable
     }
 
     public Device Device { get; }
+
+    /// <summary>Whether this model's program was built with GPU shapes (ND_GPU): its generated launches size themselves by it.</summary>
+    public bool GpuShapes { get; }
+
     public ModelSpec Spec { get; }
     public IReadOnlyDictionary<string, long> Symbols { get; }
 
@@ -498,7 +506,7 @@ public abstract partial class CompiledModel : IDisposable
     /// consecutive values each (the generated code's ND_LANES; the compiler only makes such kernels where it divides
     /// the innermost axis).
     /// </summary>
-    protected void LaunchLanes(Kernel kernel, long elements) => Launch(kernel, elements / Device.ElementLanes);
+    protected void LaunchLanes(Kernel kernel, long elements) => Launch(kernel, elements / _elementLanes);
 
     /// <summary>
     /// A tiled GEMM's launch over C[m, n] (a batch of them): the kernel's tile (<see cref="Kernel.Tile"/>, the device's

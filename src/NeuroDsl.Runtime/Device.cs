@@ -51,8 +51,31 @@ public sealed class Device : IDisposable
     internal nint Queue { get; }
 
     /// <summary>
-    /// Work-items that share one row of a row kernel (a reduction and what is fused around it). On a GPU 128 (four
-    /// warps), which split the row. On a CPU 1: PoCL runs a work-group's work-items as a loop it vectorizes, so
+    /// Whether generated kernels take their GPU shapes (the program's ND_GPU): the convolution and pooling kernels one
+    /// output element per work-item, consecutive work-items on consecutive x (coalesced), where their CPU forms hold 8
+    /// or 16 channels or pixels in a vector per work-item (few work-items, strided accesses on a GPU). It also makes
+    /// <see cref="RowLanes"/> 128 and <see cref="ElementLanes"/> 1 unless those are overridden. Default: whether the
+    /// device is a GPU; NEURODSL_SHAPES=gpu|cpu overrides it. Set it before building a model (the model's program is
+    /// built with it); the tests run the GPU shapes on PoCL this way.
+    /// </summary>
+    public bool GpuShapes
+    {
+        get => _gpuShapes ?? ShapesOverride ?? Info.IsGpu;
+        set => _gpuShapes = value;
+    }
+
+    private bool? _gpuShapes;
+
+    private static readonly bool? ShapesOverride = Environment.GetEnvironmentVariable("NEURODSL_SHAPES")?.Trim().ToLowerInvariant() switch
+    {
+        "gpu" => true,
+        "cpu" => false,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Work-items that share one row of a row kernel (a reduction and what is fused around it). With GPU shapes 128 (four
+    /// warps), which split the row. Otherwise 1: PoCL runs a work-group's work-items as a loop it vectorizes, so
     /// neighbouring rows fill the vector; lanes inside a row put a barrier-split loop around the row's loop instead
     /// (measured on AVX-512 with PoCL 3.1: layer norm over [1024, 768] 5.1 ms with 16 lanes, 2.3 ms with 1). A power
     /// of two up to 1024; NEURODSL_ROW_LANES overrides the default, for tuning. Set it before building a model (the
@@ -60,7 +83,7 @@ public sealed class Device : IDisposable
     /// </summary>
     public int RowLanes
     {
-        get => _rowLanes ??= RowLanesOverride ?? (Info.IsGpu ? 128 : 1);
+        get => _rowLanes ?? RowLanesOverride ?? (GpuShapes ? 128 : 1);
         set => _rowLanes = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "row lanes are a power of two from 1 to 1024");
     }
@@ -74,13 +97,13 @@ public sealed class Device : IDisposable
     /// <summary>
     /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES): on a CPU
     /// the vector width in floats (16 with AVX-512, 8 with AVX2), so the OpenCL compiler vectorizes that loop whatever
-    /// the kernel computes; on a GPU 1 (neighbouring work-items are the vector). A power of two at most 16 (the
+    /// the kernel computes; with GPU shapes 1 (neighbouring work-items are the vector). A power of two at most 16 (the
     /// compiler's MaxLanes); NEURODSL_LANES overrides the default, for tuning. Set it before building a model (the
     /// model's program is built with it); the tests run the laned kernels at several counts this way.
     /// </summary>
     public int ElementLanes
     {
-        get => _elementLanes ??= LanesOverride ?? (Info.IsGpu ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
+        get => _elementLanes ?? LanesOverride ?? (GpuShapes ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
         set => _elementLanes = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "lanes are a power of two from 1 to 16");
     }

@@ -57,7 +57,7 @@ public sealed class KernelTests
         Check(device, name, 37, true);
     }
 
-    private static void Check(Device device, string name, int n, bool training)
+    internal static void Check(Device device, string name, int n, bool training, bool? inputGradients = null)
     {
         var compiled = ReferenceOps.Compile().Single(m => m.Name == name);
         var ir = compiled.Ir;
@@ -66,8 +66,9 @@ public sealed class KernelTests
         var seed = (ulong)Environment.TickCount64;
         using var model = (CompiledModel)Activator.CreateInstance(type, device, n, seed)!;
         // At N = 1 the input gradients too; at N = 37 the parameters' only, as a training step computes them (a launch
-        // wrongly marked as serving input gradients only is then skipped, and a parameter's gradient is wrong).
-        model.ComputeInputGradients = n == 1;
+        // wrongly marked as serving input gradients only is then skipped, and a parameter's gradient is wrong), unless
+        // the caller asks for both.
+        model.ComputeInputGradients = inputGradients ?? n == 1;
         model.Training = training;
 
         var symbols = new Dictionary<string, long> { ["N"] = n, [ReferenceInterpreter.TrainingSymbol] = training ? 1 : 0 };

@@ -265,36 +265,38 @@ public static class CSharpEmitter
             foreach (var j in timeArg)
                 Statement(launch, "_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ".Set(" + j.ToString(CultureInfo.InvariantCulture)
                     + ", " + Rt + "KernelArg.Of(t));");
-            if (launch.Variant == KernelVariant.PackB && !launch.KeepsPacked)
-                Statement(launch, "LaunchPack(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
-            else if (launch.KeepsPacked)
-                Statement(launch, "LaunchPacked(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
-            else if (launch.Rows)
-                Statement(launch, "LaunchRows(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
-            else if (launch.Lanes)
-                Statement(launch, "LaunchLanes(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + launch.Global[0].ToCSharp() + ");");
-            else if (launch.Variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched)
-            {
-                // A tiled GEMM: the runtime sizes the launch from the device's tile (tuned per device), given C's extents.
-                var extents = string.Join(", ", launch.Global.Select(d => d.ToCSharp()));
-                Statement(launch, "LaunchGemm(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + extents + ");");
-            }
-            else if (launch.Tile is { } tile)
-            {
-                var tiles = string.Join(", ", launch.Global.Select((d, j) => "(" + d.ToCSharp() + " + " + (tile[j] - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + tile[j].ToString(CultureInfo.InvariantCulture) + "L"));
-                Statement(launch, "LaunchTiles(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + tiles + ");");
-            }
-            else
-            {
-                var global = string.Join(", ", launch.Global.Select(d => d.ToCSharp()));
-                Statement(launch, "Launch(_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ", " + global + ");");
-            }
+            var k = "_k" + (offset + i).ToString(CultureInfo.InvariantCulture);
+            var cpu = LaunchText(launch, k);
+            // A kernel with a GPU form (#if ND_GPU) is launched as the program was built: one work-item per output element there.
+            Statement(launch, launch.Gpu is { } gpu
+                ? "if (GpuShapes) Launch(" + k + ", " + string.Join(", ", gpu.Select(d => d.ToCSharp())) + "); else " + cpu
+                : cpu);
         }
         Unmap();
         if (loop is not null) w.Close();
         if (guarded) w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>The runtime call that launches <paramref name="launch"/> as kernel <paramref name="k"/>, in its CPU shape.</summary>
+    private static string LaunchText(Launch launch, string k)
+    {
+        if (launch.Variant == KernelVariant.PackB && !launch.KeepsPacked)
+            return "LaunchPack(" + k + ", " + launch.Global[0].ToCSharp() + ");";
+        if (launch.KeepsPacked)
+            return "LaunchPacked(" + k + ", " + launch.Global[0].ToCSharp() + ");";
+        if (launch.Rows)
+            return "LaunchRows(" + k + ", " + launch.Global[0].ToCSharp() + ");";
+        if (launch.Lanes)
+            return "LaunchLanes(" + k + ", " + launch.Global[0].ToCSharp() + ");";
+        // A tiled GEMM: the runtime sizes the launch from the device's tile (tuned per device), given C's extents.
+        if (launch.Variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched)
+            return "LaunchGemm(" + k + ", " + string.Join(", ", launch.Global.Select(d => d.ToCSharp())) + ");";
+        if (launch.Tile is { } tile)
+            return "LaunchTiles(" + k + ", " + string.Join(", ", launch.Global.Select((d, j) => "(" + d.ToCSharp() + " + "
+                + (tile[j] - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + tile[j].ToString(CultureInfo.InvariantCulture) + "L")) + ");";
+        return "Launch(" + k + ", " + string.Join(", ", launch.Global.Select(d => d.ToCSharp())) + ");";
     }
 
     /// <summary>The head of a loop over time: every launch inside runs once per step t, in order (a scan).</summary>

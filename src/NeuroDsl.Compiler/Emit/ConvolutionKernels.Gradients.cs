@@ -77,8 +77,8 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
 {StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
         return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) },
-            new[] { node.Shape[0] * t * g.H * g.W }, code,
-            (Dim)(g.Groups * g.OCG * kk * width), packLaunch);
+            new[] { node.Shape[0] * t * g.H * g.W }, Shapes(GpuGradInput(name, g, width), code),
+            (Dim)(g.Groups * g.OCG * kk * width), packLaunch, Gpu: new[] { node.Shape.Numel });
     }
 
     // For stride 1: dx = dy convolved with the filters flipped in space and transposed in channels, padded by
@@ -143,7 +143,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
             new[] { n * (g.OH * g.OW * lanesAll) }, pack);
         var t = g.Groups * tg;
         if (g.KW <= 12) return GradWeightRows(name, g, L, x, node, n, t, tg, lanesAll, packLaunch);
-        var code = MaskTable(name, g.Mask) + $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
+        var code = $@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
     const int kx = i % {I(g.KW)};
@@ -175,8 +175,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 {StoreLanes(L, "acc", $"tl * {L} + v < {I(g.OCG)}", $"out[(((g * {I(g.OCG)} + tl * {L} + v) * {I(g.CG)} + cl) * {I(g.KH)} + ky) * {I(g.KW)} + kx] = lanes[v]{MaskFactor(name, g, $"g * {I(g.OCG)} + tl * {L} + v", "cl")}")}}}
 ";
         return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
-            new Dim[] { t * g.CG * g.KH * g.KW }, code,
-            n * (g.OH * g.OW * lanesAll), packLaunch);
+            new Dim[] { t * g.CG * g.KH * g.KW }, MaskTable(name, g.Mask) + Shapes(GpuGradWeightPacked(name, g, n, tg * L, lanesAll), code),
+            n * (g.OH * g.OW * lanesAll), packLaunch, Gpu: new[] { node.Shape.Numel });
     }
 
     // The same sum with one work-item per (channel tile, input channel, ky) computing the whole row of kx taps:
@@ -184,7 +184,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
     internal static NodeLaunch GradWeightRows(string name, Geometry g, int L, Node x, Node node, Dim n, long t, long tg, long lanesAll,
         NodeLaunch packLaunch)
     {
-        var sb = new StringBuilder(MaskTable(name, g.Mask));
+        var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float{L}* restrict packed, __global const float* restrict x, __global float* restrict out)
 {{
     const int i = get_global_id(0);
@@ -236,8 +236,8 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 ");
         sb.Append("}\n");
         return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
-            new Dim[] { t * g.CG * g.KH, 1 }, sb.ToString(),
-            n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 });
+            new Dim[] { t * g.CG * g.KH, 1 }, MaskTable(name, g.Mask) + Shapes(GpuGradWeightPacked(name, g, n, tg * L, lanesAll), sb.ToString()),
+            n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 }, Gpu: new[] { node.Shape.Numel });
     }
 
     /// <summary>When the weight gradient's row kernel serves: stride and dilation 1, no padding, few output channels, rows of 8 or more.</summary>
@@ -257,7 +257,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         var overlap = segs * vw - g.OW;
         var co = (int)Enumerable.Range(1, 4).Reverse().First(c => g.OCG % c == 0 && c * g.KW <= 16 || c == 1);
         var ob = g.OCG / co;
-        var sb = new StringBuilder(MaskTable(name, g.Mask));
+        var sb = new StringBuilder();
         sb.Append($@"// {co} output channel{(co == 1 ? "" : "s")} × {I(g.KW)} taps per work-item, {vw} pixels per vector.
 __kernel void {name}(__global const float* restrict dy, __global const float* restrict x, __global float* restrict out)
 {{
@@ -311,7 +311,9 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
                 sb.Append($"    {{\n    const float{vw} a = acc{o}_{k};\n    out[((o0 + {o}) * {I(g.CG)} + cl) * {I(g.KH * g.KW)} + ky * {I(g.KW)} + {k}] = {sum}"
                     + $"{MaskFactor(name, g, $"o0 + {o}", "cl")};\n    }}\n");
         sb.Append("}\n");
-        return new NodeLaunch(name, ArgSpec.Nodes(dy, x, node), new Dim[] { g.Groups * ob * g.CG * g.KH, 1 }, sb.ToString(),
-            Tile: new long[] { 1, 1 });
+        var gpu = GpuGradWeight(name, g, n, "__global const float* restrict dy",
+            $"dy[((n * {I(g.OC)} + o) * {I(g.OH)} + oy) * {I(g.OW)} + ox]");
+        return new NodeLaunch(name, ArgSpec.Nodes(dy, x, node), new Dim[] { g.Groups * ob * g.CG * g.KH, 1 },
+            MaskTable(name, g.Mask) + Shapes(gpu, sb.ToString()), Tile: new long[] { 1, 1 }, Gpu: new[] { node.Shape.Numel });
     }
 }

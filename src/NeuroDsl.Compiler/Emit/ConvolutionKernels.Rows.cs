@@ -98,8 +98,10 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
         var args = new List<ArgSpec> { padded ? ArgSpec.Padded : ArgSpec.Node(input), ArgSpec.Scratch };
         args.AddRange(extraArgs);
         args.Add(ArgSpec.Node(output));
-        var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs) }, sb.ToString(),
-            (Dim)(g.Groups * (kkc + 1) * tg * V), pack);
+        // The GPU form reads the same input: its zero-padded copy, when there is one, holds the columns of padding.
+        var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs) },
+            Shapes(GpuConv(name, g, tg * V, rw, 0, extraParams, ep), sb.ToString()),
+            (Dim)(g.Groups * (kkc + 1) * tg * V), pack, Gpu: new[] { n * (g.OC * g.OH * g.OW) });
         if (!padded) return launch;
 
         // The padded copy: rows of PW zeros, the input row, PW zeros.

@@ -151,7 +151,8 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         var args = new List<ArgSpec> { ArgSpec.Node(input), ArgSpec.Scratch };
         args.AddRange(extraArgs);
         args.Add(ArgSpec.Node(output));
-        return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks) }, sb.ToString(),
-            (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack);
+        return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks) },
+            Shapes(GpuConv(name, g, tg * lanes, g.W, g.PW, extraParams, ep), sb.ToString()),
+            (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack, Gpu: new[] { n * (g.OC * g.OH * g.OW) });
     }
 }

@@ -31,10 +31,16 @@ internal static class PoolingKernels
     {
         var (name, node, inputs) = (call.Name, call.Node, call.Inputs);
         var g = PoolGeometry.Of(node, inputs[0].Shape, node.Shape);
-        var max = g.Mode == "max";
-        var scale = g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "";
         if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 && g.OW >= 8)
             return PairPool(name, node, inputs[0], g);
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, WindowKernel(name, g));
+    }
+
+    // One output per work-item, a loop over its window: the GPU's shape, and the CPU's where no vector kernel fits.
+    private static string WindowKernel(string name, PoolGeometry g)
+    {
+        var max = g.Mode == "max";
+        var scale = g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "";
         var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
@@ -58,7 +64,7 @@ internal static class PoolingKernels
     out[i] = acc{scale};
 }}
 ");
-        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, sb.ToString());
+        return sb.ToString();
     }
 
     // 2×2 windows with stride 2: a work-item reads two rows of 16 inputs as vectors and writes 8 outputs; the even
@@ -81,7 +87,8 @@ internal static class PoolingKernels
     vstore8({value}, 0, out + r * {I(g.OW)} + ox0);
 }}
 ";
-        return new NodeLaunch(name, ArgSpec.Nodes(x, node), new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, node), new[] { node.Shape[0] * (g.C * g.OH * segs) },
+            ConvolutionKernels.Shapes(WindowKernel(name, g), code), Gpu: new[] { node.Shape.Numel });
     }
 
     // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.
@@ -93,6 +100,13 @@ internal static class PoolingKernels
         var g = PoolGeometry.Of(node, x.Shape, dy.Shape);
         if (g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.H == g.OH * g.KH && g.W == g.OW * g.KW)
             return TilingPoolGrad(name, node, x, dy, g);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape.Numel }, GatherKernel(name, g));
+    }
+
+    // One dx element per work-item, gathering from the windows that contain it: the GPU's shape, and the CPU's where
+    // the windows do not tile the image.
+    private static string GatherKernel(string name, PoolGeometry g)
+    {
         var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
@@ -134,7 +148,7 @@ internal static class PoolingKernels
         else
             sb.Append($"            acc += dyb[oy * {I(g.OW)} + ox];\n");
         sb.Append($"        }}\n    out[i] = acc{(g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "")};\n}}\n");
-        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape.Numel }, sb.ToString());
+        return sb.ToString();
     }
 
     // Windows that tile the image exactly (stride = kernel, no padding, no remainder): each input pixel is in one
@@ -176,7 +190,9 @@ internal static class PoolingKernels
             out[at + ky * {I(g.W)} + kx] = share;
 }}
 ");
-        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { dy.Shape.Numel }, sb.ToString());
+        // On a GPU a work-item per window would store KH·KW scattered values: the gather's one per work-item instead.
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { dy.Shape.Numel },
+            ConvolutionKernels.Shapes(GatherKernel(name, g), sb.ToString()), Gpu: new[] { node.Shape.Numel });
     }
 
     // The average (or sum) of 2×2 windows backward: a work-item spreads 8 values of dy over two rows of 16, each
@@ -196,6 +212,7 @@ internal static class PoolingKernels
     vstore16(v, 0, o + {I(g.W)});
 }}
 ";
-        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape[0] * (g.C * g.OH * segs) }, code);
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape[0] * (g.C * g.OH * segs) },
+            ConvolutionKernels.Shapes(GatherKernel(name, g), code), Gpu: new[] { node.Shape.Numel });
     }
 }

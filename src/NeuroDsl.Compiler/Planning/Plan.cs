@@ -96,10 +96,12 @@ public enum KernelVariant
 /// work-items.</param>
 /// <param name="KeepsPacked">A pack of a parameter into a <see cref="StorageKind.Packed"/> buffer: the runtime skips it
 /// while the parameters are as they were when it last ran.</param>
+/// <param name="Gpu">The global size of the kernel's GPU form (<c>#if ND_GPU</c>), launched instead on a device with GPU
+/// shapes; null where the kernel has one form.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
-    bool Lanes = false, bool KeepsPacked = false);
+    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step
