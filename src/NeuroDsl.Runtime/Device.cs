@@ -66,12 +66,7 @@ public sealed class Device : IDisposable
 
     private bool? _gpuShapes;
 
-    private static readonly bool? ShapesOverride = Environment.GetEnvironmentVariable("NEURODSL_SHAPES")?.Trim().ToLowerInvariant() switch
-    {
-        "gpu" => true,
-        "cpu" => false,
-        _ => null,
-    };
+    private static readonly bool? ShapesOverride = EnvironmentSettings.Shape("NEURODSL_SHAPES");
 
     /// <summary>
     /// Work-items that share one row of a row kernel (a reduction and what is fused around it). With GPU shapes 128 (four
@@ -90,9 +85,7 @@ public sealed class Device : IDisposable
 
     private int? _rowLanes;
 
-    private static readonly int? RowLanesOverride =
-        int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES"), out var lanes) && lanes is > 0 and <= 1024 && (lanes & (lanes - 1)) == 0
-            ? lanes : null;
+    private static readonly int? RowLanesOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_ROW_LANES", 1024);
 
     /// <summary>
     /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES): on a CPU
@@ -110,9 +103,7 @@ public sealed class Device : IDisposable
 
     private int? _elementLanes;
 
-    private static readonly int? LanesOverride =
-        int.TryParse(Environment.GetEnvironmentVariable("NEURODSL_LANES"), out var lanes) && lanes is > 0 and <= 16 && (lanes & (lanes - 1)) == 0
-            ? lanes : null;
+    private static readonly int? LanesOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_LANES", 16);
 
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);

@@ -107,12 +107,7 @@ public static class LibraryKernels
     /// <summary>Whether the tiled GEMMs take their GPU shape on this device (NEURODSL_GEMM may force either).</summary>
     public static bool IsGpuShape(Device device) => GemmOverride ?? device.Info.IsGpu;
 
-    private static readonly bool? GemmOverride = System.Environment.GetEnvironmentVariable("NEURODSL_GEMM") switch
-    {
-        "gpu" => true,
-        "cpu" => false,
-        _ => null,
-    };
+    private static readonly bool? GemmOverride = EnvironmentSettings.Shape("NEURODSL_GEMM");
 
     /// <summary>
     /// The library program for a device: built once per process (and cached on disk: <see cref="OpenCl.ProgramCache"/>), shared by every model, with the device's

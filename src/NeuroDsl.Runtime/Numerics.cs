@@ -76,7 +76,9 @@ public static class Numerics
                 result.TryAdd(k.Groups[1].Value, (i + 1, pending));
                 pending = new List<string>();
             }
-            else if (!line.StartsWith("//", StringComparison.Ordinal)) pending = new List<string>();
+            // Preprocessor lines (a kernel's `#if ND_GPU` forms) keep the comment above them for the kernel below.
+            else if (!line.StartsWith("//", StringComparison.Ordinal) && !line.StartsWith("#", StringComparison.Ordinal))
+                pending = new List<string>();
         }
         return result;
     }

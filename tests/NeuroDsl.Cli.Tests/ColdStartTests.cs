@@ -17,6 +17,9 @@ public sealed class ColdStartTests
     {
         var old = Console.Error;
         var err = new StringWriter();
+        // `train --verbose` earlier in this process sets NEURODSL_VERBOSE, which makes the line whole from the start.
+        var verbose = Environment.GetEnvironmentVariable("NEURODSL_VERBOSE");
+        Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", null);
         Console.SetError(err);
         try
         {
@@ -38,6 +41,7 @@ public sealed class ColdStartTests
         finally
         {
             Console.SetError(old);
+            Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", verbose);
             ProgramCache.Building = null;
         }
     }
@@ -75,6 +79,9 @@ public sealed class ColdStartTests
     {
         var old = Console.Error;
         var err = new StringWriter();
+        // `train --verbose` earlier in this process sets NEURODSL_VERBOSE, which makes the line whole from the start.
+        var verbose = Environment.GetEnvironmentVariable("NEURODSL_VERBOSE");
+        Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", null);
         Console.SetError(err);
         try
         {
@@ -88,6 +95,7 @@ public sealed class ColdStartTests
         finally
         {
             Console.SetError(old);
+            Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", verbose);
             ProgramCache.Building = null;
         }
     }

@@ -97,6 +97,48 @@ public sealed class DeviceAndCacheTests
     }
 
     [Fact]
+    public void ShapeAndLaneSettings_TakeTheirValues_AndABadOneIsIgnoredWithOneLine()
+    {
+        const string name = "NEURODSL_TEST_SETTING";
+        var old = Console.Error;
+        var err = new StringWriter();
+        Console.SetError(err);
+        try
+        {
+            Environment.SetEnvironmentVariable(name, "GPU");
+            Assert.True(EnvironmentSettings.Shape(name));
+            Environment.SetEnvironmentVariable(name, " cpu ");
+            Assert.False(EnvironmentSettings.Shape(name));
+            Environment.SetEnvironmentVariable(name, "64");
+            Assert.Equal(64, EnvironmentSettings.PowerOfTwo(name, 1024));
+            Environment.SetEnvironmentVariable(name, "0");
+            Assert.False(EnvironmentSettings.Switch(name));
+            Environment.SetEnvironmentVariable(name, null);
+            Assert.Null(EnvironmentSettings.Shape(name));
+            Assert.Equal("", err.ToString());
+
+            Environment.SetEnvironmentVariable(name, "gpus");
+            Assert.Null(EnvironmentSettings.Shape(name));
+            Assert.Null(EnvironmentSettings.Shape(name)); // warned once
+            Environment.SetEnvironmentVariable(name, "3");
+            Assert.Null(EnvironmentSettings.PowerOfTwo(name, 16));
+            Environment.SetEnvironmentVariable(name, "yes");
+            Assert.Null(EnvironmentSettings.Switch(name));
+            Assert.Equal(new[]
+            {
+                $"neurodsl: ignoring {name}=gpus: give gpu or cpu",
+                $"neurodsl: ignoring {name}=3: give a power of two from 1 to 16",
+                $"neurodsl: ignoring {name}=yes: give 1 or 0",
+            }, err.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+        }
+        finally
+        {
+            Console.SetError(old);
+            Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
     public void CorruptOrTruncatedCacheEntries_AreRebuilt_NotTrusted()
     {
         var dir = Path.Combine(Path.GetTempPath(), "neurodsl-cache-test-" + Guid.NewGuid().ToString("N"));

@@ -122,6 +122,20 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public void KernelsWithGpuAndCpuForms_KeepTheirNdLines()
+    {
+        // A convolution's two forms under #if ND_GPU: the .nd comment above the #if belongs to the kernel, in both.
+        var source = "// m.nd:3  y = x |> conv2d(4, kernel: 3)\n#if ND_GPU\n__kernel void nd_y_conv(__global float* x) { }\n"
+            + "#else\n__kernel void nd_y_conv(__global float* x) { }\n#endif\n\n__kernel void nd_after(__global float* x) { }\n";
+        var lines = Numerics.KernelLines(source);
+        Assert.Equal(new[] { "m.nd:3  y = x |> conv2d(4, kernel: 3)" }, lines["nd_y_conv"].Lines);
+        Assert.Empty(lines["nd_after"].Lines);
+        var at = Numerics.KernelAt(source, 5)!.Value; // a line of the CPU form
+        Assert.Equal("nd_y_conv", at.Kernel);
+        Assert.Equal(new[] { "m.nd:3  y = x |> conv2d(4, kernel: 3)" }, at.Lines);
+    }
+
+    [Fact]
     public void AFailedBuild_NamesTheKernel_TheNdLine_AndKeepsTheLog()
     {
         var source = "// m.nd:3  y = x |> fine\n__kernel void nd_y_fine(__global float* x) { x[0] = 1.0f; }\n\n"

@@ -56,10 +56,12 @@ public static partial class LayerCode
         var lines = source.Replace("\r\n", "\n").Split('\n');
         var start = Array.FindIndex(lines, l => l.StartsWith("__kernel", StringComparison.Ordinal) && l.Contains(" " + kernel + "(", StringComparison.Ordinal));
         if (start < 0) return "";
-        var first = start;
+        // A kernel with a GPU and a CPU form (#if ND_GPU … #else … #endif) is shown whole: which one runs is the device's.
+        var forms = start > 0 && lines[start - 1].StartsWith("#if ", StringComparison.Ordinal);
+        var first = forms ? start - 1 : start;
         while (first > 0 && lines[first - 1].StartsWith("//", StringComparison.Ordinal)) first--;
         var end = start;
-        while (end < lines.Length && lines[end] != "}") end++;
+        while (end < lines.Length && lines[end] != (forms ? "#endif" : "}")) end++;
         return string.Join("\n", lines[first..Math.Min(lines.Length, end + 1)]) + "\n";
     }
 

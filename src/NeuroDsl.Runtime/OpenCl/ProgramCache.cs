@@ -60,12 +60,8 @@ public static class ProgramCache
     /// </summary>
     public static bool KeepsBinaries(DeviceInfo info)
     {
-        switch (Environment.GetEnvironmentVariable("NEURODSL_PROGRAM_BINARIES"))
-        {
-            case "1": return true;
-            case "0": return false;
-        }
-        return !(IsPocl(info) && Environment.GetEnvironmentVariable("POCL_KERNEL_CACHE") != "0");
+        return EnvironmentSettings.Switch("NEURODSL_PROGRAM_BINARIES")
+               ?? !(IsPocl(info) && Environment.GetEnvironmentVariable("POCL_KERNEL_CACHE") != "0");
     }
 
     /// <summary>Whether the device's driver is PoCL, which compiles each kernel at its first launch.</summary>
