@@ -85,26 +85,7 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
     const int g = c / {I(g.CG)};
     const __global float* wp = packed + g * {I(g.OCG * kk * width)} + c % {I(g.CG)};
     float acc = 0.0f;
-    for (int ol = 0; ol < {I(g.OCG)}; ol++)
-    {{
-        const __global float* dyb = dy + (n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)};
-        for (int ky = 0; ky < {I(g.KH)}; ky++)
-        {{
-            const int ty = iy + {I(g.PH)} - ky * {I(g.DH)};
-            if (ty < 0 || ty % {I(g.SH)} != 0) continue;
-            const int oy = ty / {I(g.SH)};
-            if (oy >= {I(g.OH)}) continue;
-            for (int kx = 0; kx < {I(g.KW)}; kx++)
-            {{
-                const int tx = ix + {I(g.PW)} - kx * {I(g.DW)};
-                if (tx < 0 || tx % {I(g.SW)} != 0) continue;
-                const int ox = tx / {I(g.SW)};
-                if (ox >= {I(g.OW)}) continue;
-                acc = fma(dyb[oy * {I(g.OW)} + ox], wp[((ol * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(width)}], acc);
-            }}
-        }}
-    }}
-    out[i] = acc;
+{GatherTaps(g, "", width)}    out[i] = acc;
 }}
 ";
     }

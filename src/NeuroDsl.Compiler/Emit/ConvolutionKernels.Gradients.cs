@@ -54,7 +54,25 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
     const int tl = t % {I(tc)};
     const __global float{V}* wp = packed + g * {I(g.OCG * kk * tc)} + tl;
     float{V} acc = (float{V})(0.0f);
-    for (int ol = 0; ol < {I(g.OCG)}; ol++)
+{GatherTaps(g, $"(float{V})", tc)}    __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
+{StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
+";
+        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) },
+            new[] { node.Shape[0] * t * g.H * g.W }, Shapes(GpuGradInput(name, g, width), code),
+            (Dim)(g.Groups * g.OCG * kk * width), packLaunch, Gpu: new[] { node.Shape.Numel });
+    }
+
+    /// <summary>
+    /// The taps of a gather input gradient at (n, iy, ix): for every output channel of the group and every tap whose
+    /// output pixel reads this input pixel, acc += dy · w, with w packed <paramref name="stride"/> values a tap
+    /// (<c>wp</c> at the work-item's channels); <paramref name="cast"/> widens dy's value to acc's type ("" for a
+    /// scalar acc). Shared by the CPU form (channels in a vector) and the GPU form (one dx element).
+    /// </summary>
+    internal static string GatherTaps(Geometry g, string cast, long stride)
+    {
+        var read = $"dyb[oy * {I(g.OW)} + ox]";
+        if (cast.Length > 0) read = $"{cast}({read})";
+        return $@"    for (int ol = 0; ol < {I(g.OCG)}; ol++)
     {{
         const __global float* dyb = dy + (n * {I(g.OC)} + g * {I(g.OCG)} + ol) * {I(g.OH * g.OW)};
         for (int ky = 0; ky < {I(g.KH)}; ky++)
@@ -69,16 +87,11 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
                 if (tx < 0 || tx % {I(g.SW)} != 0) continue;
                 const int ox = tx / {I(g.SW)};
                 if (ox >= {I(g.OW)}) continue;
-                acc = fma((float{V})(dyb[oy * {I(g.OW)} + ox]), wp[((ol * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(tc)}], acc);
+                acc = fma({read}, wp[((ol * {I(g.KH)} + ky) * {I(g.KW)} + kx) * {I(stride)}], acc);
             }}
         }}
     }}
-    __global float* ob = out + ((n * {I(g.C)} + g * {I(g.CG)} + tl * {V}) * {I(g.H)} + iy) * {I(g.W)} + ix;
-{StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
-        return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) },
-            new[] { node.Shape[0] * t * g.H * g.W }, Shapes(GpuGradInput(name, g, width), code),
-            (Dim)(g.Groups * g.OCG * kk * width), packLaunch, Gpu: new[] { node.Shape.Numel });
     }
 
     // For stride 1: dx = dy convolved with the filters flipped in space and transposed in channels, padded by
