@@ -15,15 +15,8 @@ public sealed class ColdStartTests
     [Fact]
     public void SlowBuilds_AreShownWithTheirTime_QuickOnesPrintNothing()
     {
-        var old = Console.Error;
-        var err = new StringWriter();
-        // `train --verbose` earlier in this process sets NEURODSL_VERBOSE, which makes the line whole from the start.
-        var verbose = Environment.GetEnvironmentVariable("NEURODSL_VERBOSE");
-        Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", null);
-        Console.SetError(err);
-        try
+        WithBuildProgress(err =>
         {
-            BuildProgress.Install();
             var quick = new ProgramBuild("Quick", "N=2", 900, null);
             ProgramCache.Building!(quick);
             ProgramCache.Building!(quick with { Elapsed = TimeSpan.FromMilliseconds(30) });
@@ -37,13 +30,7 @@ public sealed class ColdStartTests
             Assert.Equal("building OpenCL program LeNet5 (N=64, 41 KB)… ", err.ToString());
             ProgramCache.Building!(slow with { Elapsed = TimeSpan.FromSeconds(1.31) });
             Assert.Equal("building OpenCL program LeNet5 (N=64, 41 KB)… 1.3 s" + Environment.NewLine, err.ToString());
-        }
-        finally
-        {
-            Console.SetError(old);
-            Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", verbose);
-            ProgramCache.Building = null;
-        }
+        });
     }
 
     [Fact]
@@ -77,20 +64,32 @@ public sealed class ColdStartTests
     [Fact]
     public void AFailedBuild_EndsItsLine()
     {
+        WithBuildProgress(err =>
+        {
+            var broken = new ProgramBuild("Broken", "", 2048, null);
+            ProgramCache.Building!(broken);
+            Assert.True(SpinWait.SpinUntil(() => err.ToString().Length > 0, TimeSpan.FromSeconds(20)), "the build was never shown");
+            ProgramCache.Building!(broken with { Elapsed = TimeSpan.FromSeconds(2), Failed = true });
+            Assert.Equal("building OpenCL program Broken (2 KB)… failed" + Environment.NewLine, err.ToString());
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="test"/> with <see cref="BuildProgress"/> installed and stderr captured, then restores both.
+    /// `train --verbose` earlier in this process sets NEURODSL_VERBOSE, which makes the line whole from the start: it is
+    /// cleared meanwhile.
+    /// </summary>
+    private static void WithBuildProgress(Action<StringWriter> test)
+    {
         var old = Console.Error;
         var err = new StringWriter();
-        // `train --verbose` earlier in this process sets NEURODSL_VERBOSE, which makes the line whole from the start.
         var verbose = Environment.GetEnvironmentVariable("NEURODSL_VERBOSE");
         Environment.SetEnvironmentVariable("NEURODSL_VERBOSE", null);
         Console.SetError(err);
         try
         {
             BuildProgress.Install();
-            var broken = new ProgramBuild("Broken", "", 2048, null);
-            ProgramCache.Building!(broken);
-            Assert.True(SpinWait.SpinUntil(() => err.ToString().Length > 0, TimeSpan.FromSeconds(20)), "the build was never shown");
-            ProgramCache.Building!(broken with { Elapsed = TimeSpan.FromSeconds(2), Failed = true });
-            Assert.Equal("building OpenCL program Broken (2 KB)… failed" + Environment.NewLine, err.ToString());
+            test(err);
         }
         finally
         {
