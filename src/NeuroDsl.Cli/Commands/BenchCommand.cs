@@ -13,7 +13,7 @@ namespace NeuroDsl.Cli.Commands;
 /// (upload, forward, backward, Adam, loss read-back) and of a forward pass, on random inputs, after warm-up; --size
 /// gives the size symbols other than the batch (a Transformer's sequence length T). Not part of the tests.
 /// </summary>
-internal static class BenchCommand
+internal static partial class BenchCommand
 {
     public static Command Build()
     {
@@ -363,39 +363,6 @@ internal static class BenchCommand
   loss mean(y * r)
 }
 ";
-
-    /// <param name="cases">Comma-separated case names for the script, or null for all of them.</param>
-    private static System.Text.Json.JsonDocument? RunBaselines(string? cases, out string why)
-    {
-        why = "";
-        var script = System.IO.Path.Combine("tests", "Baselines", "bench_baselines.py");
-        if (!System.IO.File.Exists("/usr/bin/python3") || !System.IO.File.Exists(script))
-        {
-            why = $"/usr/bin/python3 or {script} not found (run from the repository root; 'bash .ci/bench-setup' installs the baselines)";
-            return null;
-        }
-        var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(script);
-        if (cases is not null) info.ArgumentList.Add(cases);
-        info.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
-        info.Environment.Remove("OPENBLAS_CORETYPE");
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEnd();
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        try
-        {
-            var doc = System.Text.Json.JsonDocument.Parse(stdout);
-            if (doc.RootElement.TryGetProperty("torch_error", out var te)) why = "PyTorch: " + te.GetString() + " (run 'bash .ci/bench-setup')";
-            if (doc.RootElement.TryGetProperty("numpy_error", out var ne)) why = "numpy: " + ne.GetString() + " (run 'bash .ci/bench-setup')";
-            return doc;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            why = "the baseline script failed: " + stderr.Trim().Split('\n').LastOrDefault();
-            return null;
-        }
-    }
 
     /// <summary>One model row pair of the table: a training step and a forward pass; <c>T</c> the sequence length, if any.</summary>
     private sealed record BenchCase(string Key, string File, string Title, int Batch, int Steps, string? Model = null, int T = 0);
