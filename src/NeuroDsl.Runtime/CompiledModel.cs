@@ -62,6 +62,7 @@ public abstract partial class CompiledModel : IDisposable
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
         _kernelSource = kernelSource;
+        BuildOptions = options;
         _program = ProgramCache.Get(device, "// ---- model " + spec.Name + "\n" + kernelSource, options, spec.Name,
             string.Join(", ", symbols.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture))));
         _library = LibraryKernels.Program(device);
@@ -81,6 +82,9 @@ public abstract partial class CompiledModel : IDisposable
 
     /// <summary>Whether this model's program was built with GPU shapes (ND_GPU): its generated launches size themselves by it.</summary>
     public bool GpuShapes { get; }
+
+    /// <summary>The options its program was built with: the size symbols and the device's kernel settings (ND_ROW_LANES, ND_LANES, ND_GPU).</summary>
+    public string BuildOptions { get; }
 
     public ModelSpec Spec { get; }
     public IReadOnlyDictionary<string, long> Symbols { get; }

@@ -53,8 +53,8 @@ public sealed class Device : IDisposable
     /// <summary>
     /// Whether generated kernels take their GPU shapes (the program's ND_GPU): the convolution and pooling kernels one
     /// output element per work-item, consecutive work-items on consecutive x (coalesced), where their CPU forms hold 8
-    /// or 16 channels or pixels in a vector per work-item (few work-items, strided accesses on a GPU). It also makes
-    /// <see cref="RowLanes"/> 128 and <see cref="ElementLanes"/> 1 unless those are overridden. Default: whether the
+    /// or 16 channels or pixels in a vector per work-item (few work-items, strided accesses on a GPU). It also changes
+    /// the defaults of <see cref="RowLanes"/> (128) and <see cref="ElementLanes"/> (1). Default: whether the
     /// device is a GPU; NEURODSL_SHAPES=gpu|cpu overrides it. Set it before building a model (the model's program is
     /// built with it); the tests run the GPU shapes on PoCL this way.
     /// </summary>
@@ -69,16 +69,14 @@ public sealed class Device : IDisposable
     private static readonly bool? ShapesOverride = EnvironmentSettings.Shape("NEURODSL_SHAPES");
 
     /// <summary>
-    /// Work-items that share one row of a row kernel (a reduction and what is fused around it). With GPU shapes 128 (four
-    /// warps), which split the row. Otherwise 1: PoCL runs a work-group's work-items as a loop it vectorizes, so
-    /// neighbouring rows fill the vector; lanes inside a row put a barrier-split loop around the row's loop instead
-    /// (measured on AVX-512 with PoCL 3.1: layer norm over [1024, 768] 5.1 ms with 16 lanes, 2.3 ms with 1). A power
-    /// of two up to 1024; NEURODSL_ROW_LANES overrides the default, for tuning. Set it before building a model (the
-    /// model's program is built with it); the tests run the row kernels with a GPU's 128 lanes on PoCL this way.
+    /// Work-items that share one row of a row kernel (a reduction and what is fused around it): NEURODSL_ROW_LANES if
+    /// set, else the tuner's choice for this device in these shapes, else the default (<see cref="KernelSettings.Default"/>:
+    /// 1 on a CPU, 128 with GPU shapes). A power of two up to 1024. Set it before building a model (the model's program
+    /// is built with it); the tests run the row kernels with a GPU's 128 lanes on PoCL this way.
     /// </summary>
     public int RowLanes
     {
-        get => _rowLanes ?? RowLanesOverride ?? (GpuShapes ? 128 : 1);
+        get => _rowLanes ?? RowLanesOverride ?? Kernels.Settings.RowLanes;
         set => _rowLanes = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "row lanes are a power of two from 1 to 1024");
     }
@@ -88,15 +86,15 @@ public sealed class Device : IDisposable
     private static readonly int? RowLanesOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_ROW_LANES", 1024);
 
     /// <summary>
-    /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES): on a CPU
-    /// the vector width in floats (16 with AVX-512, 8 with AVX2), so the OpenCL compiler vectorizes that loop whatever
-    /// the kernel computes; with GPU shapes 1 (neighbouring work-items are the vector). A power of two at most 16 (the
-    /// compiler's MaxLanes); NEURODSL_LANES overrides the default, for tuning. Set it before building a model (the
-    /// model's program is built with it); the tests run the laned kernels at several counts this way.
+    /// The elements each work-item of a generated elementwise kernel takes in a loop of its own (ND_LANES):
+    /// NEURODSL_LANES if set, else the tuner's choice for this device in these shapes, else the default (on a CPU the
+    /// vector width in floats, so the OpenCL compiler vectorizes that loop whatever the kernel computes; with GPU shapes
+    /// 1). A power of two at most 16 (the compiler's MaxLanes). Set it before building a model (the model's program is
+    /// built with it); the tests run the laned kernels at several counts this way.
     /// </summary>
     public int ElementLanes
     {
-        get => _elementLanes ?? LanesOverride ?? (GpuShapes ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
+        get => _elementLanes ?? LanesOverride ?? Kernels.Settings.ElementLanes;
         set => _elementLanes = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "lanes are a power of two from 1 to 16");
     }
@@ -104,6 +102,24 @@ public sealed class Device : IDisposable
     private int? _elementLanes;
 
     private static readonly int? LanesOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_LANES", 16);
+
+    /// <summary>The kernel settings this device's models are built with in its current shapes: tuned, else the default.</summary>
+    public KernelChoice Kernels => _kernels is { } k && k.GpuShapes == GpuShapes ? k : KernelTuning.For(this, GpuShapes);
+
+    private KernelChoice? _kernels;
+
+    /// <summary>Builds this device's models in <paramref name="choice"/>'s shapes with its settings (a tuned choice, in tests).</summary>
+    internal void UseKernels(KernelChoice choice) => _kernels = choice;
+
+    /// <summary>Builds this device's models with <paramref name="settings"/> from now on (what the tuner tries).</summary>
+    public void Use(KernelSettings settings)
+    {
+        RowLanes = settings.RowLanes;
+        ElementLanes = settings.ElementLanes;
+    }
+
+    /// <summary>The settings a model built now gets (<see cref="RowLanes"/>, <see cref="ElementLanes"/>).</summary>
+    public KernelSettings Settings => new(RowLanes, ElementLanes);
 
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);

@@ -61,8 +61,50 @@ public sealed class TuneCliTests : IDisposable
     }
 
     [Fact]
-    public void Tune_OnAModelWithoutTiledProducts_SaysSo() =>
-        Assert.Contains("nothing to tune", Neurodsl("tune", CliTests.Model("xor_mlp.nd"), "--batch", "4").Err);
+    public void Tune_OnAModelWithoutTiledProducts_SaysSo()
+    {
+        Assert.Contains("nothing to tune", Neurodsl("tune", CliTests.Model("xor_mlp.nd"), "--batch", "4", "--only", "gemm").Err);
+        // Nor do its kernels read a kernel setting: nothing is searched or stored.
+        var both = Neurodsl("tune", CliTests.Model("xor_mlp.nd"), "--batch", "4");
+        Assert.Equal(0, both.Code);
+        Assert.Contains("runs no tiled GEMM at batch 4; tuning its kernel settings alone", both.Err);
+        Assert.Contains("XorMlp's kernels read none of the kernel settings (lanes per row or per element); nothing to tune", both.Err);
+        Assert.False(Directory.Exists(Path.Combine(_cache, "tuning")) && Directory.GetFiles(Path.Combine(_cache, "tuning")).Length > 0);
+    }
+
+    // A model's kernel settings: the default checked against the float64 reference and timed (a one-second budget is
+    // the default alone), stored in a file of their own, shown by devices; a corrupt file is one warning and the default.
+    [Fact]
+    public void Tune_AModelsKernelSettings_StoresThem_AndDevicesShowsThem()
+    {
+        var tune = Neurodsl("tune", CliTests.Model("dropout_mlp.nd"), "--batch", "4", "--budget", "1", "--only", "kernels");
+        Assert.True(tune.Code == 0, tune.Err);
+        Assert.Contains("kernel settings of DropoutMlp at batch 4 (it reads ND_LANES and ND_ROW_LANES)", tune.Err);
+        Assert.Contains("passed the check against the float64 reference", tune.Out);
+        var file = Assert.Single(Directory.GetFiles(Path.Combine(_cache, "tuning"), "kernels-*.json"));
+        Assert.Contains("\"kernels\"", File.ReadAllText(file));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_cache, "tuning"), "gemm-*.json"));
+
+        var after = Neurodsl("devices");
+        Assert.Matches(@"kernels: row lanes \d+, lanes \d+ \(tuned [^)]*DropoutMlp at batch 4\)", after.Out);
+        Assert.Equal("", after.Err);
+
+        File.WriteAllText(file, "{ \"kernels\": ");
+        var corrupt = Neurodsl("devices");
+        Assert.Equal(0, corrupt.Code);
+        Assert.Matches(@"kernels: row lanes \d+, lanes \d+ \(default for ", corrupt.Out);
+        var warning = Assert.Single(corrupt.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("neurodsl: ignoring the kernel tuning file ", warning);
+    }
+
+    [Fact]
+    public void Tune_OnlyKernels_WithoutAModel_IsAUsageError()
+    {
+        var r = Neurodsl("tune", "--only", "kernels");
+        Assert.Equal(64, r.Code);
+        Assert.StartsWith("neurodsl: --only kernels tunes a model's kernels: give the model file", r.Err);
+        Assert.StartsWith("neurodsl: --only takes gemm or kernels, not 'all'", Neurodsl("tune", "--only", "all").Err);
+    }
 
     [Fact]
     public void Tune_RefusesASizeSymbolTheModelDoesNotHave_AsBenchStepDoes()

@@ -6,14 +6,14 @@ namespace NeuroDsl.Cli.Commands;
 
 /// <summary>
 /// <c>neurodsl devices</c>: the OpenCL devices, numbered as NEURODSL_DEVICE takes them, each with its profile (what its
-/// kernels are tuned by) and the GEMM parameters it runs with.
+/// kernels are tuned by), the GEMM parameters and the generated kernels' settings it runs with.
 /// </summary>
 internal static class DevicesCommand
 {
     public static Command Build()
     {
         var command = new Command("devices", "List the OpenCL devices (NEURODSL_DEVICE picks one by index or name), with "
-            + "each one's profile and GEMM tile.")
+            + "each one's profile, GEMM tile and kernel settings.")
             .WithExamples("neurodsl devices", "NEURODSL_DEVICE=1 neurodsl train models/lenet5.nd --data fashion-mnist");
         command.SetAction(_ => Run());
         return command;
@@ -35,6 +35,9 @@ internal static class DevicesCommand
             foreach (var line in d.Profile.Describe()) Console.Out.WriteLine("   " + line);
             var gemm = NeuroDsl.Runtime.Tuning.GemmTuning.Load(d, tuning, Console.Error.WriteLine);
             Console.Out.WriteLine($"   GEMM: {gemm.Config} ({gemm.Source})");
+            var kernels = NeuroDsl.Runtime.Tuning.KernelTuning.Stored(d, tuning, Console.Error.WriteLine) is { GpuShapes: var g } k && g == d.IsGpu
+                ? k : NeuroDsl.Runtime.Tuning.KernelTuning.Default(d, d.IsGpu);
+            Console.Out.WriteLine($"   kernels: {kernels.Settings} ({kernels.Source})");
             Console.Out.WriteLine("   programs cached by " + (ProgramCache.KeepsBinaries(d)
                 ? $"NeuroDsl: binaries in {ProgramCache.Directory}"
                 : ProgramCache.IsPocl(d)

@@ -10,8 +10,10 @@ using NeuroDsl.Runtime.Tuning;
 namespace NeuroDsl.Cli.Commands;
 
 /// <summary>
-/// <c>neurodsl tune [FILE] [--batch B] [--size T=128] [--budget S]</c>: searches the GEMM's parameters for this device
-/// on a model's products (or the bench and MLP training shapes) and stores the fastest correct choice in the cache.
+/// <c>neurodsl tune [FILE] [--batch B] [--size T=128] [--budget S] [--only gemm|kernels]</c>: searches the GEMM's
+/// parameters for this device on a model's products (or the bench and MLP training shapes) and, with a model, the
+/// settings of its generated kernels (<see cref="KernelTuner"/>) on its training pass; stores the fastest correct
+/// choices in the cache.
 /// </summary>
 internal static class TuneCommand
 {
@@ -22,18 +24,28 @@ internal static class TuneCommand
         var batch = CommandLine.PositiveInt("--batch", "the batch size N of the model's products (default 64)", "B");
         var size = BenchCommand.SizeOption();
         var budget = CommandLine.PositiveInt("--budget", "seconds of search, about (default 120)", "S");
-        var command = new Command("tune", "Search the GEMM's tile for this device and cache the fastest correct one "
-            + "(by device and driver, beside the program cache).") { file, model, batch, size, budget }
-            .WithExamples("neurodsl tune", "neurodsl tune models/mlp.nd --batch 128", "neurodsl tune --budget 30");
+        var only = new Option<string?>("--only")
+        {
+            Description = "tune only the GEMM's tile (gemm) or only the model's kernel settings (kernels)", HelpName = "gemm|kernels",
+        };
+        var command = new Command("tune", "Search the GEMM's tile for this device and, given a model, the settings of its "
+            + "generated kernels (lanes per row and per element); cache the fastest correct ones (by device and driver, beside "
+            + "the program cache).") { file, model, batch, size, budget, only }
+            .WithExamples("neurodsl tune", "neurodsl tune models/lenet5.nd --batch 64", "neurodsl tune models/mlp.nd --only kernels --budget 30");
         command.SetAction(r => Run(r.GetValue(file), r.GetValue(model), r.GetValue(batch) ?? 64,
-            BenchCommand.Sizes(r.GetValue(size) ?? Array.Empty<string>()), r.GetValue(budget) ?? 120));
+            BenchCommand.Sizes(r.GetValue(size) ?? Array.Empty<string>()), r.GetValue(budget) ?? 120, r.GetValue(only)));
         return command;
     }
 
-    public static int Run(string? path, string? modelName, int batch, Dictionary<string, long> symbols, int budget)
+    public static int Run(string? path, string? modelName, int batch, Dictionary<string, long> symbols, int budget, string? only = null)
     {
+        if (only is not (null or "gemm" or "kernels"))
+            throw new UsageException($"--only takes gemm or kernels, not '{only}'");
+        if (only == "kernels" && path is null)
+            throw new UsageException("--only kernels tunes a model's kernels: give the model file, e.g. neurodsl tune models/lenet5.nd --only kernels");
         IReadOnlyList<GemmProduct> products;
         string what;
+        Compiler.ModelOutput? output = null;
         if (path is null)
         {
             products = GemmProduct.BenchShapes;
@@ -45,7 +57,7 @@ internal static class TuneCommand
             symbols["N"] = batch;
             var result = Program.CompileFile(path);
             if (result is null) return ExitCodes.DataError;
-            var output = Program.PickModel(result, modelName, path);
+            output = Program.PickModel(result, modelName, path);
             foreach (var given in symbols.Keys.Where(k => !output.Ir.Symbols.Contains(k)))
                 throw new UsageException($"{output.Name} has no size symbol {given} (its sizes: {string.Join(", ", output.Ir.Symbols)}); "
                     + "a constant set in the model file is changed there");
@@ -54,20 +66,35 @@ internal static class TuneCommand
             if (missing.Count > 0)
                 throw new UsageException($"{output.Name} has the size symbol{(missing.Count > 1 ? "s" : "")} "
                     + string.Join(", ", missing) + "; give " + (missing.Count > 1 ? "them" : "it") + " with --size, e.g. --size " + missing[0] + "=128");
-            products = Products(output.Plan, symbols);
+            products = only == "kernels" ? Array.Empty<GemmProduct>() : Products(output.Plan, symbols);
             what = $"{output.Name} at batch {batch}";
-            if (products.Count == 0)
+            if (products.Count == 0 && only == "gemm")
             {
                 Console.Error.WriteLine($"neurodsl: {output.Name} runs no tiled GEMM at batch {batch}; nothing to tune");
                 return ExitCodes.Ok;
             }
+            if (products.Count == 0 && only is null)
+                Console.Error.WriteLine($"tune: {output.Name} runs no tiled GEMM at batch {batch}; tuning its kernel settings alone");
         }
         using var device = Device.Open();
+        // A model's search shares the budget: half to the GEMM's tile where there is one, the rest to the kernels.
+        var kernelsToo = output is not null && only != "gemm";
+        var gemmBudget = products.Count == 0 ? 0 : kernelsToo ? Math.Max(1, budget / 2) : budget;
+        if (products.Count > 0)
+        {
+            var code = TuneGemm(device, products, what, gemmBudget, byTotal: path is not null);
+            if (code != ExitCodes.Ok) return code;
+        }
+        return kernelsToo ? TuneKernels(device, output!, symbols, what, Math.Max(1, budget - gemmBudget)) : ExitCodes.Ok;
+    }
+
+    private static int TuneGemm(Device device, IReadOnlyList<GemmProduct> products, string what, int budget, bool byTotal)
+    {
         var before = device.Gemm;
         Console.Error.WriteLine($"tune: {device.Info.Name} ({device.Info.Profile.Isa}, {device.Info.ComputeUnits} compute units), "
             + $"{products.Count} products of {what}: " + string.Join(", ", products));
         Console.Error.WriteLine($"tune: running now: {before.Config} ({before.Source}); about {budget} s of search");
-        var tuner = new GemmTuner(device, products, Console.Error.WriteLine, byTotal: path is not null);
+        var tuner = new GemmTuner(device, products, Console.Error.WriteLine, byTotal);
         var best = tuner.Run(TimeSpan.FromSeconds(budget));
         if (best.Refused is { } why)
         {
@@ -82,6 +109,35 @@ internal static class TuneCommand
         Console.Out.WriteLine($"{device.Info.Name}: {best.Config}");
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {best.Score:F3} x the time of the default ({GemmConfig.Default(device.Info.Profile.Class)}) over {products.Count} products; {note[..note.IndexOf(';')]}"));
+        Console.Out.WriteLine($"  stored in {stored}");
+        return ExitCodes.Ok;
+    }
+
+    private static int TuneKernels(Device device, Compiler.ModelOutput output, IReadOnlyDictionary<string, long> symbols, string what, int budget)
+    {
+        var used = KernelTuner.Used(output.KernelSource);
+        if (used.Count == 0)
+        {
+            Console.Error.WriteLine($"neurodsl: {output.Name}'s kernels read none of the kernel settings (lanes per row or per element); nothing to tune");
+            return ExitCodes.Ok;
+        }
+        var before = device.Kernels;
+        Console.Error.WriteLine($"tune: kernel settings of {what} (it reads {string.Join(" and ", used)}); "
+            + $"running now: {device.Settings} ({before.Source}); about {budget} s of search");
+        var tuner = new KernelTuner(output, ModelLoader.Compile(output), device, symbols, Console.Error.WriteLine);
+        var best = tuner.Run(TimeSpan.FromSeconds(budget));
+        if (best.Refused is { } why)
+        {
+            Console.Error.WriteLine($"neurodsl: the default kernel settings failed their check ({why}); nothing stored");
+            return ExitCodes.Internal;
+        }
+        var passed = tuner.Tried.Count(t => t.Refused is null);
+        var note = string.Create(CultureInfo.InvariantCulture,
+            $"{passed} of {tuner.Tried.Count} candidates passed the check against {tuner.CheckedAgainst}; the chosen one runs in {best.Score:F3} x the default's time");
+        var stored = KernelTuning.Store(device, best.Settings, device.GpuShapes, what, note);
+        Console.Out.WriteLine($"{device.Info.Name}: {best.Settings}{(device.GpuShapes ? " (GPU shapes)" : "")}");
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {best.Score:F3} x the time of the default ({tuner.Tried[0].Settings}) on {what}; {note[..note.IndexOf(';')]}"));
         Console.Out.WriteLine($"  stored in {stored}");
         return ExitCodes.Ok;
     }

@@ -1,11 +1,5 @@
 using System;
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.IO;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace NeuroDsl.Runtime.Tuning;
 
@@ -21,19 +15,18 @@ public sealed record GemmChoice(GemmConfig Config, string Source);
 public static class GemmTuning
 {
     private static readonly ConcurrentDictionary<string, GemmChoice> Chosen = new();
-    private static readonly ConcurrentDictionary<string, bool> Warned = new();
 
     /// <summary>The folder of tuning files: <c>tuning</c> inside the program cache's folder.</summary>
-    public static string Directory => Path.Combine(OpenCl.ProgramCache.Directory, "tuning");
+    public static string Directory => TuningStore.Directory;
 
     /// <summary>The choice a device runs with, read once per process.</summary>
     public static GemmChoice For(Device device) =>
-        Chosen.GetOrAdd(Key(device.Info), _ => Load(device.Info, Directory, Console.Error.WriteLine));
+        Chosen.GetOrAdd(TuningStore.Key(device.Info), _ => Load(device.Info, Directory, Console.Error.WriteLine));
 
     /// <summary>Makes <paramref name="choice"/> the device's for the rest of the process (what the tuner just stored).</summary>
     internal static void Use(Device device, GemmChoice choice)
     {
-        Chosen[Key(device.Info)] = choice;
+        Chosen[TuningStore.Key(device.Info)] = choice;
         device.UseGemm(choice);
     }
 
@@ -46,10 +39,7 @@ public static class GemmTuning
     }
 
     /// <summary>The device's tuning file in <paramref name="directory"/>.</summary>
-    public static string PathFor(DeviceInfo info, string directory) => Path.Combine(directory, "gemm-" + Key(info)[..16] + ".json");
-
-    private static string Key(DeviceInfo info) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
-        string.Join("\u0001", info.Name, info.Platform, info.DriverVersion, info.Version)))).ToLowerInvariant();
+    public static string PathFor(DeviceInfo info, string directory) => TuningStore.PathFor("gemm", info, directory);
 
     /// <summary>
     /// The tuned choice in <paramref name="directory"/>, else the default of the device's class; a bad file is reported
@@ -58,104 +48,29 @@ public static class GemmTuning
     public static GemmChoice Load(DeviceInfo info, string directory, Action<string> warn)
     {
         var fallback = new GemmChoice(GemmConfig.Default(info.Profile.Class), $"default for {info.Profile.Class}");
-        var path = PathFor(info, directory);
-        string text;
-        try
+        var (file, why) = TuningStore.Read("gemm", info, directory);
+        if (why is null && file is null) return fallback;
+        if (why is null && file!.Gemm is null) why = "no \"gemm\" entry";
+        if (why is null)
         {
-            if (!File.Exists(path)) return fallback;
-            text = File.ReadAllText(path);
+            var g = file!.Gemm!;
+            var config = new GemmConfig(g.Rows, g.Width, g.Vectors, g.Unroll, g.SmallRows, g.SmallBelow, StreamRows: g.StreamRows);
+            if (config.IsValid) return new GemmChoice(config, TuningStore.Source(file));
+            why = $"its parameters ({config}) are not ones kernels/gemm.cl accepts";
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Refuse(e.Message);
-        }
-        TuningFile? file;
-        try
-        {
-            file = JsonSerializer.Deserialize<TuningFile>(text, Json);
-        }
-        catch (JsonException e)
-        {
-            return Refuse("not valid JSON: " + e.Message.Split('.')[0]);
-        }
-        if (file?.Gemm is not { } g) return Refuse("no \"gemm\" entry");
-        if (file.Device != info.Name || file.Driver != info.DriverVersion)
-            return Refuse($"it was tuned for '{file.Device}' driver '{file.Driver}'");
-        var config = new GemmConfig(g.Rows, g.Width, g.Vectors, g.Unroll, g.SmallRows, g.SmallBelow, StreamRows: g.StreamRows);
-        if (!config.IsValid) return Refuse($"its parameters ({config}) are not ones kernels/gemm.cl accepts");
-        return new GemmChoice(config, "tuned " + (file.Tuned ?? "(undated)") + (file.Shapes is { } s ? " on " + s : ""));
-
-        GemmChoice Refuse(string why)
-        {
-            if (Warned.TryAdd(path, true))
-                warn($"neurodsl: ignoring the GEMM tuning file {path} ({why}); using the {fallback.Source}");
-            return fallback;
-        }
+        TuningStore.Refuse(PathFor(info, directory), "GEMM", why, fallback.Source, warn);
+        return fallback;
     }
 
     /// <summary>Stores a tuned choice for the device: a temporary file, then a rename, so readers never see half of it.</summary>
     public static string Save(DeviceInfo info, string directory, GemmConfig config, string shapes, string note)
     {
-        System.IO.Directory.CreateDirectory(directory);
-        var path = PathFor(info, directory);
-        var file = new TuningFile
+        var file = TuningStore.NewFile(info, shapes, note);
+        file.Gemm = new TuningFile.GemmEntry
         {
-            Device = info.Name,
-            Platform = info.Platform,
-            Driver = info.DriverVersion,
-            Class = info.Profile.Class.ToString(),
-            Tuned = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
-            Shapes = shapes,
-            Note = note,
-            Gemm = new GemmEntry
-            {
-                Rows = config.Rows, Width = config.Width, Vectors = config.Vectors, Unroll = config.Unroll,
-                SmallRows = config.SmallRows, SmallBelow = config.SmallBelow, StreamRows = config.StreamRows,
-            },
+            Rows = config.Rows, Width = config.Width, Vectors = config.Vectors, Unroll = config.Unroll,
+            SmallRows = config.SmallRows, SmallBelow = config.SmallBelow, StreamRows = config.StreamRows,
         };
-        var temp = path + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        try
-        {
-            File.WriteAllText(temp, JsonSerializer.Serialize(file, Json) + "\n");
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-        Warned.TryRemove(path, out _);
-        return path;
-    }
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
-    private sealed class TuningFile
-    {
-        public string? Device { get; set; }
-        public string? Platform { get; set; }
-        public string? Driver { get; set; }
-        public string? Class { get; set; }
-        public string? Tuned { get; set; }
-        public string? Shapes { get; set; }
-        public string? Note { get; set; }
-        public GemmEntry? Gemm { get; set; }
-    }
-
-    private sealed class GemmEntry
-    {
-        public int Rows { get; set; }
-        public int Width { get; set; }
-        public int Vectors { get; set; }
-        public int Unroll { get; set; }
-        public int SmallRows { get; set; }
-        public int SmallBelow { get; set; }
-
-        /// <summary>Absent in files written before it existed: 0, the tile of <see cref="Rows"/> rows for every product.</summary>
-        public int StreamRows { get; set; }
+        return TuningStore.Write("gemm", info, directory, file);
     }
 }
