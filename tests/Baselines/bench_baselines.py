@@ -1,6 +1,6 @@
 """Baseline timings for `neurodsl bench`, printed as one JSON object on stdout.
 
-OpenBLAS sgemm through numpy at 256..2048, and PyTorch training steps (Adam) and forward passes for the MLP
+OpenBLAS sgemm through numpy at 256..2048 and on the MLP's three training products, and PyTorch training steps (Adam) and forward passes for the MLP
 784-256-256-10 (batch 128), LeNet-5 (batch 64), nn.TransformerEncoderLayer(256, 4, 1024, dropout=0,
 batch_first=True) at sequence 128, batch 8, with an MSE loss (models/transformer_layer.nd; its forward pass runs in
 eval mode, PyTorch's fused inference path for this layer), a layer norm over [8, 128, 768], and one LSTM layer (models/lstm.nd: input 64, hidden 256,
@@ -46,6 +46,21 @@ try:
             a @ b
             times.append(time.perf_counter() - t)
         out[f"sgemm_{n}_ms"] = statistics.median(times) * 1e3
+    # The MLP's training products at batch 128 (GemmProduct.BenchShapes): y = x·Wᵀ, dX = dY·W, dW = dYᵀ·X; numpy
+    # passes the transposes to sgemm as flags (no copies), as NeuroDsl's kernels read them in place.
+    x = rng.standard_normal((128, 784), dtype=np.float32)
+    w = rng.standard_normal((256, 784), dtype=np.float32)
+    dy = rng.standard_normal((128, 256), dtype=np.float32)
+    for key, fn in (("128x784x256_tb", lambda: x @ w.T), ("128x256x784", lambda: dy @ w),
+                    ("256x128x784_ta", lambda: dy.T @ x)) if want("sgemm") else ():
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(200):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        out[f"sgemm_{key}_ms"] = statistics.median(times) * 1e3
 except ImportError as e:
     out["numpy_error"] = str(e)
 

@@ -106,7 +106,7 @@ internal static partial class BenchCommand
         }
         // Without --sizes, the MLP's training products too (M×K×N: batch × in × out, and the two backward forms).
         if (text is null)
-            foreach (var p in Runtime.Tuning.GemmProduct.BenchShapes.Where(p => p.M != p.N || p.N != p.K))
+            foreach (var p in TrainingProducts)
             {
                 var ms = TrainingGemm(device, p);
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -140,6 +140,14 @@ internal static partial class BenchCommand
             yield return ($"sgemm_{n}_ms", Median(samples));
         }
     }
+
+    /// <summary>The MLP's training products (batch × in × out and its two backward forms), rows of the table.</summary>
+    private static readonly Runtime.Tuning.GemmProduct[] TrainingProducts =
+        Runtime.Tuning.GemmProduct.BenchShapes.Where(p => p.M != p.N || p.N != p.K).ToArray();
+
+    /// <summary>The baseline script's key of a training product: <c>sgemm_128x784x256_tb_ms</c>.</summary>
+    private static string TrainingKey(Runtime.Tuning.GemmProduct p) =>
+        $"sgemm_{p.M}x{p.K}x{p.N}{(p.TransposeA ? "_ta" : "")}{(p.TransposeB ? "_tb" : "")}_ms";
 
     /// <summary>One product of <see cref="Runtime.Tuning.GemmProduct.BenchShapes"/>: pack + tiles, the median of 200 after warm-up.</summary>
     private static double TrainingGemm(Device device, Runtime.Tuning.GemmProduct p)
@@ -287,7 +295,10 @@ internal static partial class BenchCommand
         for (var round = 0; round < rounds; round++)
         {
             if (wanted.Contains("sgemm"))
+            {
                 foreach (var (key, value) in OurGemm(device)) Add(ours, key, value);
+                foreach (var p in TrainingProducts) Add(ours, TrainingKey(p), TrainingGemm(device, p));
+            }
             foreach (var c in cases)
             {
                 var symbols = new Dictionary<string, long> { ["N"] = c.Batch };
@@ -333,6 +344,17 @@ internal static partial class BenchCommand
                 base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
                 LibraryKernels.InPlaceGemm(device.Gemm.Config, LibraryKernels.IsGpuShape(device), n, n, n, device.Info.ComputeUnits, false) is not null
                     ? "tiled kernel reading B in place vs numpy (OpenBLAS)" : "pack + tiled kernel vs numpy (OpenBLAS)"));
+        }
+        foreach (var p in wanted.Contains("sgemm") ? TrainingProducts : Array.Empty<Runtime.Tuning.GemmProduct>())
+        {
+            var key = TrainingKey(p);
+            var flops = 2.0 * p.M * p.N * p.K;
+            var mine = Ours(key);
+            var base0 = Base(key);
+            rows.Add(($"sgemm {p}", $"{Ms(mine)} ({flops / mine / 1e6:F0} GFLOP/s)",
+                base0 is { } t ? $"{Ms(t)} ({flops / t / 1e6:F0} GFLOP/s)" : "n/a",
+                base0 is { } t2 ? (t2 / mine).ToString("F2", CultureInfo.InvariantCulture) + "× OpenBLAS" + Spread(key, true) : "-",
+                "the MLP's training product at batch 128 vs numpy (OpenBLAS, transposes as flags)"));
         }
         var layerNormCase = new BenchCase("layer_norm", "", "layer norm [8, 128, 768]", 8, 60);
         foreach (var (key, _, title, batch, _, _, _) in wanted.Contains("layer_norm") ? cases.Append(layerNormCase) : cases)
