@@ -129,8 +129,10 @@ internal static class PoolingKernels
         {{
 ");
         if (g.Mode == "max")
+            // The window's first valid tap starts the search, as in the tiling kernel and the reference: a window of
+            // -inf (or one whose first value is NaN) still routes its gradient to one input.
             sb.Append($@"            int best = -1;
-            float m = -INFINITY;
+            float m = 0.0f;
             for (int ky = 0; ky < {I(g.KH)}; ky++)
             {{
                 const int y = oy * {I(g.SH)} - {I(g.PH)} + ky;
@@ -140,7 +142,7 @@ internal static class PoolingKernels
                     const int xx = ox * {I(g.SW)} - {I(g.PW)} + kx;
                     if (xx < 0 || xx >= {I(g.W)}) continue;
                     const float v = xb[y * {I(g.W)} + xx];
-                    if (v > m) {{ m = v; best = y * {I(g.W)} + xx; }}
+                    if (best < 0 || v > m) {{ m = v; best = y * {I(g.W)} + xx; }}
                 }}
             }}
             if (best == iy * {I(g.W)} + ix) acc += dyb[oy * {I(g.OW)} + ox];
