@@ -40,6 +40,7 @@ public abstract partial class CompiledModel : IDisposable
     private long _plannedBytes;
     private readonly int _rowLanes;
     private readonly int _elementLanes;
+    private readonly int _gpuGroup;
 
     protected CompiledModel(Device device, ModelSpec spec, string kernelSource, IReadOnlyDictionary<string, long> symbols, ulong seed)
     {
@@ -54,6 +55,7 @@ public abstract partial class CompiledModel : IDisposable
         GpuShapes = device.GpuShapes;
         _rowLanes = device.RowLanes;
         _elementLanes = device.ElementLanes;
+        _gpuGroup = device.GpuGroup;
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
             + " -D ND_ROW_LANES=" + _rowLanes.ToString(CultureInfo.InvariantCulture)
@@ -539,6 +541,24 @@ public abstract partial class CompiledModel : IDisposable
         if (CheckNumerics) BeforeLaunch(kernel);
         if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, Go);
         else Go();
+        LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
+    }
+
+    /// <summary>
+    /// A GPU form's launch: <paramref name="total"/> work-items (one an output element) rounded up to whole work-groups
+    /// of the device's GPU group, as the model was built; the form returns past its total. A driver left to pick the
+    /// size may take a small divisor of an awkward total.
+    /// </summary>
+    protected void LaunchGpu(Kernel kernel, long total)
+    {
+        var group = _gpuGroup;
+        var groups = (total + group - 1) / group;
+        if (Traced(kernel)) return;
+        if (CheckNumerics) BeforeLaunch(kernel);
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchGroups(groups, group));
+        else kernel.LaunchGroups(groups, group);
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
         Launched?.Invoke();

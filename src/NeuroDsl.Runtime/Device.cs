@@ -103,6 +103,22 @@ public sealed class Device : IDisposable
 
     private static readonly int? LanesOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_LANES", 16);
 
+    /// <summary>
+    /// The work-group size the generated kernels' GPU forms are launched in (their work-items rounded up to whole
+    /// groups; each form returns past its total): NEURODSL_GPU_GROUP if set, else the tuner's choice, else 64 (at most
+    /// the device's work-group limit). A power of two up to 1024; set it before building a model.
+    /// </summary>
+    public int GpuGroup
+    {
+        get => _gpuGroup ?? GpuGroupOverride ?? Kernels.Settings.GpuGroup;
+        set => _gpuGroup = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "GPU groups are a power of two from 1 to 1024");
+    }
+
+    private int? _gpuGroup;
+
+    private static readonly int? GpuGroupOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_GPU_GROUP", 1024);
+
     /// <summary>The kernel settings this device's models are built with in its current shapes: tuned, else the default.</summary>
     public KernelChoice Kernels => _kernels is { } k && k.GpuShapes == GpuShapes ? k : KernelTuning.For(this, GpuShapes);
 
@@ -116,10 +132,11 @@ public sealed class Device : IDisposable
     {
         RowLanes = settings.RowLanes;
         ElementLanes = settings.ElementLanes;
+        GpuGroup = settings.GpuGroup;
     }
 
-    /// <summary>The settings a model built now gets (<see cref="RowLanes"/>, <see cref="ElementLanes"/>).</summary>
-    public KernelSettings Settings => new(RowLanes, ElementLanes);
+    /// <summary>The settings a model built now gets (<see cref="RowLanes"/>, <see cref="ElementLanes"/>, <see cref="GpuGroup"/>).</summary>
+    public KernelSettings Settings => new(RowLanes, ElementLanes, GpuGroup);
 
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);

@@ -6,8 +6,9 @@ using Xunit;
 namespace NeuroDsl.Compiler.Tests;
 
 /// <summary>
-/// The convolution and pooling kernels carry a GPU form under <c>#if ND_GPU</c> (one output element per work-item) and
-/// their launches its global size; the runtime tests run both forms against the reference.
+/// The convolution and pooling kernels carry a GPU form under <c>#if ND_GPU</c> (one output element per work-item, or a
+/// work-group per weight for the weight gradient) and their launches its size; the runtime tests run both forms
+/// against the reference.
 /// </summary>
 public sealed class GpuShapeLoweringTests
 {
@@ -42,8 +43,9 @@ public sealed class GpuShapeLoweringTests
         var graph = m.Ir.Graph;
         var launches = m.Plan.Forward.Concat(m.Plan.Backward).ToList();
         var shaped = launches.Where(l => l.Gpu is not null).ToList();
-        // Each op of the families, forward and backward, has its main launch shaped. Packs and pads have one form, and
-        // so have the window kernels that already compute one element per work-item (overlapping pools, their gradient).
+        // Each op of the families, forward and backward, has its main launch shaped. Packs and pads have one form, launched
+        // alike in both shapes; the window kernels that already compute one element per work-item (overlapping pools,
+        // their gradient) have one form too, launched in GPU shapes as the GPU forms are.
         foreach (var op in Shaped)
             Assert.Contains(shaped, l => l.Nodes.Any(id => graph[id].Op == op));
         foreach (var l in launches.Where(l => l.Nodes.Any(id => Shaped.Contains(graph[id].Op))))
@@ -54,14 +56,28 @@ public sealed class GpuShapeLoweringTests
             var node = graph[l.Nodes[0]];
             Assert.Equal(node.Shape.Numel, Assert.Single(l.Gpu!));
             var body = m.Plan.Kernels.Single(k => k.Name == l.Kernel).Body;
+            // The window kernels that compute one element per work-item in both shapes have one form; the rest hold
+            // their GPU form under #if ND_GPU.
             var gpu = Regex.Match(body, @"#if ND_GPU\n(.*?)#else\n", RegexOptions.Singleline);
-            Assert.True(gpu.Success, l.Kernel + ": no #if ND_GPU form");
-            Assert.Contains("__kernel void " + l.Kernel + "(", gpu.Groups[1].Value);
-            Assert.DoesNotMatch(@"float(2|4|8|16)\b", gpu.Groups[1].Value);
-            Assert.EndsWith("#endif\n", body);
+            var form = gpu.Success ? gpu.Groups[1].Value : body;
+            Assert.True(gpu.Success || node.Op is "pool2d" or "pool2d_grad", l.Kernel + ": no #if ND_GPU form");
+            Assert.Matches(@"__kernel\b[^{]*?\bvoid " + l.Kernel + "\\(", form);
+            Assert.DoesNotMatch(@"float(2|4|8|16)\b", form);
+            if (gpu.Success) Assert.EndsWith("#endif\n", body);
+            // Launched in whole work-groups, each form returns past its last element; the weight gradient is a
+            // work-group per weight whose lanes share the sum.
+            if (l.GpuRows)
+            {
+                Assert.Equal("conv2d_grad_weight", node.Op);
+                Assert.Contains("const int i = get_group_id(0);", form);
+                Assert.Contains("__local float part[ND_ROW_LANES];", form);
+            }
+            else Assert.Matches(@"const int i = get_global_id\(0\);\n    if \(i >= .*\) return;", form);
         }
         Assert.Contains("#ifndef ND_GPU\n#define ND_GPU 0\n#endif\n", m.KernelSource);
-        Assert.Equal(shaped.Count, Regex.Matches(m.CSharp, @"if \(GpuShapes\) Launch\(_k\d+, ").Count);
+        Assert.Equal(shaped.Count(l => !l.GpuRows), Regex.Matches(m.CSharp, @"if \(GpuShapes\) LaunchGpu\(_k\d+, ").Count);
+        Assert.Equal(shaped.Count(l => l.GpuRows), Regex.Matches(m.CSharp, @"if \(GpuShapes\) LaunchRows\(_k\d+, ").Count);
+        Assert.Contains(shaped, l => l.GpuRows);
         Assert.Equal(shaped.Count, Regex.Matches(Emit.PlanPrinter.Print(m.Plan, "s.nd"), " with GPU shapes\\] ").Count);
     }
 

@@ -33,14 +33,18 @@ public sealed class KernelTuningTests
         foreach (var gpu in new[] { false, true })
             foreach (var (setting, values) in KernelSettings.Axes(Profile(DeviceClass.Avx512, 16, group: 256), gpu))
             {
-                Assert.NotEmpty(values);
+                // The GPU group is searched in GPU shapes only (the CPU forms' launches do not use it).
+                Assert.True(values.Length > 0 || (!gpu && setting == "ND_GPU_GROUP"), setting);
                 var start = KernelSettings.Default(Profile(DeviceClass.Avx512, 16), gpu);
                 Assert.All(values, v => Assert.True(start.With(setting, v).IsValid, $"{setting}={v}"));
-                if (gpu && setting == "ND_ROW_LANES") Assert.True(values.Max() <= 256);
+                if (gpu && setting is "ND_ROW_LANES" or "ND_GPU_GROUP") Assert.True(values.Max() <= 256);
             }
         Assert.Throws<ArgumentOutOfRangeException>(() => new KernelSettings(1, 1).With("ND_SOMETHING", 2));
         Assert.False(new KernelSettings(3, 16).IsValid);
         Assert.False(new KernelSettings(1, 32).IsValid);
+        Assert.False(new KernelSettings(1, 16, 48).IsValid);
+        // A device whose work-groups hold fewer than 64 work-items gets the largest power of two it holds.
+        Assert.Equal(16, KernelSettings.Default(Profile(DeviceClass.Gpu, 1, group: 24), gpuShapes: true).GpuGroup);
     }
 
     [Fact]
@@ -48,19 +52,19 @@ public sealed class KernelTuningTests
     {
         var dir = TempDir();
         var info = TestDevice.Instance.Info;
-        var path = KernelTuning.Save(info, dir, new KernelSettings(4, 2), gpuShapes: false, "a test", "a note");
+        var path = KernelTuning.Save(info, dir, new KernelSettings(4, 2, 128), gpuShapes: false, "a test", "a note");
         Assert.StartsWith("kernels-", Path.GetFileName(path));
         Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
         var warnings = new List<string>();
         var stored = KernelTuning.Stored(info, dir, warnings.Add);
         Assert.NotNull(stored);
-        Assert.Equal(new KernelSettings(4, 2), stored!.Settings);
+        Assert.Equal(new KernelSettings(4, 2, 128), stored!.Settings);
         Assert.False(stored.GpuShapes);
         Assert.StartsWith("tuned ", stored.Source);
         Assert.Empty(warnings);
         // The GEMM's file is another file in the same folder: storing one leaves the other.
         GemmTuning.Save(info, dir, GemmConfig.Default(info.Profile.Class), "a test", "a note");
-        Assert.Equal(new KernelSettings(4, 2), KernelTuning.Stored(info, dir, warnings.Add)!.Settings);
+        Assert.Equal(new KernelSettings(4, 2, 128), KernelTuning.Stored(info, dir, warnings.Add)!.Settings);
         Assert.Equal(2, Directory.GetFiles(dir, "*.json").Length);
         Directory.Delete(dir, true);
     }
@@ -73,6 +77,7 @@ public sealed class KernelTuningTests
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"another driver\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 8}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 3, \"lanes\": 8}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 0}}")]
+    [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 8, \"gpuGroup\": 96}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": \"one\", \"lanes\": 8}}")]
     public void ACorruptFile_IsIgnored_WithOneLineWarning(string text)
     {
@@ -105,13 +110,14 @@ public sealed class KernelTuningTests
     [Fact]
     public void ATunedChoice_IsWhatAModelIsBuiltWith_InItsShapesOnly()
     {
-        if (Environment.GetEnvironmentVariable("NEURODSL_ROW_LANES") is not null || Environment.GetEnvironmentVariable("NEURODSL_LANES") is not null)
+        if (new[] { "NEURODSL_ROW_LANES", "NEURODSL_LANES", "NEURODSL_GPU_GROUP" }.Any(v => Environment.GetEnvironmentVariable(v) is not null))
             return; // the environment overrides every choice: nothing here to see
         using var device = Device.Open();
         device.GpuShapes = false;
-        device.UseKernels(new KernelChoice(new KernelSettings(4, 2), GpuShapes: false, "a test"));
+        device.UseKernels(new KernelChoice(new KernelSettings(4, 2, 32), GpuShapes: false, "a test"));
         Assert.Equal(4, device.RowLanes);
         Assert.Equal(2, device.ElementLanes);
+        Assert.Equal(32, device.GpuGroup);
         Assert.Equal("a test", device.Kernels.Source);
         using (var model = new NeuroDsl.Models.Mlp(device, 3, 1UL))
             Assert.Contains("-D ND_ROW_LANES=4 -D ND_LANES=2 ", model.BuildOptions + " ");
@@ -119,7 +125,7 @@ public sealed class KernelTuningTests
         Assert.Equal(KernelSettings.Default(device.Info.Profile, gpuShapes: true), device.Settings);
         device.GpuShapes = false;
         device.ElementLanes = 8;
-        Assert.Equal(new KernelSettings(4, 8), device.Settings);
+        Assert.Equal(new KernelSettings(4, 8, 32), device.Settings);
     }
 
     private static string TempDir()

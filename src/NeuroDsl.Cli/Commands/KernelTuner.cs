@@ -53,11 +53,18 @@ internal sealed class KernelTuner
     /// <summary>What the candidates were checked against: "the float64 reference" or "the default's results".</summary>
     public string CheckedAgainst => _reference is null ? "the default's results" : "the float64 reference";
 
-    /// <summary>The settings the model's kernels read (the others cannot change its program).</summary>
-    public static IReadOnlyList<string> Used(string kernelSource) =>
-        new[] { "ND_LANES", "ND_ROW_LANES" }.Where(s => kernelSource.Split('\n').Any(line =>
+    /// <summary>
+    /// The settings the model's kernels read (the others cannot change how it runs): the build options its kernel text
+    /// uses, and the GPU group where a GPU form is launched in it.
+    /// </summary>
+    public static IReadOnlyList<string> Used(ModelOutput output)
+    {
+        var used = new[] { "ND_LANES", "ND_ROW_LANES" }.Where(s => output.KernelSource.Split('\n').Any(line =>
             line.Contains(s, StringComparison.Ordinal) && !line.StartsWith("#ifndef " + s, StringComparison.Ordinal)
             && !line.StartsWith("#define " + s + " ", StringComparison.Ordinal))).ToList();
+        if (output.Plan.Forward.Concat(output.Plan.Backward).Any(l => l.Gpu is not null && !l.GpuRows)) used.Add("ND_GPU_GROUP");
+        return used;
+    }
 
     /// <summary>
     /// Searches within <paramref name="budget"/> (the default is always tried; no candidate starts after the budget)
@@ -69,7 +76,7 @@ internal sealed class KernelTuner
         var start = KernelSettings.Default(_device.Info.Profile, _device.GpuShapes);
         var best = Try(start);
         if (best.Refused is not null) return best;
-        var used = Used(_output.KernelSource);
+        var used = Used(_output);
         foreach (var (setting, values) in KernelSettings.Axes(_device.Info.Profile, _device.GpuShapes).Where(a => used.Contains(a.Setting)))
             foreach (var value in values)
             {

@@ -115,7 +115,8 @@ internal static class TuneCommand
 
     private static int TuneKernels(Device device, Compiler.ModelOutput output, IReadOnlyDictionary<string, long> symbols, string what, int budget)
     {
-        var used = KernelTuner.Used(output.KernelSource);
+        var axes = KernelSettings.Axes(device.Info.Profile, device.GpuShapes).Where(a => a.Values.Length > 0).Select(a => a.Setting);
+        var used = KernelTuner.Used(output).Where(axes.Contains).ToList();
         if (used.Count == 0)
         {
             Console.Error.WriteLine($"neurodsl: {output.Name}'s kernels read none of the kernel settings (lanes per row or per element); nothing to tune");

@@ -267,9 +267,10 @@ public static class CSharpEmitter
                     + ", " + Rt + "KernelArg.Of(t));");
             var k = "_k" + (offset + i).ToString(CultureInfo.InvariantCulture);
             var cpu = LaunchText(launch, k);
-            // A kernel with a GPU form (#if ND_GPU) is launched as the program was built: one work-item per output element there.
+            // A kernel with a GPU form (#if ND_GPU) is launched as the program was built: one work-item per output element
+            // there, in whole work-groups (LaunchGpu), or a work-group per element (LaunchRows).
             Statement(launch, launch.Gpu is { } gpu
-                ? "if (GpuShapes) Launch(" + k + ", " + string.Join(", ", gpu.Select(d => d.ToCSharp())) + "); else " + cpu
+                ? "if (GpuShapes) " + (launch.GpuRows ? "LaunchRows(" : "LaunchGpu(") + k + ", " + gpu[0].ToCSharp() + "); else " + cpu
                 : cpu);
         }
         Unmap();

@@ -8,19 +8,25 @@ namespace NeuroDsl.Compiler.Emit;
 /// The convolution kernels' GPU forms, compiled under <c>#if ND_GPU</c> in place of the CPU forms: one output element
 /// per work-item, its index the element's flat index, so consecutive work-items store consecutive x and read
 /// neighbouring inputs (coalesced), while every work-item of a row reads the same weight (a broadcast). They read the
-/// CPU form's packed panels as plain floats, so the packing launches (bias row, masks, flips) serve both forms.
+/// CPU form's packed panels as plain floats, so the packing launches (bias row, masks, flips) serve both forms. A
+/// launch rounds the work-items up to whole work-groups of the device's size (<c>LaunchGpu</c>, rather than leave
+/// the size to the driver, which may pick a small divisor of an awkward total), so each kernel returns past its total.
 /// </summary>
 internal static partial class ConvolutionKernels
 {
     /// <summary>The kernel text with its GPU form under <c>#if ND_GPU</c> and its CPU form under <c>#else</c>.</summary>
     internal static string Shapes(string gpu, string cpu) => "#if ND_GPU\n" + gpu + "#else\n" + cpu + "#endif\n";
 
+    /// <summary>A GPU form's first lines: its work-item's flat index, and the return of the work-items past <paramref name="total"/>.</summary>
+    internal static string GpuIndex(Dim total) =>
+        $"    const int i = get_global_id(0);\n    if (i >= {total.ToC()}) return; // past the last element: the launch is whole work-groups\n";
+
     /// <summary>
     /// The direct convolution over a packed panel ([group][c·ky·kx + 1][<paramref name="width"/>], the last row the
     /// bias), an input whose rows are <paramref name="rowWidth"/> wide with <paramref name="colPad"/> columns of
     /// padding still to skip (0 where the input is the zero-padded copy of <see cref="RowConv"/>).
     /// </summary>
-    internal static string GpuConv(string name, Geometry g, long width, long rowWidth, long colPad, string extraParams, Epilogue? ep)
+    internal static string GpuConv(string name, Geometry g, long width, long rowWidth, long colPad, string extraParams, Epilogue? ep, Dim n)
     {
         var kkc = g.CG * g.KH * g.KW;
         var sb = new StringBuilder();
@@ -28,8 +34,7 @@ internal static partial class ConvolutionKernels
         sb.Append($@"// One output element per work-item.
 __kernel void {name}(__global const float* restrict x, __global const float* restrict packed, {extraParams}__global float* restrict out)
 {{
-    const int i = get_global_id(0);
-    const int ox = i % {I(g.OW)};
+{GpuIndex(n * (g.OC * g.OH * g.OW))}    const int ox = i % {I(g.OW)};
     int r = i / {I(g.OW)};
     const int oy = r % {I(g.OH)};
     r /= {I(g.OH)};
@@ -69,14 +74,13 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
     /// The input gradient as a gather (any stride), one dx element per work-item, over w packed as
     /// [group][o·ky·kx][<paramref name="width"/>] with input channels last.
     /// </summary>
-    internal static string GpuGradInput(string name, Geometry g, long width)
+    internal static string GpuGradInput(string name, Geometry g, long width, Dim n)
     {
         var kk = g.KH * g.KW;
         return $@"// One dx element per work-item.
 __kernel void {name}(__global const float* restrict dy, __global const float* restrict packed, __global float* restrict out)
 {{
-    const int i = get_global_id(0);
-    const int ix = i % {I(g.W)};
+{GpuIndex(n * (g.C * g.H * g.W))}    const int ix = i % {I(g.W)};
     int r = i / {I(g.W)};
     const int iy = r % {I(g.H)};
     r /= {I(g.H)};
@@ -91,15 +95,26 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
     }
 
     /// <summary>
-    /// The weight gradient, one dw element per work-item (its flat index i = ((o·CG + cl)·KH + ky)·KW + kx), summing
-    /// dy · x over the batch and the output pixels. <paramref name="dyParam"/> declares where dy is read from and
-    /// <paramref name="dyAt"/> the read of dy[n, o, oy, ox] (dy itself, or the CPU form's channel-last pack of it).
-    /// Each row is summed on its own, then each image, as the CPU forms do (fewer roundings in a long sum).
+    /// The weight gradient, one dw element per work-group of ND_ROW_LANES work-items (a row kernel's launch: the element
+    /// is the group's index i = ((o·CG + cl)·KH + ky)·KW + kx), which share its sum of dy · x over the batch and the output
+    /// pixels: lane l takes terms l, l + ND_ROW_LANES, … of (n, oy, ox), so neighbouring lanes read neighbouring pixels
+    /// (coalesced), in blocks of 256 terms a lane; the group then adds its lanes' sums in a tree in local memory. One
+    /// work-item per weight would leave a GPU idle (LeNet's C1 has 150 weights) and sum up to N·OH·OW terms in one run.
+    /// <paramref name="dyParam"/> declares where dy is read from and <paramref name="dyAt"/> the read of dy[n, o, oy, ox]
+    /// (dy itself, or the CPU form's channel-last pack of it).
     /// </summary>
-    internal static string GpuGradWeight(string name, Geometry g, Dim n, string dyParam, string dyAt) => $@"// One dw element per work-item.
-__kernel void {name}({dyParam}, __global const float* restrict x, __global float* restrict out)
+    internal static string GpuGradWeight(string name, Geometry g, Dim n, string dyParam, string dyAt) => $@"#ifndef ND_ROW_LANES
+#define ND_ROW_LANES 1
+#endif
+// One dw element per work-group of ND_ROW_LANES work-items.
+__kernel
+#if ND_ROW_LANES > 1
+__attribute__((reqd_work_group_size(ND_ROW_LANES, 1, 1)))
+#endif
+void {name}({dyParam}, __global const float* restrict x, __global float* restrict out)
 {{
-    const int i = get_global_id(0);
+    const int i = get_group_id(0);
+    const int lane = get_local_id(0);
     const int kx = i % {I(g.KW)};
     int r = i / {I(g.KW)};
     const int ky = r % {I(g.KH)};
@@ -108,25 +123,36 @@ __kernel void {name}({dyParam}, __global const float* restrict x, __global float
     const int o = r / {I(g.CG)};
     const int g = o / {I(g.OCG)};
     const int c = g * {I(g.CG)} + cl;
+    const int terms = ({n.ToC()}) * {I(g.OH * g.OW)};
     float acc = 0.0f;
-    for (int n = 0; n < {n.ToC()}; n++)
+    for (int t0 = lane; t0 < terms; t0 += 256 * ND_ROW_LANES)
     {{
-        const __global float* xb = x + (n * {I(g.C)} + c) * {I(g.H * g.W)};
-        float img = 0.0f;
-        for (int oy = 0; oy < {I(g.OH)}; oy++)
+        const int end = min(terms, t0 + 256 * ND_ROW_LANES);
+        float block = 0.0f;
+        for (int t = t0; t < end; t += ND_ROW_LANES)
         {{
+            const int ox = t % {I(g.OW)};
+            const int q = t / {I(g.OW)};
+            const int oy = q % {I(g.OH)};
+            const int n = q / {I(g.OH)};
             const int iy = oy * {I(g.SH)} - {I(g.PH)} + ky * {I(g.DH)};
-{(g.PH > 0 ? $"            if (iy < 0 || iy >= {I(g.H)}) continue;\n" : "")}            float row = 0.0f;
-            for (int ox = 0; ox < {I(g.OW)}; ox++)
-            {{
-                const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
-{(g.PW > 0 ? $"                if (ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}                row = fma({dyAt}, xb[iy * {I(g.W)} + ix], row);
-            }}
-            img += row;
+            const int ix = ox * {I(g.SW)} - {I(g.PW)} + kx * {I(g.DW)};
+{(g.PH > 0 || g.PW > 0 ? $"            if (iy < 0 || iy >= {I(g.H)} || ix < 0 || ix >= {I(g.W)}) continue;\n" : "")}            block = fma({dyAt}, x[((n * {I(g.C)} + c) * {I(g.H)} + iy) * {I(g.W)} + ix], block);
         }}
-        acc += img;
+        acc += block;
     }}
-    out[i] = acc{MaskFactor(name, g, "o", "cl")};
+#if ND_ROW_LANES > 1
+    __local float part[ND_ROW_LANES];
+    part[lane] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = ND_ROW_LANES / 2; s > 0; s >>= 1)
+    {{
+        if (lane < s) part[lane] += part[lane + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }}
+    acc = part[0];
+#endif
+    if (lane == 0) out[i] = acc{MaskFactor(name, g, "o", "cl")};
 }}
 ";
 

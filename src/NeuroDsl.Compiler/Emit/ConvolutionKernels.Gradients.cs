@@ -58,7 +58,7 @@ __kernel void {packName}(__global const float* restrict w, __global float* restr
 {StoreLanes(V, "acc", $"tl * {V} + v < {I(g.CG)}", $"ob[v * {I(g.H * g.W)}] = lanes[v]")}}}
 ";
         return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Node(dy.Id), ArgSpec.Scratch, ArgSpec.Node(node.Id) },
-            new[] { node.Shape[0] * t * g.H * g.W }, Shapes(GpuGradInput(name, g, width), code),
+            new[] { node.Shape[0] * t * g.H * g.W }, Shapes(GpuGradInput(name, g, width, node.Shape[0]), code),
             (Dim)(g.Groups * g.OCG * kk * width), packLaunch, Gpu: new[] { node.Shape.Numel });
     }
 
@@ -189,7 +189,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
 ";
         return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
             new Dim[] { t * g.CG * g.KH * g.KW }, MaskTable(name, g.Mask) + Shapes(GpuGradWeightPacked(name, g, n, tg * L, lanesAll), code),
-            n * (g.OH * g.OW * lanesAll), packLaunch, Gpu: new[] { node.Shape.Numel });
+            n * (g.OH * g.OW * lanesAll), packLaunch, Gpu: new[] { node.Shape.Numel }, GpuRows: true);
     }
 
     // The same sum with one work-item per (channel tile, input channel, ky) computing the whole row of kx taps:
@@ -250,7 +250,7 @@ __kernel void {packName}(__global const float* restrict dy, __global float* rest
         sb.Append("}\n");
         return new NodeLaunch(name, new List<ArgSpec> { ArgSpec.Scratch, ArgSpec.Node(x.Id), ArgSpec.Node(node.Id) },
             new Dim[] { t * g.CG * g.KH, 1 }, MaskTable(name, g.Mask) + Shapes(GpuGradWeightPacked(name, g, n, tg * L, lanesAll), sb.ToString()),
-            n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 }, Gpu: new[] { node.Shape.Numel });
+            n * (g.OH * g.OW * lanesAll), packLaunch, Tile: new long[] { 1, 1 }, Gpu: new[] { node.Shape.Numel }, GpuRows: true);
     }
 
     /// <summary>When the weight gradient's row kernel serves: stride and dilation 1, no padding, few output channels, rows of 8 or more.</summary>
@@ -327,6 +327,6 @@ __kernel void {name}(__global const float* restrict dy, __global const float* re
         var gpu = GpuGradWeight(name, g, n, "__global const float* restrict dy",
             $"dy[((n * {I(g.OC)} + o) * {I(g.OH)} + oy) * {I(g.OW)} + ox]");
         return new NodeLaunch(name, ArgSpec.Nodes(dy, x, node), new Dim[] { g.Groups * ob * g.CG * g.KH, 1 },
-            MaskTable(name, g.Mask) + Shapes(gpu, sb.ToString()), Tile: new long[] { 1, 1 }, Gpu: new[] { node.Shape.Numel });
+            MaskTable(name, g.Mask) + Shapes(gpu, sb.ToString()), Tile: new long[] { 1, 1 }, Gpu: new[] { node.Shape.Numel }, GpuRows: true);
     }
 }

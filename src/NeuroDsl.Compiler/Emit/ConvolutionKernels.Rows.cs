@@ -100,7 +100,7 @@ __kernel void {name}(__global const float* restrict x, __global const float* res
         args.Add(ArgSpec.Node(output));
         // The GPU form reads the same input: its zero-padded copy, when there is one, holds the columns of padding.
         var launch = new NodeLaunch(name, args, new[] { n * (t * blocks * segs) },
-            Shapes(GpuConv(name, g, tg * V, rw, 0, extraParams, ep), sb.ToString()),
+            Shapes(GpuConv(name, g, tg * V, rw, 0, extraParams, ep, n), sb.ToString()),
             (Dim)(g.Groups * (kkc + 1) * tg * V), pack, Gpu: new[] { n * (g.OC * g.OH * g.OW) });
         if (!padded) return launch;
 

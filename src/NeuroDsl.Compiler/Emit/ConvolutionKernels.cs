@@ -152,7 +152,7 @@ __kernel void {packName}(__global const float* restrict w, {(bias ? "__global co
         args.AddRange(extraArgs);
         args.Add(ArgSpec.Node(output));
         return new NodeLaunch(name, args, new[] { n * (t * g.OH * blocks) },
-            Shapes(GpuConv(name, g, tg * lanes, g.W, g.PW, extraParams, ep), sb.ToString()),
+            Shapes(GpuConv(name, g, tg * lanes, g.W, g.PW, extraParams, ep, n), sb.ToString()),
             (Dim)(g.Groups * (kkc + 1) * tg * lanes), pack, Gpu: new[] { n * (g.OC * g.OH * g.OW) });
     }
 }

@@ -81,12 +81,14 @@ public static class KernelTemplate
 /// <param name="Padded">Elements of a second scratch buffer, a zero-padded copy of the input (<see cref="ArgSpec.Padded"/>).</param>
 /// <param name="Rows">A row kernel: Global[0] rows, each a work-group of the device's row lanes (ND_ROW_LANES).</param>
 /// <param name="Variant">For a library kernel with a shape per device (the tiled GEMMs), which one it is.</param>
-/// <param name="Gpu">When set, the code holds a second form under <c>#if ND_GPU</c> (one output element per work-item,
-/// consecutive work-items on consecutive elements) and this is its global size: a plain range whose work-groups the
-/// driver picks, launched instead of <paramref name="Global"/> on a device built with GPU shapes.</param>
+/// <param name="Gpu">When set, the code holds a form for GPU shapes (under <c>#if ND_GPU</c>, or its only form: one output
+/// element per work-item, consecutive work-items on consecutive elements) and this is its size: that many work-items, launched instead of
+/// <paramref name="Global"/> on a device built with GPU shapes, rounded up to whole work-groups of the device's GPU
+/// group (the form returns past its total).</param>
+/// <param name="GpuRows">The GPU form is a row kernel instead: Gpu[0] work-groups of the device's row lanes (ND_ROW_LANES).</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
-    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null)
+    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);

@@ -33,19 +33,19 @@ internal static class PoolingKernels
         var g = PoolGeometry.Of(node, inputs[0].Shape, node.Shape);
         if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 && g.OW >= 8)
             return PairPool(name, node, inputs[0], g);
-        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, WindowKernel(name, g));
+        return new NodeLaunch(name, ArgSpec.Nodes(inputs[0], node), new[] { node.Shape.Numel }, WindowKernel(name, g, node.Shape.Numel),
+            Gpu: new[] { node.Shape.Numel });
     }
 
     // One output per work-item, a loop over its window: the GPU's shape, and the CPU's where no vector kernel fits.
-    private static string WindowKernel(string name, PoolGeometry g)
+    private static string WindowKernel(string name, PoolGeometry g, Dim total)
     {
         var max = g.Mode == "max";
         var scale = g.Mode == "avg" ? " * " + Lit(1.0 / (g.KH * g.KW)) : "";
         var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global float* restrict out)
 {{
-    const int i = get_global_id(0);
-    const int ox = i % {I(g.OW)};
+{ConvolutionKernels.GpuIndex(total)}    const int ox = i % {I(g.OW)};
     int r = i / {I(g.OW)};
     const int oy = r % {I(g.OH)};
     const int nc = r / {I(g.OH)};
@@ -88,7 +88,7 @@ internal static class PoolingKernels
 }}
 ";
         return new NodeLaunch(name, ArgSpec.Nodes(x, node), new[] { node.Shape[0] * (g.C * g.OH * segs) },
-            ConvolutionKernels.Shapes(WindowKernel(name, g), code), Gpu: new[] { node.Shape.Numel });
+            ConvolutionKernels.Shapes(WindowKernel(name, g, node.Shape.Numel), code), Gpu: new[] { node.Shape.Numel });
     }
 
     // dx at (iy, ix) gathers from every window that contains it; for max, only where it is the window's first maximum.
@@ -100,18 +100,18 @@ internal static class PoolingKernels
         var g = PoolGeometry.Of(node, x.Shape, dy.Shape);
         if (g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.H == g.OH * g.KH && g.W == g.OW * g.KW)
             return TilingPoolGrad(name, node, x, dy, g);
-        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape.Numel }, GatherKernel(name, g));
+        return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape.Numel }, GatherKernel(name, g, node.Shape.Numel),
+            Gpu: new[] { node.Shape.Numel });
     }
 
     // One dx element per work-item, gathering from the windows that contain it: the GPU's shape, and the CPU's where
     // the windows do not tile the image.
-    private static string GatherKernel(string name, PoolGeometry g)
+    private static string GatherKernel(string name, PoolGeometry g, Dim total)
     {
         var sb = new StringBuilder();
         sb.Append($@"__kernel void {name}(__global const float* restrict x, __global const float* restrict dy, __global float* restrict out)
 {{
-    const int i = get_global_id(0);
-    const int ix = i % {I(g.W)};
+{ConvolutionKernels.GpuIndex(total)}    const int ix = i % {I(g.W)};
     int r = i / {I(g.W)};
     const int iy = r % {I(g.H)};
     const int nc = r / {I(g.H)};
@@ -194,7 +194,7 @@ internal static class PoolingKernels
 ");
         // On a GPU a work-item per window would store KH·KW scattered values: the gather's one per work-item instead.
         return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { dy.Shape.Numel },
-            ConvolutionKernels.Shapes(GatherKernel(name, g), sb.ToString()), Gpu: new[] { node.Shape.Numel });
+            ConvolutionKernels.Shapes(GatherKernel(name, g, node.Shape.Numel), sb.ToString()), Gpu: new[] { node.Shape.Numel });
     }
 
     // The average (or sum) of 2×2 windows backward: a work-item spreads 8 values of dy over two rows of 16, each
@@ -215,6 +215,6 @@ internal static class PoolingKernels
 }}
 ";
         return new NodeLaunch(name, ArgSpec.Nodes(x, dy, node), new[] { node.Shape[0] * (g.C * g.OH * segs) },
-            ConvolutionKernels.Shapes(GatherKernel(name, g), code), Gpu: new[] { node.Shape.Numel });
+            ConvolutionKernels.Shapes(GatherKernel(name, g, node.Shape.Numel), code), Gpu: new[] { node.Shape.Numel });
     }
 }

@@ -96,12 +96,13 @@ public enum KernelVariant
 /// work-items.</param>
 /// <param name="KeepsPacked">A pack of a parameter into a <see cref="StorageKind.Packed"/> buffer: the runtime skips it
 /// while the parameters are as they were when it last ran.</param>
-/// <param name="Gpu">The global size of the kernel's GPU form (<c>#if ND_GPU</c>), launched instead on a device with GPU
-/// shapes; null where the kernel has one form.</param>
+/// <param name="Gpu">The work-items of the kernel's GPU form (<c>#if ND_GPU</c>, or its only form), launched instead on a
+/// device with GPU shapes in whole work-groups of its GPU group; null where the kernel has no GPU form.</param>
+/// <param name="GpuRows">The GPU form is a row kernel: Gpu[0] work-groups of the device's row lanes.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
-    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null);
+    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step

@@ -7,12 +7,16 @@ using System.Linq;
 namespace NeuroDsl.Runtime.Tuning;
 
 /// <summary>
-/// The build settings of a model's generated kernels, one program option each: the work-items that share a row of a
-/// row kernel (ND_ROW_LANES) and the elements each work-item of an elementwise kernel takes (ND_LANES). They change
-/// how the work is spread, never what is computed, so the tuner may pick any that passes the reference check.
+/// The settings of a model's generated kernels: the work-items that share a row of a row kernel (ND_ROW_LANES) and the
+/// elements each work-item of an elementwise kernel takes (ND_LANES), program build options both, and the work-group
+/// size the GPU forms are launched in (ND_GPU_GROUP, with GPU shapes). They change how the work is spread, never what
+/// is computed, so the tuner may pick any that passes the reference check.
 /// </summary>
-public sealed record KernelSettings(int RowLanes, int ElementLanes)
+public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup = KernelSettings.DefaultGpuGroup)
 {
+    /// <summary>The GPU forms' work-group: two warps of 32, one AMD wavefront of 64.</summary>
+    public const int DefaultGpuGroup = 64;
+
     /// <summary>
     /// The default for a device in the given shapes. CPU shapes: rows of 1 lane (PoCL runs a work-group's work-items as
     /// a loop it vectorizes, so neighbouring rows fill the vector; lanes inside a row put a barrier-split loop around the
@@ -21,11 +25,15 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes)
     /// vectorizes that loop whatever the kernel computes). GPU shapes: 128 lanes a row (four warps) and one element a
     /// work-item (neighbouring work-items are the vector).
     /// </summary>
-    public static KernelSettings Default(DeviceProfile profile, bool gpuShapes) =>
-        gpuShapes ? new KernelSettings(128, 1) : new KernelSettings(1, Math.Clamp(profile.VectorFloats, 1, 16));
+    public static KernelSettings Default(DeviceProfile profile, bool gpuShapes)
+    {
+        var group = (int)Math.Clamp(profile.MaxWorkGroupSize, 1, DefaultGpuGroup);
+        group = 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)group)); // a power of two
+        return gpuShapes ? new KernelSettings(128, 1, group) : new KernelSettings(1, Math.Clamp(profile.VectorFloats, 1, 16), group);
+    }
 
-    /// <summary>Whether the generated kernels accept these: powers of two, row lanes up to 1024, lanes up to 16.</summary>
-    public bool IsValid => IsPowerOfTwo(RowLanes, 1024) && IsPowerOfTwo(ElementLanes, 16);
+    /// <summary>Whether the generated kernels accept these: powers of two, row lanes and GPU groups up to 1024, lanes up to 16.</summary>
+    public bool IsValid => IsPowerOfTwo(RowLanes, 1024) && IsPowerOfTwo(ElementLanes, 16) && IsPowerOfTwo(GpuGroup, 1024);
 
     /// <summary>The values the tuner tries for each setting on a device (the first axis searched first).</summary>
     public static IReadOnlyList<(string Setting, int[] Values)> Axes(DeviceProfile profile, bool gpuShapes) => new[]
@@ -34,6 +42,9 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes)
         ("ND_ROW_LANES", gpuShapes
             ? new[] { 32, 64, 128, 256, 512 }.Where(l => l <= Math.Max(32, profile.MaxWorkGroupSize)).ToArray()
             : new[] { 1, 2, 4, 8, 16 }),
+        ("ND_GPU_GROUP", gpuShapes
+            ? new[] { 32, 64, 128, 256 }.Where(l => l <= Math.Max(32, profile.MaxWorkGroupSize)).ToArray()
+            : Array.Empty<int>()),
     };
 
     /// <summary>These settings with one of them (an <see cref="Axes"/> name) changed.</summary>
@@ -41,10 +52,11 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes)
     {
         "ND_LANES" => this with { ElementLanes = value },
         "ND_ROW_LANES" => this with { RowLanes = value },
+        "ND_GPU_GROUP" => this with { GpuGroup = value },
         _ => throw new ArgumentOutOfRangeException(nameof(setting), setting, "not a kernel setting"),
     };
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"row lanes {RowLanes}, lanes {ElementLanes}");
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"row lanes {RowLanes}, lanes {ElementLanes}, GPU groups of {GpuGroup}");
 
     private static bool IsPowerOfTwo(int value, int max) => value > 0 && value <= max && (value & (value - 1)) == 0;
 }
@@ -87,7 +99,7 @@ public static class KernelTuning
         if (why is null)
         {
             var k = file!.Kernels!;
-            var settings = new KernelSettings(k.RowLanes, k.Lanes);
+            var settings = new KernelSettings(k.RowLanes, k.Lanes, k.GpuGroup == 0 ? KernelSettings.DefaultGpuGroup : k.GpuGroup);
             if (settings.IsValid) return new KernelChoice(settings, k.GpuShapes, TuningStore.Source(file));
             why = $"its settings ({settings}) are not powers of two the kernels accept";
         }
@@ -99,7 +111,10 @@ public static class KernelTuning
     public static string Save(DeviceInfo info, string directory, KernelSettings settings, bool gpuShapes, string shapes, string note)
     {
         var file = TuningStore.NewFile(info, shapes, note);
-        file.Kernels = new TuningFile.KernelsEntry { GpuShapes = gpuShapes, RowLanes = settings.RowLanes, Lanes = settings.ElementLanes };
+        file.Kernels = new TuningFile.KernelsEntry
+        {
+            GpuShapes = gpuShapes, RowLanes = settings.RowLanes, Lanes = settings.ElementLanes, GpuGroup = settings.GpuGroup,
+        };
         return TuningStore.Write("kernels", info, directory, file);
     }
 

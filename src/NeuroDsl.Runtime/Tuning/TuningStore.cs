@@ -141,5 +141,8 @@ internal sealed class TuningFile
         public bool GpuShapes { get; set; }
         public int RowLanes { get; set; }
         public int Lanes { get; set; }
+
+        /// <summary>Absent in files written before it existed: 0, the default.</summary>
+        public int GpuGroup { get; set; }
     }
 }
