@@ -114,7 +114,9 @@ internal static class CommandLine
         OpenCL binaries there, or not; by default not on PoCL, whose own kernel cache keeps them), NEURODSL_PROFILE=1
         (time every kernel; slow), NEURODSL_SHAPES=gpu|cpu (the convolution and pooling kernels' form; default: gpu on a
         GPU), NEURODSL_GEMM=gpu|cpu (the GEMM's), NEURODSL_ROW_LANES / NEURODSL_LANES (work-items per row of a row
-        kernel, elements per work-item of an elementwise one: powers of two, for tuning), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL
+        kernel, elements per work-item of an elementwise one: powers of two, for tuning), NEURODSL_CONV_PIXELS (the most
+        output pixels per work-item of the direct convolution: a power of two up to 16, for tuning),
+        NEURODSL_CHECK_NUMERICS=1 (as --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL
         compiler's warnings on stderr, as --verbose), NEURODSL_ATTENTION=unfused (attention written as
         softmax(q·kᵀ/c + mask) @ v is compiled as written, storing the scores, instead of into streaming online-softmax
         kernels).

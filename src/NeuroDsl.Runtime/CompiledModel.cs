@@ -54,10 +54,12 @@ public abstract partial class CompiledModel : IDisposable
         GpuShapes = device.GpuShapes;
         _rowLanes = device.RowLanes;
         _elementLanes = device.ElementLanes;
+        ConvPixels = device.ConvPixels;
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
             + " -D ND_ROW_LANES=" + _rowLanes.ToString(CultureInfo.InvariantCulture)
             + " -D ND_LANES=" + _elementLanes.ToString(CultureInfo.InvariantCulture)
+            + " -D ND_CONV_PIXELS=" + ConvPixels.ToString(CultureInfo.InvariantCulture)
             + " -D ND_GPU=" + (GpuShapes ? "1" : "0");
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
@@ -81,6 +83,12 @@ public abstract partial class CompiledModel : IDisposable
 
     /// <summary>Whether this model's program was built with GPU shapes (ND_GPU): its generated launches size themselves by it.</summary>
     public bool GpuShapes { get; }
+
+    /// <summary>
+    /// The most output pixels per work-item this model's program was built with (ND_CONV_PIXELS): its direct convolutions'
+    /// launches size themselves by it.
+    /// </summary>
+    public int ConvPixels { get; }
 
     public ModelSpec Spec { get; }
     public IReadOnlyDictionary<string, long> Symbols { get; }

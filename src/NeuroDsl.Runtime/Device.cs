@@ -60,7 +60,7 @@ public sealed class Device : IDisposable
     /// </summary>
     public bool GpuShapes
     {
-        get => _gpuShapes ?? ShapesOverride ?? Info.IsGpu;
+        get => _gpuShapes ?? DefaultGpuShapes(Info);
         set => _gpuShapes = value;
     }
 
@@ -78,7 +78,7 @@ public sealed class Device : IDisposable
     /// </summary>
     public int RowLanes
     {
-        get => _rowLanes ?? RowLanesOverride ?? (GpuShapes ? 128 : 1);
+        get => _rowLanes ?? DefaultRowLanes(GpuShapes);
         set => _rowLanes = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "row lanes are a power of two from 1 to 1024");
     }
@@ -96,7 +96,7 @@ public sealed class Device : IDisposable
     /// </summary>
     public int ElementLanes
     {
-        get => _elementLanes ?? LanesOverride ?? (GpuShapes ? 1 : Math.Clamp(Info.Profile.VectorFloats, 1, 16));
+        get => _elementLanes ?? DefaultElementLanes(Info, GpuShapes);
         set => _elementLanes = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "lanes are a power of two from 1 to 16");
     }
@@ -104,6 +104,43 @@ public sealed class Device : IDisposable
     private int? _elementLanes;
 
     private static readonly int? LanesOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_LANES", 16);
+
+    /// <summary>
+    /// The most output pixels a work-item of the direct convolution computes (ND_CONV_PIXELS; each kernel takes the
+    /// largest divisor of its row width up to it), each pixel a vector accumulator of 8 or 16 channels: as many as the
+    /// device's registers hold (<see cref="DeviceProfile.ConvPixels"/>: 8 with AVX-512, 4 with AVX2). A power of two
+    /// from 1 to 16; NEURODSL_CONV_PIXELS overrides the default, for tuning. Set it before building a model (the model's
+    /// program is built with it); the tests run the convolutions at every value this way. GPU shapes do not use it.
+    /// </summary>
+    public int ConvPixels
+    {
+        get => _convPixels ?? DefaultConvPixels(Info);
+        set => _convPixels = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "conv pixels are a power of two from 1 to 16");
+    }
+
+    private int? _convPixels;
+
+    private static readonly int? ConvPixelsOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_CONV_PIXELS", 16);
+
+    /// <summary>
+    /// What a device's generated kernels are built with where nothing is set on its <see cref="Device"/>: the NEURODSL_*
+    /// overrides, else the defaults from its type and profile (what <c>neurodsl devices</c> shows).
+    /// </summary>
+    public static (bool GpuShapes, int RowLanes, int ElementLanes, int ConvPixels) Defaults(DeviceInfo info)
+    {
+        var gpu = DefaultGpuShapes(info);
+        return (gpu, DefaultRowLanes(gpu), DefaultElementLanes(info, gpu), DefaultConvPixels(info));
+    }
+
+    private static bool DefaultGpuShapes(DeviceInfo info) => ShapesOverride ?? info.IsGpu;
+
+    private static int DefaultRowLanes(bool gpuShapes) => RowLanesOverride ?? (gpuShapes ? 128 : 1);
+
+    private static int DefaultElementLanes(DeviceInfo info, bool gpuShapes) =>
+        LanesOverride ?? (gpuShapes ? 1 : Math.Clamp(info.Profile.VectorFloats, 1, 16));
+
+    private static int DefaultConvPixels(DeviceInfo info) => ConvPixelsOverride ?? info.Profile.ConvPixels;
 
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);

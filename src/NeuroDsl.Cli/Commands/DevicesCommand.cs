@@ -6,7 +6,7 @@ namespace NeuroDsl.Cli.Commands;
 
 /// <summary>
 /// <c>neurodsl devices</c>: the OpenCL devices, numbered as NEURODSL_DEVICE takes them, each with its profile (what its
-/// kernels are tuned by) and the GEMM parameters it runs with.
+/// kernels are tuned by), the settings its generated kernels are built with, and the GEMM parameters it runs with.
 /// </summary>
 internal static class DevicesCommand
 {
@@ -33,6 +33,10 @@ internal static class DevicesCommand
             Console.Out.WriteLine($"{d.Index}: {d.Name} — {d.Platform}, {(d.IsGpu ? "GPU" : "CPU")}, {d.ComputeUnits} compute units, "
                 + $"{d.GlobalMemory / (1 << 20)} MiB, driver {d.DriverVersion}");
             foreach (var line in d.Profile.Describe()) Console.Out.WriteLine("   " + line);
+            var kernels = NeuroDsl.Runtime.Device.Defaults(d);
+            Console.Out.WriteLine($"   generated kernels: {(kernels.GpuShapes ? "GPU" : "CPU")} shapes, ND_LANES {kernels.ElementLanes}, "
+                + $"ND_ROW_LANES {kernels.RowLanes}, ND_CONV_PIXELS {kernels.ConvPixels} (NEURODSL_SHAPES, NEURODSL_LANES, "
+                + "NEURODSL_ROW_LANES, NEURODSL_CONV_PIXELS override them)");
             var gemm = NeuroDsl.Runtime.Tuning.GemmTuning.Load(d, tuning, Console.Error.WriteLine);
             Console.Out.WriteLine($"   GEMM: {gemm.Config} ({gemm.Source})");
             Console.Out.WriteLine("   programs cached by " + (ProgramCache.KeepsBinaries(d)
