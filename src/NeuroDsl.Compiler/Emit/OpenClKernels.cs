@@ -84,9 +84,12 @@ public static class KernelTemplate
 /// <param name="Gpu">When set, the code holds a second form under <c>#if ND_GPU</c> (one output element per work-item,
 /// consecutive work-items on consecutive elements) and this is its global size: a plain range whose work-groups the
 /// driver picks, launched instead of <paramref name="Global"/> on a device built with GPU shapes.</param>
+/// <param name="ByConvPixels">When set, the code holds a CPU form per ND_CONV_PIXELS range (<c>#if ND_CONV_PIXELS &gt;= m</c>)
+/// and these are their global sizes, largest minimum first; <paramref name="Global"/> is the last form's (<c>#else</c>).</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
-    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null)
+    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null,
+    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);

@@ -98,10 +98,19 @@ public enum KernelVariant
 /// while the parameters are as they were when it last ran.</param>
 /// <param name="Gpu">The global size of the kernel's GPU form (<c>#if ND_GPU</c>), launched instead on a device with GPU
 /// shapes; null where the kernel has one form.</param>
+/// <param name="ByConvPixels">The CPU global sizes of a kernel with a form per ND_CONV_PIXELS (the direct convolution),
+/// largest minimum first: the first whose minimum the program's value reaches is launched, else <paramref name="Global"/>;
+/// null where the kernel has one CPU form.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
-    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null);
+    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null);
+
+/// <summary>
+/// The global size of a kernel's CPU form compiled where the program's ND_CONV_PIXELS is at least <paramref name="Least"/>
+/// (its <c>#if ND_CONV_PIXELS &gt;= Least</c> branch): fewer work-items where each computes more output pixels.
+/// </summary>
+public sealed record ConvPixelsGlobal(int Least, IReadOnlyList<Dim> Global);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step
