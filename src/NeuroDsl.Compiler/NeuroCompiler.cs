@@ -141,6 +141,12 @@ public static class NeuroCompiler
                 ? "// ND_GPU: 1 where the device runs GPU shapes: the convolution and pooling kernels then compute one output\n"
                   + "// element per work-item, consecutive work-items on consecutive x (their form under #if ND_GPU).\n"
                   + "#ifndef ND_GPU\n#define ND_GPU 0\n#endif\n"
+                : "")
+            + (plan.Forward.Concat(plan.Backward).Any(l => l.ByConvPixels is not null)
+                ? "// ND_CONV_PIXELS: the most output pixels a work-item of the direct convolution computes (the device's register\n"
+                  + "// budget; a power of two from 1 to 16). Each kernel takes the largest divisor of its row width up to it, in\n"
+                  + "// the form under #if ND_CONV_PIXELS >= that bound, and is launched with that form's global size.\n"
+                  + "#ifndef ND_CONV_PIXELS\n#define ND_CONV_PIXELS 8\n#endif\n"
                 : "");
         return header + string.Concat(plan.Preludes.Select(p => "\n" + p)) + string.Concat(plan.Kernels.Select(k => "\n" + k.Code));
     }

@@ -56,10 +56,12 @@ public abstract partial class CompiledModel : IDisposable
         _rowLanes = device.RowLanes;
         _elementLanes = device.ElementLanes;
         _gpuGroup = device.GpuGroup;
+        ConvPixels = device.ConvPixels;
         var options = "-cl-std=CL1.2" + string.Concat(symbols.OrderBy(s => s.Key, StringComparer.Ordinal)
             .Select(s => " -D ND_" + s.Key + "=" + s.Value.ToString(CultureInfo.InvariantCulture)))
             + " -D ND_ROW_LANES=" + _rowLanes.ToString(CultureInfo.InvariantCulture)
             + " -D ND_LANES=" + _elementLanes.ToString(CultureInfo.InvariantCulture)
+            + " -D ND_CONV_PIXELS=" + ConvPixels.ToString(CultureInfo.InvariantCulture)
             + " -D ND_GPU=" + (GpuShapes ? "1" : "0");
         // Generated kernels form the model's program; library kernels (GEMM, optimizers) come from the library
         // program, built once per device, so a model build compiles only its own kernels.
@@ -87,6 +89,11 @@ public abstract partial class CompiledModel : IDisposable
 
     /// <summary>The options its program was built with: the size symbols and the device's kernel settings (ND_ROW_LANES, ND_LANES, ND_GPU).</summary>
     public string BuildOptions { get; }
+    /// <summary>
+    /// The most output pixels per work-item this model's program was built with (ND_CONV_PIXELS): its direct convolutions'
+    /// launches size themselves by it.
+    /// </summary>
+    public int ConvPixels { get; }
 
     public ModelSpec Spec { get; }
     public IReadOnlyDictionary<string, long> Symbols { get; }

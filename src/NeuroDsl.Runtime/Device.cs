@@ -133,10 +133,30 @@ public sealed class Device : IDisposable
         RowLanes = settings.RowLanes;
         ElementLanes = settings.ElementLanes;
         GpuGroup = settings.GpuGroup;
+        ConvPixels = settings.ConvPixels;
     }
 
-    /// <summary>The settings a model built now gets (<see cref="RowLanes"/>, <see cref="ElementLanes"/>, <see cref="GpuGroup"/>).</summary>
-    public KernelSettings Settings => new(RowLanes, ElementLanes, GpuGroup);
+    /// <summary>The settings a model built now gets (<see cref="RowLanes"/>, <see cref="ElementLanes"/>, <see cref="GpuGroup"/>, <see cref="ConvPixels"/>).</summary>
+    public KernelSettings Settings => new(RowLanes, ElementLanes, GpuGroup, ConvPixels);
+
+    /// <summary>
+    /// The most output pixels a work-item of the direct convolution computes (ND_CONV_PIXELS; each kernel takes the
+    /// largest divisor of its row width up to it), each pixel a vector accumulator of 8 or 16 channels: as many as the
+    /// device's registers hold (<see cref="DeviceProfile.ConvPixels"/>: 8 with AVX-512, 4 with AVX2) unless the tuner chose
+    /// another. A power of two from 1 to 16; NEURODSL_CONV_PIXELS overrides either. Set it before building a model (the model's
+    /// program is built with it); the tests run the convolutions at every value this way. GPU shapes do not use it.
+    /// </summary>
+    public int ConvPixels
+    {
+        get => _convPixels ?? ConvPixelsOverride ?? Kernels.Settings.ConvPixels;
+        set => _convPixels = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "conv pixels are a power of two from 1 to 16");
+    }
+
+    private int? _convPixels;
+
+    private static readonly int? ConvPixelsOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_CONV_PIXELS", 16);
+
 
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);

@@ -86,13 +86,13 @@ public sealed class TuneCliTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(_cache, "tuning"), "gemm-*.json"));
 
         var after = Neurodsl("devices");
-        Assert.Matches(@"kernels: row lanes \d+, lanes \d+, GPU groups of \d+ \(tuned [^)]*DropoutMlp at batch 4\)", after.Out);
+        Assert.Matches(@"generated kernels \(CPU shapes\): row lanes \d+, lanes \d+, conv pixels \d+, GPU groups of \d+ \(tuned [^)]*DropoutMlp at batch 4;", after.Out);
         Assert.Equal("", after.Err);
 
         File.WriteAllText(file, "{ \"kernels\": ");
         var corrupt = Neurodsl("devices");
         Assert.Equal(0, corrupt.Code);
-        Assert.Matches(@"kernels: row lanes \d+, lanes \d+, GPU groups of \d+ \(default for ", corrupt.Out);
+        Assert.Matches(@"generated kernels \(CPU shapes\): row lanes \d+, lanes \d+, conv pixels \d+, GPU groups of \d+ \(default for ", corrupt.Out);
         var warning = Assert.Single(corrupt.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("neurodsl: ignoring the kernel tuning file ", warning);
     }

@@ -23,8 +23,9 @@ public sealed class KernelTuningTests
     [InlineData(DeviceClass.GenericCpu, 4, 4)]
     public void TheDefault_OnACpu_IsOneLaneARow_AndTheVectorWidthAnElement(DeviceClass cls, int floats, int lanes)
     {
-        Assert.Equal(new KernelSettings(1, lanes), KernelSettings.Default(Profile(cls, floats), gpuShapes: false));
-        Assert.Equal(new KernelSettings(128, 1), KernelSettings.Default(Profile(cls, floats), gpuShapes: true));
+        var profile = Profile(cls, floats);
+        Assert.Equal(new KernelSettings(1, lanes, 64, profile.ConvPixels), KernelSettings.Default(profile, gpuShapes: false));
+        Assert.Equal(new KernelSettings(128, 1, 64, profile.ConvPixels), KernelSettings.Default(profile, gpuShapes: true));
     }
 
     [Fact]
@@ -43,6 +44,7 @@ public sealed class KernelTuningTests
         Assert.False(new KernelSettings(3, 16).IsValid);
         Assert.False(new KernelSettings(1, 32).IsValid);
         Assert.False(new KernelSettings(1, 16, 48).IsValid);
+        Assert.False(new KernelSettings(1, 16, 64, 3).IsValid);
         // A device whose work-groups hold fewer than 64 work-items gets the largest power of two it holds.
         Assert.Equal(16, KernelSettings.Default(Profile(DeviceClass.Gpu, 1, group: 24), gpuShapes: true).GpuGroup);
     }
@@ -52,19 +54,19 @@ public sealed class KernelTuningTests
     {
         var dir = TempDir();
         var info = TestDevice.Instance.Info;
-        var path = KernelTuning.Save(info, dir, new KernelSettings(4, 2, 128), gpuShapes: false, "a test", "a note");
+        var path = KernelTuning.Save(info, dir, new KernelSettings(4, 2, 128, 2), gpuShapes: false, "a test", "a note");
         Assert.StartsWith("kernels-", Path.GetFileName(path));
         Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
         var warnings = new List<string>();
         var stored = KernelTuning.Stored(info, dir, warnings.Add);
         Assert.NotNull(stored);
-        Assert.Equal(new KernelSettings(4, 2, 128), stored!.Settings);
+        Assert.Equal(new KernelSettings(4, 2, 128, 2), stored!.Settings);
         Assert.False(stored.GpuShapes);
         Assert.StartsWith("tuned ", stored.Source);
         Assert.Empty(warnings);
         // The GEMM's file is another file in the same folder: storing one leaves the other.
         GemmTuning.Save(info, dir, GemmConfig.Default(info.Profile.Class), "a test", "a note");
-        Assert.Equal(new KernelSettings(4, 2, 128), KernelTuning.Stored(info, dir, warnings.Add)!.Settings);
+        Assert.Equal(new KernelSettings(4, 2, 128, 2), KernelTuning.Stored(info, dir, warnings.Add)!.Settings);
         Assert.Equal(2, Directory.GetFiles(dir, "*.json").Length);
         Directory.Delete(dir, true);
     }
@@ -78,6 +80,7 @@ public sealed class KernelTuningTests
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 3, \"lanes\": 8}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 0}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 8, \"gpuGroup\": 96}}")]
+    [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 8, \"convPixels\": 32}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": \"one\", \"lanes\": 8}}")]
     public void ACorruptFile_IsIgnored_WithOneLineWarning(string text)
     {
@@ -110,22 +113,25 @@ public sealed class KernelTuningTests
     [Fact]
     public void ATunedChoice_IsWhatAModelIsBuiltWith_InItsShapesOnly()
     {
-        if (new[] { "NEURODSL_ROW_LANES", "NEURODSL_LANES", "NEURODSL_GPU_GROUP" }.Any(v => Environment.GetEnvironmentVariable(v) is not null))
+        if (new[] { "NEURODSL_ROW_LANES", "NEURODSL_LANES", "NEURODSL_GPU_GROUP", "NEURODSL_CONV_PIXELS" }.Any(v => Environment.GetEnvironmentVariable(v) is not null))
             return; // the environment overrides every choice: nothing here to see
         using var device = Device.Open();
         device.GpuShapes = false;
-        device.UseKernels(new KernelChoice(new KernelSettings(4, 2, 32), GpuShapes: false, "a test"));
+        device.UseKernels(new KernelChoice(new KernelSettings(4, 2, 32, 2), GpuShapes: false, "a test"));
         Assert.Equal(4, device.RowLanes);
         Assert.Equal(2, device.ElementLanes);
         Assert.Equal(32, device.GpuGroup);
+        Assert.Equal(2, device.ConvPixels);
         Assert.Equal("a test", device.Kernels.Source);
         using (var model = new NeuroDsl.Models.Mlp(device, 3, 1UL))
             Assert.Contains("-D ND_ROW_LANES=4 -D ND_LANES=2 ", model.BuildOptions + " ");
+        using (var lenet = new NeuroDsl.Models.LeNet5(device, 2, 1UL))
+            Assert.Equal(2, lenet.ConvPixels);
         device.GpuShapes = true;
         Assert.Equal(KernelSettings.Default(device.Info.Profile, gpuShapes: true), device.Settings);
         device.GpuShapes = false;
         device.ElementLanes = 8;
-        Assert.Equal(new KernelSettings(4, 8, 32), device.Settings);
+        Assert.Equal(new KernelSettings(4, 8, 32, 2), device.Settings);
     }
 
     private static string TempDir()

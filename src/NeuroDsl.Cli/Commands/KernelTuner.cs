@@ -59,8 +59,9 @@ internal sealed class KernelTuner
     /// </summary>
     public static IReadOnlyList<string> Used(ModelOutput output)
     {
-        var used = new[] { "ND_LANES", "ND_ROW_LANES" }.Where(s => output.KernelSource.Split('\n').Any(line =>
-            line.Contains(s, StringComparison.Ordinal) && !line.StartsWith("#ifndef " + s, StringComparison.Ordinal)
+        var used = new[] { "ND_LANES", "ND_ROW_LANES", "ND_CONV_PIXELS" }.Where(s => output.KernelSource.Split('\n').Any(line =>
+            line.Contains(s, StringComparison.Ordinal) && !line.StartsWith("//", StringComparison.Ordinal)
+            && !line.StartsWith("#ifndef " + s, StringComparison.Ordinal)
             && !line.StartsWith("#define " + s + " ", StringComparison.Ordinal))).ToList();
         if (output.Plan.Forward.Concat(output.Plan.Backward).Any(l => l.Gpu is not null && !l.GpuRows)) used.Add("ND_GPU_GROUP");
         return used;

@@ -266,7 +266,12 @@ public static class CSharpEmitter
                 Statement(launch, "_k" + (offset + i).ToString(CultureInfo.InvariantCulture) + ".Set(" + j.ToString(CultureInfo.InvariantCulture)
                     + ", " + Rt + "KernelArg.Of(t));");
             var k = "_k" + (offset + i).ToString(CultureInfo.InvariantCulture);
-            var cpu = LaunchText(launch, k);
+            // A kernel with a CPU form per ND_CONV_PIXELS range is launched with the global size of the form the program
+            // was built with (the model's ConvPixels), largest bound first.
+            var cpu = string.Concat((launch.ByConvPixels ?? System.Array.Empty<ConvPixelsGlobal>()).Select(f =>
+                    "if (ConvPixels >= " + f.Least.ToString(CultureInfo.InvariantCulture) + ") "
+                    + LaunchText(launch with { Global = f.Global }, k) + " else "))
+                + LaunchText(launch, k);
             // A kernel with a GPU form (#if ND_GPU) is launched as the program was built: one work-item per output element
             // there, in whole work-groups (LaunchGpu), or a work-group per element (LaunchRows).
             Statement(launch, launch.Gpu is { } gpu

@@ -85,10 +85,13 @@ public static class KernelTemplate
 /// element per work-item, consecutive work-items on consecutive elements) and this is its size: that many work-items, launched instead of
 /// <paramref name="Global"/> on a device built with GPU shapes, rounded up to whole work-groups of the device's GPU
 /// group (the form returns past its total).</param>
+/// <param name="ByConvPixels">When set, the code holds a CPU form per ND_CONV_PIXELS range (<c>#if ND_CONV_PIXELS &gt;= m</c>)
+/// and these are their global sizes, largest minimum first; <paramref name="Global"/> is the last form's (<c>#else</c>).</param>
 /// <param name="GpuRows">The GPU form is a row kernel instead: Gpu[0] work-groups of the device's row lanes (ND_ROW_LANES).</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
-    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false)
+    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false,
+    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);

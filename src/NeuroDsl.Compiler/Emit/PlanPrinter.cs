@@ -45,6 +45,8 @@ public static class PlanPrinter
                     a.Runtime is { } r ? r.ToString().ToLowerInvariant() : a.Int is { } d ? d.ToString() : Buffer(a.Buffer)));
                 var global = l.Variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched ? string.Join(" x ", l.Global) + " in the device's GEMM tiles" : l.Tile is null ? string.Join(" x ", l.Global) : string.Join(" x ", l.Global.Select((g, i) => l.Tile[i] == 1 ? g.ToString() : $"ceil({g}/{l.Tile[i]})"));
                 sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append(l.Rows ? " rows" : "").Append(l.Lanes ? " in lanes" : "")
+                    .Append(string.Concat((l.ByConvPixels ?? System.Array.Empty<ConvPixelsGlobal>()).Select(f =>
+                        "; " + string.Join(" x ", f.Global) + " at ND_CONV_PIXELS >= " + I(f.Least))))
                     .Append(l.Gpu is { } gpu ? "; " + string.Join(" x ", gpu) + (l.GpuRows ? " rows" : "") + " with GPU shapes" : "").Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")
                     .Append(l.KeepsPacked ? "  only after the parameters change" : "")

@@ -98,11 +98,21 @@ public enum KernelVariant
 /// while the parameters are as they were when it last ran.</param>
 /// <param name="Gpu">The work-items of the kernel's GPU form (<c>#if ND_GPU</c>, or its only form), launched instead on a
 /// device with GPU shapes in whole work-groups of its GPU group; null where the kernel has no GPU form.</param>
+/// <param name="ByConvPixels">The CPU global sizes of a kernel with a form per ND_CONV_PIXELS (the direct convolution),
+/// largest minimum first: the first whose minimum the program's value reaches is launched, else <paramref name="Global"/>;
+/// null where the kernel has one CPU form.</param>
 /// <param name="GpuRows">The GPU form is a row kernel: Gpu[0] work-groups of the device's row lanes.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
-    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false);
+    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false,
+    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null);
+
+/// <summary>
+/// The global size of a kernel's CPU form compiled where the program's ND_CONV_PIXELS is at least <paramref name="Least"/>
+/// (its <c>#if ND_CONV_PIXELS &gt;= Least</c> branch): fewer work-items where each computes more output pixels.
+/// </summary>
+public sealed record ConvPixelsGlobal(int Least, IReadOnlyList<Dim> Global);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step

@@ -41,6 +41,25 @@ public sealed record DeviceProfile(string Type, string Vendor, string Driver, in
             : $"class {Class}: {Isa}, {VectorRegisters} vector registers of {VectorFloats} floats (from {IsaSource})";
     }
 
+    /// <summary>
+    /// The direct convolution's default output pixels per work-item (<see cref="Device.ConvPixels"/>): the most, a power of
+    /// two, whose accumulators fit the vector registers with about 4 to spare (the weights' vector, the broadcast input,
+    /// addresses). A pixel's accumulator is a float16 of channels, 16 / <see cref="VectorFloats"/> registers: AVX2 holds 4
+    /// (8 registers of 16), a generic CPU of 4-float vectors 2. At most 8, the block the kernels were tuned at on AVX-512
+    /// (16 fits there too; the tuner may take it). A GPU runs the convolutions' GPU forms, which do not use it: 8.
+    /// </summary>
+    public int ConvPixels
+    {
+        get
+        {
+            if (Class == DeviceClass.Gpu || VectorFloats <= 0) return 8;
+            var perPixel = (16 + VectorFloats - 1) / VectorFloats;
+            var pixels = 8;
+            while (pixels > 1 && pixels * perPixel + 4 > VectorRegisters) pixels /= 2;
+            return pixels;
+        }
+    }
+
     // LLVM CPU names (as PoCL puts them in a CPU device's name) by vector unit. AVX-512 first: "skylake-avx512" starts
     // with the AVX2 "skylake".
     private static readonly string[] Avx512Cpus =

@@ -8,11 +8,12 @@ namespace NeuroDsl.Runtime.Tuning;
 
 /// <summary>
 /// The settings of a model's generated kernels: the work-items that share a row of a row kernel (ND_ROW_LANES) and the
-/// elements each work-item of an elementwise kernel takes (ND_LANES), program build options both, and the work-group
-/// size the GPU forms are launched in (ND_GPU_GROUP, with GPU shapes). They change how the work is spread, never what
-/// is computed, so the tuner may pick any that passes the reference check.
+/// elements each work-item of an elementwise kernel takes (ND_LANES), the most output pixels a work-item of the direct
+/// convolution computes (ND_CONV_PIXELS, CPU shapes), program build options all three, and the work-group size the
+/// GPU forms are launched in (ND_GPU_GROUP, GPU shapes). They change how the work is spread, never what is computed,
+/// so the tuner may pick any that passes the reference check.
 /// </summary>
-public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup = KernelSettings.DefaultGpuGroup)
+public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup = KernelSettings.DefaultGpuGroup, int ConvPixels = 8)
 {
     /// <summary>The GPU forms' work-group: two warps of 32, one AMD wavefront of 64.</summary>
     public const int DefaultGpuGroup = 64;
@@ -29,11 +30,13 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup
     {
         var group = (int)Math.Clamp(profile.MaxWorkGroupSize, 1, DefaultGpuGroup);
         group = 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)group)); // a power of two
-        return gpuShapes ? new KernelSettings(128, 1, group) : new KernelSettings(1, Math.Clamp(profile.VectorFloats, 1, 16), group);
+        return gpuShapes ? new KernelSettings(128, 1, group, profile.ConvPixels)
+            : new KernelSettings(1, Math.Clamp(profile.VectorFloats, 1, 16), group, profile.ConvPixels);
     }
 
     /// <summary>Whether the generated kernels accept these: powers of two, row lanes and GPU groups up to 1024, lanes up to 16.</summary>
-    public bool IsValid => IsPowerOfTwo(RowLanes, 1024) && IsPowerOfTwo(ElementLanes, 16) && IsPowerOfTwo(GpuGroup, 1024);
+    public bool IsValid => IsPowerOfTwo(RowLanes, 1024) && IsPowerOfTwo(ElementLanes, 16) && IsPowerOfTwo(GpuGroup, 1024)
+        && IsPowerOfTwo(ConvPixels, 16);
 
     /// <summary>The values the tuner tries for each setting on a device (the first axis searched first).</summary>
     public static IReadOnlyList<(string Setting, int[] Values)> Axes(DeviceProfile profile, bool gpuShapes) => new[]
@@ -42,6 +45,7 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup
         ("ND_ROW_LANES", gpuShapes
             ? new[] { 32, 64, 128, 256, 512 }.Where(l => l <= Math.Max(32, profile.MaxWorkGroupSize)).ToArray()
             : new[] { 1, 2, 4, 8, 16 }),
+        ("ND_CONV_PIXELS", gpuShapes ? Array.Empty<int>() : new[] { 1, 2, 4, 8, 16 }),
         ("ND_GPU_GROUP", gpuShapes
             ? new[] { 32, 64, 128, 256 }.Where(l => l <= Math.Max(32, profile.MaxWorkGroupSize)).ToArray()
             : Array.Empty<int>()),
@@ -53,10 +57,11 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup
         "ND_LANES" => this with { ElementLanes = value },
         "ND_ROW_LANES" => this with { RowLanes = value },
         "ND_GPU_GROUP" => this with { GpuGroup = value },
+        "ND_CONV_PIXELS" => this with { ConvPixels = value },
         _ => throw new ArgumentOutOfRangeException(nameof(setting), setting, "not a kernel setting"),
     };
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"row lanes {RowLanes}, lanes {ElementLanes}, GPU groups of {GpuGroup}");
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"row lanes {RowLanes}, lanes {ElementLanes}, conv pixels {ConvPixels}, GPU groups of {GpuGroup}");
 
     private static bool IsPowerOfTwo(int value, int max) => value > 0 && value <= max && (value & (value - 1)) == 0;
 }
@@ -99,7 +104,9 @@ public static class KernelTuning
         if (why is null)
         {
             var k = file!.Kernels!;
-            var settings = new KernelSettings(k.RowLanes, k.Lanes, k.GpuGroup == 0 ? KernelSettings.DefaultGpuGroup : k.GpuGroup);
+            var defaults = KernelSettings.Default(info.Profile, k.GpuShapes);
+            var settings = new KernelSettings(k.RowLanes, k.Lanes, k.GpuGroup == 0 ? defaults.GpuGroup : k.GpuGroup,
+                k.ConvPixels == 0 ? defaults.ConvPixels : k.ConvPixels);
             if (settings.IsValid) return new KernelChoice(settings, k.GpuShapes, TuningStore.Source(file));
             why = $"its settings ({settings}) are not powers of two the kernels accept";
         }
@@ -114,6 +121,7 @@ public static class KernelTuning
         file.Kernels = new TuningFile.KernelsEntry
         {
             GpuShapes = gpuShapes, RowLanes = settings.RowLanes, Lanes = settings.ElementLanes, GpuGroup = settings.GpuGroup,
+            ConvPixels = settings.ConvPixels,
         };
         return TuningStore.Write("kernels", info, directory, file);
     }

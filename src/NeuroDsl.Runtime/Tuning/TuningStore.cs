@@ -144,5 +144,8 @@ internal sealed class TuningFile
 
         /// <summary>Absent in files written before it existed: 0, the default.</summary>
         public int GpuGroup { get; set; }
+
+        /// <summary>Absent in files written before it existed: 0, the default.</summary>
+        public int ConvPixels { get; set; }
     }
 }
