@@ -112,8 +112,8 @@ internal static class CommandLine
         Environment: NEURODSL_DEVICE (device index or name substring; 'neurodsl devices' lists them), NEURODSL_CACHE
         (cache directory: OpenCL programs, and compiled models under assemblies/), NEURODSL_PROGRAM_BINARIES=1|0 (keep
         OpenCL binaries there, or not; by default not on PoCL, whose own kernel cache keeps them), NEURODSL_PROFILE=1
-        (time every kernel; slow), NEURODSL_SHAPES=gpu|cpu (the convolution and pooling kernels' form; default: gpu on a
-        GPU), NEURODSL_GEMM=gpu|cpu (the GEMM's), NEURODSL_ROW_LANES / NEURODSL_LANES (work-items per row of a row
+        (time every kernel; slow), NEURODSL_SHAPES=gpu|cpu (the convolution, pooling and attention kernels' form; default: gpu
+        on a GPU), NEURODSL_GEMM=gpu|cpu (the GEMM's), NEURODSL_ROW_LANES / NEURODSL_LANES (work-items per row of a row
         kernel, elements per work-item of an elementwise one: powers of two, for tuning), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL
         compiler's warnings on stderr, as --verbose), NEURODSL_ATTENTION=unfused (attention written as
         softmax(q·kᵀ/c + mask) @ v is compiled as written, storing the scores, instead of into streaming online-softmax

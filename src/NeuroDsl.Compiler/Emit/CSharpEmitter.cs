@@ -268,15 +268,26 @@ public static class CSharpEmitter
             var k = "_k" + (offset + i).ToString(CultureInfo.InvariantCulture);
             var cpu = LaunchText(launch, k);
             // A kernel with a GPU form (#if ND_GPU) is launched as the program was built: one work-item per output element there.
-            Statement(launch, launch.Gpu is { } gpu
-                ? "if (GpuShapes) Launch(" + k + ", " + string.Join(", ", gpu.Select(d => d.ToCSharp())) + "); else " + cpu
-                : cpu);
+            Statement(launch, launch.Gpu is { } gpu ? "if (GpuShapes) " + GpuLaunchText(launch, gpu, k) + " else " + cpu : cpu);
         }
         Unmap();
         if (loop is not null) w.Close();
         if (guarded) w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>
+    /// The runtime call that launches <paramref name="launch"/>'s GPU form: a plain range, or (attention) work-groups of
+    /// the form's own size over blocks of rows.
+    /// </summary>
+    private static string GpuLaunchText(Launch launch, IReadOnlyList<Dim> gpu, string k)
+    {
+        if (launch.GpuGroup is not { } g) return "Launch(" + k + ", " + string.Join(", ", gpu.Select(d => d.ToCSharp())) + ");";
+        var rows = g.Rows.ToString(CultureInfo.InvariantCulture);
+        return "LaunchGroups(" + k + ", " + g.WorkItems.ToString(CultureInfo.InvariantCulture) + ", (" + gpu[0].ToCSharp() + " + "
+            + (g.Rows - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + rows + "L, "
+            + string.Join(", ", gpu.Skip(1).Select(d => d.ToCSharp())) + ");";
     }
 
     /// <summary>The runtime call that launches <paramref name="launch"/> as kernel <paramref name="k"/>, in its CPU shape.</summary>

@@ -84,9 +84,11 @@ public static class KernelTemplate
 /// <param name="Gpu">When set, the code holds a second form under <c>#if ND_GPU</c> (one output element per work-item,
 /// consecutive work-items on consecutive elements) and this is its global size: a plain range whose work-groups the
 /// driver picks, launched instead of <paramref name="Global"/> on a device built with GPU shapes.</param>
+/// <param name="GpuGroup">When set, the GPU form has fixed work-groups along dimension 0 (the attention kernels' blocks
+/// of rows): Gpu[0] rows, each work-group over <see cref="GpuGroups.Rows"/> of them.</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
-    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null)
+    KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null, GpuGroups? GpuGroup = null)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);

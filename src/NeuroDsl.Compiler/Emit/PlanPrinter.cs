@@ -45,7 +45,8 @@ public static class PlanPrinter
                     a.Runtime is { } r ? r.ToString().ToLowerInvariant() : a.Int is { } d ? d.ToString() : Buffer(a.Buffer)));
                 var global = l.Variant is KernelVariant.TiledGemm or KernelVariant.TiledGemmBatched ? string.Join(" x ", l.Global) + " in the device's GEMM tiles" : l.Tile is null ? string.Join(" x ", l.Global) : string.Join(" x ", l.Global.Select((g, i) => l.Tile[i] == 1 ? g.ToString() : $"ceil({g}/{l.Tile[i]})"));
                 sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append(l.Rows ? " rows" : "").Append(l.Lanes ? " in lanes" : "")
-                    .Append(l.Gpu is { } gpu ? "; " + string.Join(" x ", gpu) + " with GPU shapes" : "").Append("] (").Append(args).Append(')')
+                    .Append(l.Gpu is { } gpu ? "; " + string.Join(" x ", gpu.Select((g, i) => i == 0 && l.GpuGroup is { } wg
+                        ? $"ceil({g}/{wg.Rows})·{wg.WorkItems}" : g.ToString())) + " with GPU shapes" : "").Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")
                     .Append(l.KeepsPacked ? "  only after the parameters change" : "")
                     .Append(l.Variant == KernelVariant.PackB ? "  unless the device's GEMM reads B in place" : "")

@@ -61,6 +61,12 @@ public sealed record LaunchArg(int Buffer, Dim? Int, RuntimeScalar? Runtime = nu
 }
 
 /// <summary>
+/// The work-groups of a GPU form that needs its own (reqd_work_group_size(<paramref name="WorkItems"/>, 1, 1)): one per
+/// <paramref name="Rows"/> of the launch's first GPU dimension, so ceil(Gpu[0] / Rows) × WorkItems work-items along it.
+/// </summary>
+public sealed record GpuGroups(long Rows, int WorkItems);
+
+/// <summary>
 /// A library kernel with one shape per kind of device, the same arguments in each: the runtime runs the device's.
 /// The names match the runtime's <c>KernelVariant</c>, which the generated code names.
 /// </summary>
@@ -98,10 +104,11 @@ public enum KernelVariant
 /// while the parameters are as they were when it last ran.</param>
 /// <param name="Gpu">The global size of the kernel's GPU form (<c>#if ND_GPU</c>), launched instead on a device with GPU
 /// shapes; null where the kernel has one form.</param>
+/// <param name="GpuGroup">The GPU form's own work-groups (<see cref="NodeLaunch.GpuGroup"/>), or null where the driver picks.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
-    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null);
+    bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, GpuGroups? GpuGroup = null);
 
 /// <summary>
 /// A loop over time (a <c>scan</c>): the consecutive launches that carry it run once per step, in order, with the step

@@ -154,7 +154,8 @@ public static partial class Planner
                 target.Add(new Launch(kernel, args, step.Global, line, lines[line], new[] { node.Id },
                     node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
                     item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant,
-                    Lanes: step.Lanes, KeepsPacked: keepsPacked && step.Kernel == PackKernel, Gpu: step.Gpu));
+                    Lanes: step.Lanes, KeepsPacked: keepsPacked && step.Kernel == PackKernel, Gpu: step.Gpu,
+                    GpuGroup: step.GpuGroup));
             }
         }
 
