@@ -152,8 +152,7 @@ internal static partial class AttentionKernels
             {{
                 s = 0.0f;
                 {Dot("s", "Qs", "t", "Ks", "u", g.Dk)}
-                s = s{MaskRead(z, "(r0 + t)", "(j0 + u)")};
-            }}
+{(z.Masked ? $"                s = s{MaskRead(z, "(r0 + t)", "(j0 + u)")};\n" : "")}            }}
             Ss[t * {I(C + 1)} + u] = s;
         }}
         barrier(CLK_LOCAL_MEM_FENCE);
