@@ -112,8 +112,8 @@ internal static class CommandLine
         Environment: NEURODSL_DEVICE (device index or name substring; 'neurodsl devices' lists them), NEURODSL_CACHE
         (cache directory: OpenCL programs, and compiled models under assemblies/), NEURODSL_PROGRAM_BINARIES=1|0 (keep
         OpenCL binaries there, or not; by default not on PoCL, whose own kernel cache keeps them), NEURODSL_PROFILE=1
-        (time every kernel; slow), NEURODSL_SHAPES=gpu|cpu (the convolution and pooling kernels' form; default: gpu on a
-        GPU), NEURODSL_GEMM=gpu|cpu (the GEMM's), NEURODSL_ROW_LANES / NEURODSL_LANES (work-items per row of a row
+        (time every kernel; slow), NEURODSL_SHAPES=gpu|cpu (the convolution, pooling and attention kernels' form; default:
+        gpu on a GPU), NEURODSL_GEMM=gpu|cpu (the GEMM's), NEURODSL_ROW_LANES / NEURODSL_LANES (work-items per row of a row
         kernel, elements per work-item of an elementwise one: powers of two; they override what neurodsl tune chose),
         NEURODSL_GPU_GROUP (the work-group of the GPU shapes' launches, a power of two), NEURODSL_CONV_PIXELS (the most
         output pixels per work-item of the direct convolution: a power of two up to 16), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL

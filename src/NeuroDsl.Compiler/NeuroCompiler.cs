@@ -140,6 +140,9 @@ public static class NeuroCompiler
             + (plan.Forward.Concat(plan.Backward).Any(l => l.Gpu is not null)
                 ? "// ND_GPU: 1 where the device runs GPU shapes: the convolution and pooling kernels then compute one output\n"
                   + "// element per work-item, consecutive work-items on consecutive x (their form under #if ND_GPU).\n"
+                  + (plan.Forward.Concat(plan.Backward).Any(l => l.GpuGroup is not null)
+                      ? "// The attention kernels' GPU forms run a work-group per block of query or key rows, tiles in local memory.\n"
+                      : "")
                   + "#ifndef ND_GPU\n#define ND_GPU 0\n#endif\n"
                 : "")
             + (plan.Forward.Concat(plan.Backward).Any(l => l.ByConvPixels is not null)

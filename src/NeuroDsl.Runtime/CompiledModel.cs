@@ -571,6 +571,21 @@ public abstract partial class CompiledModel : IDisposable
         Launched?.Invoke();
     }
 
+    /// <summary>
+    /// A GPU form with work-groups of its own size: <paramref name="groups0"/> of <paramref name="workItems"/> work-items
+    /// along dimension 0 (what its reqd_work_group_size asks), by <paramref name="global1"/> (× <paramref name="global2"/>).
+    /// </summary>
+    protected void LaunchGroups(Kernel kernel, int workItems, long groups0, long global1, long global2 = 0)
+    {
+        if (Traced(kernel)) return;
+        if (CheckNumerics) BeforeLaunch(kernel);
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchGroups(groups0, workItems, global1, global2));
+        else kernel.LaunchGroups(groups0, workItems, global1, global2);
+        LaunchCount++;
+        if (CheckNumerics) AfterLaunch(kernel);
+        Launched?.Invoke();
+    }
+
     /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)
     {

@@ -120,6 +120,26 @@ public sealed class Kernel : IDisposable
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
     }
 
+    /// <summary>
+    /// Enqueues <paramref name="groups0"/> work-groups of <paramref name="width0"/> work-items along dimension 0, by
+    /// <paramref name="global1"/> (and <paramref name="global2"/> where positive) single work-items: the attention
+    /// kernels' GPU forms, a work-group per block of rows of one head.
+    /// </summary>
+    public unsafe void LaunchGroups(long groups0, int width0, long global1, long global2)
+    {
+        if (groups0 <= 0 || global1 <= 0 || global2 < 0) return;
+        var global = stackalloc nuint[3];
+        var local = stackalloc nuint[3];
+        global[0] = (nuint)(groups0 * width0);
+        global[1] = (nuint)global1;
+        global[2] = (nuint)Math.Max(1, global2);
+        local[0] = (nuint)width0;
+        local[1] = 1;
+        local[2] = 1;
+        var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, global2 > 0 ? 3u : 2u, global, local);
+        if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
+    }
+
     /// <summary>Enqueues the kernel over a 3-D range (a batch of 2-D ranges); the driver picks the work-group size.</summary>
     public unsafe void Launch(long global0, long global1, long global2)
     {

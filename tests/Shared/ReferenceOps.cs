@@ -40,7 +40,7 @@ public static class ReferenceOps
                 ("OpEwSqrt" or "OpEwRsqrt" or "OpEwPowNumber" or "OpEwPowTensor", "x") => 0.5 + rng.NextDouble() * 1.5,
                 ("OpEwLe" or "OpEwGe" or "OpEwEq" or "OpEwNe" or "OpEwMaximumTies", "a" or "b") => rng.Next(3) - 1, // ties
                 ("OpCrossEntropyWide", "labels") => rng.Next(21), // every one of its 21 classes
-                ("OpAttentionLongMasked" or "OpAttentionCross" or "OpAttentionHeadsInPlace", "pad") => rng.Next(4) == 0 ? -1e9 : 0.5 * Gaussian(rng), // padding and a bias
+                ("OpAttentionLongMasked" or "OpAttentionCross" or "OpAttentionHeadsInPlace" or "OpAttentionTileMasked", "pad") => rng.Next(4) == 0 ? -1e9 : 0.5 * Gaussian(rng), // padding and a bias
                 (_, "labels") => rng.Next(5), // OpCrossEntropy has 5 classes
                 (_, "ids") => rng.Next(7), // gather.nd: every gathered axis has 7 rows
                 (_, "lengths") => rng.Next(7), // scan_layers.nd: sequences of 5 steps, lengths 0 to 6

@@ -10,7 +10,8 @@ namespace NeuroDsl.Compiler.Emit;
 /// <summary>
 /// The kernels of fused attention (<see cref="Attention"/>): one work-item per block of <see cref="Lanes"/> query rows
 /// (forward, dQ) or key rows (dK, dV) of one head, streaming over the other axis (AttentionKernels.Blocks.cs); D is a
-/// work-item per query row. No score matrix exists anywhere. Sizes are compile-time constants.
+/// work-item per query row. No score matrix exists anywhere. Sizes are compile-time constants. Each block kernel also
+/// has a GPU form (AttentionKernels.Gpu.cs) under <c>#if ND_GPU</c>, with the same arguments.
 /// </summary>
 internal static partial class AttentionKernels
 {
@@ -68,6 +69,8 @@ internal static partial class AttentionKernels
             args.Add(ArgSpec.Node(call.Inputs[i].Id));
         }
         var batch = q.Numel.DivideBy(q[rank - 2] * q[rank - 1])!.Value;
+        // The fuser keeps heads of constant width only (AttentionFuser), so the GPU forms size their blocks from them.
+        var tile = TileFor(q[rank - 1].Coef, Attention.Operand(node, call.Inputs[2].Shape)[rank - 1].Coef);
         var sb = new StringBuilder();
         switch (role)
         {
@@ -84,7 +87,7 @@ internal static partial class AttentionKernels
                 args.Add(ArgSpec.Node(writeO ? (int)node.AttrInt("lse") : node.Id));
                 Header(sb, call.Name, ps);
                 ForwardBody(sb, sizes, writeO);
-                return Blocks(call.Name, args, q[rank - 2], batch, sb);
+                return Blocks(call.Name, args, q[rank - 2], batch, GpuForward(sizes, tile, writeO, call.Name, ps), sb, tile);
             case Attention.Role.GradMask:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
@@ -96,26 +99,30 @@ internal static partial class AttentionKernels
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradQkvBody(sb, sizes);
-                return new NodeLaunch(call.Name, args, new[] { q[rank - 2], batch, (Dim)2 }, sb.ToString(),
-                    Tile: new long[] { Lanes, 1, 1 });
+                return new NodeLaunch(call.Name, args, new[] { q[rank - 2], batch, (Dim)2 },
+                    ConvolutionKernels.Shapes(GpuBackward(sizes, tile, role, call.Name, ps), sb.ToString()),
+                    Tile: new long[] { Lanes, 1, 1 }, Gpu: new[] { q[rank - 2], batch, (Dim)2 }, GpuGroup: tile.Groups);
             case Attention.Role.GradQ:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradQBody(sb, sizes);
-                return Blocks(call.Name, args, q[rank - 2], batch, sb);
+                return Blocks(call.Name, args, q[rank - 2], batch, GpuBackward(sizes, tile, role, call.Name, ps), sb, tile);
             default:
                 ps.Add("__global float* restrict out");
                 args.Add(ArgSpec.Node(node.Id));
                 Header(sb, call.Name, ps);
                 GradKvBody(sb, sizes, role == Attention.Role.GradK ? KeyGrads.K : KeyGrads.V);
-                return Blocks(call.Name, args, k[rank - 2], batch, sb);
+                return Blocks(call.Name, args, k[rank - 2], batch, GpuBackward(sizes, tile, role, call.Name, ps), sb, tile);
         }
     }
 
-    // A work-item per block of Lanes rows of one head: global ceil(rows / Lanes) × heads, work-groups of one.
-    private static NodeLaunch Blocks(string name, List<ArgSpec> args, Dim rows, Dim batch, StringBuilder sb) =>
-        new(name, args, new[] { rows, batch }, sb.ToString(), Tile: new long[] { Lanes, 1 });
+    // A work-item per block of Lanes rows of one head: global ceil(rows / Lanes) × heads, work-groups of one; the GPU
+    // form (under #if ND_GPU) a work-group per block of the tile's rows.
+    private static NodeLaunch Blocks(string name, List<ArgSpec> args, Dim rows, Dim batch, string gpu, StringBuilder sb,
+        GpuTile tile) =>
+        new(name, args, new[] { rows, batch }, ConvolutionKernels.Shapes(gpu, sb.ToString()), Tile: new long[] { Lanes, 1 },
+            Gpu: new[] { rows, batch }, GpuGroup: tile.Groups);
 
     private static void Header(StringBuilder sb, string name, List<string> ps, bool tiled = true) =>
         sb.Append(tiled ? "__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void " : "__kernel void ").Append(name).Append('(').Append(string.Join(", ", ps)).AppendLine(")\n{");

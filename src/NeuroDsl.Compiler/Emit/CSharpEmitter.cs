@@ -274,15 +274,27 @@ public static class CSharpEmitter
                 + LaunchText(launch, k);
             // A kernel with a GPU form (#if ND_GPU) is launched as the program was built: one work-item per output element
             // there, in whole work-groups (LaunchGpu), or a work-group per element (LaunchRows).
-            Statement(launch, launch.Gpu is { } gpu
-                ? "if (GpuShapes) " + (launch.GpuRows ? "LaunchRows(" : "LaunchGpu(") + k + ", " + gpu[0].ToCSharp() + "); else " + cpu
-                : cpu);
+            Statement(launch, launch.Gpu is { } gpu ? "if (GpuShapes) " + GpuLaunchText(launch, gpu, k) + " else " + cpu : cpu);
         }
         Unmap();
         if (loop is not null) w.Close();
         if (guarded) w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>
+    /// The runtime call that launches <paramref name="launch"/>'s GPU form: its work-items in whole work-groups of the
+    /// device's GPU group (LaunchGpu), a work-group of row lanes per element (LaunchRows), or (attention) work-groups of
+    /// the form's own size over blocks of rows.
+    /// </summary>
+    private static string GpuLaunchText(Launch launch, IReadOnlyList<Dim> gpu, string k)
+    {
+        if (launch.GpuGroup is not { } g) return (launch.GpuRows ? "LaunchRows(" : "LaunchGpu(") + k + ", " + gpu[0].ToCSharp() + ");";
+        var rows = g.Rows.ToString(CultureInfo.InvariantCulture);
+        return "LaunchGroups(" + k + ", " + g.WorkItems.ToString(CultureInfo.InvariantCulture) + ", (" + gpu[0].ToCSharp() + " + "
+            + (g.Rows - 1).ToString(CultureInfo.InvariantCulture) + "L) / " + rows + "L, "
+            + string.Join(", ", gpu.Skip(1).Select(d => d.ToCSharp())) + ");";
     }
 
     /// <summary>The runtime call that launches <paramref name="launch"/> as kernel <paramref name="k"/>, in its CPU shape.</summary>

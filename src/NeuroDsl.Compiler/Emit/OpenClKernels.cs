@@ -87,11 +87,13 @@ public static class KernelTemplate
 /// group (the form returns past its total).</param>
 /// <param name="ByConvPixels">When set, the code holds a CPU form per ND_CONV_PIXELS range (<c>#if ND_CONV_PIXELS &gt;= m</c>)
 /// and these are their global sizes, largest minimum first; <paramref name="Global"/> is the last form's (<c>#else</c>).</param>
+/// <param name="GpuGroup">When set, the GPU form has fixed work-groups along dimension 0 (the attention kernels' blocks
+/// of rows): Gpu[0] rows, each work-group over <see cref="GpuGroups.Rows"/> of them.</param>
 /// <param name="GpuRows">The GPU form is a row kernel instead: Gpu[0] work-groups of the device's row lanes (ND_ROW_LANES).</param>
 public sealed record NodeLaunch(string Kernel, IReadOnlyList<ArgSpec> Args, IReadOnlyList<Dim> Global, string? Code,
     Dim? Scratch = null, NodeLaunch? Before = null, IReadOnlyList<long>? Tile = null, Dim? Padded = null, bool Rows = false,
     KernelVariant Variant = KernelVariant.None, bool Lanes = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false,
-    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null)
+    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null, GpuGroups? GpuGroup = null)
 {
     /// <summary>The launches in the order they run: every Before first, then this one.</summary>
     public IEnumerable<NodeLaunch> Steps() => Before is null ? new[] { this } : Before.Steps().Append(this);

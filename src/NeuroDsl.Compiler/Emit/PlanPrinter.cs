@@ -47,7 +47,8 @@ public static class PlanPrinter
                 sb.Append("  ").Append(l.Kernel).Append(" [").Append(global).Append(l.Rows ? " rows" : "").Append(l.Lanes ? " in lanes" : "")
                     .Append(string.Concat((l.ByConvPixels ?? System.Array.Empty<ConvPixelsGlobal>()).Select(f =>
                         "; " + string.Join(" x ", f.Global) + " at ND_CONV_PIXELS >= " + I(f.Least))))
-                    .Append(l.Gpu is { } gpu ? "; " + string.Join(" x ", gpu) + (l.GpuRows ? " rows" : "") + " with GPU shapes" : "").Append("] (").Append(args).Append(')')
+                    .Append(l.Gpu is { } gpu ? "; " + string.Join(" x ", gpu.Select((g, i) => i == 0 && l.GpuGroup is { } wg
+                        ? $"ceil({g}/{wg.Rows})·{wg.WorkItems}" : g.ToString())) + (l.GpuRows ? " rows" : "") + " with GPU shapes" : "").Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")
                     .Append(l.KeepsPacked ? "  only after the parameters change" : "")
                     .Append(l.Variant == KernelVariant.PackB ? "  unless the device's GEMM reads B in place" : "")

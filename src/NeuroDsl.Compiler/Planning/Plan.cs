@@ -61,6 +61,12 @@ public sealed record LaunchArg(int Buffer, Dim? Int, RuntimeScalar? Runtime = nu
 }
 
 /// <summary>
+/// The work-groups of a GPU form that needs its own (reqd_work_group_size(<paramref name="WorkItems"/>, 1, 1)): one per
+/// <paramref name="Rows"/> of the launch's first GPU dimension, so ceil(Gpu[0] / Rows) × WorkItems work-items along it.
+/// </summary>
+public sealed record GpuGroups(long Rows, int WorkItems);
+
+/// <summary>
 /// A library kernel with one shape per kind of device, the same arguments in each: the runtime runs the device's.
 /// The names match the runtime's <c>KernelVariant</c>, which the generated code names.
 /// </summary>
@@ -101,12 +107,13 @@ public enum KernelVariant
 /// <param name="ByConvPixels">The CPU global sizes of a kernel with a form per ND_CONV_PIXELS (the direct convolution),
 /// largest minimum first: the first whose minimum the program's value reaches is launched, else <paramref name="Global"/>;
 /// null where the kernel has one CPU form.</param>
+/// <param name="GpuGroup">The GPU form's own work-groups (<see cref="NodeLaunch.GpuGroup"/>), or null where the driver picks.</param>
 /// <param name="GpuRows">The GPU form is a row kernel: Gpu[0] work-groups of the device's row lanes.</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
     bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false,
-    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null);
+    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null, GpuGroups? GpuGroup = null);
 
 /// <summary>
 /// The global size of a kernel's CPU form compiled where the program's ND_CONV_PIXELS is at least <paramref name="Least"/>

@@ -155,7 +155,7 @@ public static partial class Planner
                     node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
                     item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant,
                     Lanes: step.Lanes, KeepsPacked: keepsPacked && step.Kernel == PackKernel, Gpu: step.Gpu, GpuRows: step.GpuRows,
-                    ByConvPixels: step.ByConvPixels));
+                    ByConvPixels: step.ByConvPixels, GpuGroup: step.GpuGroup));
             }
         }
 
