@@ -34,8 +34,9 @@ public sealed class KernelTuningTests
         foreach (var gpu in new[] { false, true })
             foreach (var (setting, values) in KernelSettings.Axes(Profile(DeviceClass.Avx512, 16, group: 256), gpu))
             {
-                // The GPU group is searched in GPU shapes only (the CPU forms' launches do not use it).
-                Assert.True(values.Length > 0 || (!gpu && setting == "ND_GPU_GROUP"), setting);
+                // The GPU group is searched in GPU shapes only (the CPU forms' launches do not use it), the convolution's
+                // pixels per work-item in CPU shapes only (the GPU forms compute one pixel a work-item).
+                Assert.True(values.Length > 0 || (!gpu && setting == "ND_GPU_GROUP") || (gpu && setting == "ND_CONV_PIXELS"), setting);
                 var start = KernelSettings.Default(Profile(DeviceClass.Avx512, 16), gpu);
                 Assert.All(values, v => Assert.True(start.With(setting, v).IsValid, $"{setting}={v}"));
                 if (gpu && setting is "ND_ROW_LANES" or "ND_GPU_GROUP") Assert.True(values.Max() <= 256);
