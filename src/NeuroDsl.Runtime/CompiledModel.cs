@@ -87,7 +87,7 @@ public abstract partial class CompiledModel : IDisposable
     /// <summary>Whether this model's program was built with GPU shapes (ND_GPU): its generated launches size themselves by it.</summary>
     public bool GpuShapes { get; }
 
-    /// <summary>The options its program was built with: the size symbols and the device's kernel settings (ND_ROW_LANES, ND_LANES, ND_GPU).</summary>
+    /// <summary>The options its program was built with: the size symbols and the device's kernel settings (ND_ROW_LANES, ND_LANES, ND_GPU, ND_CONV_PIXELS).</summary>
     public string BuildOptions { get; }
     /// <summary>
     /// The most output pixels per work-item this model's program was built with (ND_CONV_PIXELS): its direct convolutions'
@@ -539,18 +539,11 @@ public abstract partial class CompiledModel : IDisposable
     protected void LaunchRows(Kernel kernel, long rows)
     {
         var lanes = _rowLanes;
-        void Go()
+        Run(kernel, () =>
         {
             if (lanes == 1) kernel.Launch(rows);
             else kernel.LaunchGroups(rows, lanes);
-        }
-        if (Traced(kernel)) return;
-        if (CheckNumerics) BeforeLaunch(kernel);
-        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, Go);
-        else Go();
-        LaunchCount++;
-        if (CheckNumerics) AfterLaunch(kernel);
-        Launched?.Invoke();
+        });
     }
 
     /// <summary>
@@ -560,12 +553,20 @@ public abstract partial class CompiledModel : IDisposable
     /// </summary>
     protected void LaunchGpu(Kernel kernel, long total)
     {
-        var group = _gpuGroup;
-        var groups = (total + group - 1) / group;
+        var (group, groups) = (_gpuGroup, (total + _gpuGroup - 1) / _gpuGroup);
+        Run(kernel, () => kernel.LaunchGroups(groups, group));
+    }
+
+    /// <summary>
+    /// Runs one launch as every launch runs: skipped while a trace records it, checked after it with check numerics,
+    /// timed with the profiler, counted, and announced to <see cref="Launched"/>.
+    /// </summary>
+    private void Run(Kernel kernel, Action go)
+    {
         if (Traced(kernel)) return;
         if (CheckNumerics) BeforeLaunch(kernel);
-        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchGroups(groups, group));
-        else kernel.LaunchGroups(groups, group);
+        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, go);
+        else go();
         LaunchCount++;
         if (CheckNumerics) AfterLaunch(kernel);
         Launched?.Invoke();
@@ -575,16 +576,8 @@ public abstract partial class CompiledModel : IDisposable
     /// A GPU form with work-groups of its own size: <paramref name="groups0"/> of <paramref name="workItems"/> work-items
     /// along dimension 0 (what its reqd_work_group_size asks), by <paramref name="global1"/> (× <paramref name="global2"/>).
     /// </summary>
-    protected void LaunchGroups(Kernel kernel, int workItems, long groups0, long global1, long global2 = 0)
-    {
-        if (Traced(kernel)) return;
-        if (CheckNumerics) BeforeLaunch(kernel);
-        if (Profiler.Enabled) Profiler.Time(Device, kernel.Name, () => kernel.LaunchGroups(groups0, workItems, global1, global2));
-        else kernel.LaunchGroups(groups0, workItems, global1, global2);
-        LaunchCount++;
-        if (CheckNumerics) AfterLaunch(kernel);
-        Launched?.Invoke();
-    }
+    protected void LaunchGroups(Kernel kernel, int workItems, long groups0, long global1, long global2 = 0) =>
+        Run(kernel, () => kernel.LaunchGroups(groups0, workItems, global1, global2));
 
     /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)

@@ -106,16 +106,20 @@ public sealed class Device : IDisposable
     /// <summary>
     /// The work-group size the generated kernels' GPU forms are launched in (their work-items rounded up to whole
     /// groups; each form returns past its total): NEURODSL_GPU_GROUP if set, else the tuner's choice, else 64 (at most
-    /// the device's work-group limit). A power of two up to 1024; set it before building a model.
+    /// the device's work-group limit). A power of two up to 1024, and never beyond the device's work-group limit (a larger
+    /// value is taken down to it); set it before building a model.
     /// </summary>
     public int GpuGroup
     {
-        get => _gpuGroup ?? GpuGroupOverride ?? Kernels.Settings.GpuGroup;
+        get => Math.Min(_gpuGroup ?? GpuGroupOverride ?? Kernels.Settings.GpuGroup, LargestGroup);
         set => _gpuGroup = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "GPU groups are a power of two from 1 to 1024");
     }
 
     private int? _gpuGroup;
+
+    // A group beyond the device's work-group limit would fail at its launch: the largest power of two within it.
+    private int LargestGroup => 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Clamp(Info.Profile.MaxWorkGroupSize, 1, 1024)));
 
     private static readonly int? GpuGroupOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_GPU_GROUP", 1024);
 

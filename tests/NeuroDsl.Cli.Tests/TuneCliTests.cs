@@ -68,7 +68,7 @@ public sealed class TuneCliTests : IDisposable
         var both = Neurodsl("tune", CliTests.Model("xor_mlp.nd"), "--batch", "4");
         Assert.Equal(0, both.Code);
         Assert.Contains("runs no tiled GEMM at batch 4; tuning its kernel settings alone", both.Err);
-        Assert.Contains("XorMlp's kernels read none of the kernel settings (lanes per row or per element); nothing to tune", both.Err);
+        Assert.Contains("XorMlp's kernels read none of the kernel settings (lanes per row or per element, a convolution's pixels per work-item, the GPU group); nothing to tune", both.Err);
         Assert.False(Directory.Exists(Path.Combine(_cache, "tuning")) && Directory.GetFiles(Path.Combine(_cache, "tuning")).Length > 0);
     }
 

@@ -93,7 +93,7 @@ public sealed class ConvPixelsLoweringTests
 
             // The C# picks the global by the model's ConvPixels, largest bound first, after the GPU shapes.
             var k = "_k" + j;
-            var launch = "if (GpuShapes) Launch(" + k + ", " + l.Gpu![0].ToCSharp() + "); else "
+            var launch = "if (GpuShapes) LaunchGpu(" + k + ", " + l.Gpu![0].ToCSharp() + "); else "
                 + string.Concat(l.ByConvPixels!.Select(f => $"if (ConvPixels >= {f.Least}) Launch({k}, {f.Global[0].ToCSharp()}); else "))
                 + $"Launch({k}, {l.Global[0].ToCSharp()});";
             Assert.Contains(launch, m.CSharp);

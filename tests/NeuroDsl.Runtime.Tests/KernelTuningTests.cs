@@ -8,7 +8,7 @@ using Xunit;
 namespace NeuroDsl.Runtime.Tests;
 
 /// <summary>
-/// The generated kernels' tunable settings (ND_LANES, ND_ROW_LANES): the default table by device class and shapes, the
+/// The generated kernels' tunable settings (ND_LANES, ND_ROW_LANES, ND_CONV_PIXELS, the GPU group): the default table by device class and shapes, the
 /// search's axes, the tuning file (round trip, corrupt files, another device's) and a stored choice in use, for the
 /// shapes it was tuned in only. The search itself runs in the command-line tests (<c>neurodsl tune</c>).
 /// </summary>

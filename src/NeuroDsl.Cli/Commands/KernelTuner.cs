@@ -15,7 +15,8 @@ namespace NeuroDsl.Cli.Commands;
 internal sealed record KernelTrial(KernelSettings Settings, double Score, double Milliseconds, double Error, string? Refused);
 
 /// <summary>
-/// Searches a model's kernel settings (<see cref="KernelSettings"/>: ND_LANES, ND_ROW_LANES) on its real sizes: each
+/// Searches a model's kernel settings (<see cref="KernelSettings"/>: ND_LANES, ND_ROW_LANES, ND_CONV_PIXELS, the GPU
+/// group) on its real sizes: each
 /// candidate is the model's program built with them, timed over forward and backward passes, and kept only if its loss
 /// and parameter gradients pass the reference check. The search goes one setting at a time from the default, over the
 /// values <see cref="KernelSettings.Axes"/> gives, skipping settings the model's kernels do not read.
@@ -34,6 +35,7 @@ internal sealed class KernelTuner
     private readonly Dictionary<string, object> _inputs = new();
     private Dictionary<string, float[]>? _parameters;
     private List<double[]>? _reference;
+    private bool _againstDefault;
     private double[]? _defaultErrors;
     private double? _defaultMs;
     private const ulong Seed = 1;
@@ -51,7 +53,7 @@ internal sealed class KernelTuner
     public List<KernelTrial> Tried { get; } = new();
 
     /// <summary>What the candidates were checked against: "the float64 reference" or "the default's results".</summary>
-    public string CheckedAgainst => _reference is null ? "the default's results" : "the float64 reference";
+    public string CheckedAgainst => _againstDefault ? "the default's results" : "the float64 reference";
 
     /// <summary>
     /// The settings the model's kernels read (the others cannot change how it runs): the build options its kernel text
@@ -59,11 +61,13 @@ internal sealed class KernelTuner
     /// </summary>
     public static IReadOnlyList<string> Used(ModelOutput output)
     {
-        var used = new[] { "ND_LANES", "ND_ROW_LANES", "ND_CONV_PIXELS" }.Where(s => output.KernelSource.Split('\n').Any(line =>
-            line.Contains(s, StringComparison.Ordinal) && !line.StartsWith("//", StringComparison.Ordinal)
-            && !line.StartsWith("#ifndef " + s, StringComparison.Ordinal)
-            && !line.StartsWith("#define " + s + " ", StringComparison.Ordinal))).ToList();
-        if (output.Plan.Forward.Concat(output.Plan.Backward).Any(l => l.Gpu is not null && !l.GpuRows)) used.Add("ND_GPU_GROUP");
+        var launches = output.Plan.Forward.Concat(output.Plan.Backward).ToList();
+        var used = new List<string>();
+        if (launches.Any(l => l.Lanes)) used.Add("ND_LANES");
+        if (launches.Any(l => l.Rows || l.GpuRows)) used.Add("ND_ROW_LANES");
+        if (launches.Any(l => l.ByConvPixels is not null)) used.Add("ND_CONV_PIXELS");
+        // Attention's GPU forms have work-groups of their own size; the others are launched in the device's GPU group.
+        if (launches.Any(l => l.Gpu is not null && !l.GpuRows && l.GpuGroup is null)) used.Add("ND_GPU_GROUP");
         return used;
     }
 
@@ -74,20 +78,31 @@ internal sealed class KernelTuner
     public KernelTrial Run(TimeSpan budget)
     {
         var clock = Stopwatch.StartNew();
-        var start = KernelSettings.Default(_device.Info.Profile, _device.GpuShapes);
+        // The settings the model reads start at the class's default; the others keep the device's choice (another
+        // model's tuning), so storing this search's choice does not undo that one.
+        var used = Used(_output);
+        var start = _device.Kernels.Settings;
+        foreach (var (setting, _) in KernelSettings.Axes(_device.Info.Profile, _device.GpuShapes).Where(a => used.Contains(a.Setting)))
+            start = start.With(setting, KernelSettings.Default(_device.Info.Profile, _device.GpuShapes).Value(setting));
         var best = Try(start);
         if (best.Refused is not null) return best;
-        var used = Used(_output);
         foreach (var (setting, values) in KernelSettings.Axes(_device.Info.Profile, _device.GpuShapes).Where(a => used.Contains(a.Setting)))
             foreach (var value in values)
             {
                 var candidate = best.Settings.With(setting, value);
                 if (Tried.Any(t => t.Settings == candidate)) continue;
-                if (clock.Elapsed > budget) return Final(best);
+                if (clock.Elapsed > budget) return Chosen(Final(best));
                 var result = Try(candidate);
                 if (result.Refused is null && result.Score < best.Score) best = result;
             }
-        return Final(best);
+        return Chosen(Final(best));
+    }
+
+    // The device builds with the choice from here on (not the last candidate's settings).
+    private KernelTrial Chosen(KernelTrial best)
+    {
+        _device.Use(best.Settings);
+        return best;
     }
 
     // One timing can catch a busy moment: the default and the choice are timed again, in turns, and the choice stands
@@ -118,7 +133,7 @@ internal sealed class KernelTuner
             if (_defaultErrors is null)
             {
                 // The default: the gate for the model's numerics at these sizes, which the op tests check one by one.
-                if (_reference is not null && worst > 1e-2) refused = string.Create(CultureInfo.InvariantCulture, $"error {worst:G3} against {CheckedAgainst}");
+                if (!_againstDefault && worst > 1e-2) refused = string.Create(CultureInfo.InvariantCulture, $"error {worst:G3} against {CheckedAgainst}");
                 else _defaultErrors = errors;
             }
             else
@@ -126,7 +141,7 @@ internal sealed class KernelTuner
                 // A candidate spreads the same sums differently: within 4 times the default's error on every tensor (and
                 // 1e-6 of its largest value), or, checked against the default's results, within 1e-4 of them.
                 for (var i = 0; i < errors.Length && refused is null; i++)
-                    if (errors[i] > (_reference is null ? 1e-4 : 4 * Math.Max(_defaultErrors[i], 1e-6)))
+                    if (errors[i] > (_againstDefault ? 1e-4 : 4 * Math.Max(_defaultErrors[i], 1e-6)))
                         refused = string.Create(CultureInfo.InvariantCulture,
                             $"{Names()[i]} off by {errors[i]:G3} of its largest value against {CheckedAgainst} (the default: {_defaultErrors[i]:G3})");
             }
@@ -197,7 +212,12 @@ internal sealed class KernelTuner
             values.AddRange(Gradients().Select(g => model.Read("grad." + _output.Ir.Graph[g.Leaf].Name)));
         }
         else values = _output.Ir.Graph.Outputs.Select(o => model.Read(o.Key)).ToList();
-        _reference ??= Reference(model) ?? values.Select(v => Array.ConvertAll(v, x => (double)x)).ToList();
+        if (_reference is null)
+        {
+            _reference = Reference(model);
+            _againstDefault = _reference is null;
+            _reference ??= values.Select(v => Array.ConvertAll(v, x => (double)x)).ToList();
+        }
         return values.Select((v, i) =>
         {
             var r = _reference[i];

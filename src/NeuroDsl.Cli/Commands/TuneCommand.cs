@@ -29,7 +29,7 @@ internal static class TuneCommand
             Description = "tune only the GEMM's tile (gemm) or only the model's kernel settings (kernels)", HelpName = "gemm|kernels",
         };
         var command = new Command("tune", "Search the GEMM's tile for this device and, given a model, the settings of its "
-            + "generated kernels (lanes per row and per element); cache the fastest correct ones (by device and driver, beside "
+            + "generated kernels (lanes per row and per element, a convolution's pixels per work-item, the GPU group); cache the fastest correct ones (by device and driver, beside "
             + "the program cache).") { file, model, batch, size, budget, only }
             .WithExamples("neurodsl tune", "neurodsl tune models/lenet5.nd --batch 64", "neurodsl tune models/mlp.nd --only kernels --budget 30");
         command.SetAction(r => Run(r.GetValue(file), r.GetValue(model), r.GetValue(batch) ?? 64,
@@ -119,11 +119,11 @@ internal static class TuneCommand
         var used = KernelTuner.Used(output).Where(axes.Contains).ToList();
         if (used.Count == 0)
         {
-            Console.Error.WriteLine($"neurodsl: {output.Name}'s kernels read none of the kernel settings (lanes per row or per element); nothing to tune");
+            Console.Error.WriteLine($"neurodsl: {output.Name}'s kernels read none of the kernel settings (lanes per row or per element, a convolution's pixels per work-item, the GPU group); nothing to tune");
             return ExitCodes.Ok;
         }
         var before = device.Kernels;
-        Console.Error.WriteLine($"tune: kernel settings of {what} (it reads {string.Join(" and ", used)}); "
+        Console.Error.WriteLine($"tune: kernel settings of {what} (it reads {(used.Count == 1 ? used[0] : string.Join(", ", used.Take(used.Count - 1)) + " and " + used[^1])}); "
             + $"running now: {device.Settings} ({before.Source}); about {budget} s of search");
         var tuner = new KernelTuner(output, ModelLoader.Compile(output), device, symbols, Console.Error.WriteLine);
         var best = tuner.Run(TimeSpan.FromSeconds(budget));

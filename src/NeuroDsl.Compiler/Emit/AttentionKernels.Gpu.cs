@@ -36,8 +36,8 @@ internal static partial class AttentionKernels
 
     /// <summary>
     /// The blocking for heads of dk and dv: the fewest lanes per row that keep a slice within 16 floats, and the longest
-    /// tile (32, 16 or 8 rows) whose staged rows and score blocks fit 32 KiB of local memory (a dK/dV block's, the
-    /// largest; NVIDIA GPUs give a work-group 48 KiB without opting in).
+    /// tile (32, 16 or 8 rows) whose staged rows and score blocks fit 32 KiB of local memory in every kernel, the packed
+    /// projection's (both bodies in one) the largest (NVIDIA GPUs give a work-group 48 KiB without opting in).
     /// </summary>
     private static GpuTile TileFor(long dk, long dv)
     {
@@ -47,7 +47,9 @@ internal static partial class AttentionKernels
         var rows = GroupSize / lanes;
         foreach (var step in new[] { 32, 16, 8 })
         {
-            var floats = (rows + step) * (dk + 1 + dv + 1) + 2L * rows * (step + 1) + 2L * Math.Max(rows, step);
+            // Every staged array at the larger of the block's and the tile's rows: the packed projection's kernel holds
+            // both bodies (dQ and dK/dV) and declares each array once, at the larger size.
+            var floats = 2L * Math.Max(rows, step) * (dk + dv + 3) + 2L * rows * (step + 1);
             if (floats * 4 <= 32 * 1024 || step == 8) return new GpuTile(rows, lanes, step, dk, dv);
         }
         throw new InvalidOperationException("unreachable");

@@ -10,8 +10,8 @@ namespace NeuroDsl.Runtime.Tuning;
 /// The settings of a model's generated kernels: the work-items that share a row of a row kernel (ND_ROW_LANES) and the
 /// elements each work-item of an elementwise kernel takes (ND_LANES), the most output pixels a work-item of the direct
 /// convolution computes (ND_CONV_PIXELS, CPU shapes), program build options all three, and the work-group size the
-/// GPU forms are launched in (ND_GPU_GROUP, GPU shapes). They change how the work is spread, never what is computed,
-/// so the tuner may pick any that passes the reference check.
+/// GPU forms are launched in (called ND_GPU_GROUP here, a launch setting rather than a build option; GPU shapes). They
+/// change how the work is spread, never what is computed, so the tuner may pick any that passes the reference check.
 /// </summary>
 public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup = KernelSettings.DefaultGpuGroup, int ConvPixels = 8)
 {
@@ -47,8 +47,18 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup
             : new[] { 1, 2, 4, 8, 16 }),
         ("ND_CONV_PIXELS", gpuShapes ? Array.Empty<int>() : new[] { 1, 2, 4, 8, 16 }),
         ("ND_GPU_GROUP", gpuShapes
-            ? new[] { 32, 64, 128, 256 }.Where(l => l <= Math.Max(32, profile.MaxWorkGroupSize)).ToArray()
+            ? new[] { 32, 64, 128, 256 }.Where(l => l <= profile.MaxWorkGroupSize).ToArray()
             : Array.Empty<int>()),
+    };
+
+    /// <summary>The value of one setting (an <see cref="Axes"/> name).</summary>
+    public int Value(string setting) => setting switch
+    {
+        "ND_LANES" => ElementLanes,
+        "ND_ROW_LANES" => RowLanes,
+        "ND_GPU_GROUP" => GpuGroup,
+        "ND_CONV_PIXELS" => ConvPixels,
+        _ => throw new ArgumentOutOfRangeException(nameof(setting), setting, "not a kernel setting"),
     };
 
     /// <summary>These settings with one of them (an <see cref="Axes"/> name) changed.</summary>
@@ -72,7 +82,8 @@ public sealed record KernelChoice(KernelSettings Settings, bool GpuShapes, strin
 /// <summary>
 /// Where a device's kernel settings come from: the tuner's choice (<c>tuning/kernels-HASH.json</c> beside the GEMM's,
 /// for the shapes it was tuned in), else <see cref="KernelSettings.Default"/>. A bad file is one warning and the
-/// default; NEURODSL_ROW_LANES and NEURODSL_LANES still override either (<see cref="Device.RowLanes"/>).
+/// default; the NEURODSL_ROW_LANES, NEURODSL_LANES, NEURODSL_CONV_PIXELS and NEURODSL_GPU_GROUP variables still
+/// override either (<see cref="Device.RowLanes"/>).
 /// </summary>
 public static class KernelTuning
 {
