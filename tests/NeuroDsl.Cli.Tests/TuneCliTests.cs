@@ -97,6 +97,29 @@ public sealed class TuneCliTests : IDisposable
         Assert.StartsWith("neurodsl: ignoring the kernel tuning file ", warning);
     }
 
+    // A model past the float64 interpreter's budget is checked against the default's results: the default passes (its own
+    // results), the note says so, and the device is left on the chosen settings.
+    [Fact]
+    public void KernelTuner_PastTheReferenceBudget_ChecksAgainstTheDefaultsResults()
+    {
+        var path = CliTests.Model("dropout_mlp.nd");
+        var output = Program.PickModel(Program.CompileFile(path)!, "DropoutMlp", path);
+        using var device = Runtime.Device.Open();
+        var symbols = new System.Collections.Generic.Dictionary<string, long> { ["N"] = 4 };
+        var lines = new System.Collections.Generic.List<string>();
+        var tuner = new Commands.KernelTuner(output, ModelLoader.Compile(output), device, symbols, lines.Add) { ReferenceMacs = 0 };
+        var best = tuner.Run(TimeSpan.FromSeconds(1));
+        Assert.Null(best.Refused);
+        Assert.Equal("the default's results", tuner.CheckedAgainst);
+        Assert.Equal(0, tuner.Tried[0].Error);
+        Assert.Equal(best.Settings, device.Settings);
+
+        var reference = new Commands.KernelTuner(output, ModelLoader.Compile(output), device, symbols, lines.Add);
+        Assert.Null(reference.Run(TimeSpan.FromSeconds(1)).Refused);
+        Assert.Equal("the float64 reference", reference.CheckedAgainst);
+        Assert.True(reference.Tried[0].Error > 0, "float32 against float64 differs somewhere");
+    }
+
     [Fact]
     public void Tune_OnlyKernels_WithoutAModel_IsAUsageError()
     {

@@ -23,9 +23,11 @@ internal sealed record KernelTrial(KernelSettings Settings, double Score, double
 /// </summary>
 internal sealed class KernelTuner
 {
-    // The float64 reference runs once per search; beyond this many multiply-adds (a few seconds of it) the candidates are
-    // checked against the default's results instead.
-    private const double ReferenceMacs = 4e8;
+    /// <summary>
+    /// The float64 reference runs once per search; beyond this many multiply-adds (a few seconds of it) the candidates
+    /// are checked against the default's results instead. Settable for the tests of that path.
+    /// </summary>
+    internal double ReferenceMacs { get; init; } = 4e8;
 
     private readonly ModelOutput _output;
     private readonly Type _type;
