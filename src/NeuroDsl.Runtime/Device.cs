@@ -119,9 +119,27 @@ public sealed class Device : IDisposable
     private int? _gpuGroup;
 
     // A group beyond the device's work-group limit would fail at its launch: the largest power of two within it.
-    private int LargestGroup => 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Clamp(Info.Profile.MaxWorkGroupSize, 1, 1024)));
+    private int LargestGroup => Largest(Info);
+
+    private static int Largest(DeviceInfo info) =>
+        1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Clamp(info.Profile.MaxWorkGroupSize, 1, 1024)));
 
     private static readonly int? GpuGroupOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_GPU_GROUP", 1024);
+
+    /// <summary>
+    /// What a model built on the device gets where nothing is set on its <see cref="Device"/> (what <c>neurodsl devices</c>
+    /// shows): its shapes (NEURODSL_SHAPES, else its type), and the NEURODSL_* overrides over the choice stored in
+    /// <paramref name="directory"/> for those shapes, else the default; a bad file is one line through <paramref name="warn"/>.
+    /// </summary>
+    public static (bool GpuShapes, KernelSettings Settings, string Source) Resolve(DeviceInfo info, string directory, Action<string> warn)
+    {
+        var gpu = ShapesOverride ?? info.IsGpu;
+        var choice = KernelTuning.Stored(info, directory, gpu, warn) ?? KernelTuning.Default(info, gpu);
+        var s = choice.Settings;
+        var used = new KernelSettings(RowLanesOverride ?? s.RowLanes, LanesOverride ?? s.ElementLanes,
+            Math.Min(GpuGroupOverride ?? s.GpuGroup, Largest(info)), ConvPixelsOverride ?? s.ConvPixels);
+        return (gpu, used, choice.Source + (used != s ? "; NEURODSL_* variables override it" : ""));
+    }
 
     /// <summary>The kernel settings this device's models are built with in its current shapes: tuned, else the default.</summary>
     public KernelChoice Kernels => _kernels is { } k && k.GpuShapes == GpuShapes ? k : KernelTuning.For(this, GpuShapes);

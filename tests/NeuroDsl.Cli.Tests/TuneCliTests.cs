@@ -86,7 +86,7 @@ public sealed class TuneCliTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(_cache, "tuning"), "gemm-*.json"));
 
         var after = Neurodsl("devices");
-        Assert.Matches(@"generated kernels \(CPU shapes\): row lanes \d+, lanes \d+, conv pixels \d+, GPU groups of \d+ \(tuned [^)]*DropoutMlp at batch 4;", after.Out);
+        Assert.Matches(@"generated kernels \(CPU shapes\): row lanes \d+, lanes \d+, conv pixels \d+, GPU groups of \d+ \(tuned [^)]*DropoutMlp at batch 4\)", after.Out);
         Assert.Equal("", after.Err);
 
         File.WriteAllText(file, "{ \"kernels\": ");

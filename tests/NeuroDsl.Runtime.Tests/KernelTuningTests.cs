@@ -59,7 +59,7 @@ public sealed class KernelTuningTests
         Assert.StartsWith("kernels-", Path.GetFileName(path));
         Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
         var warnings = new List<string>();
-        var stored = KernelTuning.Stored(info, dir, warnings.Add);
+        var stored = KernelTuning.Stored(info, dir, false, warnings.Add);
         Assert.NotNull(stored);
         Assert.Equal(new KernelSettings(4, 2, 128, 2), stored!.Settings);
         Assert.False(stored.GpuShapes);
@@ -67,8 +67,14 @@ public sealed class KernelTuningTests
         Assert.Empty(warnings);
         // The GEMM's file is another file in the same folder: storing one leaves the other.
         GemmTuning.Save(info, dir, GemmConfig.Default(info.Profile.Class), "a test", "a note");
-        Assert.Equal(new KernelSettings(4, 2, 128, 2), KernelTuning.Stored(info, dir, warnings.Add)!.Settings);
-        Assert.Equal(2, Directory.GetFiles(dir, "*.json").Length);
+        Assert.Equal(new KernelSettings(4, 2, 128, 2), KernelTuning.Stored(info, dir, false, warnings.Add)!.Settings);
+        // The GPU shapes' choice is a file of its own: tuning in one shape keeps the other's.
+        Assert.Null(KernelTuning.Stored(info, dir, true, warnings.Add));
+        KernelTuning.Save(info, dir, new KernelSettings(32, 1, 128, 8), gpuShapes: true, "a test", "a note");
+        Assert.Equal(new KernelSettings(32, 1, 128, 8), KernelTuning.Stored(info, dir, true, warnings.Add)!.Settings);
+        Assert.Equal(new KernelSettings(4, 2, 128, 2), KernelTuning.Stored(info, dir, false, warnings.Add)!.Settings);
+        Assert.Equal(3, Directory.GetFiles(dir, "*.json").Length);
+        Assert.Empty(warnings);
         Directory.Delete(dir, true);
     }
 
@@ -76,6 +82,8 @@ public sealed class KernelTuningTests
     [InlineData("{ not json")]
     [InlineData("")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\"}")]
+    [InlineData("{}")]
+    [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"gpuShapes\": true, \"rowLanes\": 1, \"lanes\": 8}}")]
     [InlineData("{\"device\": \"another device\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 8}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"another driver\", \"kernels\": {\"rowLanes\": 1, \"lanes\": 8}}")]
     [InlineData("{\"device\": \"DEVICE\", \"driver\": \"DRIVER\", \"kernels\": {\"rowLanes\": 3, \"lanes\": 8}}")]
@@ -87,16 +95,16 @@ public sealed class KernelTuningTests
     {
         var dir = TempDir();
         var info = TestDevice.Instance.Info;
-        var path = KernelTuning.PathFor(info, dir);
+        var path = KernelTuning.PathFor(info, dir, false);
         File.WriteAllText(path, text.Replace("DEVICE", info.Name).Replace("DRIVER", info.DriverVersion));
         var warnings = new List<string>();
-        Assert.Null(KernelTuning.Stored(info, dir, warnings.Add));
+        Assert.Null(KernelTuning.Stored(info, dir, false, warnings.Add));
         var warning = Assert.Single(warnings);
         Assert.DoesNotContain('\n', warning);
         Assert.Contains(path, warning);
         Assert.StartsWith("neurodsl: ignoring the kernel tuning file ", warning);
         // Once per file and process: the next read is silent.
-        Assert.Null(KernelTuning.Stored(info, dir, warnings.Add));
+        Assert.Null(KernelTuning.Stored(info, dir, false, warnings.Add));
         Assert.Single(warnings);
         Directory.Delete(dir, true);
     }
@@ -105,7 +113,7 @@ public sealed class KernelTuningTests
     public void NoFile_IsNoChoice_Silently()
     {
         var warnings = new List<string>();
-        Assert.Null(KernelTuning.Stored(TestDevice.Instance.Info, Path.Combine(Path.GetTempPath(), "nd-none-" + Guid.NewGuid()), warnings.Add));
+        Assert.Null(KernelTuning.Stored(TestDevice.Instance.Info, Path.Combine(Path.GetTempPath(), "nd-none-" + Guid.NewGuid()), false, warnings.Add));
         Assert.Empty(warnings);
     }
 

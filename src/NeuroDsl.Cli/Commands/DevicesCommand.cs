@@ -35,10 +35,8 @@ internal static class DevicesCommand
             foreach (var line in d.Profile.Describe()) Console.Out.WriteLine("   " + line);
             var gemm = NeuroDsl.Runtime.Tuning.GemmTuning.Load(d, tuning, Console.Error.WriteLine);
             Console.Out.WriteLine($"   GEMM: {gemm.Config} ({gemm.Source})");
-            var kernels = NeuroDsl.Runtime.Tuning.KernelTuning.Stored(d, tuning, Console.Error.WriteLine) is { GpuShapes: var g } k && g == d.IsGpu
-                ? k : NeuroDsl.Runtime.Tuning.KernelTuning.Default(d, d.IsGpu);
-            Console.Out.WriteLine($"   generated kernels ({(d.IsGpu ? "GPU" : "CPU")} shapes): {kernels.Settings} ({kernels.Source}; NEURODSL_SHAPES, "
-                + "NEURODSL_LANES, NEURODSL_ROW_LANES, NEURODSL_GPU_GROUP and NEURODSL_CONV_PIXELS override them)");
+            var (gpu, settings, source) = NeuroDsl.Runtime.Device.Resolve(d, tuning, Console.Error.WriteLine);
+            Console.Out.WriteLine($"   generated kernels ({(gpu ? "GPU" : "CPU")} shapes): {settings} ({source})");
             Console.Out.WriteLine("   programs cached by " + (ProgramCache.KeepsBinaries(d)
                 ? $"NeuroDsl: binaries in {ProgramCache.Directory}"
                 : ProgramCache.IsPocl(d)

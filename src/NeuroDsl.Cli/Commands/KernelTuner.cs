@@ -112,7 +112,8 @@ internal sealed class KernelTuner
     private KernelTrial Final(KernelTrial best)
     {
         if (best == Tried[0]) return best;
-        double bestMs = best.Milliseconds, defaultMs = Tried[0].Milliseconds;
+        // Only the new timings: a search's figure may have caught a quiet (or busy) moment the other did not.
+        double bestMs = double.PositiveInfinity, defaultMs = double.PositiveInfinity;
         for (var round = 0; round < 2; round++)
         {
             defaultMs = Math.Min(defaultMs, Time(Tried[0].Settings));

@@ -124,7 +124,8 @@ internal static class TuneCommand
         }
         var before = device.Kernels;
         Console.Error.WriteLine($"tune: kernel settings of {what} (it reads {(used.Count == 1 ? used[0] : string.Join(", ", used.Take(used.Count - 1)) + " and " + used[^1])}); "
-            + $"running now: {device.Settings} ({before.Source}); about {budget} s of search");
+            + $"running now: {device.Settings} ({before.Source}{(device.Settings != before.Settings ? "; NEURODSL_* variables override it, and will override the choice while set" : "")}); "
+            + $"about {budget} s of search");
         var tuner = new KernelTuner(output, ModelLoader.Compile(output), device, symbols, Console.Error.WriteLine);
         var best = tuner.Run(TimeSpan.FromSeconds(budget));
         if (best.Refused is { } why)

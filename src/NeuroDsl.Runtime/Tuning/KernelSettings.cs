@@ -80,38 +80,40 @@ public sealed record KernelSettings(int RowLanes, int ElementLanes, int GpuGroup
 public sealed record KernelChoice(KernelSettings Settings, bool GpuShapes, string Source);
 
 /// <summary>
-/// Where a device's kernel settings come from: the tuner's choice (<c>tuning/kernels-HASH.json</c> beside the GEMM's,
-/// for the shapes it was tuned in), else <see cref="KernelSettings.Default"/>. A bad file is one warning and the
+/// Where a device's kernel settings come from: the tuner's choice (<c>tuning/kernels-HASH.json</c> for CPU shapes,
+/// <c>kernels-gpu-HASH.json</c> for GPU shapes, beside the GEMM's), else <see cref="KernelSettings.Default"/>. A bad file is one warning and the
 /// default; the NEURODSL_ROW_LANES, NEURODSL_LANES, NEURODSL_CONV_PIXELS and NEURODSL_GPU_GROUP variables still
 /// override either (<see cref="Device.RowLanes"/>).
 /// </summary>
 public static class KernelTuning
 {
-    private static readonly ConcurrentDictionary<string, KernelChoice?> Tuned = new();
+    private static readonly ConcurrentDictionary<(string, bool), KernelChoice?> Tuned = new();
 
-    /// <summary>The device's tuning file in <paramref name="directory"/>.</summary>
-    public static string PathFor(DeviceInfo info, string directory) => TuningStore.PathFor("kernels", info, directory);
+    /// <summary>The device's tuning file for the given shapes in <paramref name="directory"/> (one each: tuning one keeps the other).</summary>
+    public static string PathFor(DeviceInfo info, string directory, bool gpuShapes) =>
+        TuningStore.PathFor(Kind(gpuShapes), info, directory);
+
+    private static string Kind(bool gpuShapes) => gpuShapes ? "kernels-gpu" : "kernels";
 
     /// <summary>The settings the device runs with in <paramref name="gpuShapes"/>; the stored file is read once per process.</summary>
-    public static KernelChoice For(Device device, bool gpuShapes)
-    {
-        var tuned = Tuned.GetOrAdd(TuningStore.Key(device.Info), _ => Stored(device.Info, TuningStore.Directory, Console.Error.WriteLine));
-        return tuned is { } t && t.GpuShapes == gpuShapes ? t : Default(device.Info, gpuShapes);
-    }
+    public static KernelChoice For(Device device, bool gpuShapes) =>
+        Tuned.GetOrAdd((TuningStore.Key(device.Info), gpuShapes), _ => Stored(device.Info, TuningStore.Directory, gpuShapes, Console.Error.WriteLine))
+        ?? Default(device.Info, gpuShapes);
 
     /// <summary>The default of the device's class in the given shapes.</summary>
     public static KernelChoice Default(DeviceInfo info, bool gpuShapes) =>
         new(KernelSettings.Default(info.Profile, gpuShapes), gpuShapes, $"default for {info.Profile.Class}{(gpuShapes ? " in GPU shapes" : "")}");
 
     /// <summary>
-    /// The stored choice in <paramref name="directory"/>, or null without one; a bad file is reported through
-    /// <paramref name="warn"/> in one line (once per file and process) and ignored.
+    /// The stored choice for the given shapes in <paramref name="directory"/>, or null without one; a bad file is reported
+    /// through <paramref name="warn"/> in one line (once per file and process) and ignored.
     /// </summary>
-    public static KernelChoice? Stored(DeviceInfo info, string directory, Action<string> warn)
+    public static KernelChoice? Stored(DeviceInfo info, string directory, bool gpuShapes, Action<string> warn)
     {
-        var (file, why) = TuningStore.Read("kernels", info, directory);
+        var (file, why) = TuningStore.Read(Kind(gpuShapes), info, directory);
         if (why is null && file is null) return null;
         if (why is null && file!.Kernels is null) why = "no \"kernels\" entry";
+        if (why is null && file!.Kernels!.GpuShapes != gpuShapes) why = "it holds settings for the other shapes";
         if (why is null)
         {
             var k = file!.Kernels!;
@@ -121,11 +123,11 @@ public static class KernelTuning
             if (settings.IsValid) return new KernelChoice(settings, k.GpuShapes, TuningStore.Source(file));
             why = $"its settings ({settings}) are not powers of two the kernels accept";
         }
-        TuningStore.Refuse(PathFor(info, directory), "kernel", why, "defaults", warn);
+        TuningStore.Refuse(PathFor(info, directory, gpuShapes), "kernel", why, "defaults", warn);
         return null;
     }
 
-    /// <summary>Stores a tuned choice: a temporary file, then a rename; returns its path.</summary>
+    /// <summary>Stores a tuned choice for the given shapes: a temporary file, then a rename; returns its path.</summary>
     public static string Save(DeviceInfo info, string directory, KernelSettings settings, bool gpuShapes, string shapes, string note)
     {
         var file = TuningStore.NewFile(info, shapes, note);
@@ -134,14 +136,14 @@ public static class KernelTuning
             GpuShapes = gpuShapes, RowLanes = settings.RowLanes, Lanes = settings.ElementLanes, GpuGroup = settings.GpuGroup,
             ConvPixels = settings.ConvPixels,
         };
-        return TuningStore.Write("kernels", info, directory, file);
+        return TuningStore.Write(Kind(gpuShapes), info, directory, file);
     }
 
     /// <summary>Stores a tuned choice for the device in the tuning folder; models built after it in this process use it.</summary>
     public static string Store(Device device, KernelSettings settings, bool gpuShapes, string shapes, string note)
     {
         var path = Save(device.Info, TuningStore.Directory, settings, gpuShapes, shapes, note);
-        Tuned[TuningStore.Key(device.Info)] = new KernelChoice(settings, gpuShapes, "tuned just now");
+        Tuned[(TuningStore.Key(device.Info), gpuShapes)] = new KernelChoice(settings, gpuShapes, "tuned just now");
         return path;
     }
 }

@@ -53,9 +53,10 @@ internal static class TuningStore
         }
         catch (JsonException e)
         {
-            return (null, "not valid JSON: " + e.Message.Split('.')[0]);
+            return (null, $"not valid JSON at line {(e.LineNumber ?? 0) + 1}" + (e.Path is { Length: > 0 } at ? $" ({at})" : ""));
         }
         if (file is null) return (null, "no entries");
+        if (file.Device is null) return (null, "it names no device");
         if (file.Device != info.Name || file.Driver != info.DriverVersion)
             return (null, $"it was tuned for '{file.Device}' driver '{file.Driver}'");
         return (file, null);
