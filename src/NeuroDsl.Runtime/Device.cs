@@ -77,8 +77,7 @@ public sealed class Device : IDisposable
     public int RowLanes
     {
         get => _rowLanes ?? RowLanesOverride ?? Kernels.Settings.RowLanes;
-        set => _rowLanes = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "row lanes are a power of two from 1 to 1024");
+        set => _rowLanes = PowerOfTwo(value, 1024, "row lanes are a power of two from 1 to 1024");
     }
 
     private int? _rowLanes;
@@ -95,8 +94,7 @@ public sealed class Device : IDisposable
     public int ElementLanes
     {
         get => _elementLanes ?? LanesOverride ?? Kernels.Settings.ElementLanes;
-        set => _elementLanes = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "lanes are a power of two from 1 to 16");
+        set => _elementLanes = PowerOfTwo(value, 16, "lanes are a power of two from 1 to 16");
     }
 
     private int? _elementLanes;
@@ -112,8 +110,7 @@ public sealed class Device : IDisposable
     public int GpuGroup
     {
         get => Math.Min(_gpuGroup ?? GpuGroupOverride ?? Kernels.Settings.GpuGroup, LargestGroup);
-        set => _gpuGroup = value is > 0 and <= 1024 && (value & (value - 1)) == 0 ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "GPU groups are a power of two from 1 to 1024");
+        set => _gpuGroup = PowerOfTwo(value, 1024, "GPU groups are a power of two from 1 to 1024");
     }
 
     private int? _gpuGroup;
@@ -171,14 +168,17 @@ public sealed class Device : IDisposable
     public int ConvPixels
     {
         get => _convPixels ?? ConvPixelsOverride ?? Kernels.Settings.ConvPixels;
-        set => _convPixels = value is > 0 and <= 16 && (value & (value - 1)) == 0 ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "conv pixels are a power of two from 1 to 16");
+        set => _convPixels = PowerOfTwo(value, 16, "conv pixels are a power of two from 1 to 16");
     }
 
     private int? _convPixels;
 
     private static readonly int? ConvPixelsOverride = EnvironmentSettings.PowerOfTwo("NEURODSL_CONV_PIXELS", 16);
 
+
+    // A setting's value: a power of two from 1 to max, else why not.
+    private static int PowerOfTwo(int value, int max, string what) => value > 0 && value <= max && (value & (value - 1)) == 0
+        ? value : throw new ArgumentOutOfRangeException(nameof(value), value, what);
 
     /// <summary>The GEMM parameters this device runs with: the tuner's cached choice, else the default table's.</summary>
     public GemmChoice Gemm => _gemm ??= GemmTuning.For(this);
