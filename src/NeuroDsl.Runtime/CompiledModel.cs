@@ -160,6 +160,31 @@ public abstract partial class CompiledModel : IDisposable
     /// <summary>When true, Backward also computes the gradients of the float inputs (<c>grad.&lt;input&gt;</c>).</summary>
     public bool ComputeInputGradients { get; set; }
 
+    /// <summary>
+    /// When false, Forward skips the launches no output needs (the loss's kernels: a cross-entropy's log-softmax and
+    /// mean; values only the backward pass reads), as an inference pass that reads only outputs (a prediction,
+    /// generation, the benchmark's forward pass) should. <see cref="ReadLoss"/> and Backward then refuse to run until a
+    /// Forward with it true. Default true.
+    /// </summary>
+    public bool ComputeLoss { get; set; } = true;
+
+    /// <summary>Whether the last Forward skipped the loss's launches (<see cref="ComputeLoss"/> false).</summary>
+    private bool _lossSkipped;
+
+    /// <summary>The generated Forward's test before the launches only the loss needs: <see cref="ComputeLoss"/>, noted.</summary>
+    protected bool ComputesLoss()
+    {
+        _lossSkipped = !ComputeLoss;
+        return ComputeLoss;
+    }
+
+    /// <summary>The generated Backward's first call where Forward has launches only the loss needs.</summary>
+    protected void RequireLoss()
+    {
+        if (_lossSkipped)
+            throw new InvalidOperationException($"{Spec.Name}: the last Forward ran with ComputeLoss false, so there is no loss to differentiate; run Forward with ComputeLoss true before Backward");
+    }
+
     public IReadOnlyList<NamedTensor> Parameters => _parameters;
     public IReadOnlyList<NamedTensor> Gradients => _gradients;
     public IReadOnlyCollection<NamedTensor> Inputs => _inputs.Values;
@@ -182,6 +207,8 @@ public abstract partial class CompiledModel : IDisposable
     public float ReadLoss()
     {
         if (_loss is null) throw new InvalidOperationException($"{Spec.Name} declares no loss");
+        if (_lossSkipped)
+            throw new InvalidOperationException($"{Spec.Name}: the last Forward ran with ComputeLoss false, so it computed no loss; run Forward with ComputeLoss true to read one");
         _loss.Read<float>(_lossHost);
         return _lossHost[0];
     }
@@ -189,7 +216,7 @@ public abstract partial class CompiledModel : IDisposable
     public void SetInput(string name, ReadOnlySpan<float> data)
     {
         var t = Input(name, isInt: false);
-        t.Buffer.Write(data);
+        t.Buffer.Upload(data);
         _checked.Remove(t.Buffer);
     }
 
@@ -197,7 +224,7 @@ public abstract partial class CompiledModel : IDisposable
     {
         var t = Input(name, isInt: true);
         if (_ranges.TryGetValue(name, out var range)) CheckRange(t, data, range.Limit, range.Use);
-        t.Buffer.Write(data);
+        t.Buffer.Upload(data);
     }
 
     private void CheckRange(NamedTensor t, ReadOnlySpan<int> data, long limit, string use)

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.InteropServices;
 using NeuroDsl.Runtime.OpenCl;
 
 namespace NeuroDsl.Runtime;
@@ -78,6 +79,43 @@ public sealed class DeviceBuffer : IDisposable
             ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, true, 0, (nuint)(Elements * 4), p), "clEnqueueWriteBuffer");
     }
 
+    /// <summary>
+    /// Upload without waiting for the device: the data is copied into this buffer's pinned staging memory (allocated at
+    /// the first upload, once) and its write queued, so the launches queued after it see it while the host goes on. A
+    /// blocking write waits for the queue's worker: on PoCL 3.1 (2-core EPYC) 25–30 µs whatever the size, which was two
+    /// round trips of a 0.37 ms MLP forward pass (image and labels). The next upload first waits until this write has
+    /// read the staging memory (long done, normally).
+    /// </summary>
+    public unsafe void Upload<T>(ReadOnlySpan<T> data) where T : unmanaged
+    {
+        if (data.Length * sizeof(T) != Elements * 4)
+            throw new ArgumentException($"expected {Elements} elements, got {data.Length}");
+        if (Bytes > int.MaxValue)
+        {
+            Write(data);
+            return;
+        }
+        Wrote();
+        WaitForUpload();
+        _staging ??= GC.AllocateUninitializedArray<byte>((int)Bytes, pinned: true);
+        MemoryMarshal.AsBytes(data).CopyTo(_staging);
+        fixed (byte* p = _staging)
+            ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, 0, (nuint)Bytes, p, out _uploaded), "clEnqueueWriteBuffer");
+    }
+
+    /// <summary>The staging memory of <see cref="Upload{T}"/> (pinned: the queued write reads it) and that write's event.</summary>
+    private byte[]? _staging;
+    private nint _uploaded;
+
+    private void WaitForUpload()
+    {
+        if (_uploaded == 0) return;
+        var (done, status) = (_uploaded, Cl.WaitForEvent(_uploaded));
+        _uploaded = 0;
+        Cl.ReleaseEvent(done);
+        ClException.Check(status, "clWaitForEvents (an upload)");
+    }
+
     /// <summary>Blocking download (waits for the launches queued before it).</summary>
     public unsafe void Read<T>(Span<T> destination) where T : unmanaged
     {
@@ -94,5 +132,9 @@ public sealed class DeviceBuffer : IDisposable
         return result;
     }
 
-    public void Dispose() => Cl.ReleaseMemObject(Handle);
+    public void Dispose()
+    {
+        WaitForUpload();
+        Cl.ReleaseMemObject(Handle);
+    }
 }

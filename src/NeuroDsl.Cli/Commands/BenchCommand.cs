@@ -214,7 +214,10 @@ internal static partial class BenchCommand
             model.Step(adam);
             model.ReadLoss();
         });
+        // The forward pass as an inference pass runs it, as PyTorch's baseline (model(x) under no_grad) does: outputs
+        // only, not the loss.
         model.Training = false;
+        model.ComputeLoss = false;
         var forward = Time(() =>
         {
             Upload();
@@ -223,6 +226,7 @@ internal static partial class BenchCommand
         });
         // The launches of one more step as the timed ones ran (a loop over time's each time; no pack the optimizer wrote).
         model.Training = true;
+        model.ComputeLoss = true;
         var (modelLaunches, optimizerLaunches) = (model.LaunchCount, adam.LaunchCount);
         model.Forward();
         model.Backward();
@@ -367,7 +371,7 @@ internal static partial class BenchCommand
                 rows.Add(($"{title} {(kind == "train" ? "training step (Adam)" : "forward")}{shape}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
                     base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
                     kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device"
-                    : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel)" : "upload + forward + finish"));
+                    : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel), no loss" : "upload + forward (outputs, no loss) + finish"));
             }
         Console.Out.WriteLine($"| case | NeuroDsl ({device.Info.Name}) | baseline | ratio | notes |");
         Console.Out.WriteLine("| --- | --- | --- | --- | --- |");

@@ -42,7 +42,9 @@ public static class CSharpEmitter
         EmitMetadata(w, model, plan, kernelSource);
         EmitFields(w, model, plan);
         EmitConstructor(w, model, plan, graph);
-        EmitPass(w, model.Span.File, lineFile, "Forward", "Runs the forward pass: outputs and the loss from the inputs.", plan.Forward, plan);
+        EmitPass(w, model.Span.File, lineFile, "Forward", plan.Forward.Any(l => l.LossOnly)
+            ? "Runs the forward pass: outputs and, while ComputeLoss is true, the loss from the inputs."
+            : "Runs the forward pass: outputs and the loss from the inputs.", plan.Forward, plan);
         EmitPass(w, model.Span.File, lineFile, "Backward", "Runs the backward pass: the gradient of the loss into every parameter's gradient.", plan.Backward, plan);
         EmitTypedApi(w, model, plan);
         w.Close();
@@ -222,8 +224,10 @@ public static class CSharpEmitter
         var offset = name == "Backward" ? plan.Forward.Count : 0;
         if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == RuntimeScalar.Step)))
             w.Line("AdvanceStep(); // a new dropout mask for each training step");
+        if (name == "Backward" && plan.Forward.Any(l => l.LossOnly))
+            w.Line("RequireLoss(); // the loss's kernels ran in the last Forward");
         string? lastComment = null;
-        var guarded = false;
+        string? guarded = null;
         ScanLoop? loop = null;
         for (var i = 0; i < launches.Count; i++)
         {
@@ -235,12 +239,14 @@ public static class CSharpEmitter
                 loop = null;
                 lastComment = null;
             }
-            if (launch.InputGradientOnly != guarded)
+            // Launches only the input gradients need, or only the loss, run when the caller wants those.
+            var guard = launch.InputGradientOnly ? "ComputeInputGradients" : launch.LossOnly ? "ComputesLoss()" : null;
+            if (guard != guarded)
             {
                 Unmap();
-                if (guarded) w.Close();
-                else w.Line("if (ComputeInputGradients)").Open();
-                guarded = launch.InputGradientOnly;
+                if (guarded is not null) w.Close();
+                if (guard is not null) w.Line("if (" + guard + ")").Open();
+                guarded = guard;
                 lastComment = null;
             }
             if (launch.Loop is { } next && loop is null)
@@ -278,7 +284,7 @@ public static class CSharpEmitter
         }
         Unmap();
         if (loop is not null) w.Close();
-        if (guarded) w.Close();
+        if (guarded is not null) w.Close();
         w.Close();
         w.Line();
     }

@@ -50,6 +50,7 @@ public static class PlanPrinter
                     .Append(l.Gpu is { } gpu ? "; " + string.Join(" x ", gpu.Select((g, i) => i == 0 && l.GpuGroup is { } wg
                         ? $"ceil({g}/{wg.Rows})·{wg.WorkItems}" : g.ToString())) + (l.GpuRows ? " rows" : "") + " with GPU shapes" : "").Append("] (").Append(args).Append(')')
                     .Append(l.InputGradientOnly ? "  input gradients only" : "")
+                    .Append(l.LossOnly ? "  only with the loss" : "")
                     .Append(l.KeepsPacked ? "  only after the parameters change" : "")
                     .Append(l.Variant == KernelVariant.PackB ? "  unless the device's GEMM reads B in place" : "")
                     .Append(l.Loop is { } loop ? "  each step t of loop " + I(loop.Id) + (loop.Reverse ? ", last first" : "") : "")

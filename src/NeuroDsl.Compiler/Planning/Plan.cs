@@ -109,11 +109,13 @@ public enum KernelVariant
 /// null where the kernel has one CPU form.</param>
 /// <param name="GpuGroup">The GPU form's own work-groups (<see cref="NodeLaunch.GpuGroup"/>), or null where the driver picks.</param>
 /// <param name="GpuRows">The GPU form is a row kernel: Gpu[0] work-groups of the device's row lanes.</param>
+/// <param name="LossOnly">A forward launch no output needs (the loss's kernels, values only the backward pass reads):
+/// skipped by a forward pass that does not compute the loss (the runtime's <c>ComputeLoss</c>).</param>
 public sealed record Launch(string Kernel, IReadOnlyList<LaunchArg> Args, IReadOnlyList<Dim> Global,
     int Line, string SourceLine, IReadOnlyList<int> Nodes, bool InputGradientOnly, IReadOnlyList<long>? Tile = null,
     IReadOnlyList<(int Line, string Text)>? AlsoCovers = null, bool Rows = false, KernelVariant Variant = KernelVariant.None, ScanLoop? Loop = null,
     bool Lanes = false, bool KeepsPacked = false, IReadOnlyList<Dim>? Gpu = null, bool GpuRows = false,
-    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null, GpuGroups? GpuGroup = null);
+    IReadOnlyList<ConvPixelsGlobal>? ByConvPixels = null, GpuGroups? GpuGroup = null, bool LossOnly = false);
 
 /// <summary>
 /// The global size of a kernel's CPU form compiled where the program's ND_CONV_PIXELS is at least <paramref name="Least"/>

@@ -82,8 +82,10 @@ public static partial class Planner
     /// launched again rather than compiled again (the repeated blocks of a ResNet), and says whom it serves.
     /// </summary>
     /// <param name="writeBuffers">In a loop's body, the buffers of its <see cref="StepWrite"/>s, by index.</param>
+    /// <param name="forOutputs">The nodes the outputs are computed from: a forward launch computing none of them is
+    /// <see cref="Launch.LossOnly"/>. Null where no launch is (a loop's body, a model without a loss).</param>
     private static void Schedule(Plan plan, Graph graph, SourceLines lines, List<Lowered> lowered, Dictionary<int, int> storage,
-        HashSet<int> paramOnly, IReadOnlyList<int>? writeBuffers = null)
+        HashSet<int> paramOnly, IReadOnlyList<int>? writeBuffers = null, HashSet<int>? forOutputs = null)
     {
         var table = new Dictionary<string, SharedKernel>(StringComparer.Ordinal);
         // A view of a value a merged kernel stores (MultiOutputFusion) comes before that kernel in graph order: it takes
@@ -135,6 +137,8 @@ public static partial class Planner
                 ? AddBuffer(plan, node.Name + ".padded", copy, DType.F32, StorageKind.Temp, 0)
                 : -1;
             var target = node.IsBackward ? plan.Backward : plan.Forward;
+            var lossOnly = forOutputs is not null && !node.IsBackward
+                && item.Computed.Concat(item.Stored).Append(node.Id).All(id => !forOutputs.Contains(id));
             var line = node.Span.Line;
             var user = $"{node.Span.File}:{line}";
             foreach (var step in launch.Steps())
@@ -155,7 +159,7 @@ public static partial class Planner
                     node.IsBackward && item.Stored.Append(node.Id).All(id => !paramOnly.Contains(id)), step.Tile,
                     item.Covered.Where(l => l != line).Select(l => (l, lines[l])).ToList(), step.Rows, step.Variant,
                     Lanes: step.Lanes, KeepsPacked: keepsPacked && step.Kernel == PackKernel, Gpu: step.Gpu, GpuRows: step.GpuRows,
-                    ByConvPixels: step.ByConvPixels, GpuGroup: step.GpuGroup));
+                    ByConvPixels: step.ByConvPixels, GpuGroup: step.GpuGroup, LossOnly: lossOnly));
             }
         }
 

@@ -48,7 +48,10 @@ public static partial class Planner
             plan.FusedAttention.Add((node.Name, new Shape(o.Dims.Take(o.Rank - 1).Append(keys[keys.Rank - 2]).ToArray())));
         }
 
-        Schedule(plan, graph, model.Source, lowered, storage, paramOnly);
+        // The forward launches that no output needs (the loss's own kernels, and what only the backward pass reads) run
+        // only when the caller wants the loss (CompiledModel.ComputeLoss; an inference pass that reads outputs skips them).
+        var forOutputs = graph.LossId is null ? null : Ancestors(graph, graph.Outputs.Select(o => o.Value));
+        Schedule(plan, graph, model.Source, lowered, storage, paramOnly, forOutputs: forOutputs);
         CopyGradients(plan, graph, gradOf, claimed, storage);
 
         foreach (var o in graph.Outputs)
@@ -143,9 +146,15 @@ public static partial class Planner
     /// <summary>Nodes the outputs, the loss and the given roots depend on.</summary>
     private static HashSet<int> Liveness(Graph graph, IEnumerable<int> roots)
     {
+        var all = roots.Concat(graph.Outputs.Select(o => o.Value));
+        return Ancestors(graph, graph.LossId is { } l ? all.Append(l) : all);
+    }
+
+    /// <summary>The nodes <paramref name="roots"/> are computed from, the roots included.</summary>
+    private static HashSet<int> Ancestors(Graph graph, IEnumerable<int> roots)
+    {
         var live = new HashSet<int>();
-        var stack = new Stack<int>(roots.Concat(graph.Outputs.Select(o => o.Value)));
-        if (graph.LossId is { } l) stack.Push(l);
+        var stack = new Stack<int>(roots);
         while (stack.Count > 0)
         {
             var id = stack.Pop();

@@ -53,6 +53,7 @@ public sealed class TokenGenerator
         _window = new int[Window];
         _logitsHost = new float[_logits.Buffer.Elements];
         model.Training = false;
+        model.ComputeLoss = false; // it reads logits only
         // Inputs the generator does not drive (a training target) hold zeros, which every index input accepts.
         foreach (var other in model.Inputs.Where(i => i != _tokens)) other.Buffer.Fill(0f);
     }

@@ -80,6 +80,14 @@ internal static unsafe class Cl
     public static int EnqueueWriteBuffer(nint queue, nint buffer, bool blocking, nuint offset, nuint size, void* ptr) =>
         Api.EnqueueWriteBuffer(queue, buffer, blocking, offset, size, ptr, 0, null, null);
 
+    /// <summary>A non-blocking write that signals <paramref name="done"/> once it has read the host's bytes.</summary>
+    public static int EnqueueWriteBuffer(nint queue, nint buffer, nuint offset, nuint size, void* ptr, out nint done)
+    {
+        fixed (nint* e = &done) return Api.EnqueueWriteBuffer(queue, buffer, false, offset, size, ptr, 0, null, e);
+    }
+
+    public static int WaitForEvent(nint done) => Api.WaitForEvents(1, &done);
+
     public static int EnqueueReadBuffer(nint queue, nint buffer, bool blocking, nuint offset, nuint size, void* ptr) =>
         Api.EnqueueReadBuffer(queue, buffer, blocking, offset, size, ptr, 0, null, null);
 
