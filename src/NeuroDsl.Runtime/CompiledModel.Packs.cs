@@ -71,11 +71,11 @@ public abstract partial class CompiledModel
     /// An optimizer step changed the parameters and then packed <paramref name="repacked"/> again from them (launches
     /// queued after its update): those stay current, every other pack runs again.
     /// </summary>
-    internal void ParametersUpdated(IReadOnlyCollection<Kernel> repacked)
+    internal void ParametersUpdated(IReadOnlyList<Kernel> repacked)
     {
         ParametersChanged();
         var now = ParameterVersion;
-        foreach (var kernel in repacked) _packedAt[kernel] = now;
+        for (var i = 0; i < repacked.Count; i++) _packedAt[repacked[i]] = now; // no boxed enumerator each step
     }
 
     /// <summary>Whether a kept pack would run in the next forward pass (for tests).</summary>
