@@ -64,14 +64,16 @@ public abstract partial class CompiledModel
     /// <summary>The profiler's timing of a launch (its closure allocated here, only while profiling).</summary>
     private void Profiled(Kernel kernel, Work work) => Profiler.Time(Device, kernel.Name, () => work.Enqueue(kernel));
 
-    protected void Launch(Kernel kernel, long global0, long global1 = 0) => Run(kernel, new Work(WorkKind.Range, global0, global1));
+    protected void Launch(Kernel kernel, long global0, long global1 = 0) =>
+        Run(kernel, new Work(WorkKind.Range, global0, global1));
 
     /// <summary>A 3-D launch: a batch of 2-D ranges (the batched matrix products).</summary>
     protected void Launch(Kernel kernel, long global0, long global1, long global2) =>
         Run(kernel, new Work(WorkKind.Range3, global0, global1, global2));
 
     /// <summary>A 2-D launch in the kernel's GEMM work-groups (one work-item each on a CPU: the register-tiled kernels).</summary>
-    protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1) => Run(kernel, new Work(WorkKind.Tiles, tiles0, tiles1));
+    protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1) =>
+        Run(kernel, new Work(WorkKind.Tiles, tiles0, tiles1));
 
     /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched register-tiled GEMM).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1, long tiles2) =>
@@ -96,8 +98,8 @@ public abstract partial class CompiledModel
     }
 
     /// <summary>
-    /// A row kernel: one work-group of <see cref="Device.RowLanes"/> (as the program was built) work-items per row; with one lane, a plain range of
-    /// rows whose work-groups the driver picks.
+    /// A row kernel: one work-group of <see cref="Device.RowLanes"/> (as the program was built) work-items per row;
+    /// with one lane, a plain range of rows whose work-groups the driver picks.
     /// </summary>
     protected void LaunchRows(Kernel kernel, long rows) =>
         Run(kernel, _rowLanes == 1 ? new Work(WorkKind.Range, rows) : new Work(WorkKind.Groups, rows, _rowLanes));

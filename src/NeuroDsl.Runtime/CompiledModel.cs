@@ -161,29 +161,36 @@ public abstract partial class CompiledModel : IDisposable
     public bool ComputeInputGradients { get; set; }
 
     /// <summary>
-    /// When false, Forward skips the launches no output needs (the loss's kernels: a cross-entropy's log-softmax and
-    /// mean; values only the backward pass reads), as an inference pass that reads only outputs (a prediction,
-    /// generation, the benchmark's forward pass) should. <see cref="ReadLoss"/> and Backward then refuse to run until a
-    /// Forward with it true. Default true.
+    /// When false, Forward skips the launches no output needs outside loops over time (the loss's kernels: a
+    /// cross-entropy's log-softmax and mean; values only the backward pass reads), as an inference pass that reads only
+    /// outputs (a prediction, generation, the benchmark's forward pass) should. Where a model has such launches,
+    /// <see cref="ReadLoss"/> and Backward then refuse to run until a Forward with it true. Default true.
     /// </summary>
     public bool ComputeLoss { get; set; } = true;
 
-    /// <summary>Whether the last Forward skipped the loss's launches (<see cref="ComputeLoss"/> false).</summary>
-    private bool _lossSkipped;
+    /// <summary>Whether the last Forward skipped the launches only the loss needs (<see cref="ComputeLoss"/> false).</summary>
+    internal bool LossSkipped { get; private set; }
 
     /// <summary>The generated Forward's test before the launches only the loss needs: <see cref="ComputeLoss"/>, noted.</summary>
-    protected bool ComputesLoss()
+    protected bool LossWanted()
     {
-        _lossSkipped = !ComputeLoss;
+        LossSkipped = !ComputeLoss;
         return ComputeLoss;
     }
 
-    /// <summary>The generated Backward's first call where Forward has launches only the loss needs.</summary>
+    /// <summary>
+    /// The generated Backward's first call where Forward has launches only the loss needs: refuses after a Forward that
+    /// skipped them (a trace of the launches, which runs nothing, is let through).
+    /// </summary>
     protected void RequireLoss()
     {
-        if (_lossSkipped)
-            throw new InvalidOperationException($"{Spec.Name}: the last Forward ran with ComputeLoss false, so there is no loss to differentiate; run Forward with ComputeLoss true before Backward");
+        if (_trace is null && LossSkipped)
+            throw new InvalidOperationException(LossSkippedMessage(Spec.Name, "differentiate"));
     }
+
+    internal static string LossSkippedMessage(string model, string what) =>
+        $"{model}: the last Forward ran with ComputeLoss false, so there is no loss to {what}; "
+        + "run Forward with ComputeLoss true first";
 
     public IReadOnlyList<NamedTensor> Parameters => _parameters;
     public IReadOnlyList<NamedTensor> Gradients => _gradients;
@@ -207,8 +214,7 @@ public abstract partial class CompiledModel : IDisposable
     public float ReadLoss()
     {
         if (_loss is null) throw new InvalidOperationException($"{Spec.Name} declares no loss");
-        if (_lossSkipped)
-            throw new InvalidOperationException($"{Spec.Name}: the last Forward ran with ComputeLoss false, so it computed no loss; run Forward with ComputeLoss true to read one");
+        if (LossSkipped) throw new InvalidOperationException(LossSkippedMessage(Spec.Name, "read"));
         _loss.Read<float>(_lossHost);
         return _lossHost[0];
     }

@@ -10,6 +10,10 @@ public sealed class DeviceBuffer : IDisposable
     private readonly Device _device;
     private readonly DeviceBuffer? _arena;
 
+    /// <summary>The staging memory of <see cref="Upload{T}"/> and the event of its queued write, while one may run.</summary>
+    private byte[]? _staging;
+    private nint _uploaded;
+
     private DeviceBuffer(Device device, nint handle, long elements, bool isInt, bool owned, DeviceBuffer? arena = null)
     {
         _device = device;
@@ -69,7 +73,7 @@ public sealed class DeviceBuffer : IDisposable
         ClException.Check(Cl.EnqueueFillBuffer(_device.Queue, Handle, &pattern, 4, 0, (nuint)(Elements * 4)), "clEnqueueFillBuffer");
     }
 
-    /// <summary>Upload. Blocking, because the span may move once this returns; launches queued after it see the data.</summary>
+    /// <summary>A blocking upload: it returns once the device holds the data (the span may move after it returns).</summary>
     public unsafe void Write<T>(ReadOnlySpan<T> data) where T : unmanaged
     {
         if (data.Length * sizeof(T) != Elements * 4)
@@ -79,18 +83,22 @@ public sealed class DeviceBuffer : IDisposable
             ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, true, 0, (nuint)(Elements * 4), p), "clEnqueueWriteBuffer");
     }
 
+    /// <summary>The most bytes <see cref="Upload{T}"/> stages (1 MiB); a larger upload is a blocking <see cref="Write{T}"/>.</summary>
+    public const int StagedBytes = 1 << 20;
+
     /// <summary>
-    /// Upload without waiting for the device: the data is copied into this buffer's pinned staging memory (allocated at
-    /// the first upload, once) and its write queued, so the launches queued after it see it while the host goes on. A
-    /// blocking write waits for the queue's worker: on PoCL 3.1 (2-core EPYC) 25–30 µs whatever the size, which was two
-    /// round trips of a 0.37 ms MLP forward pass (image and labels). The next upload first waits until this write has
-    /// read the staging memory (long done, normally).
+    /// An upload that does not wait for the device, up to <see cref="StagedBytes"/>: the data is copied into staging
+    /// memory of this buffer's own (allocated at its first upload, GC-pinned: the queued write reads it) and the write
+    /// queued, so the launches queued after it see the data while the host goes on. A blocking write waits for the
+    /// queue's worker: on PoCL 3.1 (2-core EPYC) 25–30 µs whatever the size, two round trips of a 0.37 ms MLP forward
+    /// pass (its images and labels). The next upload first waits until this write has read the staging memory (long
+    /// done, normally). A larger upload is a blocking write: a second copy of tens of megabytes costs more than the wait.
     /// </summary>
     public unsafe void Upload<T>(ReadOnlySpan<T> data) where T : unmanaged
     {
         if (data.Length * sizeof(T) != Elements * 4)
             throw new ArgumentException($"expected {Elements} elements, got {data.Length}");
-        if (Bytes > int.MaxValue)
+        if (Bytes > StagedBytes)
         {
             Write(data);
             return;
@@ -100,12 +108,9 @@ public sealed class DeviceBuffer : IDisposable
         _staging ??= GC.AllocateUninitializedArray<byte>((int)Bytes, pinned: true);
         MemoryMarshal.AsBytes(data).CopyTo(_staging);
         fixed (byte* p = _staging)
-            ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, 0, (nuint)Bytes, p, out _uploaded), "clEnqueueWriteBuffer");
+            ClException.Check(Cl.EnqueueWriteBuffer(_device.Queue, Handle, 0, (nuint)Bytes, p, out _uploaded),
+                "clEnqueueWriteBuffer");
     }
-
-    /// <summary>The staging memory of <see cref="Upload{T}"/> (pinned: the queued write reads it) and that write's event.</summary>
-    private byte[]? _staging;
-    private nint _uploaded;
 
     private void WaitForUpload()
     {
@@ -113,7 +118,7 @@ public sealed class DeviceBuffer : IDisposable
         var (done, status) = (_uploaded, Cl.WaitForEvent(_uploaded));
         _uploaded = 0;
         Cl.ReleaseEvent(done);
-        ClException.Check(status, "clWaitForEvents (an upload)");
+        ClException.Check(status, "clWaitForEvents (the previous upload of this buffer)");
     }
 
     /// <summary>Blocking download (waits for the launches queued before it).</summary>
@@ -134,7 +139,17 @@ public sealed class DeviceBuffer : IDisposable
 
     public void Dispose()
     {
-        WaitForUpload();
-        Cl.ReleaseMemObject(Handle);
+        try
+        {
+            WaitForUpload(); // the staging memory must outlive the write that reads it
+        }
+        catch (ClException)
+        {
+            // A failed upload has nothing left to read; the buffer is released all the same.
+        }
+        finally
+        {
+            Cl.ReleaseMemObject(Handle);
+        }
     }
 }

@@ -52,7 +52,7 @@ public sealed class GeneratorTests
         var launches = method.Body!.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.ExpressionStatementSyntax>()
             .Select(st => st.GetLocation().GetMappedLineSpan()).ToList();
         // The three forward launches of xor_mlp.nd: lines 10, 11 and 12 (1-based) of the model file (the loss's inside
-        // its ComputesLoss() test, which is the generated file's own line).
+        // its LossWanted() test, which is the generated file's own line).
         Assert.Equal(new[] { "/m/xor_mlp.nd" }, launches.Select(l => l.Path).Distinct().ToArray());
         Assert.Equal(new[] { 10, 11, 12 }, launches.Select(l => l.StartLinePosition.Line + 1).ToArray());
         // After the pass, lines are the generated file's own again.

@@ -39,12 +39,18 @@ public sealed class InferenceTests
         var backward = Assert.Throws<InvalidOperationException>(() => model.Backward());
         Assert.Contains("ComputeLoss", backward.Message);
 
+        // Data parallelism traces the backward pass when it is built (a trace runs nothing, so it is let through), and
+        // refuses the step itself.
+        var dp = new Distributed.DataParallel(model, new Distributed.SingleProcess(), bucketBytes: 16 * 1024);
+        Assert.Contains("ComputeLoss", Assert.Throws<InvalidOperationException>(() => dp.Backward()).Message);
+
         model.ComputeLoss = true;
         before = model.LaunchCount;
         model.Forward();
         Assert.Equal(5, model.LaunchCount - before);
         Assert.Equal(loss, model.ReadLoss());
         model.Backward();
+        dp.Backward();
     }
 
     /// <summary>Models whose loss has kernels of its own after outputs of other kinds: a convolution stack, batch

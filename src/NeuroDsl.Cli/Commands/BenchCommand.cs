@@ -37,7 +37,8 @@ internal static partial class BenchCommand
         var batch = CommandLine.PositiveInt("--batch", "the batch size N (default 64)", "B");
         var steps = CommandLine.PositiveInt("--steps", "timed steps after warm-up (default 30)", "S");
         var size = SizeOption();
-        var command = new Command("step", "Median training-step and forward (outputs only, no loss) times of one model, on random inputs, in the device's CPU or GPU shapes.") { file, model, batch, steps, size }
+        var command = new Command("step", "Median training-step and forward (outputs only, no loss) times of one model, "
+                + "on random inputs, in the device's CPU or GPU shapes.") { file, model, batch, steps, size }
             .WithExamples("neurodsl bench step models/lenet5.nd --batch 64", "neurodsl bench step models/transformer_layer.nd --batch 8 --size T=128");
         command.SetAction(r => RunStep(r.GetValue(file)!, r.GetValue(model), r.GetValue(batch) ?? 64, r.GetValue(steps) ?? 30,
             Sizes(r.GetValue(size) ?? Array.Empty<string>())));
@@ -72,7 +73,8 @@ internal static partial class BenchCommand
         var output = Program.PickModel(result, modelName, path);
         using var device = Device.Open();
         var (train, forward, launches, bytes) = StepTimes(output, device, symbols, steps);
-        Console.Out.WriteLine($"{output.Name} batch {batch} on {device.Info.Name} ({(device.GpuShapes ? "GPU" : "CPU")} shapes): training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
+        var shapes = device.GpuShapes ? "GPU" : "CPU";
+        Console.Out.WriteLine($"{output.Name} batch {batch} on {device.Info.Name} ({shapes} shapes): training step {train.ToString("F2", CultureInfo.InvariantCulture)} ms " +
                               $"({batch / train * 1000:F0} examples/s, {launches} launches, {bytes / 1024.0 / 1024.0:F1} MiB), forward {forward.ToString("F2", CultureInfo.InvariantCulture)} ms (median of {steps})");
         return ExitCodes.Ok;
     }
@@ -371,7 +373,8 @@ internal static partial class BenchCommand
                 rows.Add(($"{title} {(kind == "train" ? "training step (Adam)" : "forward")}{shape}", Ms(mine), base0 is { } t ? Ms(t) : "n/a",
                     base0 is { } t2 ? (mine / t2).ToString("F2", CultureInfo.InvariantCulture) + "× PyTorch's time" + Spread(k, false) : "-",
                     kind == "train" ? $"{launches[key].Launches} launches per step, {launches[key].Bytes / 1024.0 / 1024.0:F1} MiB on the device"
-                    : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel), no loss" : "upload + forward (outputs, no loss) + finish"));
+                    : key == "layer_norm" ? "forward + finish, inputs resident (one row kernel), no loss"
+                    : "upload + forward (outputs, no loss) + finish"));
             }
         Console.Out.WriteLine($"| case | NeuroDsl ({device.Info.Name}) | baseline | ratio | notes |");
         Console.Out.WriteLine("| --- | --- | --- | --- | --- |");

@@ -225,7 +225,7 @@ public static class CSharpEmitter
         if (name == "Forward" && plan.Forward.Any(l => l.Args.Any(a => a.Runtime == RuntimeScalar.Step)))
             w.Line("AdvanceStep(); // a new dropout mask for each training step");
         if (name == "Backward" && plan.Forward.Any(l => l.LossOnly))
-            w.Line("RequireLoss(); // the loss's kernels ran in the last Forward");
+            w.Line("RequireLoss(); // refuses after a Forward that skipped the loss");
         string? lastComment = null;
         string? guarded = null;
         ScanLoop? loop = null;
@@ -240,7 +240,7 @@ public static class CSharpEmitter
                 lastComment = null;
             }
             // Launches only the input gradients need, or only the loss, run when the caller wants those.
-            var guard = launch.InputGradientOnly ? "ComputeInputGradients" : launch.LossOnly ? "ComputesLoss()" : null;
+            var guard = launch.InputGradientOnly ? "ComputeInputGradients" : launch.LossOnly ? "LossWanted()" : null;
             if (guard != guarded)
             {
                 Unmap();

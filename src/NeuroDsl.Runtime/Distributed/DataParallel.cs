@@ -99,6 +99,9 @@ public sealed class DataParallel
         }
         var queue = _model.Device.Queue;
         var loss = _model.LossBuffer ?? throw new InvalidOperationException($"{_model.Spec.Name} declares no loss");
+        // Refused before the loss's read is queued (the model's Backward would refuse after it, leaving its event).
+        if (_model.LossSkipped)
+            throw new InvalidOperationException(CompiledModel.LossSkippedMessage(_model.Spec.Name, "differentiate"));
         fixed (float* l = _lossHost)
             ClException.Check(Cl.EnqueueReadBuffer(queue, loss.Handle, 0, 4, l, out _lossEvent), "clEnqueueReadBuffer");
         foreach (var b in _buckets) b.State = 0;

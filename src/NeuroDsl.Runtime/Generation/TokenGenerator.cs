@@ -18,6 +18,8 @@ namespace NeuroDsl.Runtime.Generation;
 /// at the last filled position are read.</item>
 /// </list>
 /// Either way one row of logits (V floats) is read back per token; the host samples from it (<see cref="Sampler"/>).
+/// The generator sets the model to evaluation without the loss (<c>Training</c> and <c>ComputeLoss</c> false) and
+/// leaves it so: give it an instance of its own, not one still being trained.
 /// </summary>
 public sealed class TokenGenerator
 {
@@ -53,7 +55,7 @@ public sealed class TokenGenerator
         _window = new int[Window];
         _logitsHost = new float[_logits.Buffer.Elements];
         model.Training = false;
-        model.ComputeLoss = false; // it reads logits only
+        model.ComputeLoss = false; // it reads logits only (both stay so: the model is the generator's)
         // Inputs the generator does not drive (a training target) hold zeros, which every index input accepts.
         foreach (var other in model.Inputs.Where(i => i != _tokens)) other.Buffer.Fill(0f);
     }
