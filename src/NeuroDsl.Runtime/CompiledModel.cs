@@ -502,7 +502,7 @@ public abstract partial class CompiledModel : IDisposable
         Launched?.Invoke();
     }
 
-    /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched register-tiled GEMM).</summary>
+    /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched tiled GEMM, in the kernel's work-groups).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1, long tiles2)
     {
         if (Traced(kernel)) return;
@@ -579,7 +579,10 @@ public abstract partial class CompiledModel : IDisposable
     protected void LaunchGroups(Kernel kernel, int workItems, long groups0, long global1, long global2 = 0) =>
         Run(kernel, () => kernel.LaunchGroups(groups0, workItems, global1, global2));
 
-    /// <summary>A 2-D launch with work-groups of one work-item (the register-tiled kernels).</summary>
+    /// <summary>
+    /// A 2-D launch in work-groups of the kernel's shape: one work-item (the register-tiled kernels), or the GPU GEMM's
+    /// 2-D group.
+    /// </summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1)
     {
         if (Traced(kernel)) return;

@@ -32,7 +32,7 @@ public sealed record GemmGpuTile(int GroupRows, int GroupColumns, int ItemRows, 
     /// <summary>Work-items per work-group.</summary>
     public int WorkItems => GroupRows * GroupColumns;
 
-    /// <summary>The local memory of the two tiles: op(A)'s rows one float longer (gemm_gpu.cl's ND_G_ASTRIDE), and B's.</summary>
+    /// <summary>The local memory of the two tiles: op(A)'s (its rows one float longer: gemm_gpu.cl's ND_G_ASTRIDE) and B's.</summary>
     public int LocalBytes => (Rows + 1 + Columns) * TileK * sizeof(float);
 
     /// <summary>Whether gemm_gpu.cl accepts these parameters (and any GPU's local memory holds the tiles).</summary>
@@ -46,7 +46,8 @@ public sealed record GemmGpuTile(int GroupRows, int GroupColumns, int ItemRows, 
 
     /// <summary>The build options that select these parameters in gemm_gpu.cl (none for its defaults).</summary>
     public string Options => this == Default ? "" : string.Create(CultureInfo.InvariantCulture,
-        $" -D ND_GEMM_GPU_WM={GroupRows} -D ND_GEMM_GPU_WN={GroupColumns} -D ND_GEMM_GPU_TM={ItemRows} -D ND_GEMM_GPU_TN={ItemColumns} -D ND_GEMM_GPU_TK={TileK}");
+        $" -D ND_GEMM_GPU_WM={GroupRows} -D ND_GEMM_GPU_WN={GroupColumns} -D ND_GEMM_GPU_TM={ItemRows}"
+        + $" -D ND_GEMM_GPU_TN={ItemColumns} -D ND_GEMM_GPU_TK={TileK}");
 
     /// <summary>
     /// The GPU search space, the default first: work-groups of 64 to 256 work-items (8×8, 8×16, 16×8, 16×16), register
