@@ -398,63 +398,12 @@ __kernel void nd_gemm_direct_stream_f32(const int M, const int N, const int K, c
                                get_global_id(1));
 }
 
-// ---- The same tiles for a GPU -----------------------------------------------------------------------------
-// A work-group of P work-items computes one R×P tile of C: work-item l owns column j0 + l for the R rows. Per k,
-// the P lanes read one packed panel row (consecutive addresses: one coalesced load) and the R A values of the
-// tile's rows (the same address in every lane: a broadcast). Global size (ceil(M/R), P·ceil(N/P)), local size
-// (1, P). Same arguments and packed layout as nd_gemm_tiled_f32, so a plan runs either.
-
-#define ND_W_DECL(r) const __global float* a##r = A + min(i0 + r, M - 1) * a_row; float t##r = 0.0f;
-#define ND_W_ZERO(r) float c##r = 0.0f;
-#define ND_W_STEP(r) c##r = fma(a##r[p], b, c##r);
-#define ND_W_ADD(r) t##r += c##r;
-#define ND_W_STORE(r) \
-    if (i0 + r < M) C[(i0 + r) * N + j] = act >= 5 ? nd_gate_float(t##r, bias[(i0 + r) * N + j], act) : nd_act_float(t##r + bj, act);
-
-// Column j (lane `lane` of panel `panel`) of the R-row tile at rows i0…: one work-item of a P-wide group.
-static inline void nd_gemm_tile_lane(const int M, const int N, const int K, const int ta,
-                                     __global const float* restrict A, __global const float* restrict packed,
-                                     __global const float* restrict bias, const int has_bias,
-                                     __global float* restrict C, const int act, const int i0, const int panel,
-                                     const int lane)
-{
-    const int j = panel * ND_GEMM_PANEL + lane;
-    const int a_row = ta ? 1 : K;
-    const int a_col = ta ? M : 1;
-    ND_ROWS(ND_GEMM_ROWS, ND_W_DECL)
-    const __global float* bp = packed + panel * K * ND_GEMM_PANEL + lane;
-    for (int k0 = 0; k0 < K; k0 += ND_GEMM_KBLOCK)
-    {
-        const int k1 = min(k0 + ND_GEMM_KBLOCK, K);
-        ND_ROWS(ND_GEMM_ROWS, ND_W_ZERO)
-        for (int k = k0; k < k1; k++)
-        {
-            const float b = bp[k * ND_GEMM_PANEL];
-            const int p = k * a_col;
-            ND_ROWS(ND_GEMM_ROWS, ND_W_STEP)
-        }
-        ND_ROWS(ND_GEMM_ROWS, ND_W_ADD)
-    }
-    if (j >= N) return;
-    const float bj = has_bias ? bias[j] : 0.0f;
-    ND_ROWS(ND_GEMM_ROWS, ND_W_STORE)
-}
-
-__attribute__((reqd_work_group_size(1, ND_GEMM_PANEL, 1)))
-__kernel void nd_gemm_tiled_f32_wg(const int M, const int N, const int K, const int ta,
-                                   __global const float* restrict A, __global const float* restrict packed,
-                                   __global const float* restrict bias, const int has_bias,
-                                   __global float* restrict C, const int act)
-{
-    nd_gemm_tile_lane(M, N, K, ta, A, packed, bias, has_bias, C, act, get_group_id(0) * ND_GEMM_ROWS, get_group_id(1),
-                      get_local_id(1));
-}
-
 // ---- Batched products: C[b] = act(op(A[b])·op(B[b])) for every b of the batch, in one launch ---------------
 // The batch is dimension 2 of the NDRange (the pack's dimension 1). stride_a and stride_b are the elements from
 // one matrix of A (B) to the next: M·K (K·N) for a batch of matrices, 0 for one matrix every product shares
 // (a broadcast operand). C is the batch of M×N results, contiguous. The 2-D kernels above are these with a
-// batch of one; they keep their own entry points so a plain product has exactly its old arguments.
+// batch of one; they keep their own entry points so a plain product has exactly its old arguments. The GPU shape of
+// the tiled products (local-memory tiles) is kernels/gemm_gpu.cl.
 
 // Global size (N, M, batch).
 __kernel void nd_gemm_batched_f32(const int M, const int N, const int K, const int ta, const int tb,
@@ -486,16 +435,4 @@ __kernel void nd_gemm_tiled_batched_f32(const int M, const int N, const int K, c
     const int batch = get_global_id(2);
     nd_gemm_tile(M, N, K, ta, A + batch * stride_a, packed + batch * stride_packed, C, 0, C + batch * M * N, act,
                  get_global_id(0) * ND_GEMM_ROWS, get_global_id(1));
-}
-
-// The GPU shape of the batched tiles: global size (ceil(M/R), P·ceil(N/P), batch), local size (1, P, 1).
-__attribute__((reqd_work_group_size(1, ND_GEMM_PANEL, 1)))
-__kernel void nd_gemm_tiled_batched_f32_wg(const int M, const int N, const int K, const int ta,
-                                           __global const float* restrict A, __global const float* restrict packed,
-                                           __global float* restrict C, const int act,
-                                           const int stride_a, const int stride_packed)
-{
-    const int batch = get_group_id(2);
-    nd_gemm_tile_lane(M, N, K, ta, A + batch * stride_a, packed + batch * stride_packed, C, 0, C + batch * M * N,
-                      act, get_group_id(0) * ND_GEMM_ROWS, get_group_id(1), get_local_id(1));
 }

@@ -71,11 +71,14 @@ public abstract partial class CompiledModel
     protected void Launch(Kernel kernel, long global0, long global1, long global2) =>
         Run(kernel, new Work(WorkKind.Range3, global0, global1, global2));
 
-    /// <summary>A 2-D launch in the kernel's GEMM work-groups (one work-item each on a CPU: the register-tiled kernels).</summary>
+    /// <summary>
+    /// A 2-D launch in work-groups of the kernel's shape: one work-item (the register-tiled kernels), or the GPU GEMM's
+    /// 2-D group.
+    /// </summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1) =>
         Run(kernel, new Work(WorkKind.Tiles, tiles0, tiles1));
 
-    /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched register-tiled GEMM).</summary>
+    /// <summary>A batch of 2-D tiled launches in one 3-D launch (the batched tiled GEMM, in the kernel's work-groups).</summary>
     protected void LaunchTiles(Kernel kernel, long tiles0, long tiles1, long tiles2) =>
         Run(kernel, new Work(WorkKind.Tiles3, tiles0, tiles1, tiles2));
 

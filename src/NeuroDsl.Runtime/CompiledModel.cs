@@ -386,7 +386,7 @@ public abstract partial class CompiledModel : IDisposable
                 : new GemmShape(name, 1, 1, 1));
         name = shape.Kernel;
         var kernel = new Kernel(Device, LibraryKernels.Names.Contains(name) ? _library : _program, name)
-            { GroupWidth = shape.Width, Tile = (shape.Rows, shape.Columns) };
+            { GroupWidth = shape.Width, GroupHeight = shape.Height, Tile = (shape.Rows, shape.Columns) };
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i].Kind)

@@ -66,6 +66,20 @@ public sealed class Device : IDisposable
 
     private bool? _gpuShapes;
 
+    /// <summary>
+    /// Whether the tiled GEMMs take their GPU shape (<see cref="LibraryKernels.TiledGemm(Device, long, long, bool, bool, long)"/>:
+    /// work-groups staging tiles in local memory): NEURODSL_GEMM=gpu|cpu, else whether the device is a GPU; independent
+    /// of <see cref="GpuShapes"/>, the generated kernels' (the GEMM is a library kernel). Set it before building a model
+    /// (its launches take their shape when it is built); the tests run the GPU shape on PoCL this way.
+    /// </summary>
+    public bool GemmGpuShape
+    {
+        get => _gemmGpuShape ?? LibraryKernels.IsGpuShape(Info);
+        set => _gemmGpuShape = value;
+    }
+
+    private bool? _gemmGpuShape;
+
     private static readonly bool? ShapesOverride = EnvironmentSettings.Shape("NEURODSL_SHAPES");
 
     /// <summary>

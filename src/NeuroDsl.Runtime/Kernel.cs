@@ -61,8 +61,11 @@ public sealed class Kernel : IDisposable
 
     public string Name { get; }
 
-    /// <summary>Work-items per work-group along dimension 1 for <see cref="LaunchLocal"/> (the tiled GEMM's shape).</summary>
+    /// <summary>Work-items per work-group along dimension 1 for <see cref="LaunchLocal(long, long)"/> (the tiled GEMM's shape).</summary>
     public int GroupWidth { get; init; } = 1;
+
+    /// <summary>Work-items per work-group along dimension 0 for <see cref="LaunchLocal(long, long)"/> (the tiled GEMM's shape).</summary>
+    public int GroupHeight { get; init; } = 1;
 
     /// <summary>Rows and columns of C one work-group of a tiled GEMM computes (<see cref="GemmShape"/>); 1 × 1 otherwise.</summary>
     public (int Rows, int Columns) Tile { get; init; } = (1, 1);
@@ -153,20 +156,21 @@ public sealed class Kernel : IDisposable
     }
 
     /// <summary>
-    /// Enqueues <paramref name="groups0"/> × <paramref name="groups1"/> work-groups of 1 × <paramref name="width1"/>
-    /// work-items (what the kernel's reqd_work_group_size asks: 1 × 1 for the CPU GEMM, 1 × 32 for the GPU one).
+    /// Enqueues <paramref name="groups0"/> × <paramref name="groups1"/> work-groups of <see cref="GroupHeight"/> ×
+    /// <see cref="GroupWidth"/> work-items (what the kernel's reqd_work_group_size asks: 1 × 1 for the CPU GEMM, 16 × 16
+    /// by default for the GPU one).
     /// </summary>
-    public void LaunchLocal(long groups0, long groups1) => LaunchLocal(groups0, groups1, GroupWidth);
+    public void LaunchLocal(long groups0, long groups1) => LaunchLocal(groups0, groups1, GroupHeight, GroupWidth);
 
-    /// <summary>As <see cref="LaunchLocal(long, long)"/> with an explicit work-group width.</summary>
-    public unsafe void LaunchLocal(long groups0, long groups1, int width1)
+    /// <summary>As <see cref="LaunchLocal(long, long)"/> with an explicit work-group shape.</summary>
+    public unsafe void LaunchLocal(long groups0, long groups1, int height0, int width1)
     {
         if (groups0 <= 0 || groups1 <= 0) return;
         var global = stackalloc nuint[2];
         var local = stackalloc nuint[2];
-        global[0] = (nuint)groups0;
+        global[0] = (nuint)(groups0 * height0);
         global[1] = (nuint)(groups1 * width1);
-        local[0] = 1;
+        local[0] = (nuint)height0;
         local[1] = (nuint)width1;
         var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 2, global, local);
         if (status != 0) throw new ClException($"clEnqueueNDRangeKernel({Name})", status);
@@ -174,20 +178,21 @@ public sealed class Kernel : IDisposable
 
     /// <summary>
     /// As <see cref="LaunchLocal(long, long)"/> over a batch of <paramref name="groups2"/> such ranges: work-groups
-    /// of 1 × <see cref="GroupWidth"/> × 1 (the batched tiled GEMM).
+    /// of <see cref="GroupHeight"/> × <see cref="GroupWidth"/> × 1 (the batched tiled GEMM).
     /// </summary>
-    public void LaunchLocal(long groups0, long groups1, long groups2) => LaunchLocal(groups0, groups1, groups2, GroupWidth);
+    public void LaunchLocal(long groups0, long groups1, long groups2) =>
+        LaunchLocal(groups0, groups1, groups2, GroupHeight, GroupWidth);
 
-    /// <summary>As <see cref="LaunchLocal(long, long, long)"/> with an explicit work-group width.</summary>
-    public unsafe void LaunchLocal(long groups0, long groups1, long groups2, int width1)
+    /// <summary>As <see cref="LaunchLocal(long, long, long)"/> with an explicit work-group shape.</summary>
+    public unsafe void LaunchLocal(long groups0, long groups1, long groups2, int height0, int width1)
     {
         if (groups0 <= 0 || groups1 <= 0 || groups2 <= 0) return;
         var global = stackalloc nuint[3];
         var local = stackalloc nuint[3];
-        global[0] = (nuint)groups0;
+        global[0] = (nuint)(groups0 * height0);
         global[1] = (nuint)(groups1 * width1);
         global[2] = (nuint)groups2;
-        local[0] = 1;
+        local[0] = (nuint)height0;
         local[1] = (nuint)width1;
         local[2] = 1;
         var status = Cl.EnqueueNDRangeKernel(_device.Queue, Handle, 3, global, local);

@@ -54,18 +54,21 @@ public static class LibraryKernels
     public const string Options = "-cl-std=CL1.2";
 
     /// <summary>
-    /// The tiled GEMM's shape for a device and a product of M×N (a batch of them): the kernel, its work-group width and
-    /// the rows and columns of C one work-group computes. Every shape uses the device's <see cref="GemmConfig"/> (the
-    /// tuner's choice, or the default table's) over the same packed B panels, with the same arguments: on a CPU (PoCL
-    /// runs a work-group as a loop on one core) one work-item holds the whole tile in registers, and a product with
-    /// few tiles takes the smaller tile of <see cref="GemmConfig.SmallRows"/> rows so every core has work; on a GPU a
-    /// work-group of <see cref="GemmConfig.Panel"/> work-items holds one column each, reading the panel coalesced and
-    /// A as a broadcast. NEURODSL_GEMM=cpu|gpu overrides the choice of shape (the tests run the GPU shape on PoCL).
+    /// The tiled GEMM's shape for a device and a product of M×N (a batch of them): the kernel, its work-group's width
+    /// and height and the rows and columns of C one work-group computes. Every shape uses the device's
+    /// <see cref="GemmConfig"/> (the tuner's choice, or the default table's) over the same packed B panels, with the
+    /// same arguments: on a CPU (PoCL runs a work-group as a loop on one core) one work-item holds the whole tile in
+    /// registers, and a product with few tiles takes the smaller tile of <see cref="GemmConfig.SmallRows"/> rows so
+    /// every core has work; on a GPU a 2-D work-group (<see cref="GemmConfig.Gpu"/>) stages tiles of op(A) and of the
+    /// panels in local memory (kernels/gemm_gpu.cl), each work-item a small tile of C in registers. NEURODSL_GEMM=cpu|gpu
+    /// overrides the choice of shape (the tests run the GPU shape on PoCL).
     /// </summary>
     public static GemmShape TiledGemm(GemmConfig config, bool gpuShape, bool batched, long m, long n, long batch, int computeUnits,
         bool transposeA)
     {
-        if (gpuShape) return new GemmShape($"nd_gemm_tiled_{(batched ? "batched_" : "")}f32_wg", config.Panel, config.Rows, config.Panel);
+        var gpu = config.Gpu;
+        if (gpuShape)
+            return new GemmShape($"nd_gemm_local_{(batched ? "batched_" : "")}f32", gpu.GroupColumns, gpu.Rows, gpu.Columns, gpu.GroupRows);
         if (batched) return new GemmShape("nd_gemm_tiled_batched_f32", 1, config.Rows, config.Panel);
         var (rows, kernel) = config.TileFor(m, n, batch, computeUnits, transposeA);
         return new GemmShape(kernel, 1, rows, config.Panel);
@@ -104,8 +107,11 @@ public static class LibraryKernels
         _ => new GemmShape(kernel, 1, 1, 1),
     };
 
-    /// <summary>Whether the tiled GEMMs take their GPU shape on this device (NEURODSL_GEMM may force either).</summary>
-    public static bool IsGpuShape(Device device) => GemmOverride ?? device.Info.IsGpu;
+    /// <summary>Whether the tiled GEMMs take their GPU shape on this device (<see cref="Device.GemmGpuShape"/>).</summary>
+    public static bool IsGpuShape(Device device) => device.GemmGpuShape;
+
+    /// <summary>Whether the tiled GEMMs take their GPU shape on a device (NEURODSL_GEMM may force either).</summary>
+    public static bool IsGpuShape(DeviceInfo info) => GemmOverride ?? info.IsGpu;
 
     private static readonly bool? GemmOverride = EnvironmentSettings.Shape("NEURODSL_GEMM");
 
@@ -116,8 +122,8 @@ public static class LibraryKernels
     public static nint Program(Device device) =>
         OpenCl.ProgramCache.Get(device, Source, Options + device.Gemm.Config.Options, "library");
 
-    /// <summary>kernels/gemm.cl alone: what the tuner builds once per candidate.</summary>
-    public static string GemmSource { get; } = Read("kernels/gemm.cl");
+    /// <summary>kernels/gemm.cl and its GPU shape, gemm_gpu.cl, alone: what the tuner builds once per candidate.</summary>
+    public static string GemmSource { get; } = Read("kernels/gemm.cl") + Read("kernels/gemm_gpu.cl");
 
     /// <summary>The GEMM kernels built with <paramref name="config"/> (a tuner's candidate; the tests' every candidate).</summary>
     public static nint GemmProgram(Device device, GemmConfig config) =>
@@ -125,7 +131,8 @@ public static class LibraryKernels
 }
 
 /// <summary>
-/// A launch's kernel and its work-group width, and the rows and columns of C one work-group computes (1 × 1 for a
-/// kernel that is not a tiled GEMM): the launch's global size is ceil(M / Rows) × ceil(N / Columns) work-groups.
+/// A launch's kernel, its work-group's width (work-items along N, dimension 1) and height (along M, dimension 0), and
+/// the rows and columns of C one work-group computes (1 × 1 for a kernel that is not a tiled GEMM): the launch's global
+/// size is ceil(M / Rows) × ceil(N / Columns) work-groups.
 /// </summary>
-public readonly record struct GemmShape(string Kernel, int Width, int Rows, int Columns);
+public readonly record struct GemmShape(string Kernel, int Width, int Rows, int Columns, int Height = 1);

@@ -36,12 +36,15 @@ public static class LibraryOps
     /// (of <see cref="PackedSize"/> elements) first, or read in place where the parameters say so for this product
     /// (<see cref="LibraryKernels.InPlaceGemm"/>; never with <paramref name="inPlace"/> false). <paramref name="gpuShape"/>
     /// picks the variant (default: the device's); <paramref name="config"/> the parameters (default: the device's,
-    /// <see cref="Device.Gemm"/>).
+    /// <see cref="Device.Gemm"/>). <paramref name="activation"/> is gemm.cl's epilogue: 1–4 applied after the bias, 5–7
+    /// the gradient gates, which read <paramref name="bias"/> as the activation's output [M, N] and add no bias.
     /// </summary>
     public static void GemmTiled(Device device, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, DeviceBuffer packed,
         int m, int n, int k, bool transposeA, bool transposeB, DeviceBuffer? bias = null, bool? gpuShape = null,
-        GemmConfig? config = null, bool inPlace = true)
+        GemmConfig? config = null, bool inPlace = true, int activation = 0)
     {
+        if (activation is < 0 or > 7 || (activation >= 5 && bias is null))
+            throw new System.ArgumentOutOfRangeException(nameof(activation), activation, "0–7; 5–7 read the gate from bias");
         var gpu = gpuShape ?? LibraryKernels.IsGpuShape(device);
         var direct = inPlace && !transposeB
             ? LibraryKernels.InPlaceGemm(config ?? device.Gemm.Config, gpu, m, n, k, device.Info.ComputeUnits, transposeA)
@@ -61,8 +64,10 @@ public static class LibraryOps
         lock (gemm)
         {
             gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
-                direct is null ? packed : b, bias ?? c, KernelArg.Of(bias is null ? 0 : 1), c, KernelArg.Of(0));
-            gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, shape.Width);
+                direct is null ? packed : b, bias ?? c, KernelArg.Of(bias is null || activation >= 5 ? 0 : 1), c,
+                KernelArg.Of(activation));
+            gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, shape.Height,
+                shape.Width);
         }
     }
 
@@ -91,7 +96,8 @@ public static class LibraryOps
             gemm.SetArgs(KernelArg.Of(m), KernelArg.Of(n), KernelArg.Of(k), KernelArg.Of(transposeA ? 1 : 0), a,
                 packed, c, KernelArg.Of(0), KernelArg.Of(broadcastA ? 0 : m * k),
                 KernelArg.Of(broadcastB ? 0 : checked((int)PackedSize(k, n))));
-            gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, batch, shape.Width);
+            gemm.LaunchLocal((m + shape.Rows - 1) / shape.Rows, (n + shape.Columns - 1) / shape.Columns, batch,
+                shape.Height, shape.Width);
         }
     }
 

@@ -16,12 +16,16 @@ public sealed class TuneCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_cache, true);
 
-    private (int Code, string Out, string Err) Neurodsl(params string[] args)
+    private (int Code, string Out, string Err) Neurodsl(params string[] args) => NeurodslWithGemm(null, args);
+
+    // With NEURODSL_GEMM set to gemmShape (cpu or gpu) where not null.
+    private (int Code, string Out, string Err) NeurodslWithGemm(string? gemmShape, params string[] args)
     {
         var exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "neurodsl.exe" : "neurodsl");
         var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["NEURODSL_CACHE"] = _cache;
+        if (gemmShape is not null) info.Environment["NEURODSL_GEMM"] = gemmShape;
         using var p = Process.Start(info)!;
         var output = p.StandardOutput.ReadToEndAsync();
         var error = p.StandardError.ReadToEnd();
@@ -59,6 +63,29 @@ public sealed class TuneCliTests : IDisposable
         var warning = Assert.Single(corrupt.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("neurodsl: ignoring the GEMM tuning file ", warning);
     }
+
+    // NEURODSL_GEMM=gpu on this CPU: devices shows the GPU shape's tile, and tune searches it (the default and, in a
+    // budget of a few seconds, at least one other tile) and stores it beside the CPU shape's parameters.
+    [Fact]
+    public void Tune_InTheGemmsGpuShape_SearchesAndStoresTheGpuTile()
+    {
+        var before = NeurodslWithGemm("gpu", "devices");
+        Assert.Contains("GEMM: GPU shape: 64x64 tile per work-group of 16x16 (4x4 per work-item)", before.Out);
+        var cpuBefore = GemmLine(NeurodslWithGemm("cpu", "devices").Out);
+        cpuBefore = cpuBefore[..cpuBefore.LastIndexOf(" (default for ", StringComparison.Ordinal)];
+        var tune = NeurodslWithGemm("gpu", "tune", CliTests.Model("mlp.nd"), "--batch", "8", "--only", "gemm", "--budget", "4");
+        Assert.True(tune.Code == 0, tune.Err);
+        Assert.Contains("running now: GPU shape: 64x64 tile", tune.Err);
+        Assert.True(tune.Err.Split('\n').Count(l => l.StartsWith("  GPU shape: ", StringComparison.Ordinal)) >= 2, tune.Err);
+        Assert.Contains("passed the reference check", tune.Out);
+        var file = Assert.Single(Directory.GetFiles(Path.Combine(_cache, "tuning"), "gemm-*.json"));
+        Assert.Contains("\"groupRows\"", File.ReadAllText(file));
+        Assert.Contains("(tuned ", NeurodslWithGemm("gpu", "devices").Out);
+        // The CPU shape's parameters stay what they were: the GPU search leaves them alone.
+        Assert.StartsWith(cpuBefore, GemmLine(NeurodslWithGemm("cpu", "devices").Out));
+    }
+
+    private static string GemmLine(string devices) => devices.Split('\n').First(l => l.TrimStart().StartsWith("GEMM: ", StringComparison.Ordinal));
 
     [Fact]
     public void Tune_OnAModelWithoutTiledProducts_SaysSo()

@@ -57,6 +57,44 @@ public sealed class GpuShapeTests
         Assert.False(cpu.GpuShapes);
     }
 
+    // The GEMM's GPU shape (Device.GemmGpuShape: local-memory tiles, kernels/gemm_gpu.cl) in a model: the MLP's every
+    // product, forward and backward (A transposed for the weights' gradients, B for x·Wᵀ, ReLU's gradient as the store's
+    // gate), is the local kernel, one for each of the CPU shape's GEMMs (the plan's launches unchanged), and three
+    // training steps at a batch no tile divides lose and update as the CPU shape's do.
+    [Fact]
+    public void Mlp_TrainedThreeSteps_InTheGemmsGpuShape_MatchesTheCpuShape()
+    {
+        var rng = new Random(23);
+        const int n = 37;
+        var steps = Enumerable.Range(0, 3).Select(_ => (
+            Image: Enumerable.Range(0, n * 784).Select(_ => (float)rng.NextDouble()).ToArray(),
+            Label: Enumerable.Range(0, n).Select(_ => rng.Next(10)).ToArray())).ToList();
+        (float[] Losses, float[] Parameters, string[] Gemms) Train(bool gpu)
+        {
+            using var device = Device.Open();
+            device.GemmGpuShape = gpu;
+            using var model = new Mlp(device, N: n, seed: 5);
+            var gemms = model.BoundKernels.Select(k => k.Name)
+                .Where(k => k.StartsWith("nd_gemm_", StringComparison.Ordinal) && !k.StartsWith("nd_gemm_pack", StringComparison.Ordinal))
+                .ToArray();
+            var sgd = new Sgd(0.05f, momentum: 0.9f);
+            var losses = steps.Select(s => model.TrainStep(sgd, s.Image, s.Label)).ToArray();
+            return (losses, model.ParameterArena.ReadFloats(), gemms);
+        }
+        var cpu = Train(false);
+        var gpu = Train(true);
+        Assert.Equal(9, gpu.Gemms.Length); // 3 forward, 3 weight gradients, 3 input gradients (the image's only when asked)
+        Assert.All(gpu.Gemms, k => Assert.Equal("nd_gemm_local_f32", k));
+        Assert.Equal(cpu.Gemms.Length, gpu.Gemms.Length);
+        Assert.DoesNotContain(cpu.Gemms, k => k.Contains("local"));
+        Assert.NotEqual(cpu.Losses[0], cpu.Losses[2]);
+        for (var i = 0; i < cpu.Losses.Length; i++)
+            Assert.True(Math.Abs(cpu.Losses[i] - gpu.Losses[i]) <= 1e-4, $"step {i}: loss {cpu.Losses[i]} (CPU shape), {gpu.Losses[i]} (GPU shape)");
+        for (var i = 0; i < cpu.Parameters.Length; i++)
+            Assert.True(Math.Abs(cpu.Parameters[i] - gpu.Parameters[i]) <= 1e-5 + 1e-3 * Math.Abs(cpu.Parameters[i]),
+                $"parameter {i}: {cpu.Parameters[i]} (CPU shape), {gpu.Parameters[i]} (GPU shape)");
+    }
+
     [Fact]
     public void LeNet5_TrainedThreeSteps_LosesTheSameInBothShapes()
     {

@@ -175,7 +175,7 @@ public sealed class TuningTests
     {
         var dir = TempDir();
         var info = TestDevice.Instance.Info;
-        var config = new GemmConfig(5, 16, 1, 4, 2, 8, StreamRows: 4);
+        var config = new GemmConfig(5, 16, 1, 4, 2, 8, StreamRows: 4) { Gpu = new GemmGpuTile(8, 16, 4, 8, 8) };
         var path = GemmTuning.Save(info, dir, config, "a test", "a note");
         Assert.Equal(Path.GetDirectoryName(path), dir);
         Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
@@ -209,6 +209,42 @@ public sealed class TuningTests
         Assert.DoesNotContain('\n', warning);
         Assert.Contains(path, warning);
         Directory.Delete(dir, true);
+    }
+
+    // A file written before the GPU shape had a tile of its own holds none: the default tile.
+    [Fact]
+    public void ACacheWithoutTheGpuTile_RunsTheDefaultGpuTile()
+    {
+        var dir = TempDir();
+        var info = TestDevice.Instance.Info;
+        File.WriteAllText(GemmTuning.PathFor(info, dir), $"{{\"device\": \"{info.Name}\", \"driver\": \"{info.DriverVersion}\", "
+            + "\"gemm\": {\"rows\": 4, \"width\": 16, \"vectors\": 1, \"unroll\": 0, \"smallRows\": 2, \"smallBelow\": 4}}");
+        var warnings = new List<string>();
+        var loaded = GemmTuning.Load(info, dir, warnings.Add);
+        Assert.Empty(warnings);
+        Assert.Equal(new GemmConfig(4, 16, 1, 0, 2, 4), loaded.Config);
+        Assert.Equal(GemmGpuTile.Default, loaded.Config.Gpu);
+        Directory.Delete(dir, true);
+    }
+
+    // The GPU shape's space: its default tile first, every tile within the least local memory and the device's
+    // work-group limit, only GPU tiles varied; a device with smaller limits gets a default that fits them.
+    [Fact]
+    public void TheGpuSpace_VariesTheGpuTile_WithinTheDevicesLimits()
+    {
+        var profile = Profile(DeviceClass.Gpu);
+        var space = GemmConfig.SearchSpace(profile, gpuShape: true);
+        Assert.Equal(GemmGpuTile.Default, space[0].Gpu);
+        Assert.True(space.Count > 20);
+        Assert.All(space, c => Assert.True(c.IsValid && c.Gpu.Fits(profile) && c.Gpu.LocalBytes <= GemmGpuTile.MaxLocalBytes, c.Describe(true)));
+        Assert.All(space, c => Assert.Equal(space[0] with { Gpu = c.Gpu }, c));
+        Assert.Equal(space.Count, space.Distinct().Count());
+        var small = profile with { MaxWorkGroupSize = 128, LocalMemoryBytes = 16384 };
+        var fitted = GemmConfig.For(small);
+        Assert.True(fitted.Gpu.Fits(small), fitted.Describe(true));
+        Assert.All(GemmConfig.SearchSpace(small, gpuShape: true), c => Assert.True(c.Gpu.WorkItems <= 128 && c.Gpu.LocalBytes <= 16384));
+        // A CPU's space in the CPU shape leaves the GPU tile at its default.
+        Assert.All(GemmConfig.SearchSpace(Profile(DeviceClass.Avx512)), c => Assert.Equal(GemmGpuTile.Default, c.Gpu));
     }
 
     [Fact]

@@ -114,7 +114,7 @@ internal static partial class BenchCommand
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"sgemm {p} on {device.Info.Name}: {ms:F3} ms, {2.0 * p.M * p.N * p.K / ms / 1e6:F0} GFLOP/s (median)"));
             }
-        Console.Out.WriteLine($"GEMM: {device.Gemm.Config} ({device.Gemm.Source})");
+        Console.Out.WriteLine($"GEMM: {device.Gemm.Config.Describe(LibraryKernels.IsGpuShape(device))} ({device.Gemm.Source})");
         return ExitCodes.Ok;
     }
 

@@ -34,7 +34,7 @@ internal static class DevicesCommand
                 + $"{d.GlobalMemory / (1 << 20)} MiB, driver {d.DriverVersion}");
             foreach (var line in d.Profile.Describe()) Console.Out.WriteLine("   " + line);
             var gemm = NeuroDsl.Runtime.Tuning.GemmTuning.Load(d, tuning, Console.Error.WriteLine);
-            Console.Out.WriteLine($"   GEMM: {gemm.Config} ({gemm.Source})");
+            Console.Out.WriteLine($"   GEMM: {gemm.Config.Describe(NeuroDsl.Runtime.LibraryKernels.IsGpuShape(d))} ({gemm.Source})");
             var (gpu, settings, source) = NeuroDsl.Runtime.Device.Resolve(d, tuning, Console.Error.WriteLine);
             Console.Out.WriteLine($"   generated kernels ({(gpu ? "GPU" : "CPU")} shapes): {settings} ({source})");
             Console.Out.WriteLine("   programs cached by " + (ProgramCache.KeepsBinaries(d)

@@ -91,9 +91,10 @@ internal static class TuneCommand
     private static int TuneGemm(Device device, IReadOnlyList<GemmProduct> products, string what, int budget, bool byTotal)
     {
         var before = device.Gemm;
+        var gpu = LibraryKernels.IsGpuShape(device);
         Console.Error.WriteLine($"tune: {device.Info.Name} ({device.Info.Profile.Isa}, {device.Info.ComputeUnits} compute units), "
             + $"{products.Count} products of {what}: " + string.Join(", ", products));
-        Console.Error.WriteLine($"tune: running now: {before.Config} ({before.Source}); about {budget} s of search");
+        Console.Error.WriteLine($"tune: running now: {before.Config.Describe(gpu)} ({before.Source}); about {budget} s of search");
         var tuner = new GemmTuner(device, products, Console.Error.WriteLine, byTotal);
         var best = tuner.Run(TimeSpan.FromSeconds(budget));
         if (best.Refused is { } why)
@@ -106,9 +107,9 @@ internal static class TuneCommand
         var note = string.Create(CultureInfo.InvariantCulture,
             $"{passed} of {tuner.Tried.Count} candidates passed the reference check; the chosen one runs in {best.Score:F3} x the default's time");
         var stored = GemmTuning.Store(device, best.Config, $"{what} ({shapes})", note);
-        Console.Out.WriteLine($"{device.Info.Name}: {best.Config}");
+        Console.Out.WriteLine($"{device.Info.Name}: {best.Config.Describe(gpu)}");
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {best.Score:F3} x the time of the default ({GemmConfig.Default(device.Info.Profile.Class)}) over {products.Count} products; {note[..note.IndexOf(';')]}"));
+            $"  {best.Score:F3} x the time of the default ({tuner.Tried[0].Config.Describe(gpu)}) over {products.Count} products; {note[..note.IndexOf(';')]}"));
         Console.Out.WriteLine($"  stored in {stored}");
         return ExitCodes.Ok;
     }

@@ -51,7 +51,11 @@ public sealed class GemmTuner
         _products = products;
         _progress = progress;
         _byTotal = byTotal;
+        _gpu = LibraryKernels.IsGpuShape(device);
     }
+
+    // Whether the device runs the GEMM's GPU shape: then only the GPU tile is searched, and what is shown of a candidate.
+    private readonly bool _gpu;
 
     /// <summary>Every candidate timed, in order.</summary>
     public List<TunedCandidate> Tried { get; } = new();
@@ -67,7 +71,9 @@ public sealed class GemmTuner
         foreach (var p in _products) _cases.Add(new Case(_device, p, rng));
         try
         {
-            var space = GemmConfig.SearchSpace(_device.Info.Profile);
+            // In the GPU shape the CPU shape's parameters stay the device's (NEURODSL_GEMM=gpu on a CPU keeps its tuned tile).
+            var space = GemmConfig.SearchSpace(_device.Info.Profile, _gpu);
+            if (_gpu) space = space.Select(c => _device.Gemm.Config with { Gpu = c.Gpu }).Distinct().ToList();
             var best = Try(space[0]);
             if (best.Refused is not null) return best;
             foreach (var candidate in space.Skip(1))
@@ -124,7 +130,7 @@ public sealed class GemmTuner
         {
             var t = times[config];
             var score = _byTotal ? t.Sum() / baseline.Sum() : Math.Exp(t.Select((x, i) => Math.Log(x / baseline[i])).Average());
-            _progress(string.Create(CultureInfo.InvariantCulture, $"  final: {config}: {score:F3} x the default's time"));
+            _progress(string.Create(CultureInfo.InvariantCulture, $"  final: {config.Describe(_gpu)}: {score:F3} x the default's time"));
             if (chosen is null || score < chosen.Score) chosen = new TunedCandidate(config, score, t, null);
         }
         return chosen!;
@@ -132,7 +138,7 @@ public sealed class GemmTuner
 
     // What a configuration runs on each product: two that agree behave the same and need not both be timed. The GPU
     // shape has neither a small nor a stream tile.
-    private string Signature(GemmConfig c) => c with { SmallRows = 0, SmallBelow = 0, StreamRows = 0 } + ":" + (LibraryKernels.IsGpuShape(_device)
+    private string Signature(GemmConfig c) => c with { SmallRows = 0, SmallBelow = 0, StreamRows = 0 } + ":" + (_gpu
         ? "gpu" : string.Join(",", _products.Select(p => c.TileFor(p.M, p.N, 1, _device.Info.ComputeUnits, p.TransposeA))));
 
     private TunedCandidate Try(GemmConfig config)
@@ -168,8 +174,8 @@ public sealed class GemmTuner
         Tried.Add(result);
         var shown = string.Join(", ", result.Milliseconds.Select(t => t.ToString("F2", CultureInfo.InvariantCulture)));
         _progress(result.Refused is { } why
-            ? $"  {config}: refused ({why})"
-            : string.Create(CultureInfo.InvariantCulture, $"  {config}: {result.Score:F3} x the default's time ({shown} ms)"));
+            ? $"  {config.Describe(_gpu)}: refused ({why})"
+            : string.Create(CultureInfo.InvariantCulture, $"  {config.Describe(_gpu)}: {result.Score:F3} x the default's time ({shown} ms)"));
         return result;
     }
 

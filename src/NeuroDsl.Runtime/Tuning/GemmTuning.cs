@@ -47,14 +47,17 @@ public static class GemmTuning
     /// </summary>
     public static GemmChoice Load(DeviceInfo info, string directory, Action<string> warn)
     {
-        var fallback = new GemmChoice(GemmConfig.Default(info.Profile.Class), $"default for {info.Profile.Class}");
+        var fallback = new GemmChoice(GemmConfig.For(info.Profile), $"default for {info.Profile.Class}");
         var (file, why) = TuningStore.Read("gemm", info, directory);
         if (why is null && file is null) return fallback;
         if (why is null && file!.Gemm is null) why = "no \"gemm\" entry";
         if (why is null)
         {
             var g = file!.Gemm!;
-            var config = new GemmConfig(g.Rows, g.Width, g.Vectors, g.Unroll, g.SmallRows, g.SmallBelow, StreamRows: g.StreamRows);
+            var config = new GemmConfig(g.Rows, g.Width, g.Vectors, g.Unroll, g.SmallRows, g.SmallBelow, StreamRows: g.StreamRows)
+            {
+                Gpu = g.Gpu is { } t ? new GemmGpuTile(t.GroupRows, t.GroupColumns, t.ItemRows, t.ItemColumns, t.TileK) : fallback.Config.Gpu,
+            };
             if (config.IsValid) return new GemmChoice(config, TuningStore.Source(file));
             why = $"its parameters ({config}) are not ones kernels/gemm.cl accepts";
         }
@@ -70,6 +73,11 @@ public static class GemmTuning
         {
             Rows = config.Rows, Width = config.Width, Vectors = config.Vectors, Unroll = config.Unroll,
             SmallRows = config.SmallRows, SmallBelow = config.SmallBelow, StreamRows = config.StreamRows,
+            Gpu = new TuningFile.GemmGpuEntry
+            {
+                GroupRows = config.Gpu.GroupRows, GroupColumns = config.Gpu.GroupColumns, ItemRows = config.Gpu.ItemRows,
+                ItemColumns = config.Gpu.ItemColumns, TileK = config.Gpu.TileK,
+            },
         };
         return TuningStore.Write("gemm", info, directory, file);
     }

@@ -134,6 +134,18 @@ internal sealed class TuningFile
 
         /// <summary>Absent in files written before it existed: 0, the tile of <see cref="Rows"/> rows for every product.</summary>
         public int StreamRows { get; set; }
+
+        /// <summary>The GPU shape's tile (<see cref="GemmGpuTile"/>); absent (null) in files written before it existed: the default.</summary>
+        public GemmGpuEntry? Gpu { get; set; }
+    }
+
+    internal sealed class GemmGpuEntry
+    {
+        public int GroupRows { get; set; }
+        public int GroupColumns { get; set; }
+        public int ItemRows { get; set; }
+        public int ItemColumns { get; set; }
+        public int TileK { get; set; }
     }
 
     internal sealed class KernelsEntry
