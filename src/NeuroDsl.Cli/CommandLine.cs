@@ -116,8 +116,9 @@ internal static class CommandLine
         gpu on a GPU), NEURODSL_GEMM=gpu|cpu (the GEMM's), NEURODSL_ROW_LANES / NEURODSL_LANES (work-items per row of a row
         kernel, elements per work-item of an elementwise one: powers of two; they override what neurodsl tune chose),
         NEURODSL_GPU_GROUP (the work-group of the GPU shapes' launches, a power of two), NEURODSL_CONV_PIXELS (the most
-        output pixels per work-item of the direct convolution: a power of two up to 16), NEURODSL_CHECK_NUMERICS=1 (as --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL
-        compiler's warnings on stderr, as --verbose), NEURODSL_ATTENTION=unfused (attention written as
+        output pixels per work-item of the direct convolution: a power of two up to 16), NEURODSL_CHECK_NUMERICS=1 (as
+        --check-numerics), NEURODSL_VERBOSE=1 (the OpenCL compiler's warnings on stderr, as --verbose), NEURODSL_TRACE=1
+        (an internal error's stack trace, to report it), NEURODSL_ATTENTION=unfused (attention written as
         softmax(q·kᵀ/c + mask) @ v is compiled as written, storing the scores, instead of into streaming online-softmax
         kernels).
         Arguments can come from a response file: neurodsl @args.rsp (one or more tokens a line).

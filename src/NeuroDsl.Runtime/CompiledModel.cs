@@ -189,8 +189,8 @@ public abstract partial class CompiledModel : IDisposable
     }
 
     internal static string LossSkippedMessage(string model, string what) =>
-        $"{model}: the last Forward ran with ComputeLoss false, so there is no loss to {what}; "
-        + "run Forward with ComputeLoss true first";
+        $"{model}: ComputeLoss was false at the last Forward, which skipped the loss, so there is none to {what}; "
+        + "set ComputeLoss = true and run Forward (or TrainStep) again";
 
     public IReadOnlyList<NamedTensor> Parameters => _parameters;
     public IReadOnlyList<NamedTensor> Gradients => _gradients;
