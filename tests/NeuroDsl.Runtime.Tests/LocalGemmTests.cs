@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using NeuroDsl.Runtime.Tuning;
 using Xunit;
+using static NeuroDsl.Runtime.Tests.TestBuffers;
 
 namespace NeuroDsl.Runtime.Tests;
 
@@ -143,15 +144,5 @@ public sealed class LocalGemmTests
                 var bound = 2 * (k + 1) * Math.Pow(2, -24) * magnitude * 1.15 + 1e-6 + 4e-7 * Math.Abs(want);
                 Assert.True(Math.Abs(got - want) <= bound, $"{what} {m}x{n}x{k} ta={ta} tb={tb} act={activation}: C[{i},{j}] = {got}, float64 {want}");
             }
-    }
-
-    private static float[] Random(Random rng, int count) =>
-        Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-
-    private static DeviceBuffer Upload(Device device, float[] values)
-    {
-        var buffer = DeviceBuffer.Allocate(device, values.Length);
-        buffer.Write<float>(values);
-        return buffer;
     }
 }

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using NeuroDsl.Runtime.Tuning;
 using Xunit;
+using static NeuroDsl.Runtime.Tests.TestBuffers;
 
 namespace NeuroDsl.Runtime.Tests;
 
@@ -321,16 +322,6 @@ public sealed class TuningTests
         var dir = Path.Combine(Path.GetTempPath(), "nd-tuning-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
-    }
-
-    private static float[] Random(Random rng, int count) =>
-        Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-
-    private static DeviceBuffer Upload(Device device, float[] values)
-    {
-        var buffer = DeviceBuffer.Allocate(device, values.Length);
-        buffer.Write<float>(values);
-        return buffer;
     }
 
     private static void AssertProduct(float[] a, float[] b, float[]? bias, float[] c, int oa, int ob, int m, int n, int k,
